@@ -1,0 +1,78 @@
+namespace Joules.Profiles;
+
+/// <summary>Aggregate shape of one engine iteration: what a cost model needs to price it, kept as sums so the simulator never allocates per iteration.</summary>
+/// <param name="PrefillSequences">Sequences contributing a prefill chunk this iteration.</param>
+/// <param name="PrefillTokens">New tokens across all prefill chunks.</param>
+/// <param name="PrefillContextTokens">Tokens already in the KV cache before each chunk, summed (non-zero for chunked prefill).</param>
+/// <param name="PrefillAttentionPairs">Query-key pairs the causal prefill attention computes: for each chunk, new * context_before + new * (new + 1) / 2.</param>
+/// <param name="DecodeSequences">Sequences decoding one token each.</param>
+/// <param name="DecodeContextTokens">Context length (tokens in KV cache, the new one included) summed over decode sequences.</param>
+public readonly record struct IterationShape(
+    int PrefillSequences,
+    long PrefillTokens,
+    long PrefillContextTokens,
+    double PrefillAttentionPairs,
+    int DecodeSequences,
+    long DecodeContextTokens)
+{
+    /// <summary>Tokens whose hidden states pass through the GEMMs this iteration.</summary>
+    public long TotalTokens => PrefillTokens + DecodeSequences;
+
+    public int TotalSequences => PrefillSequences + DecodeSequences;
+
+    public bool IsEmpty => TotalTokens == 0;
+
+    /// <summary>This shape with one more prefill chunk of <paramref name="newTokens"/> on top of <paramref name="contextBefore"/> cached tokens.</summary>
+    public IterationShape AddPrefill(long newTokens, long contextBefore) => this with
+    {
+        PrefillSequences = PrefillSequences + 1,
+        PrefillTokens = PrefillTokens + newTokens,
+        PrefillContextTokens = PrefillContextTokens + contextBefore,
+        PrefillAttentionPairs = PrefillAttentionPairs + newTokens * (double)contextBefore + newTokens * (newTokens + 1.0) / 2.0,
+    };
+
+    /// <summary>This shape with one more decoding sequence whose context (new token included) is <paramref name="context"/>.</summary>
+    public IterationShape AddDecode(long context) => this with
+    {
+        DecodeSequences = DecodeSequences + 1,
+        DecodeContextTokens = DecodeContextTokens + context,
+    };
+
+    /// <summary>A pure prefill iteration: <paramref name="batch"/> sequences of <paramref name="newTokens"/> each, empty cache.</summary>
+    public static IterationShape Prefill(int batch, long newTokens, long contextBefore = 0)
+    {
+        var s = default(IterationShape);
+        for (var i = 0; i < batch; i++) s = s.AddPrefill(newTokens, contextBefore);
+        return s;
+    }
+
+    /// <summary>A pure decode iteration: <paramref name="batch"/> sequences each with <paramref name="context"/> tokens of context.</summary>
+    public static IterationShape Decode(int batch, long context) =>
+        new(0, 0, 0, 0, batch, (long)batch * context);
+}
+
+/// <summary>Time and energy of one iteration on one instance (all of its tensor-parallel GPUs together).</summary>
+public readonly record struct IterationCost(double Seconds, double Joules)
+{
+    public double MeanWatts => Seconds > 0 ? Joules / Seconds : 0;
+}
+
+/// <summary>Prices engine iterations for one (GPU, model, tensor-parallel degree) deployment; the only thing the simulator needs from hardware.</summary>
+public interface ICostModel
+{
+    /// <summary>Short name shown in reports, e.g. "roofline" or "profile:h100/llama-3.1-8b".</summary>
+    string Name { get; }
+
+    GpuSpec Gpu { get; }
+
+    ModelCard Model { get; }
+
+    /// <summary>Tensor-parallel degree: GPUs per instance.</summary>
+    int TensorParallel { get; }
+
+    /// <summary>Power of the whole instance (all its GPUs) while it has no work, in watts.</summary>
+    double IdleWatts { get; }
+
+    /// <summary>Duration and whole-instance energy of an iteration of the given shape. Must be positive for a non-empty shape.</summary>
+    IterationCost Estimate(in IterationShape shape);
+}

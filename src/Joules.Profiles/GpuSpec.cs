@@ -1,0 +1,22 @@
+using System.Text.Json.Serialization;
+
+namespace Joules.Profiles;
+
+/// <summary>Datasheet figures of a GPU type: the ceilings the roofline baseline uses and the memory the KV cache is sized from.</summary>
+public sealed record GpuSpec
+{
+    [JsonPropertyName("name")] public required string Name { get; init; }
+    [JsonPropertyName("display_name")] public string? DisplayName { get; init; }
+    /// <summary>Names NVML reports for this GPU, used to match a measured profile to its datasheet.</summary>
+    [JsonPropertyName("nvml_names")] public string[] NvmlNames { get; init; } = [];
+    [JsonPropertyName("memory_gib")] public required double MemoryGiB { get; init; }
+    [JsonPropertyName("memory_bandwidth_gbs")] public required double MemoryBandwidthGBs { get; init; }
+    [JsonPropertyName("bf16_dense_tflops")] public required double Bf16DenseTflops { get; init; }
+    [JsonPropertyName("tdp_watts")] public required double TdpWatts { get; init; }
+    [JsonPropertyName("idle_watts")] public required double IdleWatts { get; init; }
+    /// <summary>Per-direction GPU-to-GPU bandwidth, for tensor-parallel all-reduce time.</summary>
+    [JsonPropertyName("interconnect_gbs")] public double InterconnectGBs { get; init; } = 450;
+    [JsonPropertyName("source")] public string? Source { get; init; }
+
+    public long MemoryBytes => (long)(MemoryGiB * 1024 * 1024 * 1024);
+}
