@@ -49,6 +49,8 @@ public static class Program
             "Joules: how much energy LLM inference takes. Calibrate a GPU with real transformer kernels, " +
             "then replay production request traces against the measurements to project energy, latency, cost and carbon.");
         root.Options.Add(Verbose);
+        // The default version action reads the entry assembly, which is the test host under tests.
+        foreach (var option in root.Options.OfType<VersionOption>()) option.Action = new PrintVersion();
         root.Subcommands.Add(SimulateCommands.Create());
         root.Subcommands.Add(TraceCommands.Create());
         root.Subcommands.Add(ParquetCommands.Create());
@@ -57,6 +59,15 @@ public static class Program
         root.Subcommands.Add(GpuCommands.Create());
         root.Subcommands.Add(EngineCommands.Create());
         return root;
+    }
+
+    private sealed class PrintVersion : System.CommandLine.Invocation.SynchronousCommandLineAction
+    {
+        public override int Invoke(ParseResult parseResult)
+        {
+            parseResult.InvocationConfiguration.Output.WriteLine(VersionString);
+            return 0;
+        }
     }
 
     public static string VersionString =>
