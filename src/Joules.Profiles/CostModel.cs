@@ -76,3 +76,32 @@ public interface ICostModel
     /// <summary>Duration and whole-instance energy of an iteration of the given shape. Must be positive for a non-empty shape.</summary>
     IterationCost Estimate(in IterationShape shape);
 }
+
+/// <summary>One sequence's work in an iteration: <see cref="NewTokens"/> tokens on top of <see cref="ContextBefore"/> cached ones (a decode step is 1 new token).</summary>
+public readonly record struct SequenceWork(int NewTokens, int ContextBefore)
+{
+    public bool IsDecode => NewTokens == 1 && ContextBefore > 0;
+}
+
+/// <summary>The explicit batch of one iteration, sequence by sequence: what a GPU engine executes and a cost model prices.</summary>
+public sealed record IterationComposition(IReadOnlyList<SequenceWork> Sequences)
+{
+    /// <summary>The aggregate shape; decode steps (1 new token over a non-empty cache) count as decodes, everything else as prefill chunks.</summary>
+    public IterationShape Shape
+    {
+        get
+        {
+            var s = default(IterationShape);
+            foreach (var w in Sequences)
+                s = w.IsDecode ? s.AddDecode(w.ContextBefore + 1) : s.AddPrefill(w.NewTokens, w.ContextBefore);
+            return s;
+        }
+    }
+
+    public static IterationComposition Prefill(int batch, int newTokens, int contextBefore = 0) =>
+        new(Enumerable.Repeat(new SequenceWork(newTokens, contextBefore), batch).ToArray());
+
+    /// <summary>A decode batch where each sequence already holds <paramref name="contextBefore"/> tokens.</summary>
+    public static IterationComposition Decode(int batch, int contextBefore) =>
+        new(Enumerable.Repeat(new SequenceWork(1, contextBefore), batch).ToArray());
+}
