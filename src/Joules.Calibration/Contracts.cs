@@ -6,6 +6,7 @@ namespace Joules.Calibration;
 public enum Phase { Prefill, Decode, Mixed, Idle }
 
 /// <summary>One point of the calibration grid: an iteration shape to repeat and measure.</summary>
+/// <param name="Phase">What the iteration contains.</param>
 /// <param name="BatchSize">Prefill: sequences in the prefill batch. Decode: sequences decoding. Mixed: prefill sequences.</param>
 /// <param name="NewTokens">Prefill/mixed: new tokens per prefill sequence. Decode: 1.</param>
 /// <param name="ContextTokens">Prefill/mixed: tokens already cached before each chunk. Decode: context each sequence already holds.</param>
