@@ -29,7 +29,7 @@ internal static class RowSources
         {
             index[c] = columns[c] is { } name ? Array.IndexOf(header, name) : -1;
             if (columns[c] is { } n && index[c] < 0 && !plan.IsOptional(n))
-                throw new TraceFormatException(path, 1, n, $"a header column named '{n}' (header has: {string.Join(", ", header)})", null);
+                throw new TraceFormatException(path, 1, n, $"a header column named '{n}'", string.Join(",", header));
         }
         var converter = new RowConverter(path, plan, options, report);
         var values = new string?[columns.Length];
