@@ -107,6 +107,7 @@ internal sealed class ColumnChunkWriter
             }
         }
 
+        if (dictValues is { Count: 0 }) { dict = null; dictValues = null; } // all null: no dictionary page
         if (dict != null && dictValues != null)
         {
             // Statistics over the dictionary entries: every entry occurs in the data.

@@ -9,6 +9,9 @@ internal static unsafe class Compression
     /// <summary>Decompresses a whole page into <paramref name="dst"/>, which has exactly the declared uncompressed size; anything else is corruption.</summary>
     public static void Decompress(CompressionCodec codec, ReadOnlySpan<byte> src, Span<byte> dst)
     {
+        // Nothing to produce: writers differ on whether an empty page body is an empty or a tiny codec stream.
+        if (dst.Length == 0 && (codec != CompressionCodec.Uncompressed || src.Length == 0)) return;
+        if (src.Length == 0) throw new ParquetFormatException($"page body is empty but declares {dst.Length} uncompressed bytes");
         switch (codec)
         {
             case CompressionCodec.Uncompressed:
