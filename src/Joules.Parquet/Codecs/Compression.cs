@@ -41,21 +41,7 @@ internal static unsafe class Compression
         }
     }
 
-    private static void DecompressSnappy(ReadOnlySpan<byte> src, Span<byte> dst)
-    {
-        int len;
-        try
-        {
-            var decoded = IronSnappy.Snappy.Decode(src);
-            len = decoded.Length;
-            if (len == dst.Length) decoded.CopyTo(dst);
-        }
-        catch (Exception e) when (e is not OutOfMemoryException)
-        {
-            throw new ParquetFormatException($"corrupt SNAPPY page: {e.Message}", e);
-        }
-        if (len != dst.Length) throw new ParquetFormatException($"corrupt SNAPPY page: decoded {len} bytes, page declares {dst.Length}");
-    }
+    private static void DecompressSnappy(ReadOnlySpan<byte> src, Span<byte> dst) => SnappyDecoder.Decode(src, dst);
 
     private static void DecompressGzip(ReadOnlySpan<byte> src, Span<byte> dst)
     {
