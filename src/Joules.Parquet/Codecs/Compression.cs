@@ -114,10 +114,8 @@ internal static unsafe class Compression
                 return src.Length;
             case CompressionCodec.Snappy:
             {
-                var encoded = IronSnappy.Snappy.Encode(src);
-                Ensure(ref buffer, encoded.Length);
-                encoded.CopyTo(buffer, 0);
-                return encoded.Length;
+                Ensure(ref buffer, SnappyEncoder.MaxCompressedLength(src.Length));
+                return SnappyEncoder.Encode(src, buffer);
             }
             case CompressionCodec.Zstd:
             {
