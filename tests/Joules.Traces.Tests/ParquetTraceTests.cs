@@ -32,7 +32,7 @@ public class ParquetTraceTests
     {
         var p = Path.Combine(_dir, "schema.parquet");
         CanonicalTraceWriter.Write(p, [new TraceRequest(7, 1_700_000_000_123_456, 10, 20, "llama", null, "s1", "batch")],
-            new Dictionary<string, string> { ["joules.trace.seed"] = "42" });
+            new Dictionary<string, string> { ["joules.trace.seed"] = "42" }, OptionalColumns.All);
         using var r = ParquetFileReader.Open(p);
         Assert.Equal(["request_id", "arrival_time", "input_tokens", "output_tokens", "model", "tenant", "session_id", "slo_class"], r.Schema.Select(c => c.Name));
         Assert.Equal("INT64 Timestamp(MICROS, UTC)", r.Schema["arrival_time"].TypeDescription);
@@ -41,6 +41,18 @@ public class ParquetTraceTests
         Assert.Equal("42", r.Metadata["joules.trace.seed"]);
         var back = CanonicalTraceReader.Read(p).Single();
         Assert.Equal(new TraceRequest(7, 1_700_000_000_123_456, 10, 20, "llama", null, "s1", "batch"), back);
+    }
+
+    [Fact]
+    public void AllNullOptionalColumnsAreLeftOut()
+    {
+        var p = Path.Combine(_dir, "lean.parquet");
+        CanonicalTraceWriter.Write(p, [new TraceRequest(0, 1, 2, 3, SessionId: "s"), new TraceRequest(1, 2, 3, 4)]);
+        using (var r = ParquetFileReader.Open(p))
+            Assert.Equal(["request_id", "arrival_time", "input_tokens", "output_tokens", "session_id"], r.Schema.Select(c => c.Name));
+        Assert.Equal([new TraceRequest(0, 1, 2, 3, SessionId: "s"), new TraceRequest(1, 2, 3, 4)], CanonicalTraceReader.Read(p));
+        using var w = CanonicalTraceWriter.Create(Path.Combine(_dir, "none.parquet"), columns: OptionalColumns.None);
+        Assert.Throws<InvalidOperationException>(() => w.Write(new TraceRequest(0, 1, 2, 3, Model: "m")));
     }
 
     [Fact]
