@@ -22,6 +22,9 @@ internal sealed class ColumnChunkWriter
     private byte[] _compressed = new byte[1 << 16];
     private int[] _levels = [];
     private int[] _indices = [];
+    private const int RefCacheSize = 256;
+    private readonly object?[] _refCache = new object?[RefCacheSize];
+    private readonly int[] _refCacheIds = new int[RefCacheSize];
 
     public ColumnChunkWriter(ParquetColumn column, ParquetWriteOptions options)
     {
@@ -66,7 +69,12 @@ internal sealed class ColumnChunkWriter
         if (_levels.Length < count) _levels = new int[count];
         int nonNull = 0;
         long nullCount = 0;
-        for (int i = 0; i < count; i++)
+        if (!optional && typeof(T).IsValueType)
+        {
+            _levels.AsSpan(0, count).Fill(1);
+            nonNull = count;
+        }
+        else for (int i = 0; i < count; i++)
         {
             bool present = (validity.IsEmpty || validity[i]) && !codec.IsNullRef(values[i]);
             if (!present && !optional) throw new ArgumentException($"column '{_column.Name}' is required but row {start + i} is null");
@@ -90,23 +98,33 @@ internal sealed class ColumnChunkWriter
             long dictBytes = 0;
             if (_indices.Length < count) _indices = new int[count];
             int k = 0;
+            // Repeated string instances (pooled values) skip hashing through a small identity cache.
+            bool byRef = !typeof(T).IsValueType;
+            if (byRef) { Array.Clear(_refCache); }
             for (int i = 0; i < count; i++)
             {
                 if (_levels[i] == 0) continue;
                 var v = values[i];
-                var key = codec.Key(v);
-                if (!dict.TryGetValue(key, out int id))
+                int slotIndex = 0;
+                if (byRef)
                 {
-                    id = dict.Count;
-                    dict.Add(key, id);
+                    slotIndex = System.Runtime.CompilerServices.RuntimeHelpers.GetHashCode(v!) & (RefCacheSize - 1);
+                    if (ReferenceEquals(_refCache[slotIndex], v)) { _indices[k++] = _refCacheIds[slotIndex]; continue; }
+                }
+                ref int id = ref CollectionsMarshal.GetValueRefOrAddDefault(dict, codec.Key(v), out bool exists);
+                if (!exists)
+                {
+                    id = dict.Count - 1;
                     dictValues.Add(v);
                     dictBytes += codec.PlainSize(v);
                     if (dictBytes > _options.DictionaryPageBytes) { dict = null; dictValues = null; break; }
                 }
+                if (byRef) { _refCache[slotIndex] = v; _refCacheIds[slotIndex] = id; }
                 _indices[k++] = id;
             }
         }
 
+        if (dictValues is { Count: 0 }) { dict = null; dictValues = null; } // all null: no dictionary page
         if (dict != null && dictValues != null)
         {
             // Statistics over the dictionary entries: every entry occurs in the data.
@@ -250,6 +268,7 @@ internal abstract class PlainCodec<T, TKey> where TKey : notnull
     }
 }
 
+/// <summary>Fixed-width numbers: PLAIN is a memory copy, keys are the values.</summary>
 internal abstract class FixedPlainCodec<T> : PlainCodec<T, T> where T : unmanaged, IComparable<T>
 {
     public override T Key(T value) => value;
@@ -277,9 +296,12 @@ internal abstract class FixedPlainCodec<T> : PlainCodec<T, T> where T : unmanage
     }
 }
 
+/// <summary>INT32 writer codec.</summary>
 internal sealed class Int32Codec : FixedPlainCodec<int> { public static readonly Int32Codec Instance = new(); }
+/// <summary>INT64 writer codec (timestamps too).</summary>
 internal sealed class Int64Codec : FixedPlainCodec<long> { public static readonly Int64Codec Instance = new(); }
 
+/// <summary>FLOAT writer codec; NaN stays out of statistics.</summary>
 internal sealed class FloatCodec : FixedPlainCodec<float>
 {
     public static readonly FloatCodec Instance = new();
@@ -311,6 +333,7 @@ internal sealed class DoubleCodec : PlainCodec<double, long>
     public override byte[] StatBytes(double value) => BitConverter.GetBytes(value);
 }
 
+/// <summary>BOOLEAN writer codec: bit-packed PLAIN, never dictionary-encoded.</summary>
 internal sealed class BoolCodec : PlainCodec<bool, bool>
 {
     public static readonly BoolCodec Instance = new();
@@ -365,6 +388,7 @@ internal sealed class StringCodec : PlainCodec<string, string>
     public override bool LegacyStats => false;
 }
 
+/// <summary>BYTE_ARRAY (binary) writer codec.</summary>
 internal sealed class BinaryCodec : PlainCodec<byte[], string>
 {
     public static readonly BinaryCodec Instance = new();
@@ -385,6 +409,7 @@ internal sealed class BinaryCodec : PlainCodec<byte[], string>
     public override bool LegacyStats => false;
 }
 
+/// <summary>FIXED_LEN_BYTE_ARRAY writer codec.</summary>
 internal sealed class FixedCodec : PlainCodec<byte[], string>
 {
     private readonly int _width;
