@@ -10,15 +10,23 @@ internal sealed class ParquetTraceWriter : CanonicalTraceWriter
     /// <summary>Rows per row group: about 30 MB of buffers, and large enough for good compression.</summary>
     internal const int RowGroupRows = 1 << 19;
 
-    public static readonly ParquetSchema Schema = new(
-        ParquetColumn.Int64("request_id"),
-        ParquetColumn.Timestamp("arrival_time", Parquet.TimeUnit.Micros, utc: true),
-        ParquetColumn.Int32("input_tokens"),
-        ParquetColumn.Int32("output_tokens"),
-        ParquetColumn.String("model", optional: true),
-        ParquetColumn.String("tenant", optional: true),
-        ParquetColumn.String("session_id", optional: true),
-        ParquetColumn.String("slo_class", optional: true));
+    public static readonly ParquetSchema Schema = SchemaFor(OptionalColumns.All);
+
+    public static ParquetSchema SchemaFor(OptionalColumns optional)
+    {
+        var columns = new List<ParquetColumn>
+        {
+            ParquetColumn.Int64("request_id"),
+            ParquetColumn.Timestamp("arrival_time", Parquet.TimeUnit.Micros, utc: true),
+            ParquetColumn.Int32("input_tokens"),
+            ParquetColumn.Int32("output_tokens"),
+        };
+        if (optional.HasFlag(OptionalColumns.Model)) columns.Add(ParquetColumn.String("model", optional: true));
+        if (optional.HasFlag(OptionalColumns.Tenant)) columns.Add(ParquetColumn.String("tenant", optional: true));
+        if (optional.HasFlag(OptionalColumns.SessionId)) columns.Add(ParquetColumn.String("session_id", optional: true));
+        if (optional.HasFlag(OptionalColumns.SloClass)) columns.Add(ParquetColumn.String("slo_class", optional: true));
+        return new ParquetSchema(columns);
+    }
 
     private readonly ParquetFileWriter _writer;
     private readonly long[] _id = new long[RowGroupRows];
@@ -29,18 +37,21 @@ internal sealed class ParquetTraceWriter : CanonicalTraceWriter
     private readonly string?[] _tenant = new string?[RowGroupRows];
     private readonly string?[] _session = new string?[RowGroupRows];
     private readonly string?[] _slo = new string?[RowGroupRows];
+    private readonly OptionalColumns _optional;
     private int _n;
     private bool _done;
 
-    public ParquetTraceWriter(string path, IReadOnlyDictionary<string, string>? metadata) : base(path)
+    public ParquetTraceWriter(string path, IReadOnlyDictionary<string, string>? metadata, OptionalColumns optional) : base(path)
     {
         var meta = new Dictionary<string, string> { ["joules.trace.schema"] = "1" };
         if (metadata is not null) foreach (var (k, v) in metadata) meta[k] = v;
-        _writer = new ParquetFileWriter(path, Schema, new ParquetWriteOptions { Metadata = meta, RowGroupRows = RowGroupRows });
+        _optional = optional;
+        _writer = new ParquetFileWriter(path, SchemaFor(optional), new ParquetWriteOptions { Metadata = meta, RowGroupRows = RowGroupRows });
     }
 
     protected override void WriteRow(in TraceRequest r)
     {
+        if (_optional != OptionalColumns.All) CheckLeftOut(r);
         _id[_n] = r.RequestId;
         _arrival[_n] = r.ArrivalMicros;
         _input[_n] = r.InputTokens;
@@ -52,14 +63,28 @@ internal sealed class ParquetTraceWriter : CanonicalTraceWriter
         if (++_n == RowGroupRows) FlushGroup();
     }
 
+    private void CheckLeftOut(in TraceRequest r)
+    {
+        if ((r.Model is not null && !_optional.HasFlag(OptionalColumns.Model))
+            || (r.Tenant is not null && !_optional.HasFlag(OptionalColumns.Tenant))
+            || (r.SessionId is not null && !_optional.HasFlag(OptionalColumns.SessionId))
+            || (r.SloClass is not null && !_optional.HasFlag(OptionalColumns.SloClass)))
+            throw new InvalidOperationException($"{Path}: request {r.RequestId} has a value for an optional column this file was created without ({_optional})");
+    }
+
     private void FlushGroup()
     {
         if (_n == 0) return;
-        _writer.WriteRowGroup(
+        var columns = new List<ColumnData>
+        {
             ColumnData.From(_id, count: _n), ColumnData.From(_arrival, count: _n),
             ColumnData.From(_input, count: _n), ColumnData.From(_output, count: _n),
-            ColumnData.From(_model, count: _n), ColumnData.From(_tenant, count: _n),
-            ColumnData.From(_session, count: _n), ColumnData.From(_slo, count: _n));
+        };
+        if (_optional.HasFlag(OptionalColumns.Model)) columns.Add(ColumnData.From(_model, count: _n));
+        if (_optional.HasFlag(OptionalColumns.Tenant)) columns.Add(ColumnData.From(_tenant, count: _n));
+        if (_optional.HasFlag(OptionalColumns.SessionId)) columns.Add(ColumnData.From(_session, count: _n));
+        if (_optional.HasFlag(OptionalColumns.SloClass)) columns.Add(ColumnData.From(_slo, count: _n));
+        _writer.WriteRowGroup(columns);
         // Drop string references so a finished group's strings can be collected.
         Array.Clear(_model, 0, _n); Array.Clear(_tenant, 0, _n); Array.Clear(_session, 0, _n); Array.Clear(_slo, 0, _n);
         _n = 0;
@@ -114,17 +139,19 @@ internal static class ParquetTraceReader
     private static long[] Micros(string path, RowGroupData g, ParquetColumn col, Import.TimeUnit relativeUnit, long start)
     {
         var c = g[col.Name];
-        var result = new long[g.RowCount];
         if (col.TimestampUnit is { } unit)
         {
             var v = ((ColumnData<long>)c).Values;
-            for (var i = 0; i < result.Length; i++)
+            if (unit == Parquet.TimeUnit.Micros && c.Validity is null && v.Length == g.RowCount) return v;
+            var timestamps = new long[g.RowCount];
+            for (var i = 0; i < timestamps.Length; i++)
             {
                 if (c.IsNull(i)) throw Bad(path, g, i, col.Name, "an arrival time", null);
-                result[i] = unit switch { Parquet.TimeUnit.Millis => v[i] * 1000, Parquet.TimeUnit.Micros => v[i], _ => v[i] / 1000 };
+                timestamps[i] = unit switch { Parquet.TimeUnit.Millis => v[i] * 1000, Parquet.TimeUnit.Micros => v[i], _ => v[i] / 1000 };
             }
-            return result;
+            return timestamps;
         }
+        var result = new long[g.RowCount];
         var scale = relativeUnit switch { Import.TimeUnit.Seconds => 1e6, Import.TimeUnit.Milliseconds => 1e3, _ => 1.0 };
         for (var i = 0; i < result.Length; i++)
         {
@@ -170,6 +197,7 @@ internal static class ParquetTraceReader
     private static long[] Longs(string path, RowGroupData g, string name)
     {
         var c = g[name];
+        if (c is ColumnData<long> direct && c.Validity is null && direct.Values.Length == g.RowCount) return direct.Values;
         var result = new long[g.RowCount];
         for (var i = 0; i < result.Length; i++)
             result[i] = c.IsNull(i) ? throw Bad(path, g, i, name, "a request id", null)
