@@ -1,0 +1,451 @@
+using System.Runtime.CompilerServices;
+using Joules.Profiles;
+using Joules.Simulation.Kernel;
+
+namespace Joules.Simulation.Engine;
+
+/// <summary>
+/// One model replica on <c>tp</c> GPUs running a serving engine. It is a simulation process: each
+/// event is an iteration boundary where the finished iteration's tokens are committed and the next
+/// batch is formed (vLLM-style continuous batching or static batching), priced by the cost model and
+/// scheduled. While no other event comes before its next boundary it keeps running inline, which is
+/// equivalent and saves the event queue. Requests live in a pooled struct array; the iteration loop
+/// does not allocate.
+/// </summary>
+public sealed class Instance : IEventTarget
+{
+    /// <summary>Iteration boundaries fire after arrivals at the same instant, so a request arriving at t joins the iteration starting at t.</summary>
+    public const int BoundaryPriority = 1;
+
+    private struct Seq
+    {
+        public long Id;
+        public double Arrival;
+        public double FirstScheduled;
+        public double FirstToken;
+        public double Energy;
+        public int Input;
+        public int Output;
+        public int Generated;
+        public int Computed;
+        public int Blocks;
+        public int PromptDone;
+        public int Preemptions;
+        public int Scheduled;
+        public bool Done;
+    }
+
+    private readonly ICostModel _cost;
+    private readonly EngineConfig _cfg;
+    private readonly IRequestObserver _observer;
+    private readonly int _blockSize;
+    private readonly bool _static;
+    private Seq[] _seqs = new Seq[64];
+    private int[] _freeSlots = new int[64];
+    private int _freeCount;
+    private int _slotsUsed;
+    private readonly SlotDeque _waiting = new();
+    private int[] _running = new int[64];
+    private int _runningCount;
+    private int[] _batch = new int[64];
+    private int _batchCount;
+    private long _batchTokens;
+    private IterationCost _inflight;
+    private double _inflightStart;
+    private bool _active;
+    private readonly PowerTimeline? _power;
+
+    public Instance(int index, ICostModel cost, EngineConfig cfg, int kvBlocks, IRequestObserver observer, PowerTimeline? power = null)
+    {
+        Index = index;
+        _cost = cost;
+        _cfg = cfg;
+        _observer = observer;
+        _blockSize = cfg.BlockSize;
+        _static = cfg.Batching == BatchingKind.Static;
+        TotalBlocks = kvBlocks;
+        FreeBlocks = kvBlocks;
+        _power = power;
+    }
+
+    public int Index { get; }
+    public int TotalBlocks { get; }
+    public int FreeBlocks { get; private set; }
+    public int PeakBlocksUsed { get; private set; }
+    public long Iterations { get; private set; }
+    public double BusySeconds { get; private set; }
+    public double BusyJoules { get; private set; }
+    public long Preemptions { get; private set; }
+    public long RequestsRouted { get; private set; }
+    /// <summary>Prompt tokens routed here and not yet prefilled (recomputation not counted).</summary>
+    public long OutstandingPromptTokens { get; private set; }
+    /// <summary>Output tokens routed here and not yet generated.</summary>
+    public long OutstandingDecodeTokens { get; private set; }
+    public long OutstandingTokens => OutstandingPromptTokens + OutstandingDecodeTokens;
+    /// <summary>Requests routed here and not finished.</summary>
+    public int Resident => _slotsUsed;
+    public int RunningCount => _runningCount;
+    public int WaitingCount => _waiting.Count;
+    public bool IsBusy => _active;
+
+    /// <summary>Accepts a request that arrives now; wakes the instance if it was idle.</summary>
+    public void Enqueue(SimEnvironment env, long id, int input, int output)
+    {
+        RequestsRouted++;
+        input = Math.Max(1, input);
+        output = Math.Max(1, output);
+        var now = env.Now;
+        if (BlocksFor((long)input + output) > TotalBlocks)
+        {
+            // It could never hold its whole context: vLLM rejects such a request up front.
+            _observer.OnFinished(new RequestResult(id, Index, now, now, now, now, input, output, 0, 0, Rejected: true));
+            return;
+        }
+        var s = AllocSlot();
+        ref var q = ref _seqs[s];
+        q = default;
+        q.Id = id;
+        q.Arrival = now;
+        q.Input = input;
+        q.Output = output;
+        q.FirstScheduled = double.NaN;
+        _waiting.PushBack(s);
+        OutstandingPromptTokens += input;
+        OutstandingDecodeTokens += output;
+        if (!_active)
+        {
+            _active = true;
+            env.ScheduleAt(now, this, 0, BoundaryPriority);
+        }
+    }
+
+    public void OnEvent(SimEnvironment env, long arg)
+    {
+        while (true)
+        {
+            var now = env.Now;
+            if (_batchCount > 0) Commit(now);
+            if (!(_static ? FormStaticBatch(now) : FormContinuousBatch(now)))
+            {
+                _active = false;
+                return;
+            }
+            var seconds = _inflight.Seconds;
+            if (!(seconds > 0) || double.IsInfinity(seconds))
+                throw new InvalidOperationException($"cost model '{_cost.Name}' returned a non-positive or infinite iteration time ({seconds} s)");
+            var end = now + seconds;
+            if (end < env.NextEventTime) { env.AdvanceInline(end); continue; }
+            env.ScheduleAt(end, this, 0, BoundaryPriority);
+            return;
+        }
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private int BlocksFor(long tokens) => (int)((tokens + _blockSize - 1) / _blockSize);
+
+    private int AllocSlot()
+    {
+        _slotsUsed++;
+        if (_freeCount > 0) return _freeSlots[--_freeCount];
+        var s = _slotsUsed - 1;
+        if (s >= _seqs.Length)
+        {
+            Array.Resize(ref _seqs, _seqs.Length * 2);
+            Array.Resize(ref _freeSlots, _seqs.Length);
+        }
+        return s;
+    }
+
+    private void FreeSlot(int s)
+    {
+        _slotsUsed--;
+        _freeSlots[_freeCount++] = s;
+    }
+
+    private void AddToBatch(int s, int n)
+    {
+        if (_batchCount == _batch.Length) Array.Resize(ref _batch, _batch.Length * 2);
+        _batch[_batchCount++] = s;
+        _seqs[s].Scheduled = n;
+        _batchTokens += n;
+    }
+
+    private void AddRunning(int s)
+    {
+        if (_runningCount == _running.Length) Array.Resize(ref _running, _running.Length * 2);
+        _running[_runningCount++] = s;
+    }
+
+    private void Allocate(ref Seq q, int newTokens)
+    {
+        var need = BlocksFor((long)q.Computed + newTokens) - q.Blocks;
+        if (need <= 0) return;
+        FreeBlocks -= need;
+        q.Blocks += need;
+        var used = TotalBlocks - FreeBlocks;
+        if (used > PeakBlocksUsed) PeakBlocksUsed = used;
+    }
+
+    /// <summary>Preempts the newest running request: its KV blocks are freed and it goes back to the head of the queue to be recomputed.</summary>
+    private void PreemptNewest()
+    {
+        var s = _running[--_runningCount];
+        ref var q = ref _seqs[s];
+        FreeBlocks += q.Blocks;
+        q.Blocks = 0;
+        q.Computed = 0;
+        q.Preemptions++;
+        Preemptions++;
+        _waiting.PushFront(s);
+    }
+
+    private bool FormContinuousBatch(double now)
+    {
+        _batchCount = 0;
+        _batchTokens = 0;
+        var shape = default(IterationShape);
+        var budget = _cfg.MaxNumBatchedTokens;
+        var preempted = false;
+
+        // 1. Decodes of running requests, oldest first; when KV runs out the newest running request is preempted.
+        for (var i = 0; i < _runningCount; i++)
+        {
+            var s = _running[i];
+            ref var q = ref _seqs[s];
+            if (q.Input + q.Generated - q.Computed != 1 || q.Computed == 0) continue;
+            var self = false;
+            while (BlocksFor(q.Computed + 1L) - q.Blocks > FreeBlocks)
+            {
+                var victimPos = _runningCount - 1;
+                PreemptNewest();
+                preempted = true;
+                if (victimPos == i) { self = true; break; }
+            }
+            if (self) break;
+            if (budget < 1) break;
+            Allocate(ref q, 1);
+            AddToBatch(s, 1);
+            budget--;
+            shape = shape.AddDecode(q.Computed + 1L);
+        }
+
+        // 2. Prompt chunks of running requests still prefilling (chunked prefill), limited by budget and free KV.
+        for (var i = 0; i < _runningCount && budget > 0; i++)
+        {
+            var s = _running[i];
+            ref var q = ref _seqs[s];
+            var need = q.Input + q.Generated - q.Computed;
+            if (need <= 1 && q.Computed > 0) continue; // a decode, handled above
+            var n = Math.Min(need, budget);
+            n = Math.Min(n, RoomFor(ref q));
+            if (n <= 0) continue;
+            shape = shape.AddPrefill(n, q.Computed);
+            Allocate(ref q, n);
+            AddToBatch(s, n);
+            budget -= n;
+        }
+
+        // 3. Admit waiting requests (not after a preemption, as vLLM, unless nothing else could run).
+        if (!preempted || _batchCount == 0)
+        {
+            while (_waiting.Count > 0 && _runningCount < _cfg.MaxNumSeqs && budget > 0)
+            {
+                var s = _waiting.PeekFront();
+                ref var q = ref _seqs[s];
+                var need = q.Input + q.Generated - q.Computed;
+                int n;
+                if (_cfg.ChunkedPrefill)
+                {
+                    n = Math.Min(Math.Min(need, budget), RoomFor(ref q));
+                    if (n <= 0) break;
+                }
+                else
+                {
+                    // The whole prompt in one iteration; a prompt above the budget may run alone rather than never.
+                    n = need;
+                    if (n > budget && _batchCount > 0) break;
+                    if (BlocksFor(n) - q.Blocks > FreeBlocks) break;
+                }
+                _waiting.PopFront();
+                AddRunning(s);
+                if (double.IsNaN(q.FirstScheduled)) q.FirstScheduled = now;
+                shape = shape.AddPrefill(n, q.Computed);
+                Allocate(ref q, n);
+                AddToBatch(s, n);
+                budget -= n;
+            }
+        }
+
+        if (_batchCount == 0) return false;
+        Launch(now, shape);
+        return true;
+    }
+
+    /// <summary>Tokens the request can add before its KV blocks plus the free ones are full.</summary>
+    private int RoomFor(ref Seq q) => (int)Math.Min(int.MaxValue, (long)(q.Blocks + FreeBlocks) * _blockSize - q.Computed);
+
+    private bool FormStaticBatch(double now)
+    {
+        _batchCount = 0;
+        _batchTokens = 0;
+        var shape = default(IterationShape);
+        if (_runningCount > 0)
+        {
+            // Decode step of the current batch: finished members still occupy their slot (padding) and cost compute.
+            for (var i = 0; i < _runningCount; i++)
+            {
+                var s = _running[i];
+                ref var q = ref _seqs[s];
+                if (q.Done) { shape = shape.AddDecode(q.Computed + 1L); continue; }
+                shape = shape.AddDecode(q.Computed + 1L);
+                AddToBatch(s, 1);
+            }
+            Launch(now, shape);
+            return true;
+        }
+        // Form a new batch: oldest first, each with KV reserved for its whole prompt and output.
+        var budget = _cfg.MaxNumBatchedTokens;
+        while (_waiting.Count > 0 && _runningCount < _cfg.MaxNumSeqs)
+        {
+            var s = _waiting.PeekFront();
+            ref var q = ref _seqs[s];
+            var blocks = BlocksFor((long)q.Input + q.Output);
+            if (blocks > FreeBlocks) break;
+            if (q.Input > budget && _runningCount > 0) break;
+            _waiting.PopFront();
+            AddRunning(s);
+            q.FirstScheduled = now;
+            FreeBlocks -= blocks;
+            q.Blocks = blocks;
+            budget -= q.Input;
+            shape = shape.AddPrefill(q.Input, 0);
+            AddToBatch(s, q.Input);
+        }
+        var used = TotalBlocks - FreeBlocks;
+        if (used > PeakBlocksUsed) PeakBlocksUsed = used;
+        if (_batchCount == 0) return false;
+        Launch(now, shape);
+        return true;
+    }
+
+    private void Launch(double now, in IterationShape shape)
+    {
+        _inflight = _cost.Estimate(shape);
+        _inflightStart = now;
+    }
+
+    /// <summary>Commits the finished iteration at <paramref name="now"/>: tokens computed, outputs generated, energy charged by token share, requests finished.</summary>
+    private void Commit(double now)
+    {
+        var joules = _inflight.Joules;
+        Iterations++;
+        BusySeconds += _inflight.Seconds;
+        BusyJoules += joules;
+        _power?.AddBusy(_inflightStart, now, joules);
+        var perToken = _batchTokens > 0 ? joules / _batchTokens : 0;
+        var finished = 0;
+        for (var b = 0; b < _batchCount; b++)
+        {
+            ref var q = ref _seqs[_batch[b]];
+            var n = q.Scheduled;
+            q.Scheduled = 0;
+            q.Energy += perToken * n;
+            q.Computed += n;
+            var prompt = Math.Min(q.Computed, q.Input);
+            if (prompt > q.PromptDone)
+            {
+                OutstandingPromptTokens -= prompt - q.PromptDone;
+                q.PromptDone = prompt;
+            }
+            if (q.Computed == q.Input + q.Generated)
+            {
+                q.Generated++;
+                OutstandingDecodeTokens--;
+                if (q.Generated == 1) q.FirstToken = now;
+                if (q.Generated == q.Output) { q.Done = true; finished++; }
+            }
+        }
+        _batchCount = 0;
+        if (finished == 0) return;
+        if (_static)
+        {
+            // The batch ends when its longest member is done; every member is returned then.
+            for (var i = 0; i < _runningCount; i++) if (!_seqs[_running[i]].Done) return;
+            for (var i = 0; i < _runningCount; i++) Finish(_running[i], now);
+            _runningCount = 0;
+            return;
+        }
+        var w = 0;
+        for (var i = 0; i < _runningCount; i++)
+        {
+            var s = _running[i];
+            if (_seqs[s].Done) Finish(s, now);
+            else _running[w++] = s;
+        }
+        _runningCount = w;
+    }
+
+    private void Finish(int s, double now)
+    {
+        ref var q = ref _seqs[s];
+        FreeBlocks += q.Blocks;
+        q.Blocks = 0;
+        _observer.OnFinished(new RequestResult(q.Id, Index, q.Arrival, q.FirstScheduled, q.FirstToken, now,
+            q.Input, q.Output, q.Preemptions, q.Energy, Rejected: false));
+        FreeSlot(s);
+    }
+
+    public InstanceStats Stats(double endTime) => new(
+        Index, Iterations, BusySeconds, BusyJoules, IdleJoules(endTime), Preemptions,
+        TotalBlocks > 0 ? (double)PeakBlocksUsed / TotalBlocks : 0, RequestsRouted);
+
+    /// <summary>Idle energy over [0, <paramref name="endTime"/>].</summary>
+    public double IdleJoules(double endTime) => Math.Max(0, endTime - BusySeconds) * _cost.IdleWatts;
+}
+
+/// <summary>Told about every request the moment it finishes or is rejected.</summary>
+public interface IRequestObserver
+{
+    void OnFinished(in RequestResult result);
+}
+
+/// <summary>A growable ring buffer of slot indices with push at both ends.</summary>
+internal sealed class SlotDeque
+{
+    private int[] _items = new int[64];
+    private int _head;
+    public int Count { get; private set; }
+
+    public void PushBack(int v)
+    {
+        if (Count == _items.Length) Grow();
+        _items[(_head + Count) & (_items.Length - 1)] = v;
+        Count++;
+    }
+
+    public void PushFront(int v)
+    {
+        if (Count == _items.Length) Grow();
+        _head = (_head - 1) & (_items.Length - 1);
+        _items[_head] = v;
+        Count++;
+    }
+
+    public int PeekFront() => _items[_head];
+
+    public int PopFront()
+    {
+        var v = _items[_head];
+        _head = (_head + 1) & (_items.Length - 1);
+        Count--;
+        return v;
+    }
+
+    private void Grow()
+    {
+        var bigger = new int[_items.Length * 2];
+        for (var i = 0; i < Count; i++) bigger[i] = _items[(_head + i) & (_items.Length - 1)];
+        _items = bigger;
+        _head = 0;
+    }
+}
