@@ -1,15 +1,193 @@
 using System.CommandLine;
+using System.Globalization;
+using Joules.Traces;
+using Joules.Traces.Canonical;
+using Joules.Traces.Import;
+using Joules.Traces.Stats;
 
 namespace Joules.Cli.Commands;
 
-/// <summary>The `joules trace` command group.</summary>
+/// <summary>The `joules trace` command group: import, stats, slice, sample, scale, tile, merge, synth.</summary>
 public static class TraceCommands
 {
     public static Command Create()
     {
-        var cmd = new Command("trace", "Import, describe, transform and synthesise request traces");
-        // Filled in by the issue that owns this command group.
-        cmd.SetAction(int (_) => throw new NotSupportedException("'joules trace' is not available yet in this build"));
+        var cmd = new Command("trace",
+            "Import, describe, transform and synthesise request traces. The canonical trace is Parquet with one row per request " +
+            "(request_id, arrival_time, input_tokens, output_tokens, optional model/tenant/session_id/slo_class); " +
+            "every command also reads Azure, BurstGPT, Mooncake, Vidur and mapped CSV/JSONL directly.");
+        cmd.Subcommands.Add(Import());
+        cmd.Subcommands.Add(Stats());
+        foreach (var t in TraceTransformCommands.Create()) cmd.Subcommands.Add(t);
+        cmd.Subcommands.Add(TraceSynthCommand.Create());
         return cmd;
     }
+
+    /// <summary>Options that say how to read a source trace, shared by import and stats.</summary>
+    internal sealed class SourceOptions
+    {
+        public readonly Option<TraceFormat> Format = new("--format", "-f")
+        {
+            Description = "Source layout: auto (sniff the header/keys), azure, burstgpt, mooncake, vidur, lengthonly, canonical, mapped",
+            DefaultValueFactory = _ => TraceFormat.Auto,
+        };
+        public readonly Option<string?> Map = new("--map")
+        {
+            Description = "Column mapping for other layouts: arrival=COL,input=COL,output=COL[,model=COL,tenant=COL,session=COL,slo=COL,id=COL]",
+        };
+        public readonly Option<bool> SkipInvalid = new("--skip-invalid")
+        {
+            Description = "Skip rows that cannot be read and report how many and why, instead of stopping at the first",
+        };
+        public readonly Option<bool> DropFailed = new("--drop-failed")
+        {
+            Description = "BurstGPT: drop failed requests (0 response tokens); they are counted and reported either way",
+        };
+        public readonly Option<double?> Rate = new("--rate")
+        {
+            Description = "Length-only files (no times): generate Poisson arrivals at this mean rate, requests/s",
+        };
+        public readonly Option<int> Seed = new("--seed")
+        {
+            Description = "Seed for generated arrivals of length-only files",
+            DefaultValueFactory = _ => 1,
+        };
+        public readonly Option<TimeUnit?> TimeUnit = new("--time-unit")
+        {
+            Description = "Unit of a numeric arrival column in --map files: seconds (default), milliseconds, microseconds",
+        };
+        public readonly Option<string?> Start = new("--start")
+        {
+            Description = "Date-time that relative arrival times (BurstGPT, Mooncake, Vidur, length-only) count from; default 1970-01-01T00:00:00Z",
+        };
+
+        public void AddTo(Command c)
+        {
+            foreach (var o in new Option[] { Format, Map, SkipInvalid, DropFailed, Rate, Seed, TimeUnit, Start }) c.Options.Add(o);
+        }
+
+        public TraceImportOptions Get(ParseResult p) => new()
+        {
+            Format = p.GetValue(Format),
+            Map = p.GetValue(Map) is { } m ? ColumnMap.Parse(m) : null,
+            SkipInvalid = p.GetValue(SkipInvalid),
+            DropFailed = p.GetValue(DropFailed),
+            Rate = p.GetValue(Rate),
+            Seed = p.GetValue(Seed),
+            TimeUnit = p.GetValue(TimeUnit),
+            StartMicros = p.GetValue(Start) is { } s ? ParseTime(s, "--start") : 0,
+        };
+    }
+
+    internal static long ParseTime(string text, string option) =>
+        TimeText.TryParseMicros(text, out var t) ? t : throw new ArgumentException($"{option}: '{text}' is not a date-time (e.g. 2024-05-10T00:00:00Z)");
+
+    internal static Option<FileInfo> OutputOption(string description) => new("--output", "-o") { Description = description, Required = true };
+
+    internal static Argument<FileInfo> SourceArgument(string name = "source") => new(name)
+    {
+        Description = "Trace file: canonical Parquet or CSV, Azure/BurstGPT/Vidur/length-only CSV, Mooncake JSONL",
+    };
+
+    internal static string Micros(long t) => TimeText.Format(t);
+
+    private static Command Import()
+    {
+        var src = SourceArgument();
+        var output = OutputOption("Canonical trace to write: .parquet, or .csv for the same columns as text");
+        var so = new SourceOptions();
+        var cmd = new Command("import",
+            "Convert a trace to the canonical format. The layout is sniffed from the header (or JSON keys) unless --format or --map says otherwise; " +
+            "bad rows stop the import with file, line and column unless --skip-invalid; out-of-order arrivals are sorted with a warning.");
+        cmd.Arguments.Add(src);
+        cmd.Options.Add(output);
+        so.AddTo(cmd);
+        cmd.SetAction(p =>
+        {
+            var path = p.GetValue(src)!.FullName;
+            var outPath = p.GetValue(output)!.FullName;
+            var options = so.Get(p);
+            var imported = TraceProgress.Run(p, "reading", null, report =>
+            {
+                var r = TraceFile.Import(path, options);
+                report(r.Requests.LongLength);
+                return r;
+            });
+            var written = TraceProgress.Run(p, "writing", imported.Requests.LongLength,
+                report => CanonicalTraceWriter.Write(outPath, TraceProgress.Track(imported.Requests, report)));
+            var o = p.InvocationConfiguration.Output;
+            foreach (var line in imported.Report.Lines())
+                (line.StartsWith("warning:", StringComparison.Ordinal) ? p.InvocationConfiguration.Error : o).WriteLine(line);
+            o.WriteLine($"wrote {written:N0} requests to {outPath}");
+            return 0;
+        });
+        return cmd;
+    }
+
+    private static Command Stats()
+    {
+        var src = SourceArgument();
+        var json = new Option<bool>("--json") { Description = "Print JSON: requests, duration_s, input_tokens/output_tokens {sum, mean, p50, p90, p99, max}, rate {mean_rps, peak_per_minute_rps}, bins" };
+        var inBins = new Option<string?>("--input-bins") { Description = "Input-token bin edges, e.g. 0,128,512,2048,8192 (default pow2: 0,1,2,4,…)" };
+        var outBins = new Option<string?>("--output-bins") { Description = "Output-token bin edges, e.g. 0,64,256,1024 (default pow2)" };
+        var so = new SourceOptions();
+        var cmd = new Command("stats",
+            "Describe a trace: requests, duration, mean and peak per-minute rate, input/output token mean and percentiles (nearest rank), " +
+            "and the input × output token histogram on the given bin edges (bin [lo, hi), last bin open). Reads any supported format in one streaming pass.");
+        cmd.Arguments.Add(src);
+        cmd.Options.Add(json);
+        cmd.Options.Add(inBins);
+        cmd.Options.Add(outBins);
+        so.AddTo(cmd);
+        cmd.SetAction(p =>
+        {
+            var path = p.GetValue(src)!.FullName;
+            var options = so.Get(p);
+            var inEdges = BinEdges.Parse(p.GetValue(inBins));
+            var outEdges = BinEdges.Parse(p.GetValue(outBins));
+            var report = new ImportReport { File = path };
+            var stats = TraceProgress.Run(p, "reading", null, progress =>
+                TraceStatistics.Compute(TraceProgress.Track(TraceFile.ReadUnsorted(path, options, report), progress), inEdges, outEdges));
+            var o = p.InvocationConfiguration.Output;
+            if (p.GetValue(json)) o.WriteLine(stats.ToJson());
+            else PrintStats(o, path, report, stats, inEdges, outEdges);
+            if (p.GetValue(json))
+                foreach (var line in report.Lines().Skip(1)) p.InvocationConfiguration.Error.WriteLine(line);
+            return 0;
+        });
+        return cmd;
+    }
+
+    private static void PrintStats(TextWriter o, string path, ImportReport report, TraceStats s, BinEdges inEdges, BinEdges outEdges)
+    {
+        var ci = CultureInfo.InvariantCulture;
+        o.WriteLine($"trace        {Path.GetFileName(path)} ({report.Format})");
+        foreach (var line in report.Lines().Skip(1)) o.WriteLine($"             {line}");
+        o.WriteLine(string.Create(ci, $"requests     {s.Requests:N0}"));
+        if (s.Requests > 0) o.WriteLine($"span         {Micros(s.FirstArrivalMicros)} .. {Micros(s.LastArrivalMicros)}");
+        o.WriteLine(string.Create(ci, $"duration     {s.DurationSeconds:F1} s ({s.DurationSeconds / 3600:F2} h)"));
+        o.WriteLine(string.Create(ci, $"rate         mean {s.MeanRps:F3} req/s, peak minute {s.PeakPerMinuteRps:F3} req/s, inter-arrival CV {(s.InterarrivalCv is { } cv ? cv.ToString("F3", ci) : "n/a (unsorted)")}"));
+        o.WriteLine($"{"tokens",-12} {"sum",16} {"mean",10} {"p50",8} {"p90",8} {"p99",8} {"max",8}");
+        foreach (var (name, t) in new[] { ("input", s.InputTokens), ("output", s.OutputTokens) })
+            o.WriteLine(string.Create(ci, $"{name,-12} {t.Sum,16:N0} {t.Mean,10:F1} {t.P50,8} {t.P90,8} {t.P99,8} {t.Max,8}"));
+        if (s.Bins.Count == 0) return;
+        // The 2-D histogram as a matrix of shares (%), trimmed to the rows and columns that have requests.
+        var rows = s.Bins.Select(b => b.InputLo).Distinct().Order().ToList();
+        var cols = s.Bins.Select(b => b.OutputLo).Distinct().Order().ToList();
+        var lookup = s.Bins.ToDictionary(b => (b.InputLo, b.OutputLo));
+        o.WriteLine();
+        o.WriteLine("share of requests (%) by input tokens (rows) × output tokens (columns), bins [lo, next lo)");
+        o.Write($"{"in \\ out",-10}");
+        foreach (var c in cols) o.Write($"{Label(c),7}");
+        o.WriteLine();
+        foreach (var r in rows)
+        {
+            o.Write($"{Label(r),-10}");
+            foreach (var c in cols)
+                o.Write(lookup.TryGetValue((r, c), out var b) ? string.Create(ci, $"{b.Share * 100,7:F2}") : $"{".",7}");
+            o.WriteLine();
+        }
+    }
+
+    private static string Label(int v) => v >= 1 << 20 && v % (1 << 20) == 0 ? $"{v >> 20}M" : v >= 1024 && v % 1024 == 0 ? $"{v >> 10}k" : v.ToString(CultureInfo.InvariantCulture);
 }

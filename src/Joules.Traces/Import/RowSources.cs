@@ -1,0 +1,135 @@
+using System.Text;
+using System.Text.Json;
+using CsvHelper;
+
+namespace Joules.Traces.Import;
+
+/// <summary>Rows of a source file as text, one array per row holding the planned columns (null where a field is missing).</summary>
+internal static class RowSources
+{
+    public static IEnumerable<TraceRequest> Csv(string path, TraceImportOptions options, ImportReport report)
+    {
+        var csvOptions = CsvReaderOptions.Default with
+        {
+            Separator = ',',
+            HasHeader = true,
+            TrimWhitespace = true,
+            TrackLineNumbers = true,
+            PoolStrings = true,
+        };
+        using var reader = CsvReader.FromFile(path, csvOptions);
+        reader.ReadHeader();
+        if (reader.Headers.Count == 0) throw new InvalidDataException($"{path}: empty file (no header line)");
+        var header = reader.Headers.Select(h => h.Trim()).ToArray();
+        var plan = LayoutPlan.Resolve(path, header, options, isJson: false);
+        report.Format = plan.Format;
+        var columns = plan.Columns;
+        var index = new int[columns.Length];
+        for (var c = 0; c < columns.Length; c++)
+        {
+            index[c] = columns[c] is { } name ? Array.IndexOf(header, name) : -1;
+            if (columns[c] is { } n && index[c] < 0 && !plan.IsOptional(n))
+                throw new TraceFormatException(path, 1, n, $"a header column named '{n}'", string.Join(",", header));
+        }
+        var converter = new RowConverter(path, plan, options, report);
+        var values = new string?[columns.Length];
+        while (reader.Read())
+        {
+            var count = reader.FieldCount;
+            report.RowsRead++;
+            for (var c = 0; c < index.Length; c++) values[c] = index[c] >= 0 && index[c] < count ? reader.GetString(index[c]) ?? "" : null;
+            if (Convert(converter, values, reader.LineNumber, options, report, out var request)) yield return request;
+        }
+    }
+
+    public static IEnumerable<TraceRequest> JsonLines(string path, TraceImportOptions options, ImportReport report)
+    {
+        using var reader = new StreamReader(path, Encoding.UTF8, true, 1 << 16);
+        RowConverter? converter = null;
+        LayoutPlan? plan = null;
+        string?[] values = [];
+        long line = 0;
+        while (reader.ReadLine() is { } text)
+        {
+            line++;
+            if (string.IsNullOrWhiteSpace(text)) continue;
+            if (plan is null)
+            {
+                plan = LayoutPlan.Resolve(path, TopLevelKeys(path, text, line), options, isJson: true);
+                report.Format = plan.Format;
+                converter = new RowConverter(path, plan, options, report);
+                values = new string?[plan.Columns.Length];
+            }
+            report.RowsRead++;
+            TraceRequest request;
+            bool keep;
+            try
+            {
+                Extract(text, plan.Columns, values);
+                keep = Convert(converter!, values, line, options, report, out request);
+            }
+            catch (JsonException e)
+            {
+                var err = new TraceFormatException(path, line, "(record)", "one JSON object per line", e.Message);
+                if (!options.SkipInvalid) throw err;
+                report.Skip(err);
+                continue;
+            }
+            if (keep) yield return request;
+        }
+        if (plan is null) throw new InvalidDataException($"{path}: empty file (no JSON records)");
+    }
+
+    private static bool Convert(RowConverter converter, string?[] values, long line, TraceImportOptions options, ImportReport report, out TraceRequest request)
+    {
+        try
+        {
+            if (converter.TryConvert(values, line, out request)) { report.Imported++; return true; }
+            return false;
+        }
+        catch (TraceFormatException e) when (options.SkipInvalid)
+        {
+            report.Skip(e);
+            request = default;
+            return false;
+        }
+    }
+
+    private static List<string> TopLevelKeys(string path, string text, long line)
+    {
+        try
+        {
+            using var doc = JsonDocument.Parse(text);
+            if (doc.RootElement.ValueKind != JsonValueKind.Object) throw new JsonException("not an object");
+            return doc.RootElement.EnumerateObject().Select(p => p.Name).ToList();
+        }
+        catch (JsonException e)
+        {
+            throw new TraceFormatException(path, line, "(record)", "one JSON object per line", e.Message);
+        }
+    }
+
+    /// <summary>Reads the wanted top-level properties of one JSON object as text, skipping the rest (Mooncake's long hash_ids arrays) without materialising them.</summary>
+    private static void Extract(string text, string?[] columns, string?[] values)
+    {
+        Array.Clear(values);
+        var bytes = Encoding.UTF8.GetBytes(text);
+        var r = new Utf8JsonReader(bytes);
+        if (!r.Read() || r.TokenType != JsonTokenType.StartObject) throw new JsonException("not an object");
+        while (r.Read() && r.TokenType == JsonTokenType.PropertyName)
+        {
+            var slot = -1;
+            for (var c = 0; c < columns.Length; c++)
+                if (columns[c] is { } name && r.ValueTextEquals(name)) { slot = c; break; }
+            r.Read();
+            if (slot < 0 || r.TokenType is JsonTokenType.StartArray or JsonTokenType.StartObject) { r.Skip(); continue; }
+            values[slot] = r.TokenType switch
+            {
+                JsonTokenType.String => r.GetString(),
+                JsonTokenType.Number => Encoding.UTF8.GetString(r.ValueSpan),
+                JsonTokenType.Null => null,
+                _ => Encoding.UTF8.GetString(r.ValueSpan),
+            };
+        }
+    }
+}
