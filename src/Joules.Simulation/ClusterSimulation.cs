@@ -24,6 +24,12 @@ public sealed class ClusterSimulation : IRequestObserver
     private readonly PowerTimeline[]? _power;
     private readonly IRouter _router;
     private long _finished;
+    private readonly ArrivalHorizon _horizon = new();
+
+    private sealed class ArrivalHorizon : IArrivalHorizon
+    {
+        public double NextArrivalTime { get; set; } = double.PositiveInfinity;
+    }
 
     public ClusterSimulation(ClusterConfig cfg, ICostModel cost, ISimulationSink? sink = null)
     {
@@ -41,7 +47,7 @@ public sealed class ClusterSimulation : IRequestObserver
         {
             PowerTimeline? p = null;
             if (_power != null) p = _power[i] = new PowerTimeline(i, cfg.PowerBinSeconds, cost.IdleWatts, sink!);
-            _instances[i] = new Instance(i, cost, cfg.Engine, blocks, this, p);
+            _instances[i] = new Instance(i, cost, cfg.Engine, blocks, this, p, _horizon);
         }
         _router = Routers.Create(cfg.Router, cost, cfg);
         KvBlocksPerInstance = blocks;
@@ -71,6 +77,7 @@ public sealed class ClusterSimulation : IRequestObserver
         arrivals.Start();
         _env.Run();
         var end = _env.Now;
+        foreach (var inst in _instances) end = Math.Max(end, inst.LastBusyEnd);
         if (_power != null) foreach (var p in _power) p.Finish(end);
         var stats = new InstanceStats[_instances.Length];
         double busyJ = 0, idleJ = 0, busyFrac = 0, peakKv = 0;
@@ -152,7 +159,9 @@ public sealed class ClusterSimulation : IRequestObserver
                 throw new InvalidDataException($"trace is not sorted by arrival time: request {_next.RequestId} arrives at {micros} µs, before the previous request ({_lastMicros} µs)");
             _lastMicros = micros;
             var t = sim._cfg.Mode == ArrivalMode.Offline ? 0.0 : (micros - _origin) / 1e6;
-            sim._env.ScheduleAt(Math.Max(t, sim._env.Now), this);
+            t = Math.Max(t, sim._env.Now);
+            sim._horizon.NextArrivalTime = t;
+            sim._env.ScheduleAt(t, this);
         }
 
         public void OnEvent(SimEnvironment env, long arg)
@@ -170,6 +179,7 @@ public sealed class ClusterSimulation : IRequestObserver
                 _next = source.Current;
                 ScheduleNext();
             }
+            else sim._horizon.NextArrivalTime = double.PositiveInfinity;
         }
     }
 }

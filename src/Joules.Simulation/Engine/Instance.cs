@@ -54,9 +54,11 @@ public sealed class Instance : IEventTarget
     private double _inflightStart;
     private bool _active;
     private readonly PowerTimeline? _power;
+    private readonly IArrivalHorizon? _horizon;
 
-    public Instance(int index, ICostModel cost, EngineConfig cfg, int kvBlocks, IRequestObserver observer, PowerTimeline? power = null)
+    public Instance(int index, ICostModel cost, EngineConfig cfg, int kvBlocks, IRequestObserver observer, PowerTimeline? power = null, IArrivalHorizon? horizon = null)
     {
+        _horizon = horizon;
         Index = index;
         _cost = cost;
         _cfg = cfg;
@@ -119,12 +121,19 @@ public sealed class Instance : IEventTarget
         }
     }
 
+    /// <summary>
+    /// Runs iterations from the event time on. Instances interact only through arrivals (routing), so an
+    /// instance may run ahead on its own clock up to the next arrival: iterations that end before it are
+    /// processed inline, and only the boundary at or after it goes through the event queue.
+    /// </summary>
     public void OnEvent(SimEnvironment env, long arg)
     {
+        var now = env.Now;
+        var horizon = _horizon?.NextArrivalTime ?? env.NextEventTime;
         while (true)
         {
-            var now = env.Now;
             if (_batchCount > 0) Commit(now);
+            if (!_static && _waiting.Count == 0) now = DecodeRun(now, horizon);
             if (!(_static ? FormStaticBatch(now) : FormContinuousBatch(now)))
             {
                 _active = false;
@@ -134,10 +143,95 @@ public sealed class Instance : IEventTarget
             if (!(seconds > 0) || double.IsInfinity(seconds))
                 throw new InvalidOperationException($"cost model '{_cost.Name}' returned a non-positive or infinite iteration time ({seconds} s)");
             var end = now + seconds;
-            if (end < env.NextEventTime) { env.AdvanceInline(end); continue; }
+            if (end < horizon) { now = end; continue; }
             env.ScheduleAt(end, this, 0, BoundaryPriority);
             return;
         }
+    }
+
+    /// <summary>Time the last committed iteration ended.</summary>
+    public double LastBusyEnd { get; private set; }
+
+    /// <summary>
+    /// Fast path for a steady decode phase (nothing waiting, every running request decoding): steps that
+    /// end before <paramref name="horizon"/> and before any request finishes or needs a KV block it cannot
+    /// get are priced one by one but committed in bulk, without per-request work per step. Returns the
+    /// time after the last bulk step; the caller forms the next iteration normally from there.
+    /// </summary>
+    private double DecodeRun(double now, double horizon)
+    {
+        var b = _runningCount;
+        if (b == 0) return now;
+        long contextSum = 0;
+        var maxSteps = int.MaxValue;
+        for (var i = 0; i < b; i++)
+        {
+            ref var q = ref _seqs[_running[i]];
+            if (q.Input + q.Generated - q.Computed != 1 || q.Computed == 0) return now;
+            contextSum += q.Computed + 1L;
+            // leave the step that finishes a request to the regular path
+            maxSteps = Math.Min(maxSteps, q.Output - q.Generated - 1);
+        }
+        if (maxSteps < 2) return now;
+        // KV: steps whose blocks fit without preemption
+        var fit = KvStepsThatFit(maxSteps);
+        if (fit < 2) return now;
+        maxSteps = fit;
+        double t = now, joules = 0;
+        var steps = 0;
+        while (steps < maxSteps)
+        {
+            var c = _cost.Estimate(IterationShape.Decode(b, 0) with { DecodeContextTokens = contextSum + (long)b * steps });
+            var end = t + c.Seconds;
+            if (!(c.Seconds > 0) || end >= horizon) break;
+            _power?.AddBusy(t, end, c.Joules);
+            joules += c.Joules;
+            BusySeconds += c.Seconds;
+            t = end;
+            steps++;
+        }
+        if (steps == 0) return now;
+        Iterations += steps;
+        BusyJoules += joules;
+        LastBusyEnd = t;
+        var share = joules / b;
+        for (var i = 0; i < b; i++)
+        {
+            ref var q = ref _seqs[_running[i]];
+            var need = BlocksFor((long)q.Computed + steps) - q.Blocks;
+            if (need > 0) { FreeBlocks -= need; q.Blocks += need; }
+            q.Computed += steps;
+            q.Generated += steps;
+            q.Energy += share;
+        }
+        OutstandingDecodeTokens -= (long)b * steps;
+        var used = TotalBlocks - FreeBlocks;
+        if (used > PeakBlocksUsed) PeakBlocksUsed = used;
+        return t;
+    }
+
+    /// <summary>Largest k (up to <paramref name="max"/>) such that every running request can grow by k tokens within the free blocks.</summary>
+    private int KvStepsThatFit(int max)
+    {
+        long Extra(int k)
+        {
+            long extra = 0;
+            for (var i = 0; i < _runningCount; i++)
+            {
+                ref var q = ref _seqs[_running[i]];
+                var need = BlocksFor((long)q.Computed + k) - q.Blocks;
+                if (need > 0) extra += need;
+            }
+            return extra;
+        }
+        if (Extra(max) <= FreeBlocks) return max;
+        int lo = 0, hi = max; // Extra(lo) fits, Extra(hi) does not
+        while (hi - lo > 1)
+        {
+            var mid = lo + (hi - lo) / 2;
+            if (Extra(mid) <= FreeBlocks) lo = mid; else hi = mid;
+        }
+        return lo;
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -341,6 +435,7 @@ public sealed class Instance : IEventTarget
         Iterations++;
         BusySeconds += _inflight.Seconds;
         BusyJoules += joules;
+        LastBusyEnd = now;
         _power?.AddBusy(_inflightStart, now, joules);
         var perToken = _batchTokens > 0 ? joules / _batchTokens : 0;
         var finished = 0;
@@ -401,6 +496,13 @@ public sealed class Instance : IEventTarget
 
     /// <summary>Idle energy over [0, <paramref name="endTime"/>].</summary>
     public double IdleJoules(double endTime) => Math.Max(0, endTime - BusySeconds) * _cost.IdleWatts;
+}
+
+/// <summary>Tells instances when the next request arrives, which bounds how far they may run ahead on their own.</summary>
+public interface IArrivalHorizon
+{
+    /// <summary>Time of the next pending arrival, +infinity when the trace is exhausted.</summary>
+    double NextArrivalTime { get; }
 }
 
 /// <summary>Told about every request the moment it finishes or is rejected.</summary>
