@@ -90,3 +90,43 @@ public class RooflineCostModelTests
         }).QuickCheckThrowOnFailure();
     }
 }
+
+public class RooflineDecodeRunTests
+{
+    [Fact]
+    public void ClosedFormDecodeRunEqualsTheSumOfItsSteps()
+    {
+        var models = new[]
+        {
+            new RooflineCostModel(Catalog.Gpu("h100-sxm"), Catalog.Model("llama-3.1-8b")),
+            new RooflineCostModel(Catalog.Gpu("h200"), Catalog.Model("llama-3.1-70b"), 4),
+            new RooflineCostModel(Catalog.Gpu("a100-sxm"), Catalog.Model("llama-3.2-1b")),
+        };
+        Prop.ForAll<ushort, ushort, ushort>((mb, ctx, steps) =>
+        {
+            var m = mb % 3;
+            var b = mb / 3;
+            var model = models[m % models.Length];
+            var batch = 1 + b % 512;
+            var contextSum = (long)batch * (1 + ctx % 20000);
+            var k = 1 + steps % 1000;
+            double t = 0, j = 0;
+            for (var i = 0; i < k; i++)
+            {
+                var c = model.Estimate(IterationShape.Decode(batch, 0) with { DecodeContextTokens = contextSum + (long)batch * i });
+                t += c.Seconds;
+                j += c.Joules;
+            }
+            var run = model.EstimateDecodeRun(batch, contextSum, k);
+            return Math.Abs(run.Seconds - t) <= 1e-9 * t && Math.Abs(run.Joules - j) <= 1e-9 * j;
+        }).QuickCheckThrowOnFailure();
+    }
+
+    [Fact]
+    public void SumOfMaxHandlesACrossingInsideTheRun()
+    {
+        // max(10 - j, j) for j = 0..9: 10,9,8,7,6,5,6,7,8,9 = 75
+        Assert.Equal(75, RooflineCostModel.SumOfMax(10, -1, 0, 1, 10), 9);
+        Assert.Equal(0, RooflineCostModel.SumOfMax(1, 1, 2, 2, 0));
+    }
+}

@@ -18,7 +18,7 @@ namespace Joules.Profiles.Roofline;
 /// <item>Power per GPU = idle + (TDP - idle) * (max(t_compute, t_memory) + CommUtilisation * t_comm) / t.</item>
 /// </list>
 /// </remarks>
-public sealed class RooflineCostModel : ICostModel
+public sealed class RooflineCostModel : IDecodeRunCostModel
 {
     private readonly double _gemmFlopsPerToken;
     private readonly double _lmHeadFlopsPerSequence;
@@ -113,5 +113,42 @@ public sealed class RooflineCostModel : ICostModel
         var t = roof + tx;
         var watts = _gpuIdle + _gpuDynamic * (roof + CommUtilisation * tx) / t;
         return new IterationCost(t, watts * t * TensorParallel);
+    }
+
+    /// <summary>Closed form of a decode run: each step's compute and memory times are linear in the step index, so their maximum sums in two arithmetic series.</summary>
+    public IterationCost EstimateDecodeRun(int batch, long contextSum, long steps)
+    {
+        if (steps <= 0 || batch <= 0) return default;
+        var first = IterationShape.Decode(batch, 0) with { DecodeContextTokens = contextSum };
+        var tc0 = Flops(first) / _peakFlops;
+        var tm0 = Bytes(first) / _bandwidth;
+        var dtc = _attnFlopsPerPair * batch / _peakFlops;
+        var dtm = _kvBytesPerToken * batch / _bandwidth;
+        var sumRoof = SumOfMax(tc0, dtc, tm0, dtm, steps);
+        var tx = CommSeconds(first);
+        var sumT = sumRoof + steps * tx;
+        var joules = TensorParallel * (_gpuIdle * sumT + _gpuDynamic * (sumRoof + CommUtilisation * steps * tx));
+        return new IterationCost(sumT, joules);
+    }
+
+    /// <summary>Sum over j in [0, k) of max(a1 + b1 j, a2 + b2 j).</summary>
+    public static double SumOfMax(double a1, double b1, double a2, double b2, long k)
+    {
+        static double Line(double a, double b, long lo, long hi) => (hi - lo) * a + b * ((hi - lo) * (double)(lo + hi - 1) / 2.0);
+        if (b1 == b2) return Line(Math.Max(a1, a2), b1, 0, k);
+        var cross = (a2 - a1) / (b1 - b2);
+        var split = (long)Math.Clamp(Math.Ceiling(cross), 0, k);
+        double sum = 0;
+        if (split > 0)
+        {
+            var mid = (split - 1) / 2.0;
+            sum += a1 + b1 * mid >= a2 + b2 * mid ? Line(a1, b1, 0, split) : Line(a2, b2, 0, split);
+        }
+        if (split < k)
+        {
+            var mid = (split + k - 1) / 2.0;
+            sum += a1 + b1 * mid >= a2 + b2 * mid ? Line(a1, b1, split, k) : Line(a2, b2, split, k);
+        }
+        return sum;
     }
 }

@@ -167,7 +167,8 @@ public sealed class Instance : IEventTarget
         for (var i = 0; i < b; i++)
         {
             ref var q = ref _seqs[_running[i]];
-            if (q.Input + q.Generated - q.Computed != 1 || q.Computed == 0) return now;
+            // a true decode: the last prompt token of a chunked prefill (need 1, nothing generated yet) is not
+            if (q.Input + q.Generated - q.Computed != 1 || q.Generated == 0) return now;
             contextSum += q.Computed + 1L;
             // leave the step that finishes a request to the regular path
             maxSteps = Math.Min(maxSteps, q.Output - q.Generated - 1);
@@ -179,16 +180,45 @@ public sealed class Instance : IEventTarget
         maxSteps = fit;
         double t = now, joules = 0;
         var steps = 0;
-        while (steps < maxSteps)
+        if (_cost is IDecodeRunCostModel runs)
         {
-            var c = _cost.Estimate(IterationShape.Decode(b, 0) with { DecodeContextTokens = contextSum + (long)b * steps });
-            var end = t + c.Seconds;
-            if (!(c.Seconds > 0) || end >= horizon) break;
-            _power?.AddBusy(t, end, c.Joules);
-            joules += c.Joules;
-            BusySeconds += c.Seconds;
-            t = end;
-            steps++;
+            // Largest number of steps that all end before the horizon, by bisection on the closed form.
+            var room = horizon - now;
+            var k = maxSteps;
+            var run = runs.EstimateDecodeRun(b, contextSum, k);
+            if (!(run.Seconds < room))
+            {
+                int lo = 0, hi = maxSteps;
+                while (hi - lo > 1)
+                {
+                    var mid = lo + (hi - lo) / 2;
+                    if (runs.EstimateDecodeRun(b, contextSum, mid).Seconds < room) lo = mid; else hi = mid;
+                }
+                k = lo;
+                run = runs.EstimateDecodeRun(b, contextSum, k);
+            }
+            if (k > 0)
+            {
+                steps = k;
+                t = now + run.Seconds;
+                joules = run.Joules;
+                BusySeconds += run.Seconds;
+                _power?.AddBusy(now, t, joules);
+            }
+        }
+        else
+        {
+            while (steps < maxSteps)
+            {
+                var c = _cost.Estimate(IterationShape.Decode(b, 0) with { DecodeContextTokens = contextSum + (long)b * steps });
+                var end = t + c.Seconds;
+                if (!(c.Seconds > 0) || end >= horizon) break;
+                _power?.AddBusy(t, end, c.Joules);
+                joules += c.Joules;
+                BusySeconds += c.Seconds;
+                t = end;
+                steps++;
+            }
         }
         if (steps == 0) return now;
         Iterations += steps;
