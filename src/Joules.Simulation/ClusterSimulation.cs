@@ -23,6 +23,7 @@ public sealed class ClusterSimulation : IRequestObserver
     private readonly Instance[] _instances;
     private readonly PowerTimeline[]? _power;
     private readonly IRouter _router;
+    private readonly bool _lazy;
     private long _finished;
     private readonly ArrivalHorizon _horizon = new();
 
@@ -31,7 +32,11 @@ public sealed class ClusterSimulation : IRequestObserver
         public double NextArrivalTime { get; set; } = double.PositiveInfinity;
     }
 
-    public ClusterSimulation(ClusterConfig cfg, ICostModel cost, ISimulationSink? sink = null)
+    /// <param name="cfg">The deployment.</param>
+    /// <param name="cost">Prices iterations (shared by all instances).</param>
+    /// <param name="sink">Receives per-request results and power samples.</param>
+    /// <param name="allowLazy">Drive instances lazily when the router never reads their state (same results, far fewer events); false forces one event per boundary-batch.</param>
+    public ClusterSimulation(ClusterConfig cfg, ICostModel cost, ISimulationSink? sink = null, bool allowLazy = true)
     {
         ArgumentNullException.ThrowIfNull(cfg);
         ArgumentNullException.ThrowIfNull(cost);
@@ -42,14 +47,15 @@ public sealed class ClusterSimulation : IRequestObserver
         _metrics = new MetricsCollector(cfg.Slo);
         var blocks = cfg.Engine.KvBlocks(cost.Gpu, cost.Model.Shard(cost.TensorParallel));
         _instances = new Instance[cfg.Instances];
+        _router = Routers.Create(cfg.Router, cost, cfg);
+        _lazy = allowLazy && !_router.ReadsInstanceState;
         if (sink is { WantsPower: true }) _power = new PowerTimeline[cfg.Instances];
         for (var i = 0; i < cfg.Instances; i++)
         {
             PowerTimeline? p = null;
             if (_power != null) p = _power[i] = new PowerTimeline(i, cfg.PowerBinSeconds, cost.IdleWatts, sink!);
-            _instances[i] = new Instance(i, cost, cfg.Engine, blocks, this, p, _horizon);
+            _instances[i] = new Instance(i, cost, cfg.Engine, blocks, this, p, _horizon) { Lazy = _lazy };
         }
-        _router = Routers.Create(cfg.Router, cost, cfg);
         KvBlocksPerInstance = blocks;
     }
 
@@ -76,6 +82,7 @@ public sealed class ClusterSimulation : IRequestObserver
         var arrivals = new ArrivalProcess(this, e, progress);
         arrivals.Start();
         _env.Run();
+        if (_lazy) foreach (var inst in _instances) inst.AdvanceTo(double.PositiveInfinity);
         var end = _env.Now;
         foreach (var inst in _instances) end = Math.Max(end, inst.LastBusyEnd);
         if (_power != null) foreach (var p in _power) p.Finish(end);
@@ -171,6 +178,7 @@ public sealed class ClusterSimulation : IRequestObserver
                 throw new InvalidDataException($"request {r.RequestId}: token counts must not be negative (input {r.InputTokens}, output {r.OutputTokens})");
             var instances = sim._instances;
             var i = sim._router.Route(r.RequestId, r.InputTokens, r.OutputTokens, instances);
+            if (sim._lazy) instances[i].AdvanceTo(env.Now);
             instances[i].Enqueue(env, r.RequestId, r.InputTokens, r.OutputTokens);
             Arrived++;
             if (progress != null && (Arrived & 0xFFFF) == 0) progress(new SimulationProgress(Arrived, sim._finished, env.Now));

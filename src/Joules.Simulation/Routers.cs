@@ -7,6 +7,8 @@ namespace Joules.Simulation;
 public interface IRouter
 {
     string Name { get; }
+    /// <summary>Whether the decision depends on instance state; routers that do not let instances be driven lazily (much faster on large fleets).</summary>
+    bool ReadsInstanceState => true;
     int Route(long requestId, int inputTokens, int outputTokens, Instance[] instances);
 }
 
@@ -15,6 +17,7 @@ public sealed class RoundRobinRouter : IRouter
 {
     private int _next;
     public string Name => RouterNames.RoundRobin;
+    public bool ReadsInstanceState => false;
     public int Route(long requestId, int inputTokens, int outputTokens, Instance[] instances)
     {
         var i = _next;
@@ -28,6 +31,7 @@ public sealed class RandomRouter(int seed) : IRouter
 {
     private readonly Random _rng = new(seed);
     public string Name => RouterNames.Random;
+    public bool ReadsInstanceState => false;
     public int Route(long requestId, int inputTokens, int outputTokens, Instance[] instances) => _rng.Next(instances.Length);
 }
 

@@ -291,3 +291,46 @@ public class SimulationLawTests
         Assert.Contains("does not fit", Assert.Throws<ArgumentException>(() => new ClusterSimulation(new ClusterConfig(), big)).Message);
     }
 }
+
+public class DriverEquivalenceTests
+{
+    [Fact]
+    public void LazyDrivingGivesTheSameResultsAsOneEventPerBoundary()
+    {
+        Prop.ForAll(
+            (from seed in Gen.Choose(0, 10_000)
+             from n in Gen.Choose(1, 150)
+             from inst in Gen.Choose(1, 5)
+             from router in Gen.Elements(RouterNames.RoundRobin, RouterNames.Random)
+             from blocks in Gen.Elements<int?>(null, 300)
+             select (seed, n, inst, router, blocks)).ToArbitrary(),
+            c =>
+            {
+                var cfg = new ClusterConfig
+                {
+                    Instances = c.inst, Router = c.router, Seed = c.seed,
+                    Engine = new EngineConfig { KvBlocksOverride = c.blocks, MaxNumBatchedTokens = 1024, MaxNumSeqs = 32 },
+                };
+                var trace = SimulationLawTests.Trace(c.seed, c.n, rate: 15);
+                var lazySink = new CollectingSink(false);
+                var eagerSink = new CollectingSink(false);
+                var lazy = new ClusterSimulation(cfg, SimulationLawTests.Roof, lazySink).Run(trace);
+                var eager = new ClusterSimulation(cfg, SimulationLawTests.Roof, eagerSink, allowLazy: false).Run(trace);
+                Assert.True(eager.Events >= lazy.Events);
+                Assert.Equal(eager.Iterations, lazy.Iterations);
+                Assert.Equal(eager.Preemptions, lazy.Preemptions);
+                Assert.Equal(eager.SimulatedSeconds, lazy.SimulatedSeconds, 1e-9);
+                Assert.Equal(eager.EnergyJ, lazy.EnergyJ, 1e-9 * eager.EnergyJ);
+                var a = lazySink.Requests.OrderBy(r => r.RequestId).ToList();
+                var b = eagerSink.Requests.OrderBy(r => r.RequestId).ToList();
+                Assert.Equal(b.Count, a.Count);
+                for (var i = 0; i < a.Count; i++)
+                {
+                    Assert.Equal(b[i].Instance, a[i].Instance);
+                    Assert.Equal(b[i].FirstTokenS, a[i].FirstTokenS, 1e-9);
+                    Assert.Equal(b[i].DoneS, a[i].DoneS, 1e-9);
+                    Assert.Equal(b[i].EnergyJ, a[i].EnergyJ, 1e-9 * b[i].EnergyJ);
+                }
+            }).QuickCheckThrowOnFailure();
+    }
+}

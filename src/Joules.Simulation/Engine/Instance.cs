@@ -117,7 +117,8 @@ public sealed class Instance : IEventTarget
         if (!_active)
         {
             _active = true;
-            env.ScheduleAt(now, this, 0, BoundaryPriority);
+            _pending = now;
+            if (!Lazy) env.ScheduleAt(now, this, 0, BoundaryPriority);
         }
     }
 
@@ -128,8 +129,28 @@ public sealed class Instance : IEventTarget
     /// </summary>
     public void OnEvent(SimEnvironment env, long arg)
     {
-        var now = env.Now;
-        var horizon = _horizon?.NextArrivalTime ?? env.NextEventTime;
+        var end = RunFrom(env.Now, _horizon?.NextArrivalTime ?? env.NextEventTime);
+        if (_active) env.ScheduleAt(end, this, 0, BoundaryPriority);
+    }
+
+    /// <summary>
+    /// Lazy driving (routers that never look at instance state): the instance keeps no event in the queue;
+    /// before a request is handed to it, it catches up by processing every iteration boundary before
+    /// <paramref name="time"/>, exactly as the events would have. <c>+infinity</c> drains it.
+    /// </summary>
+    public void AdvanceTo(double time)
+    {
+        if (_active && _pending < time) RunFrom(_pending, time);
+    }
+
+    /// <summary>When true the instance is driven by <see cref="AdvanceTo"/> instead of events.</summary>
+    public bool Lazy { get; init; }
+
+    private double _pending;
+
+    /// <summary>Processes the boundary at <paramref name="now"/> and every later one before <paramref name="horizon"/>; returns the next boundary (and stays active) or goes idle.</summary>
+    private double RunFrom(double now, double horizon)
+    {
         while (true)
         {
             if (_batchCount > 0) Commit(now);
@@ -137,15 +158,15 @@ public sealed class Instance : IEventTarget
             if (!(_static ? FormStaticBatch(now) : FormContinuousBatch(now)))
             {
                 _active = false;
-                return;
+                return now;
             }
             var seconds = _inflight.Seconds;
             if (!(seconds > 0) || double.IsInfinity(seconds))
                 throw new InvalidOperationException($"cost model '{_cost.Name}' returned a non-positive or infinite iteration time ({seconds} s)");
             var end = now + seconds;
             if (end < horizon) { now = end; continue; }
-            env.ScheduleAt(end, this, 0, BoundaryPriority);
-            return;
+            _pending = end;
+            return end;
         }
     }
 
