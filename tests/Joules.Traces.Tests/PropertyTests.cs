@@ -23,13 +23,15 @@ public class PropertyTests
 
     private static long Tokens(IEnumerable<TraceRequest> t, bool input) => t.Sum(r => (long)(input ? r.InputTokens : r.OutputTokens));
 
-    [Fact]
-    public void CanonicalCsvWriteThenReadIsIdentity()
+    [Theory]
+    [InlineData(".csv")]
+    [InlineData(".parquet")]
+    public void CanonicalWriteThenReadIsIdentity(string ext)
     {
         var dir = TestData.TempDir();
         Prop.ForAll(Traces, trace =>
         {
-            var p = Path.Combine(dir, Guid.NewGuid().ToString("N") + ".csv");
+            var p = Path.Combine(dir, Guid.NewGuid().ToString("N") + ext);
             CanonicalTraceWriter.Write(p, trace);
             var back = CanonicalTraceReader.Read(p).ToArray();
             File.Delete(p);
@@ -37,13 +39,15 @@ public class PropertyTests
         }).QuickCheckThrowOnFailure();
     }
 
-    [Fact]
-    public void ImportOfWrittenTraceKeepsEverything()
+    [Theory]
+    [InlineData(".csv")]
+    [InlineData(".parquet")]
+    public void ImportOfWrittenTraceKeepsEverything(string ext)
     {
         var dir = TestData.TempDir();
         Prop.ForAll(Traces, trace =>
         {
-            var p = Path.Combine(dir, Guid.NewGuid().ToString("N") + ".csv");
+            var p = Path.Combine(dir, Guid.NewGuid().ToString("N") + ext);
             CanonicalTraceWriter.Write(p, trace);
             var imported = TraceFile.Import(p);
             File.Delete(p);

@@ -91,6 +91,26 @@ public static class TraceCommands
 
     internal static string Micros(long t) => TimeText.Format(t);
 
+    /// <summary>Key/value metadata recording how a file was made: the joules version and command line, plus any extra pairs.</summary>
+    internal static Dictionary<string, string> Provenance(ParseResult p, params (string Key, string Value)[] extra)
+    {
+        var d = new Dictionary<string, string>
+        {
+            ["joules.version"] = Program.VersionString,
+            ["joules.command"] = "joules " + string.Join(' ', p.Tokens.Select(t => t.Value.Contains(' ') ? $"\"{t.Value}\"" : t.Value)),
+        };
+        foreach (var (k, v) in extra) d[k] = v;
+        return d;
+    }
+
+    /// <summary>A trace to transform, sorted, with the optional columns it carries: canonical Parquet streams, other layouts are imported first.</summary>
+    internal static (IEnumerable<TraceRequest> Requests, OptionalColumns Columns) OpenSorted(string path)
+    {
+        if (TraceFile.Sniff(path) == TraceFile.Container.Parquet) return (CanonicalTraceReader.Read(path), OptionalColumnsOf.File(path));
+        var held = TraceFile.Import(path).Requests;
+        return (held, OptionalColumnsOf.Data(held));
+    }
+
     private static Command Import()
     {
         var src = SourceArgument();
@@ -114,7 +134,9 @@ public static class TraceCommands
                 return r;
             });
             var written = TraceProgress.Run(p, "writing", imported.Requests.LongLength,
-                report => CanonicalTraceWriter.Write(outPath, TraceProgress.Track(imported.Requests, report)));
+                report => CanonicalTraceWriter.Write(outPath, TraceProgress.Track(imported.Requests, report),
+                    Provenance(p, ("joules.trace.source", Path.GetFileName(path)), ("joules.trace.source_format", imported.Report.Format.ToString())),
+                    OptionalColumnsOf.Data(imported.Requests)));
             var o = p.InvocationConfiguration.Output;
             foreach (var line in imported.Report.Lines())
                 (line.StartsWith("warning:", StringComparison.Ordinal) ? p.InvocationConfiguration.Error : o).WriteLine(line);

@@ -74,7 +74,11 @@ internal static class TraceSynthCommand
             var expected = n ?? (long)Math.Round(r * (d ?? 0));
             var written = TraceProgress.Run(p, "generating", expected, report =>
             {
-                using var w = CanonicalTraceWriter.Create(outPath);
+                var provenance = TraceCommands.Provenance(p,
+                    ("joules.synth.seed", options.Seed.ToString(CultureInfo.InvariantCulture)),
+                    ("joules.synth.lengths", lengthModel.Describe()),
+                    ("joules.synth.fitted_to", profile?.Describe() ?? "none"));
+                using var w = CanonicalTraceWriter.Create(outPath, provenance, options.Model is null ? OptionalColumns.None : OptionalColumns.Model);
                 var batch = new TraceRequest[8192];
                 int k;
                 while ((k = synth.Fill(batch)) > 0)

@@ -11,9 +11,10 @@ internal static class TraceTransformCommands
 {
     public static IEnumerable<Command> Create() => [Slice(), Sample(), Scale(), Tile(), Merge()];
 
-    private static int WriteOut(ParseResult p, string outPath, long? expected, IEnumerable<TraceRequest> requests)
+    private static int WriteOut(ParseResult p, string outPath, OptionalColumns columns, IEnumerable<TraceRequest> requests)
     {
-        var n = TraceProgress.Run(p, "writing", expected, report => CanonicalTraceWriter.Write(outPath, TraceProgress.Track(requests, report)));
+        var n = TraceProgress.Run(p, "writing", null, report =>
+            CanonicalTraceWriter.Write(outPath, TraceProgress.Track(requests, report), TraceCommands.Provenance(p), columns));
         p.InvocationConfiguration.Output.WriteLine($"wrote {n:N0} requests to {outPath}");
         return 0;
     }
@@ -30,16 +31,16 @@ internal static class TraceTransformCommands
         foreach (var o in new Option[] { output, from, to, rebase }) cmd.Options.Add(o);
         cmd.SetAction(p =>
         {
-            var path = p.GetValue(src)!.FullName;
-            var first = TraceFile.ReadSorted(path).Select(r => (long?)r.ArrivalMicros).FirstOrDefault() ?? 0;
+            var (source, columns) = TraceCommands.OpenSorted(p.GetValue(src)!.FullName);
+            var first = source.Select(r => (long?)r.ArrivalMicros).FirstOrDefault() ?? 0;
             long At(string? text, long dflt) => text is null ? dflt
                 : TraceDuration.TryParseSeconds(text, out var s) ? first + (long)Math.Round(s * 1e6)
                 : TraceCommands.ParseTime(text, "--from/--to");
             var a = At(p.GetValue(from), long.MinValue);
             var b = At(p.GetValue(to), long.MaxValue);
             if (b < a) throw new ArgumentException("--to is before --from");
-            return WriteOut(p, p.GetValue(output)!.FullName, null,
-                TraceTransforms.Slice(TraceFile.ReadSorted(path), a, b, p.GetValue(rebase) ? first : null));
+            return WriteOut(p, p.GetValue(output)!.FullName, columns,
+                TraceTransforms.Slice(source, a, b, p.GetValue(rebase) ? first : null));
         });
         return cmd;
     }
@@ -53,8 +54,11 @@ internal static class TraceTransformCommands
         var cmd = new Command("sample", "Keep a random fraction of the requests (independently per request, reproducible for a seed); ids are kept.");
         cmd.Arguments.Add(src);
         foreach (var o in new Option[] { output, fraction, seed }) cmd.Options.Add(o);
-        cmd.SetAction(p => WriteOut(p, p.GetValue(output)!.FullName, null,
-            TraceTransforms.Sample(TraceFile.ReadSorted(p.GetValue(src)!.FullName), p.GetValue(fraction), p.GetValue(seed))));
+        cmd.SetAction(p =>
+        {
+            var (source, columns) = TraceCommands.OpenSorted(p.GetValue(src)!.FullName);
+            return WriteOut(p, p.GetValue(output)!.FullName, columns, TraceTransforms.Sample(source, p.GetValue(fraction), p.GetValue(seed)));
+        });
         return cmd;
     }
 
@@ -67,8 +71,11 @@ internal static class TraceTransformCommands
         cmd.Arguments.Add(src);
         cmd.Options.Add(output);
         cmd.Options.Add(factor);
-        cmd.SetAction(p => WriteOut(p, p.GetValue(output)!.FullName, null,
-            TraceTransforms.ScaleRate(TraceFile.ReadSorted(p.GetValue(src)!.FullName), p.GetValue(factor))));
+        cmd.SetAction(p =>
+        {
+            var (source, columns) = TraceCommands.OpenSorted(p.GetValue(src)!.FullName);
+            return WriteOut(p, p.GetValue(output)!.FullName, columns, TraceTransforms.ScaleRate(source, p.GetValue(factor)));
+        });
         return cmd;
     }
 
@@ -83,11 +90,9 @@ internal static class TraceTransformCommands
         cmd.Options.Add(copies);
         cmd.SetAction(p =>
         {
-            var path = p.GetValue(src)!.FullName;
-            // A non-canonical source is imported once and reused, not re-parsed for each pass.
-            IEnumerable<TraceRequest>? held = TraceFile.Sniff(path) == TraceFile.Container.Parquet ? null : TraceFile.Import(path).Requests;
-            return WriteOut(p, p.GetValue(output)!.FullName, null,
-                TraceTransforms.Tile(() => held ?? TraceFile.ReadSorted(path), p.GetValue(copies)));
+            // A canonical Parquet source is re-read for each pass; other layouts are imported once and reused.
+            var (source, columns) = TraceCommands.OpenSorted(p.GetValue(src)!.FullName);
+            return WriteOut(p, p.GetValue(output)!.FullName, columns, TraceTransforms.Tile(() => source, p.GetValue(copies)));
         });
         return cmd;
     }
@@ -101,8 +106,9 @@ internal static class TraceTransformCommands
         cmd.Options.Add(output);
         cmd.SetAction(p =>
         {
-            var inputs = p.GetValue(sources)!.Select(f => TraceFile.ReadSorted(f.FullName)).ToList();
-            return WriteOut(p, p.GetValue(output)!.FullName, null, TraceTransforms.Merge(inputs));
+            var inputs = p.GetValue(sources)!.Select(f => TraceCommands.OpenSorted(f.FullName)).ToList();
+            var columns = inputs.Aggregate(OptionalColumns.None, (c, i) => c | i.Columns);
+            return WriteOut(p, p.GetValue(output)!.FullName, columns, TraceTransforms.Merge(inputs.Select(i => i.Requests).ToList()));
         });
         return cmd;
     }

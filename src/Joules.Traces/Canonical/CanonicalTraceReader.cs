@@ -6,6 +6,7 @@ namespace Joules.Traces.Canonical;
 public static class CanonicalTraceReader
 {
     /// <summary>Reads a canonical trace; <paramref name="map"/> names the columns of a non-canonical Parquet file.</summary>
+    /// <remarks>This is the call the simulator uses to stream a trace: rows come one row group at a time.</remarks>
     public static IEnumerable<TraceRequest> Read(string path, ColumnMap? map = null)
     {
         var source = TraceFile.Sniff(path) == TraceFile.Container.Parquet
@@ -29,5 +30,5 @@ public static class CanonicalTraceReader
     }
 
     private static IEnumerable<TraceRequest> ParquetRows(string path, ColumnMap? map) =>
-        throw new NotSupportedException($"{path}: reading Parquet is not available in this build yet (Joules.Parquet pending)");
+        ParquetTraceReader.Read(path, map, Import.TimeUnit.Seconds, 0);
 }

@@ -9,6 +9,9 @@ public abstract class CanonicalTraceWriter : IDisposable
 {
     public static readonly string[] ColumnNames = ["request_id", "arrival_time", "input_tokens", "output_tokens", "model", "tenant", "session_id", "slo_class"];
 
+    /// <summary>The canonical Parquet schema (DESIGN.md "Trace").</summary>
+    public static Joules.Parquet.ParquetSchema ParquetSchema => ParquetTraceWriter.Schema;
+
     private long _lastArrival = long.MinValue;
 
     public long Count { get; private set; }
@@ -16,22 +19,23 @@ public abstract class CanonicalTraceWriter : IDisposable
 
     protected CanonicalTraceWriter(string path) => Path = path;
 
-    /// <summary>Picks the writer from the extension: `.parquet` or `.csv`.</summary>
-    public static CanonicalTraceWriter Create(string path)
+    /// <summary>Picks the writer from the extension: `.parquet` or `.csv`. <paramref name="metadata"/> (provenance such as the command and seed) goes into Parquet key/value metadata; <paramref name="columns"/> are the optional string columns to include (a value for a left-out column is an error).</summary>
+    public static CanonicalTraceWriter Create(string path, IReadOnlyDictionary<string, string>? metadata = null, OptionalColumns columns = OptionalColumns.All)
     {
         var ext = System.IO.Path.GetExtension(path).ToLowerInvariant();
         return ext switch
         {
-            ".parquet" => new ParquetTraceWriter(path),
+            ".parquet" => new ParquetTraceWriter(path, metadata, columns),
             ".csv" => new CsvTraceWriter(path),
             _ => throw new ArgumentException($"{path}: output must end in .parquet (canonical trace) or .csv (the same columns as text)"),
         };
     }
 
-    /// <summary>Writes a whole stream and returns the number of rows.</summary>
-    public static long Write(string path, IEnumerable<TraceRequest> requests)
+    /// <summary>Writes a whole stream and returns the number of rows; an in-memory list gets exactly the optional columns it uses.</summary>
+    public static long Write(string path, IEnumerable<TraceRequest> requests, IReadOnlyDictionary<string, string>? metadata = null, OptionalColumns? columns = null)
     {
-        using var w = Create(path);
+        var cols = columns ?? (requests is IReadOnlyCollection<TraceRequest> held ? OptionalColumnsOf.Data(held) : OptionalColumns.All);
+        using var w = Create(path, metadata, cols);
         foreach (var r in requests) w.Write(r);
         w.Complete();
         return w.Count;

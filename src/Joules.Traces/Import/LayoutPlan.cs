@@ -96,6 +96,7 @@ internal sealed class RowConverter
         _plan = plan;
         _options = options;
         _report = report;
+        report.FailedDropped = plan.Format == TraceFormat.BurstGpt && options.DropFailed;
         if (plan.Arrival == ArrivalKind.Generated)
         {
             if (options.Rate is not > 0)

@@ -39,8 +39,8 @@ public static class TraceFile
 
     private static IEnumerable<TraceRequest> CanonicalParquet(string path, TraceImportOptions options, ImportReport report)
     {
-        report.Format = TraceFormat.Canonical;
-        foreach (var r in CanonicalTraceReader.Read(path, options.Map))
+        report.Format = options.Map is null ? TraceFormat.Canonical : TraceFormat.Mapped;
+        foreach (var r in ParquetTraceReader.Read(path, options.Map, options.TimeUnit ?? TimeUnit.Seconds, options.StartMicros))
         {
             report.RowsRead++;
             report.Imported++;
