@@ -26,6 +26,47 @@ public sealed class ColumnBuffer(string name, ColumnKind kind, int capacity)
     };
 }
 
+/// <summary>Writes a table as Parquet (Snappy) through Joules.Parquet, one row group per buffer.</summary>
+public sealed class ParquetTableWriter(string path) : ITableWriter
+{
+    private Joules.Parquet.ParquetFileWriter? _w;
+
+    public void Open(IReadOnlyList<ColumnBuffer> columns)
+    {
+        var schema = new Joules.Parquet.ParquetSchema(columns.Select(c => c.Kind switch
+        {
+            ColumnKind.Int32 => Joules.Parquet.ParquetColumn.Int32(c.Name),
+            ColumnKind.Int64 => Joules.Parquet.ParquetColumn.Int64(c.Name),
+            ColumnKind.Double => Joules.Parquet.ParquetColumn.Double(c.Name),
+            _ => Joules.Parquet.ParquetColumn.Boolean(c.Name),
+        }));
+        _w = new Joules.Parquet.ParquetFileWriter(path, schema, new Joules.Parquet.ParquetWriteOptions
+        {
+            Metadata = new Dictionary<string, string> { ["joules.table"] = Path.GetFileNameWithoutExtension(path) },
+        });
+    }
+
+    public void WriteRowGroup(IReadOnlyList<ColumnBuffer> columns, int rows)
+    {
+        var data = new Joules.Parquet.ColumnData[columns.Count];
+        for (var i = 0; i < columns.Count; i++)
+        {
+            var c = columns[i];
+            data[i] = c.Kind switch
+            {
+                ColumnKind.Int32 => Joules.Parquet.ColumnData.From(c.Int32s!, null, rows),
+                ColumnKind.Int64 => Joules.Parquet.ColumnData.From(c.Int64s!, null, rows),
+                ColumnKind.Double => Joules.Parquet.ColumnData.From(c.Doubles!, null, rows),
+                _ => Joules.Parquet.ColumnData.From(c.Booleans!, null, rows),
+            };
+        }
+        (_w ?? throw new InvalidOperationException("Open was not called")).WriteRowGroup(data);
+    }
+
+    public void Complete() => _w?.Complete();
+    public void Dispose() => _w?.Dispose();
+}
+
 /// <summary>
 /// Where flat output tables go, one row group at a time. The simulator's outputs (requests, power)
 /// are written only through this, so the file format is one class: <see cref="CsvTableWriter"/>
@@ -33,6 +74,9 @@ public sealed class ColumnBuffer(string name, ColumnKind kind, int capacity)
 /// </summary>
 public interface ITableWriter : IDisposable
 {
+    /// <summary>Declares the columns (called once, before any row group).</summary>
+    void Open(IReadOnlyList<ColumnBuffer> columns);
+
     /// <summary>Writes the first <paramref name="rows"/> rows of the buffers as one row group.</summary>
     void WriteRowGroup(IReadOnlyList<ColumnBuffer> columns, int rows);
 
@@ -40,19 +84,14 @@ public interface ITableWriter : IDisposable
     void Complete();
 }
 
-/// <summary>Writes a table as CSV with a header row (the stand-in while Parquet writing is not available).</summary>
+/// <summary>Writes a table as CSV with a header row.</summary>
 public sealed class CsvTableWriter(string path) : ITableWriter
 {
     private readonly StreamWriter _w = new(path, false, new UTF8Encoding(false), 1 << 16);
-    private bool _header;
+    public void Open(IReadOnlyList<ColumnBuffer> columns) => _w.WriteLine(string.Join(',', columns.Select(c => c.Name)));
 
     public void WriteRowGroup(IReadOnlyList<ColumnBuffer> columns, int rows)
     {
-        if (!_header)
-        {
-            _w.WriteLine(string.Join(',', columns.Select(c => c.Name)));
-            _header = true;
-        }
         for (var r = 0; r < rows; r++)
         {
             for (var c = 0; c < columns.Count; c++)
@@ -72,7 +111,10 @@ public sealed class CsvTableWriter(string path) : ITableWriter
 public static class TableWriters
 {
     /// <summary>Given a path without extension, creates a writer for it plus the extension of the format in use; returns the writer and the full path.</summary>
-    public static Func<string, (ITableWriter Writer, string Path)> Factory { get; set; } = stem => (new CsvTableWriter(stem + ".csv"), stem + ".csv");
+    public static Func<string, (ITableWriter Writer, string Path)> Factory { get; set; } = stem => (new ParquetTableWriter(stem + ".parquet"), stem + ".parquet");
+
+    /// <summary>CSV instead of Parquet.</summary>
+    public static (ITableWriter Writer, string Path) Csv(string stem) => (new CsvTableWriter(stem + ".csv"), stem + ".csv");
 }
 
 /// <summary>Streams per-request results and power samples into two tables (requests, power) in row groups of bounded size.</summary>
@@ -105,6 +147,8 @@ public sealed class TableSink : ISimulationSink, IDisposable
             new("end_s", ColumnKind.Double, RowGroup), new("watts", ColumnKind.Double, RowGroup),
             new("energy_j", ColumnKind.Double, RowGroup), new("busy_fraction", ColumnKind.Double, RowGroup),
         ];
+        _requests?.Open(_rq);
+        _power?.Open(_pw);
     }
 
     public bool WantsPower => _power != null;

@@ -81,7 +81,14 @@ public class SimulateCommandTests
         foreach (var name in new[] { "rr", "packed", "static" })
             Assert.NotEmpty(Directory.GetFiles(Path.Combine(outDir, name), "requests.*"));
         var requests = Directory.GetFiles(Path.Combine(outDir, "rr"), "requests.*")[0];
-        if (requests.EndsWith(".csv")) Assert.Equal(201, File.ReadAllLines(requests).Length);
+        Assert.EndsWith(".parquet", requests);
+        using (var reader = Joules.Parquet.ParquetFileReader.Open(requests))
+        {
+            Assert.Equal(200, reader.RowCount);
+            Assert.Contains(reader.Schema, c => c.Name == "energy_j");
+        }
+        using (var reader = Joules.Parquet.ParquetFileReader.Open(Path.Combine(outDir, "rr", "power.parquet")))
+            Assert.True(reader.RowCount > 0);
     }
 
     [Fact]
@@ -109,6 +116,19 @@ public class SimulateCommandTests
         Assert.NotEqual(0, code);
         Assert.Contains(expected, err);
         Assert.DoesNotContain("bug in joules", err);
+    }
+
+    [Fact]
+    public void NoArgumentsReplaysTheShippedDefaultTrace()
+    {
+        var (code, output, err) = Run("simulate", "--json");
+        Assert.True(code == 0, err);
+        using var doc = JsonDocument.Parse(output);
+        var root = doc.RootElement;
+        Assert.True(root.GetProperty("requests_total").GetInt64() > 100);
+        Assert.Equal(root.GetProperty("requests_total").GetInt64(), root.GetProperty("requests_completed").GetInt64());
+        Assert.Equal(8, root.GetProperty("instances").GetInt32());
+        Assert.InRange(root.GetProperty("simulated_s").GetDouble(), 250, 400);
     }
 
     [Fact]
