@@ -65,7 +65,8 @@ internal sealed class ColumnChunkReader
         long elemSize = typeof(T).IsValueType ? System.Runtime.CompilerServices.Unsafe.SizeOf<T>() : IntPtr.Size;
         if (rows * (elemSize + (_column.IsOptional ? 1 : 0)) > _options.MaxColumnBytes)
             throw Error($"row group declares {rows} rows, which would need more than the {_options.MaxColumnBytes} byte limit for one column");
-        var values = new T[rows];
+        // Every slot is written below (nulls get default explicitly), so value arrays skip zeroing.
+        var values = typeof(T).IsValueType ? GC.AllocateUninitializedArray<T>(rows) : new T[rows];
         bool[]? validity = _column.IsOptional ? new bool[rows] : null;
         T[]? dictionary = null;
         int row = 0;

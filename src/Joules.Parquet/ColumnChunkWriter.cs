@@ -22,6 +22,9 @@ internal sealed class ColumnChunkWriter
     private byte[] _compressed = new byte[1 << 16];
     private int[] _levels = [];
     private int[] _indices = [];
+    private const int RefCacheSize = 256;
+    private readonly object?[] _refCache = new object?[RefCacheSize];
+    private readonly int[] _refCacheIds = new int[RefCacheSize];
 
     public ColumnChunkWriter(ParquetColumn column, ParquetWriteOptions options)
     {
@@ -66,7 +69,12 @@ internal sealed class ColumnChunkWriter
         if (_levels.Length < count) _levels = new int[count];
         int nonNull = 0;
         long nullCount = 0;
-        for (int i = 0; i < count; i++)
+        if (!optional && typeof(T).IsValueType)
+        {
+            _levels.AsSpan(0, count).Fill(1);
+            nonNull = count;
+        }
+        else for (int i = 0; i < count; i++)
         {
             bool present = (validity.IsEmpty || validity[i]) && !codec.IsNullRef(values[i]);
             if (!present && !optional) throw new ArgumentException($"column '{_column.Name}' is required but row {start + i} is null");
@@ -90,23 +98,33 @@ internal sealed class ColumnChunkWriter
             long dictBytes = 0;
             if (_indices.Length < count) _indices = new int[count];
             int k = 0;
+            // Repeated string instances (pooled values) skip hashing through a small identity cache.
+            bool byRef = !typeof(T).IsValueType;
+            if (byRef) { Array.Clear(_refCache); }
             for (int i = 0; i < count; i++)
             {
                 if (_levels[i] == 0) continue;
                 var v = values[i];
-                var key = codec.Key(v);
-                if (!dict.TryGetValue(key, out int id))
+                int slotIndex = 0;
+                if (byRef)
                 {
-                    id = dict.Count;
-                    dict.Add(key, id);
+                    slotIndex = System.Runtime.CompilerServices.RuntimeHelpers.GetHashCode(v!) & (RefCacheSize - 1);
+                    if (ReferenceEquals(_refCache[slotIndex], v)) { _indices[k++] = _refCacheIds[slotIndex]; continue; }
+                }
+                ref int id = ref CollectionsMarshal.GetValueRefOrAddDefault(dict, codec.Key(v), out bool exists);
+                if (!exists)
+                {
+                    id = dict.Count - 1;
                     dictValues.Add(v);
                     dictBytes += codec.PlainSize(v);
                     if (dictBytes > _options.DictionaryPageBytes) { dict = null; dictValues = null; break; }
                 }
+                if (byRef) { _refCache[slotIndex] = v; _refCacheIds[slotIndex] = id; }
                 _indices[k++] = id;
             }
         }
 
+        if (dictValues is { Count: 0 }) { dict = null; dictValues = null; } // all null: no dictionary page
         if (dict != null && dictValues != null)
         {
             // Statistics over the dictionary entries: every entry occurs in the data.
