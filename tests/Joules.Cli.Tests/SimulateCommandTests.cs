@@ -78,6 +78,9 @@ public class SimulateCommandTests
         Assert.All(list, s => Assert.Equal(4, s.GetProperty("instances").GetInt32()));
         Assert.Equal("static", list[2].GetProperty("batching").GetString());
         Assert.True(File.Exists(Path.Combine(outDir, "summary.json")));
+        var html = File.ReadAllText(Path.Combine(outDir, "report.html"));
+        Assert.Contains("<svg", html);
+        Assert.Contains("packed", html);
         foreach (var name in new[] { "rr", "packed", "static" })
             Assert.NotEmpty(Directory.GetFiles(Path.Combine(outDir, name), "requests.*"));
         var requests = Directory.GetFiles(Path.Combine(outDir, "rr"), "requests.*")[0];

@@ -110,35 +110,43 @@ public static class SimulateCommands
         var showProgress = !p.GetValue(NoProgressOpt) && ReferenceEquals(stderr, Console.Error) && !Console.IsErrorRedirected;
 
         var summaries = new List<SimulationSummary>();
+        var powerSeries = new List<ClusterPowerSink?>();
         for (var i = 0; i < scenarios.Count; i++)
         {
             var sc = scenarios[i];
             TableSink? sink = null;
+            ClusterPowerSink? clusterPower = null;
             if (outDir != null)
             {
+                clusterPower = new ClusterPowerSink(sc.Cluster.PowerBinSeconds);
                 var dir = scenarios.Count == 1 ? outDir : Path.Combine(outDir, SafeName(sc.Cluster.Name));
                 Directory.CreateDirectory(dir);
                 sink = new TableSink(TableWriters.Factory(Path.Combine(dir, "requests")).Writer, TableWriters.Factory(Path.Combine(dir, "power")).Writer);
             }
             using (sink)
             {
-                var sim = new ClusterSimulation(sc.Cluster, costModels[i], sink);
+                var sim = new ClusterSimulation(sc.Cluster, costModels[i], sink == null ? null : new TeeSink(sink, clusterPower!));
                 var summary = showProgress
                     ? RunWithProgress(sim, trace(), stderr, sc.Cluster.Name)
                     : sim.Run(trace());
                 sink?.Complete();
                 summaries.Add(summary);
+                powerSeries.Add(clusterPower);
             }
         }
 
         var json = SummaryJson.Serialize(summaries);
-        if (outDir != null) File.WriteAllText(Path.Combine(outDir, "summary.json"), json + Environment.NewLine);
+        if (outDir != null)
+        {
+            File.WriteAllText(Path.Combine(outDir, "summary.json"), json + Environment.NewLine);
+            HtmlReport.Write(Path.Combine(outDir, "report.html"), summaries, powerSeries, traceName);
+        }
         if (p.GetValue(JsonOpt)) stdout.WriteLine(json);
         else
         {
             stdout.WriteLine($"trace: {traceName}");
             ConsoleReport.Render(ConsoleFor(stdout), summaries);
-            if (outDir != null) stdout.WriteLine($"wrote {Path.Combine(outDir, "summary.json")} and per-request/power tables under {outDir}");
+            if (outDir != null) stdout.WriteLine($"wrote summary.json, report.html, requests and power tables under {outDir}");
         }
         return 0;
     }
