@@ -166,13 +166,20 @@ public static class SimulateCommands
         return result!;
     }
 
-    internal static IAnsiConsole ConsoleFor(TextWriter w) => AnsiConsole.Create(new AnsiConsoleSettings
+    internal static IAnsiConsole ConsoleFor(TextWriter w)
     {
-        Out = new AnsiConsoleOutput(w),
-        Ansi = (ReferenceEquals(w, Console.Out) && !Console.IsOutputRedirected) || (ReferenceEquals(w, Console.Error) && !Console.IsErrorRedirected) ? AnsiSupport.Detect : AnsiSupport.No,
-        ColorSystem = ReferenceEquals(w, Console.Out) || ReferenceEquals(w, Console.Error) ? ColorSystemSupport.Detect : ColorSystemSupport.NoColors,
-        Interactive = ReferenceEquals(w, Console.Error) ? InteractionSupport.Detect : InteractionSupport.No,
-    });
+        var terminal = (ReferenceEquals(w, Console.Out) && !Console.IsOutputRedirected) || (ReferenceEquals(w, Console.Error) && !Console.IsErrorRedirected);
+        var console = AnsiConsole.Create(new AnsiConsoleSettings
+        {
+            Out = new AnsiConsoleOutput(w),
+            Ansi = terminal ? AnsiSupport.Detect : AnsiSupport.No,
+            ColorSystem = terminal ? ColorSystemSupport.Detect : ColorSystemSupport.NoColors,
+            Interactive = ReferenceEquals(w, Console.Error) ? InteractionSupport.Detect : InteractionSupport.No,
+        });
+        // Files and pipes have no width: do not wrap side-by-side scenario columns at 80.
+        if (!terminal) console.Profile.Width = 60 + 40 * 4;
+        return console;
+    }
 
     private static string SafeName(string name) => string.Concat(name.Select(c => char.IsLetterOrDigit(c) || c is '-' or '_' or '.' ? c : '_'));
 
