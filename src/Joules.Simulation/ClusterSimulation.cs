@@ -24,6 +24,7 @@ public sealed class ClusterSimulation : IRequestObserver
     private readonly PowerTimeline[]? _power;
     private readonly IRouter _router;
     private readonly bool _lazy;
+    private readonly bool _catchUpAll;
     private long _finished;
     private readonly ArrivalHorizon _horizon = new();
 
@@ -35,7 +36,7 @@ public sealed class ClusterSimulation : IRequestObserver
     /// <param name="cfg">The deployment.</param>
     /// <param name="cost">Prices iterations (shared by all instances).</param>
     /// <param name="sink">Receives per-request results and power samples.</param>
-    /// <param name="allowLazy">Drive instances lazily when the router never reads their state (same results, far fewer events); false forces one event per boundary-batch.</param>
+    /// <param name="allowLazy">Drive instances lazily: they keep no events and catch up to an arrival only when handed a request, or, for routers that read instance state, all of them before routing (same results, far fewer events). False drives them by events (one per run of iterations up to the next arrival).</param>
     public ClusterSimulation(ClusterConfig cfg, ICostModel cost, ISimulationSink? sink = null, bool allowLazy = true)
     {
         ArgumentNullException.ThrowIfNull(cfg);
@@ -48,7 +49,8 @@ public sealed class ClusterSimulation : IRequestObserver
         var blocks = cfg.Engine.KvBlocks(cost.Gpu, cost.Model.Shard(cost.TensorParallel));
         _instances = new Instance[cfg.Instances];
         _router = Routers.Create(cfg.Router, cost, cfg);
-        _lazy = allowLazy && !_router.ReadsInstanceState;
+        _lazy = allowLazy;
+        _catchUpAll = _lazy && _router.ReadsInstanceState;
         if (sink is { WantsPower: true }) _power = new PowerTimeline[cfg.Instances];
         for (var i = 0; i < cfg.Instances; i++)
         {
@@ -177,6 +179,7 @@ public sealed class ClusterSimulation : IRequestObserver
             if (r.InputTokens < 0 || r.OutputTokens < 0)
                 throw new InvalidDataException($"request {r.RequestId}: token counts must not be negative (input {r.InputTokens}, output {r.OutputTokens})");
             var instances = sim._instances;
+            if (sim._catchUpAll) foreach (var inst in instances) inst.AdvanceTo(env.Now);
             var i = sim._router.Route(r.RequestId, r.InputTokens, r.OutputTokens, instances);
             if (sim._lazy) instances[i].AdvanceTo(env.Now);
             instances[i].Enqueue(env, r.RequestId, r.InputTokens, r.OutputTokens);

@@ -301,7 +301,7 @@ public class DriverEquivalenceTests
             (from seed in Gen.Choose(0, 10_000)
              from n in Gen.Choose(1, 150)
              from inst in Gen.Choose(1, 5)
-             from router in Gen.Elements(RouterNames.RoundRobin, RouterNames.Random)
+             from router in Gen.Elements(RouterNames.All)
              from blocks in Gen.Elements<int?>(null, 300)
              select (seed, n, inst, router, blocks)).ToArbitrary(),
             c =>
