@@ -268,6 +268,7 @@ internal abstract class PlainCodec<T, TKey> where TKey : notnull
     }
 }
 
+/// <summary>Fixed-width numbers: PLAIN is a memory copy, keys are the values.</summary>
 internal abstract class FixedPlainCodec<T> : PlainCodec<T, T> where T : unmanaged, IComparable<T>
 {
     public override T Key(T value) => value;
@@ -295,9 +296,12 @@ internal abstract class FixedPlainCodec<T> : PlainCodec<T, T> where T : unmanage
     }
 }
 
+/// <summary>INT32 writer codec.</summary>
 internal sealed class Int32Codec : FixedPlainCodec<int> { public static readonly Int32Codec Instance = new(); }
+/// <summary>INT64 writer codec (timestamps too).</summary>
 internal sealed class Int64Codec : FixedPlainCodec<long> { public static readonly Int64Codec Instance = new(); }
 
+/// <summary>FLOAT writer codec; NaN stays out of statistics.</summary>
 internal sealed class FloatCodec : FixedPlainCodec<float>
 {
     public static readonly FloatCodec Instance = new();
@@ -329,6 +333,7 @@ internal sealed class DoubleCodec : PlainCodec<double, long>
     public override byte[] StatBytes(double value) => BitConverter.GetBytes(value);
 }
 
+/// <summary>BOOLEAN writer codec: bit-packed PLAIN, never dictionary-encoded.</summary>
 internal sealed class BoolCodec : PlainCodec<bool, bool>
 {
     public static readonly BoolCodec Instance = new();
@@ -383,6 +388,7 @@ internal sealed class StringCodec : PlainCodec<string, string>
     public override bool LegacyStats => false;
 }
 
+/// <summary>BYTE_ARRAY (binary) writer codec.</summary>
 internal sealed class BinaryCodec : PlainCodec<byte[], string>
 {
     public static readonly BinaryCodec Instance = new();
@@ -403,6 +409,7 @@ internal sealed class BinaryCodec : PlainCodec<byte[], string>
     public override bool LegacyStats => false;
 }
 
+/// <summary>FIXED_LEN_BYTE_ARRAY writer codec.</summary>
 internal sealed class FixedCodec : PlainCodec<byte[], string>
 {
     private readonly int _width;

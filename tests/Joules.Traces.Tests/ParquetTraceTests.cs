@@ -27,6 +27,42 @@ public class ParquetTraceTests
         Assert.Equal(TraceStatistics.Compute(t.Requests).ToJson(), TraceStatistics.Compute(back).ToJson());
     }
 
+    [Theory]
+    [InlineData("azure2023_AzureLLMInferenceTrace_conv.csv")]
+    [InlineData("mooncake_synthetic_trace.jsonl")]
+    [InlineData("vidur_splitwise_conv.csv")]
+    public void StreamingImportEqualsInMemoryImport(string name)
+    {
+        var p = Path.Combine(_dir, name + ".streamed.parquet");
+        var report = TraceFile.ImportTo(TestData.Shared(name), p);
+        var expected = TraceFile.Import(TestData.Shared(name));
+        Assert.Equal(expected.Requests.LongLength, report.Imported);
+        Assert.Equal(expected.Requests, CanonicalTraceReader.Read(p).ToArray());
+        using var r = ParquetFileReader.Open(p);
+        Assert.Equal(4, r.Schema.Count); // these layouts fill no optional column
+    }
+
+    [Fact]
+    public void StreamingImportFallsBackToSortingAndKeepsIdsContiguous()
+    {
+        var src = TestData.Write(_dir, "burst_unsorted.csv", "Timestamp,Model,Request tokens,Response tokens,Total tokens,Log Type\n" +
+            "5,ChatGPT,1,1,2,Conversation log\n3,ChatGPT,2,0,2,Conversation log\n4,GPT-4,3,3,6,API log\n1,GPT-4,4,4,8,API log\n");
+        var p = Path.Combine(_dir, "burst.parquet");
+        var report = TraceFile.ImportTo(src, p, new TraceImportOptions { DropFailed = true });
+        Assert.Equal(1, report.FailedRequests);
+        Assert.Contains(report.Warnings, w => w.Contains("sorted"));
+        var back = CanonicalTraceReader.Read(p).ToArray();
+        Assert.Equal([4, 3, 1], back.Select(r => r.InputTokens));
+        Assert.Equal([0L, 1, 2], back.Select(r => r.RequestId));
+        Assert.Equal(["GPT-4", "GPT-4", "ChatGPT"], back.Select(r => r.Model));
+
+        var sortedSrc = TestData.Write(_dir, "burst_sorted.csv", "Timestamp,Model,Request tokens,Response tokens,Total tokens,Log Type\n" +
+            "1,ChatGPT,1,1,2,Conversation log\n2,ChatGPT,2,0,2,Conversation log\n3,GPT-4,3,3,6,API log\n");
+        var q = Path.Combine(_dir, "burst_sorted.parquet");
+        TraceFile.ImportTo(sortedSrc, q, new TraceImportOptions { DropFailed = true });
+        Assert.Equal([0L, 1], CanonicalTraceReader.Read(q).Select(r => r.RequestId));
+    }
+
     [Fact]
     public void CanonicalParquetHasTheDesignSchema()
     {

@@ -127,18 +127,11 @@ public static class TraceCommands
             var path = p.GetValue(src)!.FullName;
             var outPath = p.GetValue(output)!.FullName;
             var options = so.Get(p);
-            var imported = TraceProgress.Run(p, "reading", null, report =>
-            {
-                var r = TraceFile.Import(path, options);
-                report(r.Requests.LongLength);
-                return r;
-            });
-            var written = TraceProgress.Run(p, "writing", imported.Requests.LongLength,
-                report => CanonicalTraceWriter.Write(outPath, TraceProgress.Track(imported.Requests, report),
-                    Provenance(p, ("joules.trace.source", Path.GetFileName(path)), ("joules.trace.source_format", imported.Report.Format.ToString())),
-                    OptionalColumnsOf.Data(imported.Requests)));
+            var provenance = Provenance(p, ("joules.trace.source", Path.GetFileName(path)));
+            var report = TraceProgress.Run(p, "importing", null, progress => TraceFile.ImportTo(path, outPath, options, provenance, progress));
+            var written = report.Imported;
             var o = p.InvocationConfiguration.Output;
-            foreach (var line in imported.Report.Lines())
+            foreach (var line in report.Lines())
                 (line.StartsWith("warning:", StringComparison.Ordinal) ? p.InvocationConfiguration.Error : o).WriteLine(line);
             o.WriteLine($"wrote {written:N0} requests to {outPath}");
             return 0;

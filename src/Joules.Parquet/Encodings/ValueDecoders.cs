@@ -50,6 +50,7 @@ internal abstract class ValueDecoder<T>
     }
 }
 
+/// <summary>BOOLEAN values: bit-packed PLAIN or length-prefixed RLE.</summary>
 internal sealed class BooleanDecoder : ValueDecoder<bool>
 {
     private int[] _scratch = [];
@@ -98,6 +99,7 @@ internal abstract class FixedWidthDecoder<T> : ValueDecoder<T> where T : unmanag
     protected virtual void DecodeInteger(ValueEncoding encoding, ReadOnlySpan<byte> data, Span<T> dst) => throw Unsupported(encoding);
 }
 
+/// <summary>INT32 values, including DELTA_BINARY_PACKED.</summary>
 internal sealed class Int32Decoder : FixedWidthDecoder<int>
 {
     private long[] _scratch = [];
@@ -111,6 +113,7 @@ internal sealed class Int32Decoder : FixedWidthDecoder<int>
     }
 }
 
+/// <summary>INT64 values, including DELTA_BINARY_PACKED.</summary>
 internal sealed class Int64Decoder : FixedWidthDecoder<long>
 {
     protected override void DecodeInteger(ValueEncoding encoding, ReadOnlySpan<byte> data, Span<long> dst)
@@ -120,8 +123,10 @@ internal sealed class Int64Decoder : FixedWidthDecoder<long>
     }
 }
 
+/// <summary>FLOAT values.</summary>
 internal sealed class FloatDecoder : FixedWidthDecoder<float> { }
 
+/// <summary>DOUBLE values.</summary>
 internal sealed class DoubleDecoder : FixedWidthDecoder<double> { }
 
 /// <summary>INT96 values (Spark/Impala timestamps: nanoseconds of day, then Julian day) decoded to microseconds since the Unix epoch, Spark's resolution, which covers dates that 64-bit nanoseconds cannot.</summary>
@@ -176,17 +181,20 @@ internal abstract class ByteArrayDecoderBase<T> : ValueDecoder<T>
     }
 }
 
+/// <summary>BYTE_ARRAY values read as UTF-8 strings.</summary>
 internal sealed class StringDecoder : ByteArrayDecoderBase<string>
 {
     // Lenient: a bad byte in text data becomes U+FFFD rather than failing the whole file.
     protected override string Make(ReadOnlySpan<byte> bytes) => bytes.Length == 0 ? "" : System.Text.Encoding.UTF8.GetString(bytes);
 }
 
+/// <summary>BYTE_ARRAY values read as byte arrays.</summary>
 internal sealed class BinaryDecoder : ByteArrayDecoderBase<byte[]>
 {
     protected override byte[] Make(ReadOnlySpan<byte> bytes) => bytes.ToArray();
 }
 
+/// <summary>FIXED_LEN_BYTE_ARRAY values.</summary>
 internal sealed class FixedLenDecoder : ValueDecoder<byte[]>
 {
     private readonly int _width;

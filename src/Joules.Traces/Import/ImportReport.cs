@@ -19,6 +19,8 @@ public sealed class ImportReport
     /// <summary>Arrivals that were earlier than the one before them in the source; nonzero means the output was sorted.</summary>
     public long OutOfOrder { get; set; }
     public List<string> Warnings { get; } = [];
+    /// <summary>The optional canonical columns the source's layout can fill (known once its header has been read).</summary>
+    public Canonical.OptionalColumns Columns { get; set; } = Canonical.OptionalColumns.All;
     /// <summary>First few skipped rows with their location, for the user to look at.</summary>
     public List<string> SkippedExamples { get; } = [];
 

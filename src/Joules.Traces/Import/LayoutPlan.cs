@@ -28,6 +28,17 @@ internal sealed record LayoutPlan(TraceFormat Format, ColumnMap Map, ArrivalKind
     /// <summary>Columns in the order <see cref="RowConverter"/> expects them: arrival, input, output, model, tenant, session, slo, id, images.</summary>
     public string?[] Columns => [Map.Arrival, Map.Input, Map.Output, Map.Model, Map.Tenant, Map.Session, Map.Slo, Map.RequestId, ImagesColumn];
 
+    /// <summary>The optional canonical columns this layout fills, given the source's header.</summary>
+    public Canonical.OptionalColumns OptionalColumns(IReadOnlyCollection<string> header)
+    {
+        var c = Canonical.OptionalColumns.None;
+        if (Map.Model is { } m && header.Contains(m)) c |= Canonical.OptionalColumns.Model;
+        if (Map.Tenant is { } t && header.Contains(t)) c |= Canonical.OptionalColumns.Tenant;
+        if (Map.Session is { } s && header.Contains(s)) c |= Canonical.OptionalColumns.SessionId;
+        if (Map.Slo is { } l && header.Contains(l)) c |= Canonical.OptionalColumns.SloClass;
+        return c;
+    }
+
     /// <summary>Columns a layout may lack without error (BurstGPT's later `Session ID`, Azure 2025's `NumImages`).</summary>
     public bool IsOptional(string column) =>
         (Format == TraceFormat.BurstGpt && column == "Session ID") || column == ImagesColumn
@@ -111,23 +122,24 @@ internal sealed class RowConverter
         var input = Tokens(v[1], _plan.Map.Input, line);
         var output = Tokens(v[2], _plan.Map.Output, line);
         var arrival = Arrival(v[0], line);
-        var id = _plan.Map.RequestId is { } idCol && v[7] is { Length: > 0 } idText
+        long? sourceId = _plan.Map.RequestId is { } idCol && v[7] is { Length: > 0 } idText
             ? (long.TryParse(idText, NumberStyles.Integer, CultureInfo.InvariantCulture, out var parsed) ? parsed
                 : throw new TraceFormatException(_file, line, idCol, "an integer request id", idText))
-            : _nextId;
-        _nextId = id + 1;
-        if (_plan.ImagesColumn is { } imgCol && v[8] is { Length: > 0 } imgText)
-        {
-            if (!long.TryParse(imgText, NumberStyles.Integer, CultureInfo.InvariantCulture, out var images) || images < 0)
-                throw new TraceFormatException(_file, line, imgCol, "a non-negative image count", imgText);
-            if (images > 0) _report.RequestsWithImages++;
-        }
-        request = new TraceRequest(id, arrival, input, output, Str(v[3]), Str(v[4]), Str(v[5]), Str(v[6]));
+            : null;
+        var images = 0L;
+        if (_plan.ImagesColumn is { } imgCol && v[8] is { Length: > 0 } imgText
+            && (!long.TryParse(imgText, NumberStyles.Integer, CultureInfo.InvariantCulture, out images) || images < 0))
+            throw new TraceFormatException(_file, line, imgCol, "a non-negative image count", imgText);
+        // Everything that can reject the row has run; only now count it and give it an id, so ids stay contiguous.
+        if (images > 0) _report.RequestsWithImages++;
         if (_plan.Format == TraceFormat.BurstGpt && output == 0)
         {
             _report.FailedRequests++;
-            if (_options.DropFailed) return false;
+            if (_options.DropFailed) { request = default; return false; }
         }
+        var id = sourceId ?? _nextId;
+        _nextId = id + 1;
+        request = new TraceRequest(id, arrival, input, output, Str(v[3]), Str(v[4]), Str(v[5]), Str(v[6]));
         return true;
     }
 

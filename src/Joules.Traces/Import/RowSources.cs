@@ -23,6 +23,7 @@ internal static class RowSources
         var header = reader.Headers.Select(h => h.Trim()).ToArray();
         var plan = LayoutPlan.Resolve(path, header, options, isJson: false);
         report.Format = plan.Format;
+        report.Columns = plan.OptionalColumns(header);
         var columns = plan.Columns;
         var index = new int[columns.Length];
         for (var c = 0; c < columns.Length; c++)
@@ -55,8 +56,11 @@ internal static class RowSources
             if (string.IsNullOrWhiteSpace(text)) continue;
             if (plan is null)
             {
-                plan = LayoutPlan.Resolve(path, TopLevelKeys(path, text, line), options, isJson: true);
+                var keys = TopLevelKeys(path, text, line);
+                plan = LayoutPlan.Resolve(path, keys, options, isJson: true);
                 report.Format = plan.Format;
+                // JSON records may omit keys the first one has, so take every mapped optional column.
+                report.Columns = plan.OptionalColumns(new string?[] { plan.Map.Model, plan.Map.Tenant, plan.Map.Session, plan.Map.Slo }.OfType<string>().Concat(keys).ToList());
                 converter = new RowConverter(path, plan, options, report);
                 values = new string?[plan.Columns.Length];
             }

@@ -40,6 +40,7 @@ public static class TraceFile
     private static IEnumerable<TraceRequest> CanonicalParquet(string path, TraceImportOptions options, ImportReport report)
     {
         report.Format = options.Map is null ? TraceFormat.Canonical : TraceFormat.Mapped;
+        report.Columns = options.Map is null ? OptionalColumnsOf.File(path) : OptionalColumns.All;
         foreach (var r in ParquetTraceReader.Read(path, options.Map, options.TimeUnit ?? TimeUnit.Seconds, options.StartMicros))
         {
             report.RowsRead++;
@@ -74,6 +75,44 @@ public static class TraceFile
         if (!hasIds)
             for (var i = 0; i < requests.Length; i++) requests[i] = requests[i] with { RequestId = i };
         return new ImportedTrace(requests, report);
+    }
+
+    /// <summary>Imports <paramref name="source"/> into the canonical file <paramref name="destination"/>. A sorted source (the usual case) streams straight through with bounded memory; at the first out-of-order arrival the partial output is discarded and the trace is imported in memory, sorted and written (reported as a warning).</summary>
+    public static ImportReport ImportTo(string source, string destination, TraceImportOptions? options = null,
+        IReadOnlyDictionary<string, string>? metadata = null, Action<long>? progress = null)
+    {
+        options ??= new TraceImportOptions();
+        var report = new ImportReport { File = source };
+        var sorted = true;
+        using (var streamed = new DeferredWriter(destination, metadata, report))
+        {
+            var prev = long.MinValue;
+            foreach (var r in ReadUnsorted(source, options, report))
+            {
+                if (r.ArrivalMicros < prev) { sorted = false; break; }
+                prev = r.ArrivalMicros;
+                streamed.Writer.Write(r);
+                if ((streamed.Writer.Count & 0xFFFF) == 0) progress?.Invoke(streamed.Writer.Count);
+            }
+            if (sorted)
+            {
+                streamed.Writer.Complete();
+                progress?.Invoke(streamed.Writer.Count);
+                return report;
+            }
+        }
+        var imported = Import(source, options);
+        CanonicalTraceWriter.Write(destination, imported.Requests, metadata, OptionalColumnsOf.Data(imported.Requests));
+        progress?.Invoke(imported.Requests.LongLength);
+        return imported.Report;
+    }
+
+    /// <summary>Creates the canonical writer on first use, when the source's header has told the report which optional columns exist.</summary>
+    private sealed class DeferredWriter(string path, IReadOnlyDictionary<string, string>? metadata, ImportReport report) : IDisposable
+    {
+        private CanonicalTraceWriter? _writer;
+        public CanonicalTraceWriter Writer => _writer ??= CanonicalTraceWriter.Create(path, metadata, report.Columns);
+        public void Dispose() => _writer?.Dispose();
     }
 
     /// <summary>Streams a trace sorted by arrival: a canonical Parquet file streams with bounded memory (it is sorted by construction); other layouts are imported into memory first.</summary>
