@@ -48,6 +48,8 @@ internal static class SnappyEncoder
                 d = Copy(o, d, i - cand, matchLen);
                 i += matchLen;
                 literalStart = i;
+                // Index the position just before the next search so back-to-back matches chain, as the reference encoder does.
+                if (i - 1 <= limit) table[(int)((Unsafe.ReadUnaligned<uint>(s + i - 1) * 0x1E35A7BDu) >> (32 - HashBits))] = i - 1;
             }
             d = Literal(o, d, s + literalStart, n - literalStart);
         }
