@@ -1,0 +1,51 @@
+using System.CommandLine;
+using System.Diagnostics;
+using System.Globalization;
+using Joules.Simulation;
+
+namespace Joules.Cli.Commands;
+
+/// <summary>`joules simulate bench`: replays a synthetic in-process trace and reports how fast the simulator runs.</summary>
+internal static class SimulateBench
+{
+    public static Command Create()
+    {
+        var requests = new Option<long>("--requests") { Description = "Synthetic requests to replay", DefaultValueFactory = _ => 20_000 };
+        var rate = new Option<double>("--rate") { Description = "Arrival rate, requests per second (20000 at 5.6/s is about an hour)", DefaultValueFactory = _ => 5.6 };
+        var instances = new Option<int>("--instances", "-n") { Description = "Instances in the fleet", DefaultValueFactory = _ => 8 };
+        var router = new Option<string>("--router", "-r") { Description = "Routing policy", DefaultValueFactory = _ => RouterNames.LeastOutstanding };
+        var model = new Option<string>("--model", "-m") { Description = "Model card", DefaultValueFactory = _ => ScenarioSpec.DefaultModel };
+        var gpu = new Option<string>("--gpu") { Description = "GPU datasheet", DefaultValueFactory = _ => ScenarioSpec.DefaultGpu };
+        var seed = new Option<int>("--seed") { Description = "Seed of the synthetic trace", DefaultValueFactory = _ => 42 };
+        var cmd = new Command("bench", "Measure simulator speed on a synthetic trace generated in-process (no files): wall time, simulated/wall ratio, requests/s, peak memory");
+        foreach (var o in new Option[] { requests, rate, instances, router, model, gpu, seed }) cmd.Options.Add(o);
+        cmd.SetAction(p =>
+        {
+            var outw = p.InvocationConfiguration.Output;
+            var spec = new ScenarioSpec
+            {
+                Name = "bench", Instances = p.GetValue(instances), Router = p.GetValue(router), Model = p.GetValue(model), Gpu = p.GetValue(gpu),
+                Seed = p.GetValue(seed),
+            };
+            var sc = spec.Resolve();
+            var n = p.GetValue(requests);
+            var r = p.GetValue(rate);
+            var trace = SyntheticTrace.Poisson(p.GetValue(seed), n, r);
+            var sw = Stopwatch.StartNew();
+            var summary = ClusterSimulation.Run(sc.Cluster, sc.CreateCostModel(), trace);
+            var wall = sw.Elapsed.TotalSeconds;
+            var peak = Process.GetCurrentProcess().PeakWorkingSet64;
+            var c = CultureInfo.InvariantCulture;
+            outw.WriteLine(string.Create(c, $"requests        {summary.RequestsTotal:N0} ({summary.RequestsCompleted:N0} completed) on {summary.Instances} x {summary.Gpu}/{summary.Model}, router {summary.Router}"));
+            outw.WriteLine(string.Create(c, $"simulated       {summary.SimulatedSeconds:N0} s ({summary.SimulatedSeconds / 3600:N2} h), {summary.Iterations:N0} iterations, {summary.Events:N0} events"));
+            outw.WriteLine(string.Create(c, $"wall            {wall:F2} s (trace generation included)"));
+            outw.WriteLine(string.Create(c, $"simulated/wall  {summary.SimulatedSeconds / wall:N0}x"));
+            outw.WriteLine(string.Create(c, $"requests/s      {summary.RequestsTotal / wall:N0}"));
+            outw.WriteLine(string.Create(c, $"iterations/s    {summary.Iterations / wall:N0}"));
+            outw.WriteLine(string.Create(c, $"peak memory     {peak / (1024.0 * 1024):N0} MiB (process working set)"));
+            outw.WriteLine(string.Create(c, $"energy          {summary.EnergyKwh:N3} kWh, {summary.JPerOutputToken:F3} J/output token, busy {summary.BusyFraction:P1}"));
+            return 0;
+        });
+        return cmd;
+    }
+}

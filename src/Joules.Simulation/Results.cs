@@ -1,0 +1,69 @@
+namespace Joules.Simulation;
+
+/// <summary>What happened to one request: when it arrived, was first scheduled, produced its first and last token, and the energy it was charged.</summary>
+public readonly record struct RequestResult(
+    long RequestId,
+    int Instance,
+    double ArrivalS,
+    double FirstScheduledS,
+    double FirstTokenS,
+    double DoneS,
+    int InputTokens,
+    int OutputTokens,
+    int Preemptions,
+    double EnergyJ,
+    bool Rejected)
+{
+    /// <summary>Time to first token.</summary>
+    public double TtftS => FirstTokenS - ArrivalS;
+    /// <summary>End-to-end latency.</summary>
+    public double E2eS => DoneS - ArrivalS;
+    /// <summary>Time from arrival until the request was first scheduled.</summary>
+    public double QueueS => FirstScheduledS - ArrivalS;
+    /// <summary>Mean time per output token after the first (0 for one-token outputs).</summary>
+    public double TpotS => OutputTokens > 1 ? (DoneS - FirstTokenS) / (OutputTokens - 1) : 0;
+}
+
+/// <summary>Energy of one instance over one time bin of the power timeline (busy and idle together).</summary>
+public readonly record struct PowerSample(int Instance, double StartS, double EndS, double Joules, double BusySeconds)
+{
+    public double Watts => EndS > StartS ? Joules / (EndS - StartS) : 0;
+}
+
+/// <summary>Receives per-request results and power samples as the simulation produces them, so nothing per-request has to stay in memory.</summary>
+public interface ISimulationSink
+{
+    /// <summary>Whether <see cref="OnPower"/> should be fed (binning costs a little time).</summary>
+    bool WantsPower { get; }
+    void OnRequest(in RequestResult result);
+    void OnPower(in PowerSample sample);
+}
+
+/// <summary>A sink that keeps everything in lists (tests, small runs).</summary>
+public sealed class CollectingSink(bool wantsPower = true) : ISimulationSink
+{
+    public List<RequestResult> Requests { get; } = [];
+    public List<PowerSample> Power { get; } = [];
+    public bool WantsPower { get; } = wantsPower;
+    public void OnRequest(in RequestResult result) => Requests.Add(result);
+    public void OnPower(in PowerSample sample) => Power.Add(sample);
+}
+
+/// <summary>Forwards to several sinks.</summary>
+public sealed class TeeSink(params ISimulationSink[] sinks) : ISimulationSink
+{
+    public bool WantsPower { get; } = sinks.Any(s => s.WantsPower);
+    public void OnRequest(in RequestResult result) { foreach (var s in sinks) s.OnRequest(result); }
+    public void OnPower(in PowerSample sample) { foreach (var s in sinks) if (s.WantsPower) s.OnPower(sample); }
+}
+
+/// <summary>Per-instance totals.</summary>
+public sealed record InstanceStats(
+    int Instance,
+    long Iterations,
+    double BusySeconds,
+    double BusyJoules,
+    double IdleJoules,
+    long Preemptions,
+    double PeakKvFraction,
+    long RequestsRouted);

@@ -1,0 +1,101 @@
+namespace Joules.Simulation;
+
+/// <summary>Mean and quantiles of a latency, in seconds.</summary>
+public readonly record struct Distribution(double Mean, double P50, double P90, double P99, double Max)
+{
+    public static Distribution From(LogHistogram h) => new(h.Mean, h.Quantile(0.5), h.Quantile(0.9), h.Quantile(0.99), h.Max);
+}
+
+/// <summary>Everything a simulation run reports: workload, energy, latency, SLOs, utilisation.</summary>
+public sealed record SimulationSummary
+{
+    public required string Name { get; init; }
+    public required string CostModel { get; init; }
+    public required string Gpu { get; init; }
+    public required string Model { get; init; }
+    public required int TensorParallel { get; init; }
+    public required int Instances { get; init; }
+    public required string Router { get; init; }
+    public required string Batching { get; init; }
+    public required string Mode { get; init; }
+    public required long RequestsTotal { get; init; }
+    public required long RequestsCompleted { get; init; }
+    public required long RequestsRejected { get; init; }
+    public required long InputTokens { get; init; }
+    public required long OutputTokens { get; init; }
+    public required double SimulatedSeconds { get; init; }
+    public double WallSeconds { get; init; }
+    public required long Iterations { get; init; }
+    public required long Events { get; init; }
+    public required double BusyJoules { get; init; }
+    public required double IdleJoules { get; init; }
+    public required double AttributedJoules { get; init; }
+    /// <summary>Energy at the GPUs: busy plus idle over all instances.</summary>
+    public double EnergyJ => BusyJoules + IdleJoules;
+    public double EnergyKwh => EnergyJ / 3.6e6;
+    public double JPerInputToken => InputTokens > 0 ? EnergyJ / InputTokens : double.NaN;
+    public double JPerOutputToken => OutputTokens > 0 ? EnergyJ / OutputTokens : double.NaN;
+    public double JPerRequest => RequestsCompleted > 0 ? EnergyJ / RequestsCompleted : double.NaN;
+    public required double Pue { get; init; }
+    public double FacilityKwh => EnergyKwh * Pue;
+    public required double CarbonGramsPerKwh { get; init; }
+    public double Co2Grams => FacilityKwh * CarbonGramsPerKwh;
+    public required double PricePerKwh { get; init; }
+    public double Cost => FacilityKwh * PricePerKwh;
+    public required Distribution Ttft { get; init; }
+    public required Distribution Tpot { get; init; }
+    public required Distribution E2e { get; init; }
+    public required Distribution Queue { get; init; }
+    public required double TtftTargetS { get; init; }
+    public required double TpotTargetS { get; init; }
+    /// <summary>Fraction of all requests (rejected ones included) that met both the TTFT and TPOT targets.</summary>
+    public required double SloAttainment { get; init; }
+    public required double TtftAttainment { get; init; }
+    public required double TpotAttainment { get; init; }
+    public double RequestsPerSecond => SimulatedSeconds > 0 ? RequestsCompleted / SimulatedSeconds : 0;
+    public double OutputTokensPerSecond => SimulatedSeconds > 0 ? OutputTokens / SimulatedSeconds : 0;
+    /// <summary>Busy time over simulated time, averaged over instances.</summary>
+    public required double BusyFraction { get; init; }
+    public required double PeakKvFraction { get; init; }
+    public required long Preemptions { get; init; }
+    public required IReadOnlyList<InstanceStats> PerInstance { get; init; }
+    /// <summary>Mean power of the whole cluster over the simulated span.</summary>
+    public double MeanWatts => SimulatedSeconds > 0 ? EnergyJ / SimulatedSeconds : 0;
+}
+
+/// <summary>Accumulates request outcomes into streaming histograms and counters.</summary>
+public sealed class MetricsCollector(SloConfig slo)
+{
+    public LogHistogram Ttft { get; } = new();
+    public LogHistogram Tpot { get; } = new();
+    public LogHistogram E2e { get; } = new();
+    public LogHistogram Queue { get; } = new();
+    public long Completed { get; private set; }
+    public long Rejected { get; private set; }
+    public long InputTokens { get; private set; }
+    public long OutputTokens { get; private set; }
+    public double AttributedJoules { get; private set; }
+    public long TtftMet { get; private set; }
+    public long TpotMet { get; private set; }
+    public long BothMet { get; private set; }
+
+    public void Add(in RequestResult r)
+    {
+        if (r.Rejected) { Rejected++; return; }
+        Completed++;
+        InputTokens += r.InputTokens;
+        OutputTokens += r.OutputTokens;
+        AttributedJoules += r.EnergyJ;
+        var ttft = r.TtftS;
+        var tpot = r.TpotS;
+        Ttft.Add(ttft);
+        if (r.OutputTokens > 1) Tpot.Add(tpot);
+        E2e.Add(r.E2eS);
+        Queue.Add(r.QueueS);
+        var a = ttft <= slo.TtftSeconds;
+        var b = tpot <= slo.TpotSeconds;
+        if (a) TtftMet++;
+        if (b) TpotMet++;
+        if (a && b) BothMet++;
+    }
+}
