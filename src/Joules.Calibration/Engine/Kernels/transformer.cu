@@ -3,6 +3,7 @@
 // [slot][kv_head][head_dim] with slot = page * page_size + offset, pages listed per sequence in a block table.
 
 typedef unsigned short bf16;
+#define INFINITY __int_as_float(0x7f800000)   // NVRTC without headers has no math.h
 typedef unsigned int u32;
 
 __device__ __forceinline__ float b2f(bf16 h) { return __uint_as_float(((u32)h) << 16); }
