@@ -16,7 +16,9 @@ LOG="$OUT/log.txt"
   echo "== joules engine selftest"; "$J" engine selftest; echo "selftest exit $?"
   echo "== joules engine bench --suite issue5"; "$J" engine bench --suite issue5 --json "$OUT/engine.json"; echo "bench exit $?"
   echo "== joules engine bench 70B tp=8 shard, decode b=64 ctx=1024"; "$J" engine bench --model llama-3.1-70b --tp 8 --phase decode --batch 64 --context 1024 --iterations 10
-  echo "== joules engine bench mixed-free decode without graphs (b=64 ctx=1024)"; "$J" engine bench --phase decode --batch 64 --context 1024 --no-graph --iterations 10
+  echo "== joules engine bench decode b=64 ctx=1024 without CUDA graphs"; "$J" engine bench --phase decode --batch 64 --context 1024 --no-graph --iterations 10
+  echo "== joules engine bench decode b=128 ctx=1024 with the two-pass decode kernel"; "$J" engine bench --phase decode --batch 128 --context 1024 --two-pass-decode --iterations 10
+  echo "== joules engine bench 70B tp=4 shard, prefill 1x2048"; "$J" engine bench --model llama-3.1-70b --tp 4 --phase prefill --batch 1 --new-tokens 2048 --context 0 --iterations 5
   if [ -z "${SKIP_TORCH:-}" ]; then echo "== PyTorch"; PYTHONUNBUFFERED=1 timeout 300 python3 "$D/torch_compare.py" --out "$OUT/torch.json"; echo "torch exit $?"; fi
   python3 "$D/make_table.py" "$OUT/engine.json" "$OUT/torch.json" > "$OUT/table.md"; cat "$OUT/table.md"
 } 2>&1 | tee "$LOG"

@@ -3,6 +3,9 @@ using Joules.Cuda;
 
 namespace Joules.Calibration.Engine;
 
+/// <summary>Which decode-attention kernel runs: the single-pass online-softmax one (default) or the two-pass one (scores in shared memory).</summary>
+public enum DecodeKernel { SinglePass, TwoPass }
+
 /// <summary>The engine's CUDA C kernels (embedded resource), compiled by NVRTC for the current device, with typed launchers.</summary>
 public sealed class EngineKernels : IDisposable
 {
@@ -56,13 +59,20 @@ public sealed class EngineKernels : IDisposable
 
     public void DecodeAttention(CudaStream s, int headDim, ulong qkv, ulong kc, ulong vc, ulong blockTable, int maxPages, int pageSize,
         ulong dseq, int decodeCount, ulong seqStart, ulong seqCtx, ulong partO, ulong partMl, int splits, int chunk, ulong output,
-        int heads, int kvHeads)
+        int heads, int kvHeads, DecodeKernel variant = DecodeKernel.SinglePass)
     {
-        if (heads / kvHeads > 8) throw new NotSupportedException($"decode attention supports up to 8 query heads per kv head, got {heads / kvHeads}");
-        var k = _module.Kernel(headDim == 128 ? "decode_attention_d128" : headDim == 64 ? "decode_attention_d64" : throw Unsupported(headDim));
-        int smem = (2 * 8 * headDim + 8 * chunk) * 4;
-        k.Launch(new Dim3((uint)decodeCount, (uint)kvHeads, (uint)splits), 128, smem, s, qkv, kc, vc, blockTable, maxPages, pageSize,
-            dseq, seqStart, seqCtx, partO, partMl, splits, chunk, heads, kvHeads, ScaleLog2(headDim));
+        int g = heads / kvHeads;
+        if (g > 8) throw new NotSupportedException($"decode attention supports up to 8 query heads per kv head, got {g}");
+        if (headDim is not (64 or 128)) throw Unsupported(headDim);
+        if (variant == DecodeKernel.SinglePass && g is 1 or 2 or 4 or 8)
+            _module.Kernel($"decode_attention_v2_d{headDim}_g{g}").Launch(new Dim3((uint)decodeCount, (uint)kvHeads, (uint)splits), 128, 0, s,
+                qkv, kc, vc, blockTable, maxPages, pageSize, dseq, seqStart, seqCtx, partO, partMl, splits, chunk, heads, kvHeads, ScaleLog2(headDim));
+        else
+        {
+            int smem = (2 * 8 * headDim + 8 * chunk) * 4;
+            _module.Kernel($"decode_attention_d{headDim}").Launch(new Dim3((uint)decodeCount, (uint)kvHeads, (uint)splits), 128, smem, s,
+                qkv, kc, vc, blockTable, maxPages, pageSize, dseq, seqStart, seqCtx, partO, partMl, splits, chunk, heads, kvHeads, ScaleLog2(headDim));
+        }
         _module.Kernel("decode_combine").Launch(new Dim3((uint)decodeCount, (uint)heads), headDim, 0, s, partO, partMl, dseq, seqStart,
             output, splits, heads, headDim);
     }

@@ -48,8 +48,12 @@ public static class EngineSelfTest
         Add("qkv bias + rope + cache write", () => Rope(k, s, rnd));
         Add("prefill attention d128 gqa4 chunked", () => Prefill(k, s, rnd, 8, 2, 128));
         Add("prefill attention d64 gqa8", () => Prefill(k, s, rnd, 8, 1, 64));
-        Add("decode attention d128 gqa4 split-k", () => Decode(k, s, rnd, 8, 2, 128, engine.Context.MultiprocessorCount));
-        Add("decode attention d64 gqa8 split-k", () => Decode(k, s, rnd, 8, 1, 64, engine.Context.MultiprocessorCount));
+        foreach (var v in new[] { DecodeKernel.SinglePass, DecodeKernel.TwoPass })
+        {
+            Add($"decode attention d128 gqa4 split-k {v}", () => Decode(k, s, rnd, 8, 2, 128, engine.Context.MultiprocessorCount, v));
+            Add($"decode attention d64 gqa8 split-k {v}", () => Decode(k, s, rnd, 8, 1, 64, engine.Context.MultiprocessorCount, v));
+            Add($"decode attention d128 gqa1 split-k {v}", () => Decode(k, s, rnd, 4, 4, 128, engine.Context.MultiprocessorCount, v));
+        }
         Add("argmax", () => Argmax(k, s, rnd));
         foreach (var r in Model(engine, "model (2 layers, mixed batch, graph)")) { results.Add(r); progress?.Invoke(r); }
         return results;
@@ -284,7 +288,7 @@ public static class EngineSelfTest
         return Compare($"prefill attention d{d} gqa{hq / hk} chunked", bo.Download<ushort>((long)t * ow), reference);
     }
 
-    private static SelfTestResult Decode(EngineKernels k, CudaStream s, Random rnd, int hq, int hk, int d, int sms)
+    private static SelfTestResult Decode(EngineKernels k, CudaStream s, Random rnd, int hq, int hk, int d, int sms, DecodeKernel variant)
     {
         const int pageSize = 16;
         int[] ctx = [1, 70, 700, 2000, 33];
@@ -300,7 +304,7 @@ public static class EngineSelfTest
         using var bs = Up(start); using var bd = Up(dseq); using var bc = Up(ctx);
         using var po = new DeviceBuffer((long)n * hq * splits * d * 4); using var pm = new DeviceBuffer((long)n * hq * splits * 2 * 4);
         using var bo = Poisoned((long)n * ow);
-        k.DecodeAttention(s, d, bq.Ptr, bk.Ptr, bv.Ptr, bt.Ptr, maxPages, pageSize, bd.Ptr, n, bs.Ptr, bc.Ptr, po.Ptr, pm.Ptr, splits, chunk, bo.Ptr, hq, hk);
+        k.DecodeAttention(s, d, bq.Ptr, bk.Ptr, bv.Ptr, bt.Ptr, maxPages, pageSize, bd.Ptr, n, bs.Ptr, bc.Ptr, po.Ptr, pm.Ptr, splits, chunk, bo.Ptr, hq, hk, variant);
         s.Synchronize();
         var reference = new double[(long)n * ow];
         for (var i = 0; i < n; i++)
@@ -314,7 +318,7 @@ public static class EngineSelfTest
                 Array.Copy(o, 0, reference, (long)i * ow + h * d, d);
             }
         }
-        return Compare($"decode attention d{d} gqa{hq / hk} split-k ({splits}x{chunk})", bo.Download<ushort>((long)n * ow), reference);
+        return Compare($"decode attention d{d} gqa{hq / hk} {variant} ({splits}x{chunk})", bo.Download<ushort>((long)n * ow), reference);
     }
 
     private static SelfTestResult Argmax(EngineKernels k, CudaStream s, Random rnd)

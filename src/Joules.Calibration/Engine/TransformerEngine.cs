@@ -14,6 +14,8 @@ public sealed record EngineOptions
     public uint Seed { get; init; } = 1234;
     /// <summary>CUDA device ordinal.</summary>
     public int Device { get; init; }
+    /// <summary>Decode-attention kernel variant.</summary>
+    public DecodeKernel DecodeKernel { get; init; } = DecodeKernel.SinglePass;
     /// <summary>Bytes kept free when deciding whether a composition fits.</summary>
     public long MemoryMarginBytes { get; init; } = 1L << 30;
 }
@@ -180,7 +182,7 @@ public sealed class TransformerEngine : IIterationWorkload
                     p.SeqStart.Ptr, p.SeqNew.Ptr, p.SeqCtx.Ptr, p.Attn.Ptr, m.Heads, m.KvHeads);
             if (p.DecodeCount > 0)
                 _k.DecodeAttention(s, m.HeadDim, p.Qkv.Ptr, kc, vc, p.BlockTable.Ptr, p.MaxPages, Options.PageSize, p.DecodeSeqs.Ptr, p.DecodeCount,
-                    p.SeqStart.Ptr, p.SeqCtx.Ptr, p.PartO.Ptr, p.PartMl.Ptr, p.Splits, p.Chunk, p.Attn.Ptr, m.Heads, m.KvHeads);
+                    p.SeqStart.Ptr, p.SeqCtx.Ptr, p.PartO.Ptr, p.PartMl.Ptr, p.Splits, p.Chunk, p.Attn.Ptr, m.Heads, m.KvHeads, Options.DecodeKernel);
             _gemm.Run(s, p.Attn.Ptr, w.O.Ptr, p.X.Ptr, t, h, a, accumulate: true);
             _k.RmsNorm(s, p.X.Ptr, 0, w.MlpNorm.Ptr, p.H.Ptr, t, h, eps);
             _gemm.Run(s, p.H.Ptr, w.GateUp.Ptr, p.GateUp.Ptr, t, 2 * f, h);

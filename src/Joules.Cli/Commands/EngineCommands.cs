@@ -48,9 +48,10 @@ public static class EngineCommands
         var noGraph = new Option<bool>("--no-graph") { Description = "Launch kernels one by one instead of replaying a CUDA graph" };
         var roofline = new Option<bool>("--roofline") { Description = "Also measure the GEMM rate and copy bandwidth and compare with the roofline" };
         var suite = new Option<string?>("--suite") { Description = "Run a named set of shapes instead ('issue5': the prefill and decode shapes of issue 5)" };
+        var twoPass = new Option<bool>("--two-pass-decode") { Description = "Use the two-pass decode-attention kernel instead of the single-pass one" };
         var json = new Option<string?>("--json") { Description = "Also write the results as JSON to this file" };
         var cmd = new Command("bench", "Time engine iterations: time per iteration, tokens/s, achieved TFLOP/s and GB/s");
-        foreach (var opt in new Option[] { model, phase, batch, context, newTokens, tp, iterations, noGraph, roofline, suite, json }) cmd.Options.Add(opt);
+        foreach (var opt in new Option[] { model, phase, batch, context, newTokens, tp, iterations, noGraph, roofline, suite, twoPass, json }) cmd.Options.Add(opt);
         cmd.SetAction(parseResult =>
         {
             var o = parseResult.InvocationConfiguration.Output;
@@ -75,7 +76,11 @@ public static class EngineCommands
                 });
             }
             int t = parseResult.GetValue(tp);
-            using var engine = new TransformerEngine(card, t, new EngineOptions { UseGraphs = !parseResult.GetValue(noGraph) });
+            using var engine = new TransformerEngine(card, t, new EngineOptions
+            {
+                UseGraphs = !parseResult.GetValue(noGraph),
+                DecodeKernel = parseResult.GetValue(twoPass) ? DecodeKernel.TwoPass : DecodeKernel.SinglePass,
+            });
             o.WriteLine($"{card.Name} tp={t} (one shard: {engine.Shard.WeightBytesPerGpu / 1e9:F1} GB of weights) on {engine.DeviceName}");
             Roofline? roof = parseResult.GetValue(roofline) || suiteName != null ? EngineBench.MeasureRoofline(engine) : null;
             if (roof != null) o.WriteLine($"roofline: bf16 GEMM {roof.GemmFlopsPerSecond / 1e12:F0} TFLOP/s, copy {roof.CopyBytesPerSecond / 1e12:F2} TB/s (read+write)");

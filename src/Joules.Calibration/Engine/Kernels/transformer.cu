@@ -474,6 +474,127 @@ __device__ void decode_attention_impl(const bf16* qkv, const bf16* kcache, const
 extern "C" __global__ void __launch_bounds__(128) decode_attention_d128(DECODE_ARGS) { decode_attention_impl<128>(DECODE_PASS); }
 extern "C" __global__ void __launch_bounds__(128) decode_attention_d64(DECODE_ARGS) { decode_attention_impl<64>(DECODE_PASS); }
 
+// Single-pass variant (the default): each group of D/8 lanes walks its own keys with an online softmax, loading K and V
+// of 4 keys at once (8 16-byte loads in flight per lane, no barrier between the QK and PV phases); the 128/(D/8) groups
+// of the block are merged with a log-sum-exp reduction in shared memory at the end. G (query heads per kv head) is a
+// template parameter so the accumulators are exactly G x 8 registers.
+template <int D, int G>
+__device__ void decode_attention_v2_impl(const bf16* qkv, const bf16* kcache, const bf16* vcache, const int* blockTable,
+    int maxPages, int pageSize, const int* dseq, const int* seqStart, const int* seqCtx, float* partO, float* partML,
+    int splits, int chunk, int heads, int kvHeads, float scaleLog2)
+{
+    const int LPK = D / 8, NG = 128 / LPK, U = 4;
+    __shared__ float gm[NG][G], gl[NG][G];
+    __shared__ float acc[G][D];
+    int di = blockIdx.x, kvh = blockIdx.y, sp = blockIdx.z;
+    int seq = dseq[di];
+    int kvLen = seqCtx[seq] + 1;
+    int tok = seqStart[seq];
+    int width = (heads + 2 * kvHeads) * D;
+    int k0 = sp * chunk, k1 = min(k0 + chunk, kvLen);
+    int sub = threadIdx.x % LPK, grp = threadIdx.x / LPK;
+    for (int i = threadIdx.x; i < G * D; i += blockDim.x) (&acc[0][0])[i] = 0.f;
+    float q[G][8];
+#pragma unroll
+    for (int g = 0; g < G; g++)
+    {
+        uint4 v = ((const uint4*)(qkv + (long long)tok * width + (kvh * G + g) * D))[sub];
+        unpack8(v, q[g]);
+    }
+    float m[G], l[G], a[G][8];
+#pragma unroll
+    for (int g = 0; g < G; g++) { m[g] = -INFINITY; l[g] = 0.f; for (int e = 0; e < 8; e++) a[g][e] = 0.f; }
+    const int* pages = blockTable + (long long)seq * maxPages;
+    // Keys are dealt to groups in runs of U so each group's loads are independent; the loop bound is block-uniform.
+    for (int it = k0; it < k1; it += NG * U)
+    {
+        uint4 kv[U], vv[U];
+#pragma unroll
+        for (int u = 0; u < U; u++)
+        {
+            int kp = it + grp * U + u;
+            kv[u] = make_uint4(0, 0, 0, 0); vv[u] = make_uint4(0, 0, 0, 0);
+            if (kp < k1)
+            {
+                long long off = (((long long)pages[kp / pageSize] * pageSize + kp % pageSize) * kvHeads + kvh) * D;
+                kv[u] = ((const uint4*)(kcache + off))[sub];
+                vv[u] = ((const uint4*)(vcache + off))[sub];
+            }
+        }
+        float sc[U][G];
+#pragma unroll
+        for (int u = 0; u < U; u++)
+        {
+            float f[8]; unpack8(kv[u], f);
+            bool valid = it + grp * U + u < k1;
+#pragma unroll
+            for (int g = 0; g < G; g++)
+            {
+                float d = 0.f;
+#pragma unroll
+                for (int e = 0; e < 8; e++) d += q[g][e] * f[e];
+#pragma unroll
+                for (int s = LPK / 2; s > 0; s >>= 1) d += __shfl_xor_sync(0xffffffffu, d, s);
+                sc[u][g] = valid ? d * scaleLog2 : -INFINITY;
+            }
+        }
+#pragma unroll
+        for (int g = 0; g < G; g++)
+        {
+            float mx = m[g];
+#pragma unroll
+            for (int u = 0; u < U; u++) mx = fmaxf(mx, sc[u][g]);
+            if (mx == -INFINITY) continue;           // no valid key yet for this group
+            float alpha = exp2f(m[g] - mx);
+            m[g] = mx;
+            l[g] *= alpha;
+#pragma unroll
+            for (int e = 0; e < 8; e++) a[g][e] *= alpha;
+#pragma unroll
+            for (int u = 0; u < U; u++)
+            {
+                float p = exp2f(sc[u][g] - mx);
+                l[g] += p;
+                float f[8]; unpack8(vv[u], f);
+#pragma unroll
+                for (int e = 0; e < 8; e++) a[g][e] += p * f[e];
+            }
+        }
+    }
+    if (sub == 0)
+#pragma unroll
+        for (int g = 0; g < G; g++) { gm[grp][g] = m[g]; gl[grp][g] = l[g]; }
+    __syncthreads();
+    long long pbase = ((long long)di * heads + kvh * G) * splits + sp;
+#pragma unroll
+    for (int g = 0; g < G; g++)
+    {
+        float M = -INFINITY;
+        for (int j = 0; j < NG; j++) M = fmaxf(M, gm[j][g]);
+        if (M == -INFINITY) continue;                // empty split: l stays 0 and the combine skips it
+        float w = m[g] == -INFINITY ? 0.f : exp2f(m[g] - M);
+#pragma unroll
+        for (int e = 0; e < 8; e++) atomicAdd(&acc[g][sub * 8 + e], a[g][e] * w);
+        if (threadIdx.x == 0)
+        {
+            float L = 0.f;
+            for (int j = 0; j < NG; j++) if (gm[j][g] != -INFINITY) L += gl[j][g] * exp2f(gm[j][g] - M);
+            partML[2 * (pbase + (long long)g * splits)] = M;
+            partML[2 * (pbase + (long long)g * splits) + 1] = L;
+        }
+    }
+    if (threadIdx.x == 0 && k0 >= k1)
+        for (int g = 0; g < G; g++) { partML[2 * (pbase + (long long)g * splits)] = -INFINITY; partML[2 * (pbase + (long long)g * splits) + 1] = 0.f; }
+    __syncthreads();
+    for (int i = threadIdx.x; i < G * D; i += blockDim.x)
+        partO[(pbase + (long long)(i / D) * splits) * D + i % D] = (&acc[0][0])[i];
+}
+
+#define DECODE_V2(d, g) extern "C" __global__ void __launch_bounds__(128) decode_attention_v2_d##d##_g##g(DECODE_ARGS) \
+    { decode_attention_v2_impl<d, g>(DECODE_PASS); }
+DECODE_V2(128, 1) DECODE_V2(128, 2) DECODE_V2(128, 4) DECODE_V2(128, 8)
+DECODE_V2(64, 1) DECODE_V2(64, 2) DECODE_V2(64, 4) DECODE_V2(64, 8)
+
 // Merges the split partials of decode attention: grid (decode sequence, head), one thread per output dim.
 extern "C" __global__ void decode_combine(const float* partO, const float* partML, const int* dseq, const int* seqStart,
     bf16* out, int splits, int heads, int headDim)
