@@ -19,6 +19,11 @@ LOG="$OUT/log.txt"
   echo "== joules engine bench decode b=64 ctx=1024 without CUDA graphs"; "$J" engine bench --phase decode --batch 64 --context 1024 --no-graph --iterations 10
   echo "== joules engine bench decode b=128 ctx=1024 with the two-pass decode kernel"; "$J" engine bench --phase decode --batch 128 --context 1024 --two-pass-decode --iterations 10
   echo "== joules engine bench 70B tp=4 shard, prefill 1x2048"; "$J" engine bench --model llama-3.1-70b --tp 4 --phase prefill --batch 1 --new-tokens 2048 --context 0 --iterations 5
+  for v in "" --simple-prefill; do
+    echo "== joules engine bench prefill 1x512 over 8192 cached tokens, and 1x8192 ${v:-(pipelined prefill attention)}"
+    "$J" engine bench --phase prefill --batch 1 --new-tokens 512 --context 8192 --iterations 10 $v
+    "$J" engine bench --phase prefill --batch 1 --new-tokens 8192 --context 0 --iterations 5 $v
+  done
   if [ -z "${SKIP_TORCH:-}" ]; then echo "== PyTorch"; PYTHONUNBUFFERED=1 timeout 300 python3 "$D/torch_compare.py" --out "$OUT/torch.json"; echo "torch exit $?"; fi
   python3 "$D/make_table.py" "$OUT/engine.json" "$OUT/torch.json" > "$OUT/table.md"; cat "$OUT/table.md"
 } 2>&1 | tee "$LOG"

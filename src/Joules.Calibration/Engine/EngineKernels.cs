@@ -51,11 +51,20 @@ public sealed class EngineKernels : IDisposable
         _module.Kernel("qkv_rope_cache").Launch(tokens, 256, headDim * 4, s, qkv, bias, tokPos, tokSlot, kcache, vcache,
             heads, kvHeads, headDim, (float)Math.Log2(ropeTheta));
 
+    private readonly HashSet<string> _smemRaised = new();
+
     public void PrefillAttention(CudaStream s, int headDim, ulong qkv, ulong kc, ulong vc, ulong blockTable, int maxPages, int pageSize,
-        ulong tiles, int tileCount, ulong seqStart, ulong seqNew, ulong seqCtx, ulong output, int heads, int kvHeads) =>
-        _module.Kernel(headDim == 128 ? "prefill_attention_d128" : headDim == 64 ? "prefill_attention_d64" : throw Unsupported(headDim))
-            .Launch(new Dim3((uint)tileCount, (uint)heads), 128, 0, s, qkv, kc, vc, blockTable, maxPages, pageSize, tiles,
-                seqStart, seqNew, seqCtx, output, heads, kvHeads, ScaleLog2(headDim));
+        ulong tiles, int tileCount, ulong seqStart, ulong seqNew, ulong seqCtx, ulong output, int heads, int kvHeads, bool pipelined = true)
+    {
+        if (headDim is not (64 or 128)) throw Unsupported(headDim);
+        var name = pipelined ? $"prefill_attention_pipe_d{headDim}" : $"prefill_attention_d{headDim}";
+        var k = _module.Kernel(name);
+        // Pipelined: two K and two V tiles of 64 keys (rows padded by 8) in dynamic shared memory, above the 48 KB default.
+        int smem = pipelined ? 4 * 64 * (headDim + 8) * 2 : 0;
+        if (pipelined && _smemRaised.Add(name)) k.SetMaxDynamicSharedMemory(smem);
+        k.Launch(new Dim3((uint)tileCount, (uint)heads), 128, smem, s, qkv, kc, vc, blockTable, maxPages, pageSize, tiles,
+            seqStart, seqNew, seqCtx, output, heads, kvHeads, ScaleLog2(headDim));
+    }
 
     public void DecodeAttention(CudaStream s, int headDim, ulong qkv, ulong kc, ulong vc, ulong blockTable, int maxPages, int pageSize,
         ulong dseq, int decodeCount, ulong seqStart, ulong seqCtx, ulong partO, ulong partMl, int splits, int chunk, ulong output,

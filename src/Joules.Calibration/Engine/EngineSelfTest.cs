@@ -46,8 +46,11 @@ public static class EngineSelfTest
         Add("silu_mul", () => SiluMul(k, s, rnd));
         Add("embedding", () => Embed(k, s, rnd));
         Add("qkv bias + rope + cache write", () => Rope(k, s, rnd));
-        Add("prefill attention d128 gqa4 chunked", () => Prefill(k, s, rnd, 8, 2, 128));
-        Add("prefill attention d64 gqa8", () => Prefill(k, s, rnd, 8, 1, 64));
+        foreach (var pipe in new[] { true, false })
+        {
+            Add($"prefill attention d128 gqa4 chunked pipelined={pipe}", () => Prefill(k, s, rnd, 8, 2, 128, pipe));
+            Add($"prefill attention d64 gqa8 chunked pipelined={pipe}", () => Prefill(k, s, rnd, 8, 1, 64, pipe));
+        }
         foreach (var v in new[] { DecodeKernel.SinglePass, DecodeKernel.TwoPass })
         {
             Add($"decode attention d128 gqa4 split-k {v}", () => Decode(k, s, rnd, 8, 2, 128, engine.Context.MultiprocessorCount, v));
@@ -251,7 +254,7 @@ public static class EngineSelfTest
         return o;
     }
 
-    private static SelfTestResult Prefill(EngineKernels k, CudaStream s, Random rnd, int hq, int hk, int d)
+    private static SelfTestResult Prefill(EngineKernels k, CudaStream s, Random rnd, int hq, int hk, int d, bool pipelined)
     {
         const int pageSize = 16;
         (int New, int Ctx)[] seqs = [(37, 50), (64, 0), (100, 130), (1, 0), (70, 5)];
@@ -269,7 +272,7 @@ public static class EngineSelfTest
         using var bq = Up(qkv.Bits); using var bk = Up(kc.Bits); using var bv = Up(vc.Bits); using var bt = Up(table);
         using var bti = Up(tiles.ToArray()); using var bs = Up(start); using var bn = Up(seqs.Select(x => x.New).ToArray());
         using var bc = Up(seqs.Select(x => x.Ctx).ToArray()); using var bo = Poisoned((long)t * ow);
-        k.PrefillAttention(s, d, bq.Ptr, bk.Ptr, bv.Ptr, bt.Ptr, maxPages, pageSize, bti.Ptr, tiles.Count / 2, bs.Ptr, bn.Ptr, bc.Ptr, bo.Ptr, hq, hk);
+        k.PrefillAttention(s, d, bq.Ptr, bk.Ptr, bv.Ptr, bt.Ptr, maxPages, pageSize, bti.Ptr, tiles.Count / 2, bs.Ptr, bn.Ptr, bc.Ptr, bo.Ptr, hq, hk, pipelined);
         s.Synchronize();
         var reference = new double[(long)t * ow];
         for (var i = 0; i < seqs.Length; i++)
@@ -285,7 +288,7 @@ public static class EngineSelfTest
                     Array.Copy(o, 0, reference, (long)(start[i] + r) * ow + h * d, d);
                 }
         }
-        return Compare($"prefill attention d{d} gqa{hq / hk} chunked", bo.Download<ushort>((long)t * ow), reference);
+        return Compare($"prefill attention d{d} gqa{hq / hk} chunked pipelined={pipelined}", bo.Download<ushort>((long)t * ow), reference);
     }
 
     private static SelfTestResult Decode(EngineKernels k, CudaStream s, Random rnd, int hq, int hk, int d, int sms, DecodeKernel variant)

@@ -14,6 +14,8 @@ public sealed record EngineOptions
     public uint Seed { get; init; } = 1234;
     /// <summary>CUDA device ordinal.</summary>
     public int Device { get; init; }
+    /// <summary>Prefill attention with double-buffered cp.async K/V tiles (default) or the single-buffer kernel.</summary>
+    public bool PipelinedPrefill { get; init; } = true;
     /// <summary>Decode-attention kernel variant.</summary>
     public DecodeKernel DecodeKernel { get; init; } = DecodeKernel.SinglePass;
     /// <summary>Bytes kept free when deciding whether a composition fits.</summary>
@@ -179,7 +181,7 @@ public sealed class TransformerEngine : IIterationWorkload
             _k.QkvRopeCache(s, p.Qkv.Ptr, w.QkvBias?.Ptr ?? 0, p.TokPos.Ptr, p.TokSlot.Ptr, kc, vc, t, m.Heads, m.KvHeads, m.HeadDim, m.Model.RopeTheta);
             if (p.TileCount > 0)
                 _k.PrefillAttention(s, m.HeadDim, p.Qkv.Ptr, kc, vc, p.BlockTable.Ptr, p.MaxPages, Options.PageSize, p.Tiles.Ptr, p.TileCount,
-                    p.SeqStart.Ptr, p.SeqNew.Ptr, p.SeqCtx.Ptr, p.Attn.Ptr, m.Heads, m.KvHeads);
+                    p.SeqStart.Ptr, p.SeqNew.Ptr, p.SeqCtx.Ptr, p.Attn.Ptr, m.Heads, m.KvHeads, Options.PipelinedPrefill);
             if (p.DecodeCount > 0)
                 _k.DecodeAttention(s, m.HeadDim, p.Qkv.Ptr, kc, vc, p.BlockTable.Ptr, p.MaxPages, Options.PageSize, p.DecodeSeqs.Ptr, p.DecodeCount,
                     p.SeqStart.Ptr, p.SeqCtx.Ptr, p.PartO.Ptr, p.PartMl.Ptr, p.Splits, p.Chunk, p.Attn.Ptr, m.Heads, m.KvHeads, Options.DecodeKernel);

@@ -1,5 +1,6 @@
 using System.CommandLine;
 using System.Text.Json;
+using Joules.Calibration;
 using Joules.Calibration.Engine;
 using Joules.Cuda;
 using Joules.Profiles;
@@ -39,7 +40,9 @@ public static class EngineCommands
     private static Command Bench()
     {
         var model = new Option<string>("--model") { Description = "Model card name or JSON path", DefaultValueFactory = _ => "llama-3.1-8b" };
-        var phase = new Option<string>("--phase") { Description = "prefill or decode", DefaultValueFactory = _ => "decode" };
+        var phase = new Option<string>("--phase") { Description = "prefill, decode or mixed (prefill chunks plus riding decodes)", DefaultValueFactory = _ => "decode" };
+        var decodes = new Option<int>("--decodes") { Description = "Mixed: decode sequences riding along with the prefill chunks", DefaultValueFactory = _ => 32 };
+        var decodeContext = new Option<int>("--decode-context") { Description = "Mixed: context of each riding decode", DefaultValueFactory = _ => 1024 };
         var batch = new Option<int>("--batch") { Description = "Sequences in the iteration", DefaultValueFactory = _ => 64 };
         var context = new Option<int>("--context") { Description = "Tokens already in each sequence's KV cache", DefaultValueFactory = _ => 1024 };
         var newTokens = new Option<int>("--new-tokens") { Description = "Prefill: new tokens per sequence", DefaultValueFactory = _ => 512 };
@@ -49,9 +52,10 @@ public static class EngineCommands
         var roofline = new Option<bool>("--roofline") { Description = "Also measure the GEMM rate and copy bandwidth and compare with the roofline" };
         var suite = new Option<string?>("--suite") { Description = "Run a named set of shapes instead ('issue5': the prefill and decode shapes of issue 5)" };
         var twoPass = new Option<bool>("--two-pass-decode") { Description = "Use the two-pass decode-attention kernel instead of the single-pass one" };
+        var simplePrefill = new Option<bool>("--simple-prefill") { Description = "Use the single-buffer prefill-attention kernel instead of the pipelined one" };
         var json = new Option<string?>("--json") { Description = "Also write the results as JSON to this file" };
         var cmd = new Command("bench", "Time engine iterations: time per iteration, tokens/s, achieved TFLOP/s and GB/s");
-        foreach (var opt in new Option[] { model, phase, batch, context, newTokens, tp, iterations, noGraph, roofline, suite, twoPass, json }) cmd.Options.Add(opt);
+        foreach (var opt in new Option[] { model, phase, decodes, decodeContext, batch, context, newTokens, tp, iterations, noGraph, roofline, suite, twoPass, simplePrefill, json }) cmd.Options.Add(opt);
         cmd.SetAction(parseResult =>
         {
             var o = parseResult.InvocationConfiguration.Output;
@@ -72,7 +76,9 @@ public static class EngineCommands
                 {
                     "decode" => ($"decode b={b} ctx={c}", IterationComposition.Decode(b, c)),
                     "prefill" => ($"prefill {b}x{n} ctx={c}", IterationComposition.Prefill(b, n, c)),
-                    _ => throw new ArgumentException($"--phase must be prefill or decode, not '{ph}'"),
+                    "mixed" => ($"mixed {b}x{n} ctx={c} + {parseResult.GetValue(decodes)} decodes",
+                        new CalibrationPoint(Joules.Calibration.Phase.Mixed, b, n, c, parseResult.GetValue(decodes), parseResult.GetValue(decodeContext)).ToComposition()),
+                    _ => throw new ArgumentException($"--phase must be prefill, decode or mixed, not '{ph}'"),
                 });
             }
             int t = parseResult.GetValue(tp);
@@ -80,6 +86,7 @@ public static class EngineCommands
             {
                 UseGraphs = !parseResult.GetValue(noGraph),
                 DecodeKernel = parseResult.GetValue(twoPass) ? DecodeKernel.TwoPass : DecodeKernel.SinglePass,
+                PipelinedPrefill = !parseResult.GetValue(simplePrefill),
             });
             o.WriteLine($"{card.Name} tp={t} (one shard: {engine.Shard.WeightBytesPerGpu / 1e9:F1} GB of weights) on {engine.DeviceName}");
             Roofline? roof = parseResult.GetValue(roofline) || suiteName != null ? EngineBench.MeasureRoofline(engine) : null;

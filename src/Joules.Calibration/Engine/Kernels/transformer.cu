@@ -198,14 +198,34 @@ __device__ __forceinline__ void mma16816(float* c, u32 a0, u32 a1, u32 a2, u32 a
                  : "r"(a0), "r"(a1), "r"(a2), "r"(a3), "r"(b0), "r"(b1));
 }
 
-template <int D>
+__device__ __forceinline__ u32 smem_addr(const void* p)
+{
+    u32 a;
+    asm("{ .reg .u64 t; cvta.to.shared.u64 t, %1; cvt.u32.u64 %0, t; }" : "=r"(a) : "l"(p));
+    return a;
+}
+// 16-byte asynchronous global->shared copy; bytes = 0 writes zeros (keys past the sequence end).
+__device__ __forceinline__ void cp_async16(void* dst, const void* src, int bytes)
+{
+    asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" :: "r"(smem_addr(dst)), "l"(src), "r"(bytes));
+}
+__device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;\n" ::); }
+template <int N> __device__ __forceinline__ void cp_async_wait() { asm volatile("cp.async.wait_group %0;\n" :: "n"(N)); }
+
+// PIPE: K/V tiles are double-buffered in dynamic shared memory and fetched with cp.async, so the next tile's loads
+// overlap this tile's matrix work (the default); without PIPE, one buffer in static shared memory and plain loads.
+template <int D, bool PIPE>
 __device__ void prefill_attention_impl(const bf16* qkv, const bf16* kcache, const bf16* vcache, const int* blockTable,
     int maxPages, int pageSize, const int* tiles, const int* seqStart, const int* seqNew, const int* seqCtx, bf16* out,
     int heads, int kvHeads, float scaleLog2)
 {
     const int BK = 64, LD = D + 8;   // +8 bf16 of padding: rows land on different banks
-    __shared__ __align__(16) bf16 Ks[64 * (D + 8)];
-    __shared__ __align__(16) bf16 Vs[64 * (D + 8)];
+    const int TILE = 64 * (D + 8);
+    __shared__ __align__(16) bf16 KsStatic[PIPE ? 8 : 64 * (D + 8)];
+    __shared__ __align__(16) bf16 VsStatic[PIPE ? 8 : 64 * (D + 8)];
+    extern __shared__ __align__(16) unsigned char dynSmem[];
+    bf16* KsBase = PIPE ? (bf16*)dynSmem : KsStatic;
+    bf16* VsBase = PIPE ? (bf16*)dynSmem + 2 * TILE : VsStatic;
     int seq = tiles[2 * blockIdx.x], q0 = tiles[2 * blockIdx.x + 1];
     int h = blockIdx.y, kvh = h / (heads / kvHeads);
     int n = seqNew[seq], ctx = seqCtx[seq], start = seqStart[seq];
@@ -236,25 +256,52 @@ __device__ void prefill_attention_impl(const bf16* qkv, const bf16* kcache, cons
     int kvEnd = min(ctx + q0 + 64, kvLen);
     int tilesK = (kvEnd + BK - 1) / BK;
     const int* pages = blockTable + (long long)seq * maxPages;
-    for (int kt = 0; kt < tilesK; kt++)
-    {
-        __syncthreads();
+    auto issue = [&](int kt, int buf) {
         for (int i = threadIdx.x; i < BK * (D / 8); i += blockDim.x)
         {
             int r = i / (D / 8), c = i % (D / 8);
             int kp = kt * BK + r;
-            uint4 kv = make_uint4(0, 0, 0, 0), vv = make_uint4(0, 0, 0, 0);
-            if (kp < kvLen)
-            {
-                long long slot = (long long)pages[kp / pageSize] * pageSize + kp % pageSize;
-                long long off = (slot * kvHeads + kvh) * D;
-                kv = ((const uint4*)(kcache + off))[c];
-                vv = ((const uint4*)(vcache + off))[c];
-            }
-            *(uint4*)(Ks + r * LD + c * 8) = kv;
-            *(uint4*)(Vs + r * LD + c * 8) = vv;
+            bool in = kp < kvLen;
+            long long off = in ? (((long long)pages[kp / pageSize] * pageSize + kp % pageSize) * kvHeads + kvh) * D : 0;
+            cp_async16(KsBase + buf * TILE + r * LD + c * 8, kcache + off + c * 8, in ? 16 : 0);
+            cp_async16(VsBase + buf * TILE + r * LD + c * 8, vcache + off + c * 8, in ? 16 : 0);
         }
-        __syncthreads();
+        cp_async_commit();
+    };
+    if (PIPE) issue(0, 0);
+    for (int kt = 0; kt < tilesK; kt++)
+    {
+        const bf16* Ks;
+        const bf16* Vs;
+        if (PIPE)
+        {
+            // The buffer written next was last read in iteration kt-1, which every warp finished at its closing barrier.
+            if (kt + 1 < tilesK) { issue(kt + 1, (kt + 1) & 1); cp_async_wait<1>(); }
+            else cp_async_wait<0>();
+            __syncthreads();
+            Ks = KsBase + (kt & 1) * TILE; Vs = VsBase + (kt & 1) * TILE;
+        }
+        else
+        {
+            __syncthreads();
+            for (int i = threadIdx.x; i < BK * (D / 8); i += blockDim.x)
+            {
+                int r = i / (D / 8), c = i % (D / 8);
+                int kp = kt * BK + r;
+                uint4 kv = make_uint4(0, 0, 0, 0), vv = make_uint4(0, 0, 0, 0);
+                if (kp < kvLen)
+                {
+                    long long slot = (long long)pages[kp / pageSize] * pageSize + kp % pageSize;
+                    long long off = (slot * kvHeads + kvh) * D;
+                    kv = ((const uint4*)(kcache + off))[c];
+                    vv = ((const uint4*)(vcache + off))[c];
+                }
+                *(uint4*)(KsBase + r * LD + c * 8) = kv;
+                *(uint4*)(VsBase + r * LD + c * 8) = vv;
+            }
+            __syncthreads();
+            Ks = KsBase; Vs = VsBase;
+        }
 
         float s[8][4];
 #pragma unroll
@@ -313,6 +360,7 @@ __device__ void prefill_attention_impl(const bf16* qkv, const bf16* kcache, cons
                 mma16816(o[nd], pa0, pa1, pa2, pa3, b0, b1);
             }
         }
+        if (PIPE) __syncthreads();
     }
     l0 += __shfl_xor_sync(0xffffffffu, l0, 1); l0 += __shfl_xor_sync(0xffffffffu, l0, 2);
     l1 += __shfl_xor_sync(0xffffffffu, l1, 1); l1 += __shfl_xor_sync(0xffffffffu, l1, 2);
@@ -331,8 +379,10 @@ __device__ void prefill_attention_impl(const bf16* qkv, const bf16* kcache, cons
 #define PREFILL_ARGS const bf16* qkv, const bf16* kc, const bf16* vc, const int* bt, int maxPages, int pageSize, const int* tiles, \
     const int* seqStart, const int* seqNew, const int* seqCtx, bf16* out, int heads, int kvHeads, float scaleLog2
 #define PREFILL_PASS qkv, kc, vc, bt, maxPages, pageSize, tiles, seqStart, seqNew, seqCtx, out, heads, kvHeads, scaleLog2
-extern "C" __global__ void __launch_bounds__(128) prefill_attention_d128(PREFILL_ARGS) { prefill_attention_impl<128>(PREFILL_PASS); }
-extern "C" __global__ void __launch_bounds__(128) prefill_attention_d64(PREFILL_ARGS) { prefill_attention_impl<64>(PREFILL_PASS); }
+extern "C" __global__ void __launch_bounds__(128) prefill_attention_d128(PREFILL_ARGS) { prefill_attention_impl<128, false>(PREFILL_PASS); }
+extern "C" __global__ void __launch_bounds__(128) prefill_attention_d64(PREFILL_ARGS) { prefill_attention_impl<64, false>(PREFILL_PASS); }
+extern "C" __global__ void __launch_bounds__(128) prefill_attention_pipe_d128(PREFILL_ARGS) { prefill_attention_impl<128, true>(PREFILL_PASS); }
+extern "C" __global__ void __launch_bounds__(128) prefill_attention_pipe_d64(PREFILL_ARGS) { prefill_attention_impl<64, true>(PREFILL_PASS); }
 
 // ---------------------------------------------------------------- decode attention (split-K, flash-decoding style)
 // Grid (decode sequence, kv head, split). A block reads its slice of the sequence's keys once for all the query heads
