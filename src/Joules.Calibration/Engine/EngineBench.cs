@@ -1,0 +1,103 @@
+using System.Diagnostics;
+using Joules.Cuda;
+using Joules.Profiles;
+
+namespace Joules.Calibration.Engine;
+
+/// <summary>Timing of one composition: median iteration time and the rates it implies.</summary>
+public sealed record BenchResult(string Label, IterationComposition Composition, double MedianSeconds, double MinSeconds, int Iterations,
+    double Flops, double Bytes, bool Graph)
+{
+    public long NewTokens => Composition.Sequences.Sum(s => (long)s.NewTokens);
+    public double TokensPerSecond => NewTokens / MedianSeconds;
+    public double TflopsPerSecond => Flops / MedianSeconds / 1e12;
+    public double GigabytesPerSecond => Bytes / MedianSeconds / 1e9;
+}
+
+/// <summary>Measured ceilings of the GPU: dense bf16 GEMM rate and device-to-device copy bandwidth (bytes read plus written).</summary>
+public sealed record Roofline(double GemmFlopsPerSecond, double CopyBytesPerSecond)
+{
+    public double Seconds(ModelShard m, IterationComposition c) => EngineMath.RooflineSeconds(m, c, GemmFlopsPerSecond, CopyBytesPerSecond);
+}
+
+/// <summary>Times engine iterations with CUDA events and measures the roofline the engine is compared with.</summary>
+public static class EngineBench
+{
+    /// <summary>The shapes issue 5 asks for, Llama-3.1-8B: prefill 1x512, 1x2048, 4x1024, 16x512; decode batch 1, 16, 64, 128 at context 1024 and 256 at 512.</summary>
+    public static IReadOnlyList<(string Label, IterationComposition Composition)> Issue5Suite { get; } =
+    [
+        ("prefill 1x512", IterationComposition.Prefill(1, 512)),
+        ("prefill 1x2048", IterationComposition.Prefill(1, 2048)),
+        ("prefill 4x1024", IterationComposition.Prefill(4, 1024)),
+        ("prefill 16x512", IterationComposition.Prefill(16, 512)),
+        ("decode b=1 ctx=1024", IterationComposition.Decode(1, 1024)),
+        ("decode b=16 ctx=1024", IterationComposition.Decode(16, 1024)),
+        ("decode b=64 ctx=1024", IterationComposition.Decode(64, 1024)),
+        ("decode b=128 ctx=1024", IterationComposition.Decode(128, 1024)),
+        ("decode b=256 ctx=512", IterationComposition.Decode(256, 512)),
+    ];
+
+    /// <summary>Prepares <paramref name="c"/>, runs <paramref name="warmup"/> iterations, then times <paramref name="iterations"/> one by one.</summary>
+    public static BenchResult Measure(TransformerEngine engine, string label, IterationComposition c, int warmup = 3, int iterations = 20)
+    {
+        engine.Prepare(c);
+        engine.Enqueue(warmup);
+        engine.Synchronize();
+        var times = new double[iterations];
+        using var a = new CudaEvent();
+        using var b = new CudaEvent();
+        for (var i = 0; i < iterations; i++)
+        {
+            a.Record(engine.Stream);
+            engine.Enqueue(1);
+            b.Record(engine.Stream);
+            b.Synchronize();
+            times[i] = CudaEvent.ElapsedMs(a, b) / 1e3;
+        }
+        Array.Sort(times);
+        return new BenchResult(label, c, times[iterations / 2], times[0], iterations, EngineMath.Flops(engine.Shard, c), EngineMath.Bytes(engine.Shard, c), engine.UsesGraph);
+    }
+
+    /// <summary>Measures the GEMM rate (8192³ bf16, random operands) and copy bandwidth (1 GiB device-to-device) on the engine's GPU.</summary>
+    public static unsafe Roofline MeasureRoofline(TransformerEngine engine)
+    {
+        engine.Context.MakeCurrent();
+        const int n = 8192;
+        var s = engine.Stream;
+        using var x = new DeviceBuffer((long)n * n * 2);
+        using var w = new DeviceBuffer((long)n * n * 2);
+        using var y = new DeviceBuffer((long)n * n * 2);
+        engine.Kernels.FillUniform(s, x.Ptr, (long)n * n, 11, 1f);
+        engine.Kernels.FillUniform(s, w.Ptr, (long)n * n, 12, 1f);
+        for (var i = 0; i < 3; i++) engine.Gemm.Run(s, x.Ptr, w.Ptr, y.Ptr, n, n, n);
+        using var a = new CudaEvent();
+        using var b = new CudaEvent();
+        var gemm = new List<double>();
+        for (var i = 0; i < 10; i++)
+        {
+            a.Record(s);
+            engine.Gemm.Run(s, x.Ptr, w.Ptr, y.Ptr, n, n, n);
+            b.Record(s);
+            b.Synchronize();
+            gemm.Add(CudaEvent.ElapsedMs(a, b) / 1e3);
+        }
+        gemm.Sort();
+        double flops = 2.0 * n * n * (double)n / gemm[gemm.Count / 2];
+
+        const long bytes = 1L << 30;
+        using var src = new DeviceBuffer(bytes);
+        using var dst = new DeviceBuffer(bytes);
+        engine.Kernels.FillUniform(s, src.Ptr, bytes / 2, 13, 1f);
+        s.Synchronize();
+        var copies = new List<double>();
+        for (var i = 0; i < 8; i++)
+        {
+            var sw = Stopwatch.StartNew();
+            Cu.Check(CuNative.cuMemcpyDtoD_v2(dst.Ptr, src.Ptr, (nuint)bytes), "cuMemcpyDtoD");
+            engine.Context.Synchronize();
+            copies.Add(sw.Elapsed.TotalSeconds);
+        }
+        copies.Sort();
+        return new Roofline(flops, 2.0 * bytes / copies[1]);
+    }
+}

@@ -1,0 +1,101 @@
+using System.Reflection;
+using Joules.Cuda;
+
+namespace Joules.Calibration.Engine;
+
+/// <summary>Which decode-attention kernel runs: the single-pass online-softmax one (default) or the two-pass one (scores in shared memory).</summary>
+public enum DecodeKernel { SinglePass, TwoPass }
+
+/// <summary>The engine's CUDA C kernels (embedded resource), compiled by NVRTC for the current device, with typed launchers.</summary>
+public sealed class EngineKernels : IDisposable
+{
+    /// <summary>Resource name of the kernel source in this assembly.</summary>
+    public const string SourceResource = "Joules.Calibration.Engine.Kernels.transformer.cu";
+
+    private readonly CudaModule _module;
+
+    public EngineKernels(CudaContext ctx)
+    {
+        Arch = ctx.Arch;
+        var cubin = Nvrtc.CompileToCubin(Source(), "transformer.cu", Arch);
+        _module = new CudaModule(cubin);
+        CubinBytes = cubin.Length;
+    }
+
+    public string Arch { get; }
+    public int CubinBytes { get; }
+
+    /// <summary>The embedded CUDA C source.</summary>
+    public static string Source()
+    {
+        using var s = typeof(EngineKernels).Assembly.GetManifestResourceStream(SourceResource)
+                      ?? throw new InvalidOperationException($"embedded kernel source '{SourceResource}' is missing from {typeof(EngineKernels).Assembly.GetName().Name}");
+        using var r = new StreamReader(s);
+        return r.ReadToEnd();
+    }
+
+    private static uint Blocks(long n, int per, int cap = 65535) => (uint)Math.Clamp((n + per - 1) / per, 1, cap);
+
+    public void FillUniform(CudaStream s, ulong p, long count, uint seed, float scale, float offset = 0f) =>
+        _module.Kernel("fill_uniform").Launch(new Dim3(Blocks(count, 256, 8192)), 256, 0, s, p, count, (int)seed, scale, offset);
+
+    public void Embed(CudaStream s, ulong ids, ulong table, ulong output, int tokens, int hidden) =>
+        _module.Kernel("embed").Launch(tokens, 128, 0, s, ids, table, output, hidden);
+
+    /// <summary>out[r] = RMSNorm(x[rows?[r] ?? r]) · w for r in [0, count).</summary>
+    public void RmsNorm(CudaStream s, ulong x, ulong rows, ulong w, ulong output, int count, int hidden, float eps) =>
+        _module.Kernel("rmsnorm").Launch(count, 256, 0, s, x, rows, w, output, hidden, eps);
+
+    public void QkvRopeCache(CudaStream s, ulong qkv, ulong bias, ulong tokPos, ulong tokSlot, ulong kcache, ulong vcache,
+        int tokens, int heads, int kvHeads, int headDim, double ropeTheta) =>
+        _module.Kernel("qkv_rope_cache").Launch(tokens, 256, headDim * 4, s, qkv, bias, tokPos, tokSlot, kcache, vcache,
+            heads, kvHeads, headDim, (float)Math.Log2(ropeTheta));
+
+    private readonly HashSet<string> _smemRaised = new();
+
+    public void PrefillAttention(CudaStream s, int headDim, ulong qkv, ulong kc, ulong vc, ulong blockTable, int maxPages, int pageSize,
+        ulong tiles, int tileCount, ulong seqStart, ulong seqNew, ulong seqCtx, ulong output, int heads, int kvHeads, bool pipelined = true)
+    {
+        if (headDim is not (64 or 128)) throw Unsupported(headDim);
+        var name = pipelined ? $"prefill_attention_pipe_d{headDim}" : $"prefill_attention_d{headDim}";
+        var k = _module.Kernel(name);
+        // Pipelined: two K and two V tiles of 64 keys (rows padded by 8) in dynamic shared memory, above the 48 KB default.
+        int smem = pipelined ? 4 * 64 * (headDim + 8) * 2 : 0;
+        if (pipelined && _smemRaised.Add(name)) k.SetMaxDynamicSharedMemory(smem);
+        k.Launch(new Dim3((uint)tileCount, (uint)heads), 128, smem, s, qkv, kc, vc, blockTable, maxPages, pageSize, tiles,
+            seqStart, seqNew, seqCtx, output, heads, kvHeads, ScaleLog2(headDim));
+    }
+
+    public void DecodeAttention(CudaStream s, int headDim, ulong qkv, ulong kc, ulong vc, ulong blockTable, int maxPages, int pageSize,
+        ulong dseq, int decodeCount, ulong seqStart, ulong seqCtx, ulong partO, ulong partMl, int splits, int chunk, ulong output,
+        int heads, int kvHeads, DecodeKernel variant = DecodeKernel.SinglePass)
+    {
+        int g = heads / kvHeads;
+        if (g > 8) throw new NotSupportedException($"decode attention supports up to 8 query heads per kv head, got {g}");
+        if (headDim is not (64 or 128)) throw Unsupported(headDim);
+        if (variant == DecodeKernel.SinglePass && g is 1 or 2 or 4 or 8)
+            _module.Kernel($"decode_attention_v2_d{headDim}_g{g}").Launch(new Dim3((uint)decodeCount, (uint)kvHeads, (uint)splits), 128, 0, s,
+                qkv, kc, vc, blockTable, maxPages, pageSize, dseq, seqStart, seqCtx, partO, partMl, splits, chunk, heads, kvHeads, ScaleLog2(headDim));
+        else
+        {
+            int smem = (2 * 8 * headDim + 8 * chunk) * 4;
+            _module.Kernel($"decode_attention_d{headDim}").Launch(new Dim3((uint)decodeCount, (uint)kvHeads, (uint)splits), 128, smem, s,
+                qkv, kc, vc, blockTable, maxPages, pageSize, dseq, seqStart, seqCtx, partO, partMl, splits, chunk, heads, kvHeads, ScaleLog2(headDim));
+        }
+        _module.Kernel("decode_combine").Launch(new Dim3((uint)decodeCount, (uint)heads), headDim, 0, s, partO, partMl, dseq, seqStart,
+            output, splits, heads, headDim);
+    }
+
+    public void SiluMul(CudaStream s, ulong gu, ulong output, int tokens, int ffn) =>
+        _module.Kernel("silu_mul").Launch(new Dim3(Blocks((long)tokens * ffn / 8, 256, 8192)), 256, 0, s, gu, output, tokens, ffn);
+
+    public void Argmax(CudaStream s, ulong logits, int rows, int vocab, ulong output) =>
+        _module.Kernel("argmax_rows").Launch(rows, 1024, 0, s, logits, vocab, output);
+
+    /// <summary>log2(e)/sqrt(d): softmax runs in base 2 so the kernels use exp2.</summary>
+    public static float ScaleLog2(int headDim) => (float)(1.4426950408889634 / Math.Sqrt(headDim));
+
+    private static NotSupportedException Unsupported(int d) => new($"attention kernels support head_dim 64 and 128, not {d}");
+
+    public void Dispose() => _module.Dispose();
+}

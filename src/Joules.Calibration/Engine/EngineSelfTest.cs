@@ -1,0 +1,470 @@
+using Joules.Cuda;
+using Joules.Profiles;
+
+namespace Joules.Calibration.Engine;
+
+/// <summary>Outcome of one device check: relative error against the float64 CPU reference and how many outputs the kernel left unwritten (still NaN).</summary>
+public sealed record SelfTestResult(string Name, double RelError, double Tolerance, long Unwritten, long Elements, string? Error = null)
+{
+    public bool Passed => Error == null && Unwritten == 0 && !double.IsNaN(RelError) && RelError <= Tolerance;
+}
+
+/// <summary>Checks every engine kernel and a whole small model on the GPU against float64 CPU references on fresh random inputs, outputs poisoned (NaN) first.</summary>
+public static class EngineSelfTest
+{
+    /// <summary>bf16 operands: METHOD.md's bound for bf16 (outputs rounded to bf16 give about 3e-3).</summary>
+    public const double Bf16Tolerance = 1e-2;
+    private const ushort NaN16 = 0xFFFF;
+
+    /// <summary>The small card the whole-model check runs (2 layers, GQA, QKV bias so the bias path is exercised too).</summary>
+    public static ModelCard TinyModel { get; } = new()
+    {
+        Name = "selftest-tiny", Layers = 2, Hidden = 512, Heads = 8, KvHeads = 2, HeadDim = 128, Ffn = 1024, Vocab = 1000,
+        RopeTheta = 500000, QkvBias = true,
+    };
+
+    /// <summary>Runs all checks; <paramref name="seed"/> draws the inputs (a fresh seed gives fresh inputs).</summary>
+    public static List<SelfTestResult> RunAll(int seed = 0, Action<SelfTestResult>? progress = null)
+    {
+        if (seed == 0) seed = Environment.TickCount;
+        var results = new List<SelfTestResult>();
+        void Add(string name, Func<SelfTestResult> check)
+        {
+            SelfTestResult r;
+            try { r = check(); }
+            catch (Exception e) { r = new SelfTestResult(name, double.NaN, Bf16Tolerance, 0, 0, e.Message); }
+            results.Add(r);
+            progress?.Invoke(r);
+        }
+        using var engine = new TransformerEngine(TinyModel, 1, new EngineOptions { UseGraphs = true, Seed = (uint)seed });
+        var rnd = new Random(seed);
+        var k = engine.Kernels;
+        var s = engine.Stream;
+        Add("gemm t=77 n=192 k=256", () => Gemm(engine, rnd, 77, 192, 256, false));
+        Add("gemm accumulate t=5 n=4096 k=512", () => Gemm(engine, rnd, 5, 4096, 512, true));
+        Add("rmsnorm (gathered rows)", () => RmsNorm(k, s, rnd));
+        Add("silu_mul", () => SiluMul(k, s, rnd));
+        Add("embedding", () => Embed(k, s, rnd));
+        Add("qkv bias + rope + cache write", () => Rope(k, s, rnd));
+        foreach (var pipe in new[] { true, false })
+        {
+            Add($"prefill attention d128 gqa4 chunked pipelined={pipe}", () => Prefill(k, s, rnd, 8, 2, 128, pipe));
+            Add($"prefill attention d64 gqa8 chunked pipelined={pipe}", () => Prefill(k, s, rnd, 8, 1, 64, pipe));
+        }
+        foreach (var v in new[] { DecodeKernel.SinglePass, DecodeKernel.TwoPass })
+        {
+            Add($"decode attention d128 gqa4 split-k {v}", () => Decode(k, s, rnd, 8, 2, 128, engine.Context.MultiprocessorCount, v));
+            Add($"decode attention d64 gqa8 split-k {v}", () => Decode(k, s, rnd, 8, 1, 64, engine.Context.MultiprocessorCount, v));
+            Add($"decode attention d128 gqa1 split-k {v}", () => Decode(k, s, rnd, 4, 4, 128, engine.Context.MultiprocessorCount, v));
+        }
+        Add("argmax", () => Argmax(k, s, rnd));
+        foreach (var r in Model(engine, "model (2 layers, mixed batch, graph)")) { results.Add(r); progress?.Invoke(r); }
+        return results;
+    }
+
+    // ------------------------------------------------------------ helpers
+    internal static ushort ToBf16(double v)
+    {
+        uint u = BitConverter.SingleToUInt32Bits((float)v);
+        if ((u & 0x7fffffff) > 0x7f800000) return 0x7fc0;
+        u += 0x7fff + ((u >> 16) & 1);
+        return (ushort)(u >> 16);
+    }
+
+    internal static double FromBf16(ushort h) => BitConverter.UInt32BitsToSingle((uint)h << 16);
+
+    /// <summary>Rounds to the nearest bf16, as the GPU does where it stores an intermediate.</summary>
+    internal static double R(double v) => FromBf16(ToBf16(v));
+
+    internal static (ushort[] Bits, double[] Values) RandomBf16(Random rnd, long n, double scale = 1, double offset = 0)
+    {
+        var bits = new ushort[n];
+        var vals = new double[n];
+        for (long i = 0; i < n; i++) { bits[i] = ToBf16(offset + scale * (rnd.NextDouble() * 2 - 1)); vals[i] = FromBf16(bits[i]); }
+        return (bits, vals);
+    }
+
+    private static DeviceBuffer Up(ushort[] a) { var b = new DeviceBuffer(a.Length * 2L); b.Upload<ushort>(a); return b; }
+    private static DeviceBuffer Up(int[] a) { var b = new DeviceBuffer(Math.Max(1, a.Length) * 4L); if (a.Length > 0) b.Upload<int>(a); return b; }
+    private static DeviceBuffer Poisoned(long elements) { var b = new DeviceBuffer(elements * 2); b.Fill16(NaN16); return b; }
+
+    internal static SelfTestResult Compare(string name, ushort[] got, double[] reference, double tol = Bf16Tolerance, bool[]? mask = null)
+    {
+        double num = 0, den = 0;
+        long unwritten = 0, n = 0;
+        for (var i = 0; i < reference.Length; i++)
+        {
+            if (mask != null && !mask[i]) continue;
+            n++;
+            var g = FromBf16(got[i]);
+            if (double.IsNaN(g)) { unwritten++; continue; }
+            num += (g - reference[i]) * (g - reference[i]);
+            den += reference[i] * reference[i];
+        }
+        return new SelfTestResult(name, den > 0 ? Math.Sqrt(num / den) : Math.Sqrt(num), tol, unwritten, n);
+    }
+
+    // ------------------------------------------------------------ kernels
+    private static SelfTestResult Gemm(TransformerEngine e, Random rnd, int t, int n, int kd, bool acc)
+    {
+        var x = RandomBf16(rnd, (long)t * kd); var w = RandomBf16(rnd, (long)n * kd); var y0 = RandomBf16(rnd, (long)t * n);
+        using var bx = Up(x.Bits); using var bw = Up(w.Bits);
+        using var by = acc ? Up(y0.Bits) : Poisoned((long)t * n);
+        e.Gemm.Run(e.Stream, bx.Ptr, bw.Ptr, by.Ptr, t, n, kd, acc);
+        e.Stream.Synchronize();
+        var reference = new double[(long)t * n];
+        for (var i = 0; i < t; i++)
+            for (var j = 0; j < n; j++)
+            {
+                double sum = acc ? y0.Values[(long)i * n + j] : 0;
+                for (var c = 0; c < kd; c++) sum += x.Values[(long)i * kd + c] * w.Values[(long)j * kd + c];
+                reference[(long)i * n + j] = sum;
+            }
+        return Compare($"gemm{(acc ? " accumulate" : "")} t={t} n={n} k={kd}", by.Download<ushort>((long)t * n), reference);
+    }
+
+    internal static double[] RmsNormRef(double[] x, int row, int hidden, double[] w, double eps)
+    {
+        double ss = 0;
+        for (var i = 0; i < hidden; i++) ss += x[(long)row * hidden + i] * x[(long)row * hidden + i];
+        double inv = 1 / Math.Sqrt(ss / hidden + eps);
+        var o = new double[hidden];
+        for (var i = 0; i < hidden; i++) o[i] = x[(long)row * hidden + i] * inv * w[i];
+        return o;
+    }
+
+    private static SelfTestResult RmsNorm(EngineKernels k, CudaStream s, Random rnd)
+    {
+        int hidden = 4096, rows = 10;
+        var x = RandomBf16(rnd, rows * hidden, 3); var w = RandomBf16(rnd, hidden, 0.2, 1);
+        int[] pick = [3, 7, 9, 0];
+        using var bx = Up(x.Bits); using var bw = Up(w.Bits); using var bp = Up(pick); using var bo = Poisoned(pick.Length * hidden);
+        k.RmsNorm(s, bx.Ptr, bp.Ptr, bw.Ptr, bo.Ptr, pick.Length, hidden, 1e-5f);
+        s.Synchronize();
+        var reference = pick.SelectMany(r => RmsNormRef(x.Values, r, hidden, w.Values, 1e-5)).ToArray();
+        return Compare("rmsnorm (gathered rows)", bo.Download<ushort>(pick.Length * hidden), reference);
+    }
+
+    internal static double Silu(double g) => g / (1 + Math.Exp(-g));
+
+    private static SelfTestResult SiluMul(EngineKernels k, CudaStream s, Random rnd)
+    {
+        int t = 13, f = 256;
+        var gu = RandomBf16(rnd, t * 2 * f, 4);
+        using var bg = Up(gu.Bits); using var bo = Poisoned(t * f);
+        k.SiluMul(s, bg.Ptr, bo.Ptr, t, f);
+        s.Synchronize();
+        var reference = new double[t * f];
+        for (var i = 0; i < t; i++)
+            for (var j = 0; j < f; j++) reference[i * f + j] = Silu(gu.Values[i * 2 * f + j]) * gu.Values[i * 2 * f + f + j];
+        return Compare("silu_mul", bo.Download<ushort>(t * f), reference);
+    }
+
+    private static SelfTestResult Embed(EngineKernels k, CudaStream s, Random rnd)
+    {
+        int v = 50, hidden = 256, t = 9;
+        var table = RandomBf16(rnd, v * hidden);
+        var ids = Enumerable.Range(0, t).Select(_ => rnd.Next(v)).ToArray();
+        using var bt = Up(table.Bits); using var bi = Up(ids); using var bo = Poisoned(t * hidden);
+        k.Embed(s, bi.Ptr, bt.Ptr, bo.Ptr, t, hidden);
+        s.Synchronize();
+        var reference = ids.SelectMany(id => table.Values.Skip(id * hidden).Take(hidden)).ToArray();
+        return Compare("embedding", bo.Download<ushort>(t * hidden), reference, 1e-6);
+    }
+
+    /// <summary>Rotates one head in place (rotate-half convention), angles from the absolute position.</summary>
+    internal static void RopeRef(double[] v, int offset, int d, int pos, double theta)
+    {
+        int half = d / 2;
+        for (var i = 0; i < half; i++)
+        {
+            double inv = Math.Pow(theta, -2.0 * i / d), ang = pos * inv;
+            double c = Math.Cos(ang), sn = Math.Sin(ang);
+            double x1 = v[offset + i], x2 = v[offset + i + half];
+            v[offset + i] = x1 * c - x2 * sn;
+            v[offset + i + half] = x2 * c + x1 * sn;
+        }
+    }
+
+    private static SelfTestResult Rope(EngineKernels k, CudaStream s, Random rnd)
+    {
+        int hq = 4, hk = 2, d = 128, width = (hq + 2 * hk) * d;
+        int[] pos = [0, 5, 100, 3000, 70000];
+        int[] slot = [7, 0, 3, 12, 5];
+        int t = pos.Length, slots = 16;
+        double theta = 500000;
+        var qkv = RandomBf16(rnd, t * width); var bias = RandomBf16(rnd, width, 0.1);
+        using var bq = Up(qkv.Bits); using var bb = Up(bias.Bits); using var bp = Up(pos); using var bs = Up(slot);
+        using var kc = Poisoned(slots * hk * d); using var vc = Poisoned(slots * hk * d);
+        k.QkvRopeCache(s, bq.Ptr, bb.Ptr, bp.Ptr, bs.Ptr, kc.Ptr, vc.Ptr, t, hq, hk, d, theta);
+        s.Synchronize();
+        var reference = new double[t * width];
+        var kref = new double[slots * hk * d]; var vref = new double[slots * hk * d];
+        var kmask = new bool[slots * hk * d];
+        for (var i = 0; i < t; i++)
+        {
+            for (var c = 0; c < width; c++) reference[i * width + c] = qkv.Values[i * width + c] + bias.Values[c];
+            for (var h = 0; h < hq + hk; h++) RopeRef(reference, i * width + h * d, d, pos[i], theta);
+            for (var c = 0; c < hk * d; c++)
+            {
+                kref[slot[i] * hk * d + c] = reference[i * width + hq * d + c];
+                vref[slot[i] * hk * d + c] = reference[i * width + (hq + hk) * d + c];
+                kmask[slot[i] * hk * d + c] = true;
+            }
+        }
+        var r1 = Compare("", bq.Download<ushort>(t * width), reference);
+        var r2 = Compare("", kc.Download<ushort>(slots * hk * d), kref, mask: kmask);
+        var r3 = Compare("", vc.Download<ushort>(slots * hk * d), vref, mask: kmask);
+        var worst = new[] { r1, r2, r3 }.MaxBy(r => r.RelError)!;
+        return new SelfTestResult("qkv bias + rope + cache write", worst.RelError, Bf16Tolerance, r1.Unwritten + r2.Unwritten + r3.Unwritten,
+            r1.Elements + r2.Elements + r3.Elements);
+    }
+
+    /// <summary>A random paged layout: block table with shuffled pages for sequences of the given total lengths.</summary>
+    private static (int[] Table, int MaxPages, int TotalPages) Pages(Random rnd, int[] lengths, int pageSize)
+    {
+        int maxPages = lengths.Max(l => EngineMath.PagesFor(l, pageSize));
+        int total = lengths.Sum(l => EngineMath.PagesFor(l, pageSize));
+        var order = Enumerable.Range(0, total).ToArray();
+        rnd.Shuffle(order);
+        var table = new int[lengths.Length * maxPages];
+        int next = 0;
+        for (var i = 0; i < lengths.Length; i++)
+            for (var j = 0; j < EngineMath.PagesFor(lengths[i], pageSize); j++) table[i * maxPages + j] = order[next++];
+        return (table, maxPages, total);
+    }
+
+    /// <summary>Softmax attention of one query over keys 0..last of one sequence (reference in float64).</summary>
+    internal static double[] AttendRef(double[] q, int qOff, Func<int, int, double> key, Func<int, int, double> value, int last, int d)
+    {
+        var sc = new double[last + 1];
+        double mx = double.NegativeInfinity;
+        for (var j = 0; j <= last; j++)
+        {
+            double dot = 0;
+            for (var c = 0; c < d; c++) dot += q[qOff + c] * key(j, c);
+            sc[j] = dot / Math.Sqrt(d);
+            mx = Math.Max(mx, sc[j]);
+        }
+        double sum = 0;
+        for (var j = 0; j <= last; j++) { sc[j] = Math.Exp(sc[j] - mx); sum += sc[j]; }
+        var o = new double[d];
+        for (var j = 0; j <= last; j++)
+            for (var c = 0; c < d; c++) o[c] += sc[j] / sum * value(j, c);
+        return o;
+    }
+
+    private static SelfTestResult Prefill(EngineKernels k, CudaStream s, Random rnd, int hq, int hk, int d, bool pipelined)
+    {
+        const int pageSize = 16;
+        (int New, int Ctx)[] seqs = [(37, 50), (64, 0), (100, 130), (1, 0), (70, 5)];
+        int t = seqs.Sum(x => x.New), width = (hq + 2 * hk) * d, ow = hq * d;
+        var (table, maxPages, totalPages) = Pages(rnd, seqs.Select(x => x.New + x.Ctx).ToArray(), pageSize);
+        var qkv = RandomBf16(rnd, (long)t * width);
+        var kc = RandomBf16(rnd, (long)totalPages * pageSize * hk * d);
+        var vc = RandomBf16(rnd, (long)totalPages * pageSize * hk * d);
+        var start = new int[seqs.Length]; var tiles = new List<int>();
+        for (int i = 0, tok = 0; i < seqs.Length; tok += seqs[i].New, i++)
+        {
+            start[i] = tok;
+            for (var q0 = 0; q0 < seqs[i].New; q0 += 64) { tiles.Add(i); tiles.Add(q0); }
+        }
+        using var bq = Up(qkv.Bits); using var bk = Up(kc.Bits); using var bv = Up(vc.Bits); using var bt = Up(table);
+        using var bti = Up(tiles.ToArray()); using var bs = Up(start); using var bn = Up(seqs.Select(x => x.New).ToArray());
+        using var bc = Up(seqs.Select(x => x.Ctx).ToArray()); using var bo = Poisoned((long)t * ow);
+        k.PrefillAttention(s, d, bq.Ptr, bk.Ptr, bv.Ptr, bt.Ptr, maxPages, pageSize, bti.Ptr, tiles.Count / 2, bs.Ptr, bn.Ptr, bc.Ptr, bo.Ptr, hq, hk, pipelined);
+        s.Synchronize();
+        var reference = new double[(long)t * ow];
+        for (var i = 0; i < seqs.Length; i++)
+        {
+            int seq = i;
+            long Off(int pos, int kvh) => ((long)table[seq * maxPages + pos / pageSize] * pageSize + pos % pageSize) * hk * d + kvh * d;
+            for (var r = 0; r < seqs[i].New; r++)
+                for (var h = 0; h < hq; h++)
+                {
+                    int kvh = h / (hq / hk);
+                    var o = AttendRef(qkv.Values, (start[i] + r) * width + h * d, (j, c) => kc.Values[Off(j, kvh) + c],
+                        (j, c) => vc.Values[Off(j, kvh) + c], seqs[i].Ctx + r, d);
+                    Array.Copy(o, 0, reference, (long)(start[i] + r) * ow + h * d, d);
+                }
+        }
+        return Compare($"prefill attention d{d} gqa{hq / hk} chunked pipelined={pipelined}", bo.Download<ushort>((long)t * ow), reference);
+    }
+
+    private static SelfTestResult Decode(EngineKernels k, CudaStream s, Random rnd, int hq, int hk, int d, int sms, DecodeKernel variant)
+    {
+        const int pageSize = 16;
+        int[] ctx = [1, 70, 700, 2000, 33];
+        int n = ctx.Length, width = (hq + 2 * hk) * d, ow = hq * d;
+        var (table, maxPages, totalPages) = Pages(rnd, ctx.Select(c => c + 1).ToArray(), pageSize);
+        var qkv = RandomBf16(rnd, (long)n * width);
+        var kc = RandomBf16(rnd, (long)totalPages * pageSize * hk * d);
+        var vc = RandomBf16(rnd, (long)totalPages * pageSize * hk * d);
+        var (splits, chunk) = EngineMath.DecodeSplits(n, hk, ctx.Max() + 1, sms);
+        var start = Enumerable.Range(0, n).ToArray();
+        var dseq = Enumerable.Range(0, n).ToArray();
+        using var bq = Up(qkv.Bits); using var bk = Up(kc.Bits); using var bv = Up(vc.Bits); using var bt = Up(table);
+        using var bs = Up(start); using var bd = Up(dseq); using var bc = Up(ctx);
+        using var po = new DeviceBuffer((long)n * hq * splits * d * 4); using var pm = new DeviceBuffer((long)n * hq * splits * 2 * 4);
+        using var bo = Poisoned((long)n * ow);
+        k.DecodeAttention(s, d, bq.Ptr, bk.Ptr, bv.Ptr, bt.Ptr, maxPages, pageSize, bd.Ptr, n, bs.Ptr, bc.Ptr, po.Ptr, pm.Ptr, splits, chunk, bo.Ptr, hq, hk, variant);
+        s.Synchronize();
+        var reference = new double[(long)n * ow];
+        for (var i = 0; i < n; i++)
+        {
+            int seq = i;
+            long Off(int pos, int kvh) => ((long)table[seq * maxPages + pos / pageSize] * pageSize + pos % pageSize) * hk * d + kvh * d;
+            for (var h = 0; h < hq; h++)
+            {
+                int kvh = h / (hq / hk);
+                var o = AttendRef(qkv.Values, i * width + h * d, (j, c) => kc.Values[Off(j, kvh) + c], (j, c) => vc.Values[Off(j, kvh) + c], ctx[i], d);
+                Array.Copy(o, 0, reference, (long)i * ow + h * d, d);
+            }
+        }
+        return Compare($"decode attention d{d} gqa{hq / hk} {variant} ({splits}x{chunk})", bo.Download<ushort>((long)n * ow), reference);
+    }
+
+    private static SelfTestResult Argmax(EngineKernels k, CudaStream s, Random rnd)
+    {
+        int rows = 3, v = 50000;
+        var l = RandomBf16(rnd, rows * v);
+        var expect = new int[rows];
+        for (var r = 0; r < rows; r++)
+        {
+            expect[r] = rnd.Next(v);
+            l.Bits[r * v + expect[r]] = ToBf16(5.0); // a unique maximum
+        }
+        using var bl = Up(l.Bits); using var bo = new DeviceBuffer(rows * 4); bo.Fill8(0xFF);
+        k.Argmax(s, bl.Ptr, rows, v, bo.Ptr);
+        s.Synchronize();
+        var got = bo.Download<int>(rows);
+        int wrong = Enumerable.Range(0, rows).Count(r => got[r] != expect[r]);
+        return new SelfTestResult("argmax", wrong, 0, got.Count(g => g == -1), rows);
+    }
+
+    // ------------------------------------------------------------ whole model
+    private static double[] Dl(DeviceBuffer b, long n) => b.Download<ushort>(n).Select(FromBf16).ToArray();
+
+    /// <summary>Runs a mixed iteration (chunked prefill, fresh prefill, decodes) of the tiny model through its CUDA graph and compares the final hidden states and logits with a float64 forward pass that rounds to bf16 where the GPU stores.</summary>
+    private static IEnumerable<SelfTestResult> Model(TransformerEngine e, string name)
+    {
+        var comp = new IterationComposition([new SequenceWork(37, 50), new SequenceWork(1, 70), new SequenceWork(20, 0), new SequenceWork(1, 300), new SequenceWork(65, 0)]);
+        List<SelfTestResult> results = new();
+        try
+        {
+            e.Prepare(comp);
+            var p = e.Current!;
+            var m = e.Shard;
+            int h = m.Hidden, d = m.HeadDim, hq = m.Heads, hk = m.KvHeads, q = m.QkvWidth, f = m.Ffn, v = m.VocabShard, t = p.Tokens;
+            int pageSize = e.Options.PageSize;
+            // Reference inputs: the weights, the ids and the cache as they are on the device.
+            var ids = p.Ids.Download<int>(t);
+            var table = p.BlockTable.Download<int>(p.Sequences * p.MaxPages);
+            long cacheElems = p.LayerCacheBytes / 2;
+            var kcache = Dl(p.KCache, cacheElems * m.Layers); var vcache = Dl(p.VCache, cacheElems * m.Layers);
+            var emb = Dl(e.Embedding, (long)v * h); var lm = Dl(e.LmHead, (long)v * h); var fnw = Dl(e.FinalNorm, h);
+            // Poison what the iteration must write, then run it through the graph.
+            p.X.Fill16(NaN16); p.Logits.Fill16(NaN16); p.Attn.Fill16(NaN16); p.H.Fill16(NaN16);
+            e.Enqueue(1);
+            e.Synchronize();
+            var gotX = p.X.Download<ushort>((long)t * h);
+            var gotLogits = p.Logits.Download<ushort>((long)p.Sequences * v);
+
+            var seqs = comp.Sequences;
+            var start = new int[seqs.Count];
+            for (int i = 1; i < seqs.Count; i++) start[i] = start[i - 1] + seqs[i - 1].NewTokens;
+            var x = new double[(long)t * h];
+            for (var i = 0; i < t; i++) Array.Copy(emb, (long)ids[i] * h, x, (long)i * h, h);
+            double eps = m.Model.RmsEps;
+            for (var l = 0; l < m.Layers; l++)
+            {
+                var w = e.Layers[l];
+                var wqkv = Dl(w.Qkv, (long)q * h); var bias = w.QkvBias != null ? Dl(w.QkvBias, q) : new double[q];
+                var wo = Dl(w.O, (long)h * hq * d); var wgu = Dl(w.GateUp, 2L * f * h); var wd = Dl(w.Down, (long)h * f);
+                var n1 = Dl(w.AttnNorm, h); var n2 = Dl(w.MlpNorm, h);
+                var hn = new double[(long)t * h];
+                for (var i = 0; i < t; i++) { var r = RmsNormRef(x, i, h, n1, eps); for (var c = 0; c < h; c++) hn[(long)i * h + c] = R(r[c]); }
+                var qkv = MatT(hn, wqkv, t, q, h);
+                long lOff = l * cacheElems;
+                for (var si = 0; si < seqs.Count; si++)
+                    for (var j = 0; j < seqs[si].NewTokens; j++)
+                    {
+                        int tok = start[si] + j, pos = seqs[si].ContextBefore + j;
+                        for (var c = 0; c < q; c++) qkv[(long)tok * q + c] = qkv[(long)tok * q + c] + bias[c];
+                        for (var hh = 0; hh < hq + hk; hh++) RopeRef(qkv, tok * q + hh * d, d, pos, m.Model.RopeTheta);
+                        for (var c = 0; c < q; c++) qkv[(long)tok * q + c] = R(qkv[(long)tok * q + c]);
+                        long slot = (long)table[si * p.MaxPages + pos / pageSize] * pageSize + pos % pageSize;
+                        for (var c = 0; c < hk * d; c++)
+                        {
+                            kcache[lOff + slot * hk * d + c] = qkv[(long)tok * q + hq * d + c];
+                            vcache[lOff + slot * hk * d + c] = qkv[(long)tok * q + (hq + hk) * d + c];
+                        }
+                    }
+                var attn = new double[(long)t * hq * d];
+                for (var si = 0; si < seqs.Count; si++)
+                {
+                    int seq = si;
+                    long Off(int pos, int kvh) => lOff + ((long)table[seq * p.MaxPages + pos / pageSize] * pageSize + pos % pageSize) * hk * d + kvh * d;
+                    for (var j = 0; j < seqs[si].NewTokens; j++)
+                        for (var hh = 0; hh < hq; hh++)
+                        {
+                            int kvh = hh / (hq / hk), tok = start[si] + j;
+                            var o = AttendRef(qkv, tok * q + hh * d, (kk, c) => kcache[Off(kk, kvh) + c], (kk, c) => vcache[Off(kk, kvh) + c],
+                                seqs[si].ContextBefore + j, d);
+                            for (var c = 0; c < d; c++) attn[(long)tok * hq * d + hh * d + c] = R(o[c]);
+                        }
+                }
+                var proj = MatT(attn, wo, t, h, hq * d, round: false);
+                for (long i = 0; i < x.Length; i++) x[i] = R(x[i] + proj[i]);
+                for (var i = 0; i < t; i++) { var r = RmsNormRef(x, i, h, n2, eps); for (var c = 0; c < h; c++) hn[(long)i * h + c] = R(r[c]); }
+                var gu = MatT(hn, wgu, t, 2 * f, h);
+                var act = new double[(long)t * f];
+                for (var i = 0; i < t; i++)
+                    for (var c = 0; c < f; c++) act[(long)i * f + c] = R(Silu(gu[(long)i * 2 * f + c]) * gu[(long)i * 2 * f + f + c]);
+                var down = MatT(act, wd, t, h, f, round: false);
+                for (long i = 0; i < x.Length; i++) x[i] = R(x[i] + down[i]);
+            }
+            var last = new double[(long)seqs.Count * h];
+            for (var si = 0; si < seqs.Count; si++)
+            {
+                var r = RmsNormRef(x, start[si] + seqs[si].NewTokens - 1, h, fnw, eps);
+                for (var c = 0; c < h; c++) last[(long)si * h + c] = R(r[c]);
+            }
+            var logits = MatT(last, lm, seqs.Count, v, h);
+            results.Add(Compare(name + ": hidden states", gotX, x) with { Name = name + ": hidden states" });
+            results.Add(Compare(name + ": logits", gotLogits, logits) with { Name = name + ": logits" });
+            // Greedy sampling must agree with the logits the GPU produced.
+            var tokens = e.NextTokens();
+            int bad = 0;
+            for (var si = 0; si < seqs.Count; si++)
+            {
+                int best = 0;
+                for (var c = 1; c < v; c++) if (FromBf16(gotLogits[(long)si * v + c]) > FromBf16(gotLogits[(long)si * v + best])) best = c;
+                if (best != tokens[si]) bad++;
+            }
+            results.Add(new SelfTestResult(name + ": greedy tokens", bad, 0, 0, seqs.Count));
+        }
+        catch (Exception ex)
+        {
+            results.Add(new SelfTestResult(name, double.NaN, Bf16Tolerance, 0, 0, ex.Message));
+        }
+        return results;
+    }
+
+    /// <summary>Y[t×n] = X[t×k]·W[n×k]ᵀ in float64, rounded to bf16 unless the caller adds it to something first.</summary>
+    private static double[] MatT(double[] x, double[] w, int t, int n, int k, bool round = true)
+    {
+        var y = new double[(long)t * n];
+        Parallel.For(0, t, i =>
+        {
+            for (var j = 0; j < n; j++)
+            {
+                double sum = 0;
+                long xo = (long)i * k, wo = (long)j * k;
+                for (var c = 0; c < k; c++) sum += x[xo + c] * w[wo + c];
+                y[(long)i * n + j] = round ? R(sum) : sum;
+            }
+        });
+        return y;
+    }
+}

@@ -1,0 +1,351 @@
+using Joules.Cuda;
+using Joules.Profiles;
+
+namespace Joules.Calibration.Engine;
+
+/// <summary>Settings of the calibration engine.</summary>
+public sealed record EngineOptions
+{
+    /// <summary>Tokens per KV-cache page.</summary>
+    public int PageSize { get; init; } = EngineMath.DefaultPageSize;
+    /// <summary>Replay each prepared iteration through a CUDA graph (one launch instead of hundreds).</summary>
+    public bool UseGraphs { get; init; } = true;
+    /// <summary>Seed of the random weights, cache contents and token ids.</summary>
+    public uint Seed { get; init; } = 1234;
+    /// <summary>CUDA device ordinal.</summary>
+    public int Device { get; init; }
+    /// <summary>Prefill attention with double-buffered cp.async K/V tiles (default) or the single-buffer kernel.</summary>
+    public bool PipelinedPrefill { get; init; } = true;
+    /// <summary>Decode-attention kernel variant.</summary>
+    public DecodeKernel DecodeKernel { get; init; } = DecodeKernel.SinglePass;
+    /// <summary>Bytes kept free when deciding whether a composition fits.</summary>
+    public long MemoryMarginBytes { get; init; } = 1L << 30;
+}
+
+/// <summary>A Llama-style decoder with random bf16 weights executing real iterations (any mix of prefill chunks and decodes) on the GPU; the calibration workload.</summary>
+public sealed class TransformerEngine : IIterationWorkload
+{
+    private const int Bf16 = 2;
+    private readonly CudaContext _ctx;
+    private readonly CudaStream _stream;
+    private readonly CublasLtGemm _gemm;
+    private readonly EngineKernels _k;
+    private readonly List<DeviceBuffer> _weights = new();
+    private readonly LayerWeights[] _layers;
+    private readonly DeviceBuffer _embedding, _lmHead, _finalNorm;
+    private Prepared? _p;
+
+    internal sealed record LayerWeights(DeviceBuffer Qkv, DeviceBuffer? QkvBias, DeviceBuffer O, DeviceBuffer GateUp, DeviceBuffer Down,
+        DeviceBuffer AttnNorm, DeviceBuffer MlpNorm);
+
+    /// <summary>Builds the shard of <paramref name="model"/> for tensor-parallel degree <paramref name="tp"/> on one GPU and fills its weights with random values.</summary>
+    public TransformerEngine(ModelCard model, int tp = 1, EngineOptions? options = null)
+    {
+        model.Validate();
+        if (model.Dtype != "bf16") throw new NotSupportedException($"the engine runs bf16 models; '{model.Name}' is {model.Dtype}");
+        Options = options ?? new EngineOptions();
+        Shard = model.Shard(tp);
+        if (Shard.HeadDim is not (64 or 128)) throw new NotSupportedException($"head_dim {Shard.HeadDim} is not supported (64 or 128)");
+        if (Shard.Heads / Shard.KvHeads > 8) throw new NotSupportedException($"{Shard.Heads / Shard.KvHeads} query heads per kv head (at most 8)");
+        _ctx = new CudaContext(Options.Device);
+        var (free, _) = _ctx.MemoryInfo();
+        if (Shard.WeightBytesPerGpu + Options.MemoryMarginBytes > free)
+            throw new InvalidOperationException($"{model.Name} tp={tp}: weights need {Shard.WeightBytesPerGpu / 1e9:F1} GB, only {free / 1e9:F1} GB free on {_ctx.Name}");
+        _stream = new CudaStream();
+        _gemm = new CublasLtGemm();
+        _k = new EngineKernels(_ctx);
+
+        int h = Shard.Hidden, q = Shard.QkvWidth, a = Shard.Heads * Shard.HeadDim, f = Shard.Ffn;
+        uint seed = Options.Seed;
+        DeviceBuffer W(long n, float scale, float offset = 0f)
+        {
+            var b = new DeviceBuffer(n * Bf16);
+            _weights.Add(b);
+            _k.FillUniform(_stream, b.Ptr, n, seed++, scale, offset);
+            return b;
+        }
+        // Uniform(-s, s) with s = 1/sqrt(fan_in) keeps activations O(1) through many layers, like a real model's.
+        _layers = new LayerWeights[Shard.Layers];
+        for (var l = 0; l < Shard.Layers; l++)
+            _layers[l] = new LayerWeights(
+                W((long)q * h, 1f / MathF.Sqrt(h)), model.QkvBias ? W(q, 0.1f) : null, W((long)h * a, 1f / MathF.Sqrt(a)),
+                W(2L * f * h, 1f / MathF.Sqrt(h)), W((long)h * f, 1f / MathF.Sqrt(f)), W(h, 0.1f, 1f), W(h, 0.1f, 1f));
+        _embedding = W((long)Shard.VocabShard * h, 1f);
+        _lmHead = W((long)Shard.VocabShard * h, 1f / MathF.Sqrt(h));
+        _finalNorm = W(h, 0.1f, 1f);
+        _stream.Synchronize();
+    }
+
+    public EngineOptions Options { get; }
+    public ModelShard Shard { get; }
+    public CudaContext Context => _ctx;
+    public CudaStream Stream => _stream;
+    public string DeviceName => _ctx.Name;
+    internal EngineKernels Kernels => _k;
+    internal CublasLtGemm Gemm => _gemm;
+    internal IReadOnlyList<LayerWeights> Layers => _layers;
+    internal DeviceBuffer Embedding => _embedding;
+    internal DeviceBuffer LmHead => _lmHead;
+    internal DeviceBuffer FinalNorm => _finalNorm;
+    internal Prepared? Current => _p;
+    public IterationComposition? Composition => _p?.Composition;
+    /// <summary>Whether the prepared composition replays through a CUDA graph.</summary>
+    public bool UsesGraph => _p?.Graph != null;
+
+    /// <summary>Bytes the composition needs beyond the weights: KV pages, activations, attention partials, logits.</summary>
+    public long BytesNeeded(IterationComposition c)
+    {
+        long t = c.Sequences.Sum(s => (long)s.NewTokens), n = c.Sequences.Count;
+        long kv = EngineMath.Pages(c, Options.PageSize) * EngineMath.PageBytes(Shard, Options.PageSize);
+        long act = t * (2L * Shard.Hidden + Shard.QkvWidth + Shard.Heads * Shard.HeadDim + 3L * Shard.Ffn) * Bf16;
+        int maxKv = c.Sequences.Where(EngineMath.IsDecode).Select(s => s.ContextBefore + 1).DefaultIfEmpty(0).Max();
+        var (splits, _) = EngineMath.DecodeSplits(c.Sequences.Count(EngineMath.IsDecode), Shard.KvHeads, maxKv, _ctx.MultiprocessorCount);
+        long part = n * Shard.Heads * (long)splits * (Shard.HeadDim + 2) * 4;
+        long logits = n * ((long)Shard.VocabShard + Shard.Hidden) * Bf16;
+        return kv + act + part + logits + t * 64;
+    }
+
+    public bool Fits(IterationComposition composition, out string? reason)
+    {
+        if (composition.Sequences.Count == 0) { reason = "empty composition"; return false; }
+        if (composition.Sequences.Any(s => s.NewTokens < 1 || s.ContextBefore < 0)) { reason = "every sequence needs at least one new token"; return false; }
+        _ctx.MakeCurrent();
+        var (free, _) = _ctx.MemoryInfo();
+        long held = _p?.Bytes ?? 0;
+        long need = BytesNeeded(composition) + Options.MemoryMarginBytes;
+        if (need > free + held)
+        {
+            reason = $"needs {need / 1e9:F2} GB beyond the weights, {(free + held) / 1e9:F2} GB available";
+            return false;
+        }
+        reason = null;
+        return true;
+    }
+
+    public void Prepare(IterationComposition composition)
+    {
+        _ctx.MakeCurrent();
+        if (!Fits(composition, out var why)) throw new InvalidOperationException($"composition does not fit: {why}");
+        _p?.Dispose();
+        _p = null;
+        _p = new Prepared(this, composition);
+        RunIteration();          // eager pass: plans cuBLASLt algorithms outside capture and checks every launch
+        _stream.Synchronize();
+        if (Options.UseGraphs)
+        {
+            _stream.BeginCapture();
+            try { RunIteration(); }
+            catch
+            {
+                try { _stream.EndCapture().Dispose(); } catch (CudaException) { }
+                throw;
+            }
+            _p.Graph = _stream.EndCapture();
+            _p.Graph.Launch(_stream);
+            _stream.Synchronize();
+        }
+    }
+
+    public void Enqueue(int iterations)
+    {
+        var p = _p ?? throw new InvalidOperationException("Prepare a composition before enqueuing iterations");
+        _ctx.MakeCurrent();
+        for (var i = 0; i < iterations; i++)
+        {
+            if (p.Graph != null) p.Graph.Launch(_stream);
+            else RunIteration();
+        }
+    }
+
+    public void Synchronize()
+    {
+        _ctx.MakeCurrent();
+        _stream.Synchronize();
+    }
+
+    /// <summary>Enqueues one forward pass of the prepared composition (no graph).</summary>
+    internal void RunIteration()
+    {
+        var p = _p!;
+        var s = _stream;
+        var m = Shard;
+        int h = m.Hidden, q = m.QkvWidth, a = m.Heads * m.HeadDim, f = m.Ffn, t = p.Tokens;
+        float eps = (float)m.Model.RmsEps;
+        _k.Embed(s, p.Ids.Ptr, _embedding.Ptr, p.X.Ptr, t, h);
+        for (var l = 0; l < m.Layers; l++)
+        {
+            var w = _layers[l];
+            ulong kc = p.KCache.At(l * p.LayerCacheBytes), vc = p.VCache.At(l * p.LayerCacheBytes);
+            _k.RmsNorm(s, p.X.Ptr, 0, w.AttnNorm.Ptr, p.H.Ptr, t, h, eps);
+            _gemm.Run(s, p.H.Ptr, w.Qkv.Ptr, p.Qkv.Ptr, t, q, h);
+            _k.QkvRopeCache(s, p.Qkv.Ptr, w.QkvBias?.Ptr ?? 0, p.TokPos.Ptr, p.TokSlot.Ptr, kc, vc, t, m.Heads, m.KvHeads, m.HeadDim, m.Model.RopeTheta);
+            if (p.TileCount > 0)
+                _k.PrefillAttention(s, m.HeadDim, p.Qkv.Ptr, kc, vc, p.BlockTable.Ptr, p.MaxPages, Options.PageSize, p.Tiles.Ptr, p.TileCount,
+                    p.SeqStart.Ptr, p.SeqNew.Ptr, p.SeqCtx.Ptr, p.Attn.Ptr, m.Heads, m.KvHeads, Options.PipelinedPrefill);
+            if (p.DecodeCount > 0)
+                _k.DecodeAttention(s, m.HeadDim, p.Qkv.Ptr, kc, vc, p.BlockTable.Ptr, p.MaxPages, Options.PageSize, p.DecodeSeqs.Ptr, p.DecodeCount,
+                    p.SeqStart.Ptr, p.SeqCtx.Ptr, p.PartO.Ptr, p.PartMl.Ptr, p.Splits, p.Chunk, p.Attn.Ptr, m.Heads, m.KvHeads, Options.DecodeKernel);
+            _gemm.Run(s, p.Attn.Ptr, w.O.Ptr, p.X.Ptr, t, h, a, accumulate: true);
+            _k.RmsNorm(s, p.X.Ptr, 0, w.MlpNorm.Ptr, p.H.Ptr, t, h, eps);
+            _gemm.Run(s, p.H.Ptr, w.GateUp.Ptr, p.GateUp.Ptr, t, 2 * f, h);
+            _k.SiluMul(s, p.GateUp.Ptr, p.Act.Ptr, t, f);
+            _gemm.Run(s, p.Act.Ptr, w.Down.Ptr, p.X.Ptr, t, h, f, accumulate: true);
+        }
+        // Serving engines compute logits only for each sequence's last token.
+        _k.RmsNorm(s, p.X.Ptr, p.LastRows.Ptr, _finalNorm.Ptr, p.LastH.Ptr, p.Sequences, h, eps);
+        _gemm.Run(s, p.LastH.Ptr, _lmHead.Ptr, p.Logits.Ptr, p.Sequences, m.VocabShard, h);
+        _k.Argmax(s, p.Logits.Ptr, p.Sequences, m.VocabShard, p.NextTokens.Ptr);
+    }
+
+    /// <summary>Greedy next tokens of the last executed iteration, one per sequence.</summary>
+    public int[] NextTokens()
+    {
+        var p = _p ?? throw new InvalidOperationException("nothing prepared");
+        Synchronize();
+        return p.NextTokens.Download<int>(p.Sequences);
+    }
+
+    public void Dispose()
+    {
+        _ctx.MakeCurrent();
+        _p?.Dispose();
+        _p = null;
+        foreach (var b in _weights) b.Dispose();
+        _weights.Clear();
+        _k.Dispose();
+        _gemm.Dispose();
+        _stream.Dispose();
+        _ctx.Dispose();
+    }
+
+    /// <summary>Buffers, metadata and graph of one prepared composition.</summary>
+    internal sealed class Prepared : IDisposable
+    {
+        private readonly List<DeviceBuffer> _all = new();
+
+        public Prepared(TransformerEngine e, IterationComposition c)
+        {
+            Composition = c;
+            var m = e.Shard;
+            int pageSize = e.Options.PageSize;
+            var seqs = c.Sequences;
+            Sequences = seqs.Count;
+            Tokens = seqs.Sum(x => x.NewTokens);
+            MaxPages = seqs.Max(x => EngineMath.PagesFor(x.ContextBefore + x.NewTokens, pageSize));
+            TotalPages = (int)EngineMath.Pages(c, pageSize);
+            // Physical pages are handed out in a shuffled order, as a paged allocator's free list looks after some churn.
+            var order = Enumerable.Range(0, TotalPages).ToArray();
+            new Random((int)e.Options.Seed).Shuffle(order);
+            var blockTable = new int[Sequences * MaxPages];
+            var seqStart = new int[Sequences]; var seqNew = new int[Sequences]; var seqCtx = new int[Sequences];
+            var tokPos = new int[Tokens]; var tokSlot = new int[Tokens]; var lastRows = new int[Sequences];
+            var tiles = new List<int>(); var dseq = new List<int>();
+            int next = 0, tok = 0;
+            for (var i = 0; i < Sequences; i++)
+            {
+                var w = seqs[i];
+                int pages = EngineMath.PagesFor(w.ContextBefore + w.NewTokens, pageSize);
+                for (var j = 0; j < pages; j++) blockTable[i * MaxPages + j] = order[next++];
+                seqStart[i] = tok; seqNew[i] = w.NewTokens; seqCtx[i] = w.ContextBefore;
+                for (var j = 0; j < w.NewTokens; j++)
+                {
+                    int pos = w.ContextBefore + j;
+                    tokPos[tok + j] = pos;
+                    tokSlot[tok + j] = blockTable[i * MaxPages + pos / pageSize] * pageSize + pos % pageSize;
+                }
+                tok += w.NewTokens;
+                lastRows[i] = tok - 1;
+                if (EngineMath.IsDecode(w)) dseq.Add(i);
+                else for (var q0 = 0; q0 < w.NewTokens; q0 += 64) { tiles.Add(i); tiles.Add(q0); }
+            }
+            TileCount = tiles.Count / 2;
+            DecodeCount = dseq.Count;
+            int maxKv = dseq.Count == 0 ? 0 : dseq.Max(i => seqCtx[i] + 1);
+            (Splits, Chunk) = EngineMath.DecodeSplits(DecodeCount, m.KvHeads, maxKv, e._ctx.MultiprocessorCount);
+
+            int h = m.Hidden, a = m.Heads * m.HeadDim;
+            X = Alloc((long)Tokens * h * Bf16);
+            H = Alloc((long)Tokens * h * Bf16);
+            Qkv = Alloc((long)Tokens * m.QkvWidth * Bf16);
+            Attn = Alloc((long)Tokens * a * Bf16);
+            GateUp = Alloc((long)Tokens * 2 * m.Ffn * Bf16);
+            Act = Alloc((long)Tokens * m.Ffn * Bf16);
+            LastH = Alloc((long)Sequences * h * Bf16);
+            Logits = Alloc((long)Sequences * m.VocabShard * Bf16);
+            NextTokens = Alloc(Sequences * 4L);
+            PartO = Alloc((long)Math.Max(1, DecodeCount) * m.Heads * Splits * m.HeadDim * 4);
+            PartMl = Alloc((long)Math.Max(1, DecodeCount) * m.Heads * Splits * 2 * 4);
+            LayerCacheBytes = (long)TotalPages * pageSize * m.KvHeads * m.HeadDim * Bf16;
+            KCache = Alloc(LayerCacheBytes * m.Layers);
+            VCache = Alloc(LayerCacheBytes * m.Layers);
+            var rnd = new Random((int)e.Options.Seed + 7);
+            var ids = new int[Tokens];
+            for (var i = 0; i < Tokens; i++) ids[i] = rnd.Next(m.VocabShard);
+            Ids = Upload(ids); TokPos = Upload(tokPos); TokSlot = Upload(tokSlot); LastRows = Upload(lastRows);
+            SeqStart = Upload(seqStart); SeqNew = Upload(seqNew); SeqCtx = Upload(seqCtx); BlockTable = Upload(blockTable);
+            Tiles = Upload(tiles.ToArray()); DecodeSeqs = Upload(dseq.ToArray());
+            // The cached context holds random keys and values (never zeros, which would make attention trivially uniform).
+            e._k.FillUniform(e._stream, KCache.Ptr, KCache.Bytes / 2, e.Options.Seed + 101, 1f);
+            e._k.FillUniform(e._stream, VCache.Ptr, VCache.Bytes / 2, e.Options.Seed + 202, 1f);
+            e._stream.Synchronize();
+        }
+
+        private DeviceBuffer Alloc(long bytes)
+        {
+            var b = new DeviceBuffer(bytes);
+            _all.Add(b);
+            Bytes += b.Bytes;
+            return b;
+        }
+
+        private DeviceBuffer Upload(int[] data)
+        {
+            var b = Alloc(Math.Max(1, data.Length) * 4L);
+            if (data.Length > 0) b.Upload<int>(data);
+            return b;
+        }
+
+        public IterationComposition Composition { get; }
+        public long Bytes { get; private set; }
+        public int Sequences { get; }
+        public int Tokens { get; }
+        public int MaxPages { get; }
+        public int TotalPages { get; }
+        public int TileCount { get; }
+        public int DecodeCount { get; }
+        public int Splits { get; }
+        public int Chunk { get; }
+        public long LayerCacheBytes { get; }
+        public DeviceBuffer X { get; }
+        public DeviceBuffer H { get; }
+        public DeviceBuffer Qkv { get; }
+        public DeviceBuffer Attn { get; }
+        public DeviceBuffer GateUp { get; }
+        public DeviceBuffer Act { get; }
+        public DeviceBuffer LastH { get; }
+        public DeviceBuffer Logits { get; }
+        public DeviceBuffer NextTokens { get; }
+        public DeviceBuffer PartO { get; }
+        public DeviceBuffer PartMl { get; }
+        public DeviceBuffer KCache { get; }
+        public DeviceBuffer VCache { get; }
+        public DeviceBuffer Ids { get; }
+        public DeviceBuffer TokPos { get; }
+        public DeviceBuffer TokSlot { get; }
+        public DeviceBuffer LastRows { get; }
+        public DeviceBuffer SeqStart { get; }
+        public DeviceBuffer SeqNew { get; }
+        public DeviceBuffer SeqCtx { get; }
+        public DeviceBuffer BlockTable { get; }
+        public DeviceBuffer Tiles { get; }
+        public DeviceBuffer DecodeSeqs { get; }
+        public CudaGraph? Graph { get; set; }
+
+        public void Dispose()
+        {
+            Graph?.Dispose();
+            foreach (var b in _all) b.Dispose();
+            _all.Clear();
+        }
+    }
+}

@@ -1,0 +1,139 @@
+using System.Text.RegularExpressions;
+using Joules.Calibration.Engine;
+using Joules.Profiles;
+using Xunit;
+
+namespace Joules.Calibration.Tests;
+
+public class EngineTests
+{
+    private static readonly ModelCard Llama8B = Catalog.Model("llama-3.1-8b");
+    private static readonly ModelCard Llama70B = Catalog.Model("llama-3.1-70b");
+
+    [Fact]
+    public void KernelSourceIsEmbeddedWithEveryKernelTheLaunchersUse()
+    {
+        var src = EngineKernels.Source();
+        var defined = Regex.Matches(src, @"extern ""C"" __global__ void (?:__launch_bounds__\(\d+\) )?(\w+)\(").Select(m => m.Groups[1].Value).ToHashSet();
+        foreach (var k in new[] { "fill_uniform", "embed", "rmsnorm", "qkv_rope_cache", "silu_mul", "argmax_rows", "prefill_attention_d128",
+                     "prefill_attention_d64", "decode_attention_d128", "decode_attention_d64", "decode_combine" })
+            Assert.Contains(k, defined);
+    }
+
+    [Fact]
+    public void SeventyBillionShardsSplitHeadsFfnAndKvHeads()
+    {
+        var s = Llama70B.Shard(8);
+        Assert.Equal(8, s.Heads);
+        Assert.Equal(1, s.KvHeads);
+        Assert.Equal(28672 / 8, s.Ffn);
+        Assert.Equal((8 + 2) * 128, s.QkvWidth);
+        var s4 = Llama70B.Shard(4);
+        Assert.Equal(2, s4.KvHeads);
+        Assert.True(s4.WeightBytesPerGpu < 40e9 && s4.WeightBytesPerGpu > 30e9);
+    }
+
+    [Fact]
+    public void KvCacheSizing()
+    {
+        var s = Llama8B.Shard(1);
+        Assert.Equal(2L * 32 * 8 * 128 * 2, s.KvBytesPerTokenPerGpu);            // 128 KiB per token
+        Assert.Equal(s.KvBytesPerTokenPerGpu * 16, EngineMath.PageBytes(s));
+        Assert.Equal(1, EngineMath.PagesFor(1));
+        Assert.Equal(2, EngineMath.PagesFor(17));
+        var c = IterationComposition.Decode(64, 1024);                         // 1025 tokens each: 65 pages
+        Assert.Equal(64L * 65, EngineMath.Pages(c));
+    }
+
+    [Fact]
+    public void FlopsOfADecodeStepAreTwicePerParameterPlusAttention()
+    {
+        var s = Llama8B.Shard(1);
+        var c = IterationComposition.Decode(1, 1024);
+        double body = EngineMath.GemmFlopsPerTokenPerLayer(s) * s.Layers + 2.0 * s.VocabShard * s.Hidden;
+        double attn = 4.0 * s.Heads * s.HeadDim * 1025 * s.Layers;
+        Assert.Equal(body + attn, EngineMath.Flops(s, c), 6);
+        Assert.InRange(body / 2, 7.4e9, 7.6e9);                               // Llama-3.1-8B minus its embedding table
+    }
+
+    [Fact]
+    public void BytesCoverWeightsAndTheCacheRead()
+    {
+        var s = Llama8B.Shard(1);
+        var small = EngineMath.Bytes(s, IterationComposition.Decode(1, 16));
+        var big = EngineMath.Bytes(s, IterationComposition.Decode(128, 1024));
+        Assert.InRange(small, 15.0e9, 16.5e9);
+        Assert.True(big - small > 128 * 1024 * (double)s.KvBytesPerTokenPerGpu * 0.99);
+    }
+
+    [Theory]
+    [InlineData(1, 8, 1025)]
+    [InlineData(64, 8, 1025)]
+    [InlineData(256, 8, 513)]
+    [InlineData(3, 1, 40000)]
+    [InlineData(5, 2, 2001)]
+    public void DecodeSplitsCoverTheContextWithinTheKernelsBound(int seqs, int kvHeads, int maxKv)
+    {
+        var (splits, chunk) = EngineMath.DecodeSplits(seqs, kvHeads, maxKv, 132);
+        Assert.True(splits >= 1);
+        Assert.True(chunk <= 512);
+        Assert.Equal(0, chunk % 16);
+        Assert.True((long)splits * chunk >= maxKv);
+        Assert.True((long)(splits - 1) * chunk < maxKv);                        // no split entirely empty
+    }
+
+    [Fact]
+    public void RooflineIsTheSlowerOfComputeAndMemory()
+    {
+        var s = Llama8B.Shard(1);
+        var decode = IterationComposition.Decode(1, 1024);
+        var prefill = IterationComposition.Prefill(16, 512);
+        Assert.Equal(EngineMath.Bytes(s, decode) / 3e12, EngineMath.RooflineSeconds(s, decode, 800e12, 3e12), 9);
+        Assert.Equal(EngineMath.Flops(s, prefill) / 800e12, EngineMath.RooflineSeconds(s, prefill, 800e12, 3e12), 9);
+    }
+
+    [Fact]
+    public void Bf16RoundingIsRoundToNearestEven()
+    {
+        Assert.Equal(1.0, EngineSelfTest.R(1.0));
+        Assert.Equal(1.0, EngineSelfTest.R(1.0 + 1.0 / 512));                  // halfway rounds to even
+        Assert.Equal(1.0 + 1.0 / 64, EngineSelfTest.R(1.0 + 1.0 / 64 + 1e-6));
+        Assert.True(double.IsNaN(EngineSelfTest.FromBf16(0xFFFF)));            // the poison value
+    }
+
+    [Fact]
+    public void IssueSuiteHasTheNineShapes()
+    {
+        Assert.Equal(9, EngineBench.Issue5Suite.Count);
+        Assert.Contains(EngineBench.Issue5Suite, s => s.Label == "decode b=256 ctx=512" && s.Composition.Sequences.Count == 256);
+    }
+
+    [EngineGpuFact]
+    public void SelfTestPassesOnTheGpu()
+    {
+        var results = EngineSelfTest.RunAll();
+        Assert.All(results, r => Assert.True(r.Passed, $"{r.Name}: rel {r.RelError:E2} unwritten {r.Unwritten} {r.Error}"));
+    }
+
+    [EngineGpuFact]
+    public void EngineRunsAsAnIterationWorkload()
+    {
+        using IIterationWorkload w = new TransformerEngine(EngineSelfTest.TinyModel);
+        var c = new IterationComposition([new SequenceWork(100, 0), new SequenceWork(1, 500)]);
+        Assert.True(w.Fits(c, out var why), why);
+        w.Prepare(c);
+        w.Enqueue(5);
+        w.Synchronize();
+    }
+
+    [EngineGpuFact]
+    public void NvmlTelemetryReadsTheCounters()
+    {
+        using var t = new NvmlTelemetry();
+        Assert.False(string.IsNullOrEmpty(t.Name));
+        Assert.True(t.PowerLimitWatts > 0);
+        var e0 = t.TotalEnergyMillijoules();
+        Assert.True(t.PowerWatts() > 0);
+        Assert.True(t.TotalEnergyMillijoules() >= e0);
+    }
+}

@@ -1,0 +1,51 @@
+using Joules.Cli;
+using Joules.Cuda;
+using Xunit;
+
+namespace Joules.Cli.Tests;
+
+public class GpuEngineCommandTests
+{
+    private static (int Code, string Out, string Err) Run(params string[] args)
+    {
+        var o = new StringWriter();
+        var e = new StringWriter();
+        var code = Program.Run(args, o, e);
+        return (code, o.ToString(), e.ToString());
+    }
+
+    [Fact]
+    public void GpuInfoExplainsAMissingDriverOrPrintsTheGpu()
+    {
+        var (code, output, err) = Run("gpu", "info");
+        if (NativeLibraries.TryLoad(NativeLibraries.Nvml))
+        {
+            Assert.Equal(0, code);
+            Assert.Contains("energy counter", output);
+        }
+        else
+        {
+            Assert.Equal(2, code);
+            Assert.Contains("no NVIDIA driver", err);
+        }
+    }
+
+    [Fact]
+    public void EngineCommandsListTheirOptions()
+    {
+        var (code, output, _) = Run("engine", "bench", "--help");
+        Assert.Equal(0, code);
+        foreach (var opt in new[] { "--model", "--phase", "--batch", "--context", "--new-tokens", "--tp", "--suite", "--roofline" })
+            Assert.Contains(opt, output);
+        Assert.Equal(0, Run("engine", "selftest", "--help").Code);
+    }
+
+    [Fact]
+    public void EngineWithoutAGpuSaysSo()
+    {
+        if (Cu.IsAvailable(out _)) return; // on a GPU machine this would run the engine
+        var (code, _, err) = Run("engine", "selftest");
+        Assert.Equal(2, code);
+        Assert.Contains("no GPU", err);
+    }
+}
