@@ -1,0 +1,320 @@
+using MathNet.Numerics.LinearAlgebra;
+
+namespace Joules.Profiles.Measured;
+
+/// <summary>How <see cref="ProfileCostModel"/> priced a shape.</summary>
+public enum EstimateMethod { Empty, PrefillInterpolation, DecodeInterpolation, Fit }
+
+/// <summary>Cost model driven by a measured calibration profile: interpolation inside the measured grid, a fitted physical model elsewhere.</summary>
+/// <remarks>
+/// Pure prefill shapes (no cached context) are interpolated bilinearly over (batch, new tokens per
+/// sequence), pure decode shapes over (batch, context per sequence), in linear coordinates: bilinear
+/// interpolation is exact for laws of the form a + b·x + c·y + d·x·y, which is how GEMM and KV-read time
+/// scale, so it stays accurate between power-of-two grid values. Everything else — mixed batches,
+/// chunked prefill over a cache, uneven shapes outside the grid — uses a non-negative least-squares fit
+/// (rows weighted by 1/measured so it minimises relative error) over features with a physical meaning:
+/// a per-iteration constant (weight reads, launches), total tokens (GEMM work) with hinge terms at a few
+/// token counts (the memory-bound → compute-bound knee of the roofline), sequences, prefill attention
+/// pairs, prefill cached context and decode context tokens (KV reads). Energy is fitted as static power
+/// times the (fitted) duration plus energy per unit of the same work features. Non-negative coefficients keep
+/// extrapolation positive and monotone. Energies in the profile are per GPU; the instance is tp GPUs.
+/// </remarks>
+public sealed class ProfileCostModel : ICostModel
+{
+    private static readonly double[] s_knotCandidates = [64, 256, 1024, 4096];
+
+    private readonly BilinearGrid? _prefill;
+    private readonly BilinearGrid? _decode;
+    private readonly double[] _knots;
+    private readonly double[] _timeCoefficients;
+    private readonly double[] _energyCoefficients;
+    private readonly double _minSeconds;
+    private readonly double _minJoules;
+
+    /// <param name="profile">The measured profile.</param>
+    /// <param name="gpu">Datasheet to report as <see cref="Gpu"/>; by default the catalog entry matching the profile's NVML name, or a spec built from the profile.</param>
+    /// <param name="smClockTarget">Which clock's points to use when the profile holds a clock sweep; by default the default-clock points (or the first clock present).</param>
+    public ProfileCostModel(MeasuredProfile profile, GpuSpec? gpu = null, int? smClockTarget = null)
+    {
+        Profile = profile;
+        Model = profile.Metadata.Model;
+        TensorParallel = Math.Max(1, profile.Metadata.TensorParallel);
+        Gpu = gpu ?? ResolveGpu(profile.Metadata, profile.IdlePowerWatts);
+        var clocks = profile.ClockTargets;
+        SmClockTarget = smClockTarget ?? (clocks.Contains(null) ? null : clocks.FirstOrDefault());
+        if (smClockTarget is not null && !clocks.Contains(smClockTarget))
+            throw new ArgumentException($"profile has no points at SM clock {smClockTarget} MHz (it has: {string.Join(", ", clocks.Select(c => c?.ToString() ?? "default"))})");
+        Points = profile.Points
+            .Where(p => p.Phase != ProfilePhase.Idle && p.SmClockTarget == SmClockTarget
+                        && double.IsFinite(p.IterationSeconds) && p.IterationSeconds > 0
+                        && double.IsFinite(p.EnergyJoules) && p.EnergyJoules > 0)
+            .ToArray();
+        if (Points.Count == 0) throw new InvalidDataException("profile has no usable measured points (positive time and energy) to build a cost model from");
+        IdleWatts = profile.IdlePowerWatts * TensorParallel;
+
+        var prefill = Points.Where(p => p.Phase == ProfilePhase.Prefill && p.ContextTokens == 0).ToArray();
+        var decode = Points.Where(p => p.Phase == ProfilePhase.Decode).ToArray();
+        _prefill = prefill.Length > 0 ? new BilinearGrid(prefill.Select(p => (PrefillCoordinates(p.Shape), p))) : null;
+        _decode = decode.Length > 0 ? new BilinearGrid(decode.Select(p => (DecodeCoordinates(p.Shape), p))) : null;
+
+        var maxTokens = Points.Max(p => (double)p.Shape.TotalTokens);
+        var minTokens = Points.Min(p => (double)p.Shape.TotalTokens);
+        _knots = s_knotCandidates.Where(k => k > minTokens && k < maxTokens).ToArray();
+        var rows = Points.Count;
+        var a = Matrix<double>.Build.Dense(rows, FeatureCount);
+        var bt = Vector<double>.Build.Dense(rows);
+        var be = Vector<double>.Build.Dense(rows);
+        var ae = Matrix<double>.Build.Dense(rows, EnergyFeatureCount);
+        var f = new double[FeatureCount];
+        var g = new double[EnergyFeatureCount];
+        for (var i = 0; i < rows; i++)
+        {
+            var shape = Points[i].Shape;
+            Features(shape, f);
+            // The energy fit sees the measured duration: static power is paid for as long as the iteration lasts.
+            EnergyFeatures(shape, Points[i].IterationSeconds, g);
+            // Dividing each row by its measured value turns least squares into least relative error.
+            for (var j = 0; j < f.Length; j++) a[i, j] = f[j] / Points[i].IterationSeconds;
+            for (var j = 0; j < g.Length; j++) ae[i, j] = g[j] / Points[i].EnergyJoules;
+            bt[i] = 1;
+            be[i] = 1;
+        }
+        _timeCoefficients = NonNegativeLeastSquares.Solve(a, bt);
+        _energyCoefficients = NonNegativeLeastSquares.Solve(ae, be);
+        // A floor for degenerate fits, so Estimate stays positive for every non-empty shape.
+        _minSeconds = Points.Min(p => p.IterationSeconds) * 1e-3;
+        _minJoules = Points.Min(p => p.EnergyJoules) * 1e-3;
+    }
+
+    public MeasuredProfile Profile { get; }
+
+    /// <summary>The measured points this model uses (one clock target, idle excluded).</summary>
+    public IReadOnlyList<ProfilePoint> Points { get; }
+
+    public int? SmClockTarget { get; }
+
+    public string Name => $"profile:{Gpu.Name}/{Model.Name}" + (TensorParallel > 1 ? $"/tp{TensorParallel}" : "") + (SmClockTarget is { } c ? $"@{c}MHz" : "");
+
+    public GpuSpec Gpu { get; }
+
+    public ModelCard Model { get; }
+
+    public int TensorParallel { get; }
+
+    public double IdleWatts { get; }
+
+    /// <summary>Names of the fitted features, in coefficient order.</summary>
+    public IReadOnlyList<string> FeatureNames =>
+        ["1", "tokens", .. _knots.Select(k => $"max(0,tokens-{k})"), "sequences", "prefill_attention_pairs", "prefill_context_tokens", "decode_context_tokens"];
+
+    /// <summary>Fitted seconds per unit of each feature (one GPU).</summary>
+    public IReadOnlyList<double> TimeCoefficients => _timeCoefficients;
+
+    /// <summary>Names of the energy fit's features, in coefficient order (the first is the iteration's duration: its coefficient is the static power).</summary>
+    public IReadOnlyList<string> EnergyFeatureNames =>
+        ["seconds", "1", "tokens", "sequences", "prefill_attention_pairs", "prefill_context_tokens", "decode_context_tokens"];
+
+    /// <summary>Fitted joules per unit of each energy feature (one GPU).</summary>
+    public IReadOnlyList<double> EnergyCoefficients => _energyCoefficients;
+
+    private int FeatureCount => 6 + _knots.Length;
+
+    private const int EnergyFeatureCount = 7;
+
+    public IterationCost Estimate(in IterationShape shape)
+    {
+        var (seconds, joules, _) = EstimatePerGpu(shape);
+        return new IterationCost(seconds, joules * TensorParallel);
+    }
+
+    /// <summary>Time and energy of one GPU (one shard) for the shape, and which method priced it.</summary>
+    public (double Seconds, double Joules, EstimateMethod Method) EstimatePerGpu(in IterationShape shape)
+    {
+        if (shape.IsEmpty) return (0, 0, EstimateMethod.Empty);
+        if (shape.DecodeSequences == 0 && shape.PrefillContextTokens == 0 && _prefill is not null
+            && _prefill.TryInterpolate(PrefillCoordinates(shape), out var t, out var e))
+            return (t, e, EstimateMethod.PrefillInterpolation);
+        if (shape.PrefillSequences == 0 && _decode is not null
+            && _decode.TryInterpolate(DecodeCoordinates(shape), out t, out e))
+            return (t, e, EstimateMethod.DecodeInterpolation);
+        Span<double> f = stackalloc double[FeatureCount];
+        Features(shape, f);
+        double ft = 0, fe = 0;
+        for (var j = 0; j < f.Length; j++) ft += _timeCoefficients[j] * f[j];
+        ft = Math.Max(ft, _minSeconds);
+        Span<double> g = stackalloc double[EnergyFeatureCount];
+        EnergyFeatures(shape, ft, g);
+        for (var j = 0; j < g.Length; j++) fe += _energyCoefficients[j] * g[j];
+        return (ft, Math.Max(fe, _minJoules), EstimateMethod.Fit);
+    }
+
+    /// <summary>Which method <see cref="Estimate"/> uses for the shape.</summary>
+    public EstimateMethod MethodFor(in IterationShape shape) => EstimatePerGpu(shape).Method;
+
+    private void Features(in IterationShape s, Span<double> f)
+    {
+        double tokens = s.TotalTokens;
+        var i = 0;
+        f[i++] = 1;
+        f[i++] = tokens;
+        foreach (var k in _knots) f[i++] = Math.Max(0, tokens - k);
+        f[i++] = s.TotalSequences;
+        f[i++] = s.PrefillAttentionPairs;
+        f[i++] = s.PrefillContextTokens;
+        f[i] = s.DecodeContextTokens;
+    }
+
+    // Energy = static power x duration + energy per unit of work (GEMM tokens, attention, KV reads).
+    private static void EnergyFeatures(in IterationShape s, double seconds, Span<double> g)
+    {
+        g[0] = seconds;
+        g[1] = 1;
+        g[2] = s.TotalTokens;
+        g[3] = s.TotalSequences;
+        g[4] = s.PrefillAttentionPairs;
+        g[5] = s.PrefillContextTokens;
+        g[6] = s.DecodeContextTokens;
+    }
+
+    private static (double X, double Y) PrefillCoordinates(in IterationShape s) =>
+        (s.PrefillSequences, s.PrefillSequences == 0 ? 0 : (double)s.PrefillTokens / s.PrefillSequences);
+
+    private static (double X, double Y) DecodeCoordinates(in IterationShape s) =>
+        (s.DecodeSequences, s.DecodeSequences == 0 ? 0 : (double)s.DecodeContextTokens / s.DecodeSequences);
+
+    private static GpuSpec ResolveGpu(ProfileMetadata m, double idleWatts)
+    {
+        try
+        {
+            return Catalog.Gpu(m.GpuName);
+        }
+        catch (KeyNotFoundException)
+        {
+            // A GPU the catalog does not know: the profile itself is what matters for cost; datasheet
+            // ceilings are unknown and left at zero.
+            var memory = m.Extra.TryGetValue("gpu.memory_bytes", out var mb) && long.TryParse(mb, out var bytes) ? bytes / (1024.0 * 1024 * 1024) : 0;
+            return new GpuSpec
+            {
+                Name = m.GpuName,
+                DisplayName = m.GpuName,
+                NvmlNames = [m.GpuName],
+                MemoryGiB = memory,
+                MemoryBandwidthGBs = 0,
+                Bf16DenseTflops = 0,
+                TdpWatts = m.PowerLimitWatts,
+                IdleWatts = idleWatts,
+                Source = "built from a calibration profile's metadata (GPU not in the catalog)",
+            };
+        }
+    }
+
+    /// <summary>Leave-one-out cross-validation: each measured point predicted by a model built from all the others.</summary>
+    public CrossValidationReport CrossValidate()
+    {
+        var results = new List<CrossValidationPoint>();
+        for (var i = 0; i < Points.Count; i++)
+        {
+            var held = Points[i];
+            var rest = Profile.Points.Where(p => !ReferenceEquals(p, held)).ToArray();
+            if (!rest.Any(p => p.Phase != ProfilePhase.Idle && p.SmClockTarget == SmClockTarget)) continue;
+            var model = new ProfileCostModel(Profile.WithPoints(rest), Gpu, SmClockTarget);
+            var (t, e, method) = model.EstimatePerGpu(held.Shape);
+            results.Add(new CrossValidationPoint(held, t, e, method,
+                (t - held.IterationSeconds) / held.IterationSeconds,
+                (e - held.EnergyJoules) / held.EnergyJoules));
+        }
+        return new CrossValidationReport(results);
+    }
+
+    /// <summary>Bilinear interpolation over scattered-but-gridded points; a missing corner widens the bracket to the next grid values that are all present.</summary>
+    private sealed class BilinearGrid
+    {
+        private readonly double[] _xs;
+        private readonly double[] _ys;
+        private readonly Dictionary<(double, double), (double T, double E)> _values = new();
+
+        public BilinearGrid(IEnumerable<((double X, double Y) At, ProfilePoint Point)> points)
+        {
+            var groups = points.GroupBy(p => p.At);
+            foreach (var g in groups)
+                // Repeated measurements of one point (e.g. a resumed run) are averaged.
+                _values[g.Key] = (g.Average(p => p.Point.IterationSeconds), g.Average(p => p.Point.EnergyJoules));
+            _xs = _values.Keys.Select(k => k.Item1).Distinct().Order().ToArray();
+            _ys = _values.Keys.Select(k => k.Item2).Distinct().Order().ToArray();
+        }
+
+        public bool TryInterpolate((double X, double Y) q, out double t, out double e)
+        {
+            t = e = 0;
+            var (x, y) = q;
+            if (_xs.Length == 0 || x < _xs[0] || x > _xs[^1] || y < _ys[0] || y > _ys[^1]) return false;
+            if (_values.TryGetValue((x, y), out var exact))
+            {
+                (t, e) = exact;
+                return true;
+            }
+            var xLo = Below(_xs, x);
+            var xHi = Above(_xs, x);
+            var yLo = Below(_ys, y);
+            var yHi = Above(_ys, y);
+            // Nearest brackets first; give up after a few widenings so sparse corners fall to the fit.
+            for (var i0 = 0; i0 < Math.Min(3, xLo.Count); i0++)
+            for (var i1 = 0; i1 < Math.Min(3, xHi.Count); i1++)
+            for (var j0 = 0; j0 < Math.Min(3, yLo.Count); j0++)
+            for (var j1 = 0; j1 < Math.Min(3, yHi.Count); j1++)
+            {
+                double x0 = xLo[i0], x1 = xHi[i1], y0 = yLo[j0], y1 = yHi[j1];
+                if (!_values.TryGetValue((x0, y0), out var v00) || !_values.TryGetValue((x1, y0), out var v10)
+                    || !_values.TryGetValue((x0, y1), out var v01) || !_values.TryGetValue((x1, y1), out var v11))
+                    continue;
+                var u = x1 > x0 ? (x - x0) / (x1 - x0) : 0;
+                var w = y1 > y0 ? (y - y0) / (y1 - y0) : 0;
+                t = Blend(v00.T, v10.T, v01.T, v11.T, u, w);
+                e = Blend(v00.E, v10.E, v01.E, v11.E, u, w);
+                return true;
+            }
+            return false;
+        }
+
+        private static double Blend(double v00, double v10, double v01, double v11, double u, double w) =>
+            (1 - u) * (1 - w) * v00 + u * (1 - w) * v10 + (1 - u) * w * v01 + u * w * v11;
+
+        // Grid values at or below v, nearest first.
+        private static List<double> Below(double[] axis, double v)
+        {
+            var r = new List<double>();
+            for (var i = axis.Length - 1; i >= 0; i--) if (axis[i] <= v) r.Add(axis[i]);
+            return r;
+        }
+
+        // Grid values at or above v, nearest first.
+        private static List<double> Above(double[] axis, double v)
+        {
+            var r = new List<double>();
+            foreach (var a in axis) if (a >= v) r.Add(a);
+            return r;
+        }
+    }
+}
+
+/// <summary>One held-out point of a cross-validation: what was measured and what the model built without it predicted.</summary>
+public sealed record CrossValidationPoint(ProfilePoint Point, double PredictedSeconds, double PredictedJoules, EstimateMethod Method, double TimeError, double EnergyError);
+
+/// <summary>Leave-one-out cross-validation of a <see cref="ProfileCostModel"/>: relative errors of held-out points.</summary>
+public sealed record CrossValidationReport(IReadOnlyList<CrossValidationPoint> Points)
+{
+    public int Count => Points.Count;
+    public double MedianTimeError => Median(Points.Select(p => Math.Abs(p.TimeError)));
+    public double WorstTimeError => Points.Count == 0 ? double.NaN : Points.Max(p => Math.Abs(p.TimeError));
+    public double MedianEnergyError => Median(Points.Select(p => Math.Abs(p.EnergyError)));
+    public double WorstEnergyError => Points.Count == 0 ? double.NaN : Points.Max(p => Math.Abs(p.EnergyError));
+    public CrossValidationPoint? WorstTimePoint => Points.MaxBy(p => Math.Abs(p.TimeError));
+    public CrossValidationPoint? WorstEnergyPoint => Points.MaxBy(p => Math.Abs(p.EnergyError));
+
+    internal static double Median(IEnumerable<double> values)
+    {
+        var a = values.Order().ToArray();
+        if (a.Length == 0) return double.NaN;
+        return a.Length % 2 == 1 ? a[a.Length / 2] : (a[a.Length / 2 - 1] + a[a.Length / 2]) / 2;
+    }
+}
