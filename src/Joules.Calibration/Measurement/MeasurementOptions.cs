@@ -38,7 +38,7 @@ public sealed record MeasurementOptions
     /// <summary>The --quick protocol: shorter windows, fewer trials, shorter settling.</summary>
     public static MeasurementOptions Quick { get; } = new()
     {
-        WindowSeconds = 1.0, Trials = 3, WarmupSeconds = 0.5, SettleSeconds = 0.5, SettleMaxSeconds = 2.0,
+        WindowSeconds = 1.5, Trials = 3, WarmupSeconds = 0.5, SettleSeconds = 0.5, SettleMaxSeconds = 2.0,
         IdleWindowSeconds = 1.0, IdleTrials = 3, PerPointOverheadSeconds = 1.0,
     };
 
