@@ -72,7 +72,7 @@ internal sealed class CliFakeGpu : IGpuTelemetry, IMeasurementClock, IIterationW
     public void ResetSmClocks() => ClockCalls.Add("reset");
 }
 
-public class CalibrateCommandTests : IDisposable
+public class CalibrateCommandTests(Xunit.Abstractions.ITestOutputHelper log) : IDisposable
 {
     private readonly string _dir = Directory.CreateTempSubdirectory("joules-cli-cal-").FullName;
 
@@ -158,6 +158,7 @@ public class CalibrateCommandTests : IDisposable
     {
         var gpu = new CliFakeGpu();
         var (code, output, err) = Run(Fake(gpu), "calibrate", "--quick", "--out", _dir);
+        log.WriteLine(output);
         Assert.True(code == 0, err + output);
         Assert.Contains("skipped", output); // decode 256 x 2048 does not fit the fake's memory
         Assert.Contains("cost model", output);

@@ -64,7 +64,13 @@ public sealed class MeasurementProtocol
             trials.Add(new TrialResult(0, t1 - t0, joules, joules, 0, telemetry));
         }
         var result = PointResult.Summarise(new CalibrationPoint(Phase.Idle, 0, 0, 0), null, trials);
-        // For idle the "per iteration" figures are per window; power is what matters.
+        // For idle the "per iteration" figures are per window and windows differ in length (they end on a
+        // counter update), so the spread that means something is that of the windows' power.
+        result = result with
+        {
+            CvTime = 0,
+            CvEnergy = Statistics.CoefficientOfVariation(trials.Select(t => t.Seconds > 0 ? t.EnergyJoules / t.Seconds : 0).ToArray()),
+        };
         IdleWatts = result.MeanPowerWatts;
         return result;
     }

@@ -8,9 +8,10 @@ public enum EstimateMethod { Empty, PrefillInterpolation, DecodeInterpolation, F
 /// <summary>Cost model driven by a measured calibration profile: interpolation inside the measured grid, a fitted physical model elsewhere.</summary>
 /// <remarks>
 /// Pure prefill shapes (no cached context) are interpolated bilinearly over (batch, new tokens per
-/// sequence), pure decode shapes over (batch, context per sequence), in linear coordinates: bilinear
-/// interpolation is exact for laws of the form a + b·x + c·y + d·x·y, which is how GEMM and KV-read time
-/// scale, so it stays accurate between power-of-two grid values. Everything else — mixed batches,
+/// sequence), pure decode shapes over (batch, context per sequence), in linear coordinates. What is
+/// interpolated is the ratio of each measured point to the fit below, so measured points are reproduced
+/// exactly while between them the estimate follows the fit's physical shape (flat while memory bound,
+/// then linear in tokens) instead of a straight line across a power-of-two gap. Everything else — mixed batches,
 /// chunked prefill over a cache, uneven shapes outside the grid — uses a non-negative least-squares fit
 /// (rows weighted by 1/measured so it minimises relative error) over features with a physical meaning:
 /// a per-iteration constant (weight reads, launches), total tokens (GEMM work) with hinge terms at a few
@@ -52,10 +53,6 @@ public sealed class ProfileCostModel : ICostModel
         if (Points.Count == 0) throw new InvalidDataException("profile has no usable measured points (positive time and energy) to build a cost model from");
         IdleWatts = profile.IdlePowerWatts * TensorParallel;
 
-        var prefill = Points.Where(p => p.Phase == ProfilePhase.Prefill && p.ContextTokens == 0).ToArray();
-        var decode = Points.Where(p => p.Phase == ProfilePhase.Decode).ToArray();
-        _prefill = prefill.Length > 0 ? new BilinearGrid(prefill.Select(p => (PrefillCoordinates(p.Shape), p))) : null;
-        _decode = decode.Length > 0 ? new BilinearGrid(decode.Select(p => (DecodeCoordinates(p.Shape), p))) : null;
 
         var maxTokens = Points.Max(p => (double)p.Shape.TotalTokens);
         var minTokens = Points.Min(p => (double)p.Shape.TotalTokens);
@@ -84,6 +81,19 @@ public sealed class ProfileCostModel : ICostModel
         // A floor for degenerate fits, so Estimate stays positive for every non-empty shape.
         _minSeconds = Points.Min(p => p.IterationSeconds) * 1e-3;
         _minJoules = Points.Min(p => p.EnergyJoules) * 1e-3;
+
+        // The grids interpolate the ratio of measured to fitted values, so between grid points the
+        // estimate follows the fit's physical shape (the roofline knee) rather than a straight line.
+        var prefill = Points.Where(p => p.Phase == ProfilePhase.Prefill && p.ContextTokens == 0).ToArray();
+        var decode = Points.Where(p => p.Phase == ProfilePhase.Decode).ToArray();
+        _prefill = prefill.Length > 0 ? new BilinearGrid(prefill.Select(p => (PrefillCoordinates(p.Shape), Ratios(p)))) : null;
+        _decode = decode.Length > 0 ? new BilinearGrid(decode.Select(p => (DecodeCoordinates(p.Shape), Ratios(p)))) : null;
+    }
+
+    private (double T, double E, ProfilePoint P) Ratios(ProfilePoint p)
+    {
+        var (t, e) = FitEstimate(p.Shape);
+        return (p.IterationSeconds / t, p.EnergyJoules / e, p);
     }
 
     public MeasuredProfile Profile { get; }
@@ -131,12 +141,24 @@ public sealed class ProfileCostModel : ICostModel
     public (double Seconds, double Joules, EstimateMethod Method) EstimatePerGpu(in IterationShape shape)
     {
         if (shape.IsEmpty) return (0, 0, EstimateMethod.Empty);
-        if (shape.DecodeSequences == 0 && shape.PrefillContextTokens == 0 && _prefill is not null
-            && _prefill.TryInterpolate(PrefillCoordinates(shape), out var t, out var e))
-            return (t, e, EstimateMethod.PrefillInterpolation);
-        if (shape.PrefillSequences == 0 && _decode is not null
-            && _decode.TryInterpolate(DecodeCoordinates(shape), out t, out e))
-            return (t, e, EstimateMethod.DecodeInterpolation);
+        var grid = shape.DecodeSequences == 0 && shape.PrefillContextTokens == 0 ? _prefill : shape.PrefillSequences == 0 ? _decode : null;
+        if (grid is not null)
+        {
+            var at = grid == _prefill ? PrefillCoordinates(shape) : DecodeCoordinates(shape);
+            var method = grid == _prefill ? EstimateMethod.PrefillInterpolation : EstimateMethod.DecodeInterpolation;
+            if (grid.TryExact(at, out var mt, out var me)) return (mt, me, method);
+            if (grid.TryInterpolate(at, out var rt, out var re))
+            {
+                var (ft0, fe0) = FitEstimate(shape);
+                return (ft0 * rt, fe0 * re, method);
+            }
+        }
+        var (ft1, fe1) = FitEstimate(shape);
+        return (ft1, fe1, EstimateMethod.Fit);
+    }
+
+    private (double Seconds, double Joules) FitEstimate(in IterationShape shape)
+    {
         Span<double> f = stackalloc double[FeatureCount];
         Features(shape, f);
         double ft = 0, fe = 0;
@@ -145,7 +167,7 @@ public sealed class ProfileCostModel : ICostModel
         Span<double> g = stackalloc double[EnergyFeatureCount];
         EnergyFeatures(shape, ft, g);
         for (var j = 0; j < g.Length; j++) fe += _energyCoefficients[j] * g[j];
-        return (ft, Math.Max(fe, _minJoules), EstimateMethod.Fit);
+        return (ft, Math.Max(fe, _minJoules));
     }
 
     /// <summary>Which method <see cref="Estimate"/> uses for the shape.</summary>
@@ -226,21 +248,32 @@ public sealed class ProfileCostModel : ICostModel
         return new CrossValidationReport(results);
     }
 
-    /// <summary>Bilinear interpolation over scattered-but-gridded points; a missing corner widens the bracket to the next grid values that are all present.</summary>
+    /// <summary>Bilinear interpolation (of measured/fitted ratios) over scattered-but-gridded points; a missing corner widens the bracket to the next grid values that are all present.</summary>
     private sealed class BilinearGrid
     {
         private readonly double[] _xs;
         private readonly double[] _ys;
         private readonly Dictionary<(double, double), (double T, double E)> _values = new();
+        private readonly Dictionary<(double, double), (double T, double E)> _measured = new();
 
-        public BilinearGrid(IEnumerable<((double X, double Y) At, ProfilePoint Point)> points)
+        public BilinearGrid(IEnumerable<((double X, double Y) At, (double T, double E, ProfilePoint P) Ratio)> points)
         {
-            var groups = points.GroupBy(p => p.At);
-            foreach (var g in groups)
+            foreach (var g in points.GroupBy(p => p.At))
+            {
                 // Repeated measurements of one point (e.g. a resumed run) are averaged.
-                _values[g.Key] = (g.Average(p => p.Point.IterationSeconds), g.Average(p => p.Point.EnergyJoules));
+                _values[g.Key] = (g.Average(p => p.Ratio.T), g.Average(p => p.Ratio.E));
+                _measured[g.Key] = (g.Average(p => p.Ratio.P.IterationSeconds), g.Average(p => p.Ratio.P.EnergyJoules));
+            }
             _xs = _values.Keys.Select(k => k.Item1).Distinct().Order().ToArray();
             _ys = _values.Keys.Select(k => k.Item2).Distinct().Order().ToArray();
+        }
+
+        /// <summary>The measured values at a grid point, returned as measured (not via ratios, which would round).</summary>
+        public bool TryExact((double X, double Y) q, out double t, out double e)
+        {
+            var found = _measured.TryGetValue(q, out var v);
+            (t, e) = v;
+            return found;
         }
 
         public bool TryInterpolate((double X, double Y) q, out double t, out double e)
@@ -248,11 +281,6 @@ public sealed class ProfileCostModel : ICostModel
             t = e = 0;
             var (x, y) = q;
             if (_xs.Length == 0 || x < _xs[0] || x > _xs[^1] || y < _ys[0] || y > _ys[^1]) return false;
-            if (_values.TryGetValue((x, y), out var exact))
-            {
-                (t, e) = exact;
-                return true;
-            }
             var xLo = Below(_xs, x);
             var xHi = Above(_xs, x);
             var yLo = Below(_ys, y);
