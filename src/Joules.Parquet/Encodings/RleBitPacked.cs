@@ -1,0 +1,187 @@
+using System.Buffers.Binary;
+using System.Runtime.CompilerServices;
+
+namespace Joules.Parquet.Encodings;
+
+/// <summary>The RLE / bit-packed hybrid encoding used for levels, dictionary indices and RLE booleans.</summary>
+internal static class RleBitPacked
+{
+    /// <summary>Decodes exactly <paramref name="dst"/>.Length values; returns the bytes consumed. Extra values in the last bit-packed group are dropped.</summary>
+    public static int Decode(ReadOnlySpan<byte> data, int bitWidth, Span<int> dst)
+    {
+        if ((uint)bitWidth > 32) throw new ParquetFormatException($"RLE bit width {bitWidth} is out of range");
+        int pos = 0, n = 0;
+        int byteWidth = (bitWidth + 7) >> 3;
+        while (n < dst.Length)
+        {
+            if (pos >= data.Length) throw new ParquetFormatException($"RLE data ends after {n} of {dst.Length} values");
+            ulong header = ReadUleb(data, ref pos);
+            if ((header & 1) == 0)
+            {
+                ulong run = header >> 1;
+                if (pos + byteWidth > data.Length) throw new ParquetFormatException("RLE run value past the end of the data");
+                int value = 0;
+                for (int i = 0; i < byteWidth; i++) value |= data[pos + i] << (8 * i);
+                pos += byteWidth;
+                if (bitWidth < 32 && (uint)value >= 1u << bitWidth && bitWidth > 0) throw new ParquetFormatException($"RLE run value {value} does not fit in {bitWidth} bits");
+                int take = (int)Math.Min(run, (ulong)(dst.Length - n));
+                dst.Slice(n, take).Fill(value);
+                n += take;
+            }
+            else
+            {
+                ulong groups = header >> 1;
+                ulong bytesNeeded = groups * (ulong)bitWidth;
+                if (bytesNeeded > (ulong)(data.Length - pos))
+                {
+                    // Writers may truncate the final group to the bytes its values need.
+                    bytesNeeded = (ulong)(data.Length - pos);
+                }
+                ulong count = groups * 8;
+                int take = (int)Math.Min(count, (ulong)(dst.Length - n));
+                long bitsAvail = (long)bytesNeeded * 8;
+                if ((long)take * bitWidth > bitsAvail) throw new ParquetFormatException("bit-packed run past the end of the data");
+                Unpack32(data.Slice(pos, (int)bytesNeeded), bitWidth, dst.Slice(n, take));
+                n += take;
+                pos += (int)Math.Min(bytesNeeded, (ulong)(groups * (ulong)bitWidth));
+            }
+        }
+        return pos;
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static ulong ReadUleb(ReadOnlySpan<byte> data, ref int pos)
+    {
+        ulong result = 0;
+        for (int shift = 0; shift < 64; shift += 7)
+        {
+            if (pos >= data.Length) throw new ParquetFormatException("varint past the end of the data");
+            byte b = data[pos++];
+            result |= (ulong)(b & 0x7F) << shift;
+            if ((b & 0x80) == 0) return result;
+        }
+        throw new ParquetFormatException("varint too long");
+    }
+
+    /// <summary>Unpacks little-endian bit-packed values of up to 32 bits.</summary>
+    public static void Unpack32(ReadOnlySpan<byte> src, int bitWidth, Span<int> dst)
+    {
+        if (bitWidth == 0) { dst.Clear(); return; }
+        uint mask = bitWidth == 32 ? uint.MaxValue : (1u << bitWidth) - 1;
+        long bit = 0;
+        int i = 0;
+        // Fast path while a full 8-byte load stays inside the buffer.
+        int safe = src.Length - 8;
+        for (; i < dst.Length; i++, bit += bitWidth)
+        {
+            int bytePos = (int)(bit >> 3);
+            if (bytePos > safe) break;
+            ulong word = BinaryPrimitives.ReadUInt64LittleEndian(src.Slice(bytePos));
+            dst[i] = (int)((uint)(word >> (int)(bit & 7)) & mask);
+        }
+        for (; i < dst.Length; i++, bit += bitWidth) dst[i] = (int)(uint)(ReadBitsSlow(src, bit, bitWidth) & mask);
+    }
+
+    /// <summary>Reads up to 64 bits at an arbitrary bit offset; bytes past the end read as zero.</summary>
+    public static ulong ReadBitsSlow(ReadOnlySpan<byte> src, long bit, int width)
+    {
+        ulong v = 0;
+        int got = 0;
+        long b = bit;
+        while (got < width)
+        {
+            int bytePos = (int)(b >> 3);
+            int off = (int)(b & 7);
+            ulong cur = bytePos < src.Length ? src[bytePos] : 0UL;
+            int take = Math.Min(8 - off, width - got);
+            v |= ((cur >> off) & ((1UL << take) - 1)) << got;
+            got += take;
+            b += take;
+        }
+        return v;
+    }
+
+    /// <summary>Bit width needed for values up to <paramref name="maxValue"/>.</summary>
+    public static int BitWidth(int maxValue) => maxValue == 0 ? 0 : 32 - System.Numerics.BitOperations.LeadingZeroCount((uint)maxValue);
+}
+
+/// <summary>Writes the RLE / bit-packed hybrid encoding: runs of 8 or more equal values as RLE, the rest bit-packed in groups of 8.</summary>
+internal sealed class RleBitPackedEncoder
+{
+    private byte[] _buf = new byte[1024];
+    private int _len;
+
+    public ReadOnlySpan<byte> Written => _buf.AsSpan(0, _len);
+
+    public void Reset() => _len = 0;
+
+    private void Ensure(int more)
+    {
+        if (_len + more > _buf.Length) Array.Resize(ref _buf, Math.Max(_buf.Length * 2, _len + more));
+    }
+
+    private void WriteUleb(ulong v)
+    {
+        Ensure(10);
+        while (v >= 0x80) { _buf[_len++] = (byte)(v | 0x80); v >>= 7; }
+        _buf[_len++] = (byte)v;
+    }
+
+    public void Encode(ReadOnlySpan<int> values, int bitWidth)
+    {
+        int byteWidth = (bitWidth + 7) >> 3;
+        int i = 0;
+        int n = values.Length;
+        while (i < n)
+        {
+            // Length of the run of equal values starting at i.
+            int v = values[i];
+            int j = i + 1;
+            while (j < n && values[j] == v) j++;
+            int run = j - i;
+            if (run >= 8)
+            {
+                WriteUleb((ulong)run << 1);
+                Ensure(byteWidth);
+                for (int b = 0; b < byteWidth; b++) _buf[_len++] = (byte)(v >> (8 * b));
+                i = j;
+                continue;
+            }
+            // Bit-pack groups of 8 until the next run of 8 equal values begins (or the end).
+            int start = i;
+            int end = i;
+            while (end < n)
+            {
+                int k = end + 1;
+                while (k < n && values[k] == values[end] && k - end < 8) k++;
+                if (k - end >= 8) break;
+                end = k;
+            }
+            // Whole groups of 8; the last group is padded with zeros if the data ends.
+            int count = end - start;
+            int groups = (count + 7) / 8;
+            if (end < n)
+            {
+                // Round down to whole groups when a run follows, leaving the remainder to join the run check.
+                groups = count / 8;
+                if (groups == 0) { groups = 1; }
+            }
+            int packed = Math.Min(groups * 8, n - start);
+            WriteUleb(((ulong)groups << 1) | 1);
+            int bytes = groups * bitWidth;
+            Ensure(bytes + 8);
+            _buf.AsSpan(_len, bytes + 8).Clear();
+            long bit = 0;
+            for (int k = 0; k < packed; k++, bit += bitWidth)
+            {
+                ulong val = (uint)values[start + k];
+                int p = _len + (int)(bit >> 3);
+                int off = (int)(bit & 7);
+                ulong word = BinaryPrimitives.ReadUInt64LittleEndian(_buf.AsSpan(p)) | (val << off);
+                BinaryPrimitives.WriteUInt64LittleEndian(_buf.AsSpan(p), word);
+            }
+            _len += bytes;
+            i = start + packed;
+        }
+    }
+}
