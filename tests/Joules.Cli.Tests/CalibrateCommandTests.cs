@@ -117,7 +117,7 @@ public class CalibrateCommandTests(Xunit.Abstractions.ITestOutputHelper log) : I
         Assert.Contains("quick grid", output);
         Assert.Contains("estimated 0:0", output);
         Assert.Contains("decode b=64 ctx=512", output);
-        Assert.Contains(Path.Combine("calibration", "<gpu>", "llama-3.1-8b", "profile.json"), output);
+        Assert.Contains(Path.Combine("calibration", "<gpu>", "llama-3.1-8b", CalibrateCommands.ProfileFileName), output);
 
         var (code2, output2, _) = Run(null, "calibrate", "--dry-run", "--model", "llama-3.1-70b", "--tp", "8", "--points", "decode");
         Assert.Equal(0, code2);
@@ -162,7 +162,7 @@ public class CalibrateCommandTests(Xunit.Abstractions.ITestOutputHelper log) : I
         Assert.True(code == 0, err + output);
         Assert.Contains("skipped", output); // decode 256 x 2048 does not fit the fake's memory
         Assert.Contains("cost model", output);
-        var profile = MeasuredProfile.Load(Path.Combine(_dir, "profile.json"));
+        var profile = MeasuredProfile.Load(Path.Combine(_dir, CalibrateCommands.ProfileFileName));
         Assert.Equal("llama-3.1-8b", profile.Metadata.Model.Name);
         Assert.Equal(65, profile.IdlePowerWatts, 1.0);
         Assert.Equal(CalibrationGrid.Quick().Points.Count - 1, profile.Points.Count(p => p.Phase != ProfilePhase.Idle));
@@ -198,7 +198,7 @@ public class CalibrateCommandTests(Xunit.Abstractions.ITestOutputHelper log) : I
         var (code, output, err) = Run(Fake(gpu), "calibrate", "--quick", "--points", "decode,idle", "--sm-clocks", "1200,1500", "--allow-clock-changes", "--out", _dir);
         Assert.True(code == 0, err + output);
         Assert.Equal(["lock 1200", "reset", "lock 1500", "reset"], gpu.ClockCalls);
-        Assert.Equal([1200, 1500], MeasuredProfile.Load(Path.Combine(_dir, "profile.json")).ClockTargets.Select(c => c!.Value));
+        Assert.Equal([1200, 1500], MeasuredProfile.Load(Path.Combine(_dir, CalibrateCommands.ProfileFileName)).ClockTargets.Select(c => c!.Value));
     }
 
     [Fact]

@@ -58,20 +58,51 @@ public class ProfileIoTests : IDisposable
                 Command = "joules calibrate --model llama-3.1-8b --quick",
                 Extra = new Dictionary<string, string> { ["future.key"] = seed.ToString() },
             };
-            var path = Path.Combine(_dir, $"p{i++}.json");
-            new MeasuredProfile(meta, points).Save(path);
-            var back = MeasuredProfile.Load(path);
-            return back.Metadata.SameAs(meta) && back.Points.SequenceEqual(points);
+            var ok = true;
+            foreach (var ext in new[] { ".parquet", ".json" })
+            {
+                var path = Path.Combine(_dir, $"p{i++}{ext}");
+                new MeasuredProfile(meta, points).Save(path);
+                var back = MeasuredProfile.Load(path);
+                ok &= back.Metadata.SameAs(meta) && back.Points.SequenceEqual(points);
+            }
+            return ok;
         }).QuickCheckThrowOnFailure();
     }
 
-    [Fact]
-    public void NonFiniteMeasurementsSurviveAsNaN()
+    [Theory]
+    [InlineData(".json")]
+    [InlineData(".parquet")]
+    public void NonFiniteMeasurementsSurviveAsNaN(string ext)
     {
         var p = new ProfilePoint { Phase = ProfilePhase.Decode, BatchSize = 1, NewTokens = 1, ContextTokens = 8, IterationSeconds = 0.01, EnergyJoules = 1, CvTime = double.NaN };
-        var path = Path.Combine(_dir, "nan.json");
+        var path = Path.Combine(_dir, "nan" + ext);
         new MeasuredProfile(ProfileTestData.Metadata(), [p]).Save(path);
         Assert.True(double.IsNaN(MeasuredProfile.Load(path).Points[0].CvTime));
+    }
+
+    [Fact]
+    public void ParquetProfilesCarryTheMetadataAsKeyValues()
+    {
+        var path = Path.Combine(_dir, "profile.parquet");
+        ProfileTestData.Make(ProfileTestData.Smooth).Save(path);
+        using var reader = Joules.Parquet.ParquetFileReader.Open(path);
+        Assert.Equal("NVIDIA H100 80GB HBM3", reader.Metadata["gpu.name"]);
+        Assert.Equal("llama-3.1-8b", reader.Metadata["model.name"]);
+        Assert.Contains("\"layers\":32", reader.Metadata["model.card"]);
+        Assert.Equal("70", reader.Metadata["idle_power_w"]);
+        Assert.Equal(ProfileTestData.GridShapes().Count() + 1, reader.RowCount);
+        Assert.Contains(reader.Schema, c => c.Name == "sm_clock_target" && c.IsOptional);
+    }
+
+    [Fact]
+    public void AParquetFileThatIsNotAProfileIsAClearError()
+    {
+        var path = Path.Combine(_dir, "trace.parquet");
+        using (var w = new Joules.Parquet.ParquetFileWriter(path, new Joules.Parquet.ParquetSchema([Joules.Parquet.ParquetColumn.Int64("request_id")])))
+            w.WriteRowGroup(Joules.Parquet.ColumnData.From(new long[] { 1, 2 }));
+        var e = Assert.Throws<InvalidDataException>(() => MeasuredProfile.Load(path));
+        Assert.Contains("not a joules profile", e.Message);
     }
 
     [Fact]

@@ -21,7 +21,7 @@ public sealed record CalibrateEnvironment(Func<ModelCard, int, CalibrationHardwa
 public static class CalibrateCommands
 {
     /// <summary>File name of the profile inside the output directory.</summary>
-    public const string ProfileFileName = "profile.json";
+    public const string ProfileFileName = "profile.parquet";
 
     public const string RawLogFileName = "raw.jsonl";
 

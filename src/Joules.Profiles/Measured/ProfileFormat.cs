@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using Joules.Parquet;
 
 namespace Joules.Profiles.Measured;
 
@@ -45,9 +46,10 @@ public static class ProfileColumns
 
 /// <summary>Writes a <see cref="MeasuredProfile"/> to disk: the one place that knows profile file formats.</summary>
 /// <remarks>
-/// ".json" writes the JSON layout (metadata object of string key/values plus one object per point with
-/// the Parquet column names). ".parquet" is the format DESIGN.md names; it is written through
-/// Joules.Parquet once that library is merged.
+/// ".parquet" (the format DESIGN.md names) writes one row per point with the <see cref="ProfileColumns"/>
+/// columns and the metadata as the file's key/value pairs. ".json" writes the same thing as JSON
+/// (metadata object of string key/values, one object per point with the same column names), for
+/// hand inspection and diffs.
 /// </remarks>
 public static class ProfileWriter
 {
@@ -61,10 +63,61 @@ public static class ProfileWriter
                 WriteJson(profile, path);
                 break;
             case ".parquet":
-                throw new NotSupportedException($"{path}: Parquet profiles need Joules.Parquet, which is not in this build yet; write a .json profile");
+                WriteParquet(profile, path);
+                break;
             default:
                 throw new ArgumentException($"{path}: unknown profile file extension; use .json or .parquet");
         }
+    }
+
+    /// <summary>The Parquet schema of a profile: one row per measured point.</summary>
+    public static ParquetSchema ParquetSchema { get; } = new([
+        ParquetColumn.String(ProfileColumns.Phase),
+        ParquetColumn.Int32(ProfileColumns.BatchSize),
+        ParquetColumn.Int32(ProfileColumns.NewTokens),
+        ParquetColumn.Int32(ProfileColumns.ContextTokens),
+        ParquetColumn.Int32(ProfileColumns.DecodeSequences),
+        ParquetColumn.Int32(ProfileColumns.DecodeContext),
+        ParquetColumn.Int32(ProfileColumns.TpDegree),
+        ParquetColumn.Int32(ProfileColumns.SmClockTarget, optional: true),
+        ParquetColumn.Double(ProfileColumns.IterationSeconds),
+        ParquetColumn.Double(ProfileColumns.EnergyJoules),
+        ParquetColumn.Double(ProfileColumns.MeanPowerWatts),
+        ParquetColumn.Double(ProfileColumns.SmClockMHz),
+        ParquetColumn.Double(ProfileColumns.TemperatureC),
+        ParquetColumn.Int64(ProfileColumns.ThrottleReasons),
+        ParquetColumn.Int32(ProfileColumns.Repeats),
+        ParquetColumn.Double(ProfileColumns.CvTime),
+        ParquetColumn.Double(ProfileColumns.CvEnergy),
+    ]);
+
+    private static void WriteParquet(MeasuredProfile profile, string path)
+    {
+        var pts = profile.Points;
+        T[] Col<T>(Func<ProfilePoint, T> f) => pts.Select(f).ToArray();
+        var tmp = path + ".tmp";
+        using (var writer = new ParquetFileWriter(tmp, ParquetSchema, new ParquetWriteOptions { Metadata = profile.Metadata.ToKeyValues(), CreatedBy = "joules calibrate" }))
+        {
+            writer.WriteRowGroup(
+                ColumnData.From(Col(p => ProfileColumns.PhaseName(p.Phase))),
+                ColumnData.From(Col(p => p.BatchSize)),
+                ColumnData.From(Col(p => p.NewTokens)),
+                ColumnData.From(Col(p => p.ContextTokens)),
+                ColumnData.From(Col(p => p.DecodeSequences)),
+                ColumnData.From(Col(p => p.DecodeContext)),
+                ColumnData.From(Col(p => p.TpDegree)),
+                ColumnData.From(Col(p => p.SmClockTarget ?? 0), Col(p => p.SmClockTarget.HasValue)),
+                ColumnData.From(Col(p => p.IterationSeconds)),
+                ColumnData.From(Col(p => p.EnergyJoules)),
+                ColumnData.From(Col(p => p.MeanPowerWatts)),
+                ColumnData.From(Col(p => p.SmClockMHz)),
+                ColumnData.From(Col(p => p.TemperatureC)),
+                ColumnData.From(Col(p => p.ThrottleReasons)),
+                ColumnData.From(Col(p => p.Repeats)),
+                ColumnData.From(Col(p => p.CvTime)),
+                ColumnData.From(Col(p => p.CvEnergy)));
+        }
+        File.Move(tmp, path, overwrite: true);
     }
 
     private static void WriteJson(MeasuredProfile profile, string path)
@@ -114,9 +167,58 @@ public static class ProfileReader
         return Path.GetExtension(path).ToLowerInvariant() switch
         {
             ".json" => ReadJson(path),
-            ".parquet" => throw new NotSupportedException($"{path}: Parquet profiles need Joules.Parquet, which is not in this build yet"),
+            ".parquet" => ReadParquet(path),
             _ => throw new ArgumentException($"{path}: unknown profile file extension; expected .json or .parquet"),
         };
+    }
+
+    private static MeasuredProfile ReadParquet(string path)
+    {
+        using var reader = ParquetFileReader.Open(path);
+        var kv = reader.Metadata.ToDictionary(p => p.Key, p => p.Value ?? "");
+        if (!kv.ContainsKey("gpu.name") || !kv.ContainsKey("model.card"))
+            throw new InvalidDataException($"{path}: not a joules profile (its Parquet metadata has no gpu.name/model.card)");
+        var metadata = ProfileMetadata.FromKeyValues(kv, path);
+        foreach (var column in ProfileWriter.ParquetSchema)
+        {
+            var found = reader.Schema.FirstOrDefault(c => c.Name == column.Name);
+            if (found is null) throw new InvalidDataException($"{path}: profile column '{column.Name}' is missing");
+            if (found.PhysicalType != column.PhysicalType)
+                throw new InvalidDataException($"{path}: profile column '{column.Name}' is {found.PhysicalType}, expected {column.PhysicalType}");
+        }
+        var points = new List<ProfilePoint>((int)reader.RowCount);
+        foreach (var g in reader.ReadRowGroups(ProfileWriter.ParquetSchema.Select(c => c.Name).ToArray()))
+        {
+            var phase = g.Get<string>(ProfileColumns.Phase);
+            var clock = g.Get<int>(ProfileColumns.SmClockTarget);
+            int I(string c, int r) => g.Get<int>(c)[r];
+            double D(string c, int r) => g.Get<double>(c)[r];
+            for (var r = 0; r < g.RowCount; r++)
+            {
+                var where = $"{path}: row {g.FirstRow + r}, column {ProfileColumns.Phase}";
+                points.Add(new ProfilePoint
+                {
+                    Phase = ProfileColumns.ParsePhase(phase.IsNull(r) ? "" : phase[r], where),
+                    BatchSize = I(ProfileColumns.BatchSize, r),
+                    NewTokens = I(ProfileColumns.NewTokens, r),
+                    ContextTokens = I(ProfileColumns.ContextTokens, r),
+                    DecodeSequences = I(ProfileColumns.DecodeSequences, r),
+                    DecodeContext = I(ProfileColumns.DecodeContext, r),
+                    TpDegree = I(ProfileColumns.TpDegree, r),
+                    SmClockTarget = clock.IsNull(r) ? null : clock[r],
+                    IterationSeconds = D(ProfileColumns.IterationSeconds, r),
+                    EnergyJoules = D(ProfileColumns.EnergyJoules, r),
+                    MeanPowerWatts = D(ProfileColumns.MeanPowerWatts, r),
+                    SmClockMHz = D(ProfileColumns.SmClockMHz, r),
+                    TemperatureC = D(ProfileColumns.TemperatureC, r),
+                    ThrottleReasons = g.Get<long>(ProfileColumns.ThrottleReasons)[r],
+                    Repeats = I(ProfileColumns.Repeats, r),
+                    CvTime = D(ProfileColumns.CvTime, r),
+                    CvEnergy = D(ProfileColumns.CvEnergy, r),
+                });
+            }
+        }
+        return new MeasuredProfile(metadata, points);
     }
 
     private static MeasuredProfile ReadJson(string path)
