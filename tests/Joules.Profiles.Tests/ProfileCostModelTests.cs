@@ -129,4 +129,24 @@ public class ProfileCostModelTests(ITestOutputHelper output)
         Assert.Equal(1.5 * dflt, locked, dflt * 1e-9);
         Assert.Throws<ArgumentException>(() => new ProfileCostModel(profile, smClockTarget: 999));
     }
+
+    [Fact]
+    public void FromFileBuildsTheModelFromASavedProfile()
+    {
+        var dir = Directory.CreateTempSubdirectory("joules-cm-").FullName;
+        try
+        {
+            var path = ProfileCostModel.DefaultPath("h100-sxm", "llama-3.1-8b", root: dir);
+            Assert.EndsWith(Path.Combine("h100-sxm", "llama-3.1-8b", "profile.parquet"), path);
+            var profile = ProfileTestData.Make(ProfileTestData.Smooth, noise: 0.01);
+            profile.Save(path);
+            var s = IterationShape.Decode(48, 3000).AddPrefill(700, 0);
+            Assert.Equal(new ProfileCostModel(profile).Estimate(s), ProfileCostModel.FromFile(path).Estimate(s));
+            Assert.EndsWith("llama-3.1-70b-tp4", Path.GetDirectoryName(ProfileCostModel.DefaultPath("h100-sxm", "llama-3.1-70b", 4)));
+        }
+        finally
+        {
+            Directory.Delete(dir, true);
+        }
+    }
 }

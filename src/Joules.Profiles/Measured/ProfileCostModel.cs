@@ -96,6 +96,14 @@ public sealed class ProfileCostModel : ICostModel
         return (p.IterationSeconds / t, p.EnergyJoules / e, p);
     }
 
+    /// <summary>Loads a profile file (.parquet or .json) and builds its cost model: what `joules simulate --profile FILE` uses.</summary>
+    public static ProfileCostModel FromFile(string path, GpuSpec? gpu = null, int? smClockTarget = null) =>
+        new(MeasuredProfile.Load(path), gpu, smClockTarget);
+
+    /// <summary>Where `joules calibrate` writes the profile of a GPU (catalog name), model and tp under <paramref name="root"/>.</summary>
+    public static string DefaultPath(string gpuName, string modelName, int tp = 1, string root = "calibration") =>
+        Path.Combine(root, gpuName, tp > 1 ? $"{modelName}-tp{tp}" : modelName, "profile.parquet");
+
     public MeasuredProfile Profile { get; }
 
     /// <summary>The measured points this model uses (one clock target, idle excluded).</summary>
@@ -281,17 +289,19 @@ public sealed class ProfileCostModel : ICostModel
             t = e = 0;
             var (x, y) = q;
             if (_xs.Length == 0 || x < _xs[0] || x > _xs[^1] || y < _ys[0] || y > _ys[^1]) return false;
-            var xLo = Below(_xs, x);
-            var xHi = Above(_xs, x);
-            var yLo = Below(_ys, y);
-            var yHi = Above(_ys, y);
+            // Indices of the nearest grid values at or below / at or above the query, on each axis.
+            var xLo = AtOrBelow(_xs, x);
+            var xHi = AtOrAbove(_xs, x);
+            var yLo = AtOrBelow(_ys, y);
+            var yHi = AtOrAbove(_ys, y);
             // Nearest brackets first; give up after a few widenings so sparse corners fall to the fit.
-            for (var i0 = 0; i0 < Math.Min(3, xLo.Count); i0++)
-            for (var i1 = 0; i1 < Math.Min(3, xHi.Count); i1++)
-            for (var j0 = 0; j0 < Math.Min(3, yLo.Count); j0++)
-            for (var j1 = 0; j1 < Math.Min(3, yHi.Count); j1++)
+            // Index arithmetic rather than lists: the simulator calls this once per iteration.
+            for (var i0 = 0; i0 < 3 && xLo - i0 >= 0; i0++)
+            for (var i1 = 0; i1 < 3 && xHi + i1 < _xs.Length; i1++)
+            for (var j0 = 0; j0 < 3 && yLo - j0 >= 0; j0++)
+            for (var j1 = 0; j1 < 3 && yHi + j1 < _ys.Length; j1++)
             {
-                double x0 = xLo[i0], x1 = xHi[i1], y0 = yLo[j0], y1 = yHi[j1];
+                double x0 = _xs[xLo - i0], x1 = _xs[xHi + i1], y0 = _ys[yLo - j0], y1 = _ys[yHi + j1];
                 if (!_values.TryGetValue((x0, y0), out var v00) || !_values.TryGetValue((x1, y0), out var v10)
                     || !_values.TryGetValue((x0, y1), out var v01) || !_values.TryGetValue((x1, y1), out var v11))
                     continue;
@@ -304,24 +314,22 @@ public sealed class ProfileCostModel : ICostModel
             return false;
         }
 
+        // Index of the largest axis value <= v (v is within the axis range).
+        private static int AtOrBelow(double[] axis, double v)
+        {
+            var i = Array.BinarySearch(axis, v);
+            return i >= 0 ? i : ~i - 1;
+        }
+
+        // Index of the smallest axis value >= v (v is within the axis range).
+        private static int AtOrAbove(double[] axis, double v)
+        {
+            var i = Array.BinarySearch(axis, v);
+            return i >= 0 ? i : ~i;
+        }
+
         private static double Blend(double v00, double v10, double v01, double v11, double u, double w) =>
             (1 - u) * (1 - w) * v00 + u * (1 - w) * v10 + (1 - u) * w * v01 + u * w * v11;
-
-        // Grid values at or below v, nearest first.
-        private static List<double> Below(double[] axis, double v)
-        {
-            var r = new List<double>();
-            for (var i = axis.Length - 1; i >= 0; i--) if (axis[i] <= v) r.Add(axis[i]);
-            return r;
-        }
-
-        // Grid values at or above v, nearest first.
-        private static List<double> Above(double[] axis, double v)
-        {
-            var r = new List<double>();
-            foreach (var a in axis) if (a >= v) r.Add(a);
-            return r;
-        }
     }
 }
 
