@@ -13,7 +13,7 @@ public sealed record MeasurementOptions
     /// <summary>Cool-down after each point before the next one starts.</summary>
     public double SettleSeconds { get; init; } = 1.0;
     /// <summary>Longest the settle check waits for power to return near idle.</summary>
-    public double SettleMaxSeconds { get; init; } = 5.0;
+    public double SettleMaxSeconds { get; init; } = 3.0;
     /// <summary>Idle power window length and count; the idle point is measured first with nothing running.</summary>
     public double IdleWindowSeconds { get; init; } = 2.0;
     public int IdleTrials { get; init; } = 3;
@@ -52,7 +52,8 @@ public sealed record MeasurementOptions
     }
 
     /// <summary>Estimated wall time of one grid point under these options.</summary>
-    public double EstimatedSecondsPerPoint => WarmupSeconds + Trials * (WindowSeconds + 0.1) + SettleSeconds + PerPointOverheadSeconds;
+    /// <remarks>The settle check is assumed to wait half of its bound on average.</remarks>
+    public double EstimatedSecondsPerPoint => WarmupSeconds + Trials * (WindowSeconds + 0.1) + (SettleSeconds + SettleMaxSeconds) / 2 + PerPointOverheadSeconds;
 
     /// <summary>Estimated wall time of the idle measurement.</summary>
     public double EstimatedIdleSeconds => SettleMaxSeconds + IdleTrials * (IdleWindowSeconds + 0.1);
