@@ -128,11 +128,14 @@ public class CalibrateCommandTests(Xunit.Abstractions.ITestOutputHelper log) : I
     [Fact]
     public void WithoutADriverCalibrateSaysSo()
     {
+        // On a machine with a driver this would start a real calibration; that is not a unit test.
+        var hasDriver = NativeLibrary.TryLoad("libcuda.so.1", out var h);
+        if (hasDriver) NativeLibrary.Free(h);
+        if (hasDriver) return;
         var (code, _, err) = Run(null, "calibrate", "--quick", "--out", _dir);
         Assert.NotEqual(0, code);
-        var hasDriver = NativeLibrary.TryLoad("libcuda.so.1", out var h) && NativeLibrary.TryLoad("libnvidia-ml.so.1", out _);
-        if (h != IntPtr.Zero) NativeLibrary.Free(h);
-        Assert.Contains(hasDriver ? "no GPU calibration engine" : "no CUDA driver found", err);
+        Assert.Contains("no CUDA driver found", err);
+        Assert.DoesNotContain("bug", err);
     }
 
     [Fact]
