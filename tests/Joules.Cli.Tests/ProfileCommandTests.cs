@@ -86,4 +86,16 @@ public class ProfileCommandTests : IDisposable
         Assert.Contains("profile not found", err);
         Assert.DoesNotContain("bug", err);
     }
+
+    [Fact]
+    public void ShowOfAnIdleOnlyProfileStillDescribesIt()
+    {
+        var path = Path.Combine(_dir, "idle.parquet");
+        var meta = new ProfileMetadata { GpuName = "NVIDIA H200", Model = Catalog.Model("llama-3.1-8b"), IdlePowerWatts = 75 };
+        new MeasuredProfile(meta, [new ProfilePoint { Phase = ProfilePhase.Idle, IterationSeconds = 2, EnergyJoules = 150, MeanPowerWatts = 75, Repeats = 3 }]).Save(path);
+        var (code, output, err) = Run("profile", "show", path);
+        Assert.True(code == 0, err);
+        Assert.Contains("idle power   75.0 W", output);
+        Assert.Contains("none (no measured iterations)", output);
+    }
 }

@@ -42,21 +42,24 @@ public sealed record ProfileSummary
 
     public static ProfileSummary Create(MeasuredProfile profile, string file, int? smClockTarget = null)
     {
-        var model = new ProfileCostModel(profile, smClockTarget: smClockTarget);
         var m = profile.Metadata;
         var measured = profile.Points.Where(p => p.Phase != ProfilePhase.Idle).ToArray();
-        var cv = model.CrossValidate();
-        var tp = model.TensorParallel;
+        // A profile of idle alone (--points idle) has no cost model but is still worth describing.
+        var model = measured.Any(p => p.IterationSeconds > 0 && p.EnergyJoules > 0) ? new ProfileCostModel(profile, smClockTarget: smClockTarget) : null;
+        var cv = model?.CrossValidate() ?? new CrossValidationReport([]);
+        var tp = Math.Max(1, m.TensorParallel);
 
         var reps = new List<EnergyPerToken>();
         void Decode(int batch, int context)
         {
+            if (model is null) return;
             var shape = IterationShape.Decode(batch, context + 1L);
             var (t, e, method) = model.EstimatePerGpu(shape);
             reps.Add(new EnergyPerToken($"decode batch {batch} at context {context}", "decode", batch, batch, context, t, e * tp / batch, batch / t, Describe(method)));
         }
         void Prefill(int batch, int tokens)
         {
+            if (model is null) return;
             var shape = IterationShape.Prefill(batch, tokens);
             var (t, e, method) = model.EstimatePerGpu(shape);
             reps.Add(new EnergyPerToken($"prefill {batch} x {tokens}", "prefill", batch, batch * tokens, 0, t, e * tp / (batch * tokens), batch * tokens / t, Describe(method)));
@@ -89,11 +92,11 @@ public sealed record ProfileSummary
                 CrossValidationReport.Median(measured.Select(p => p.CvEnergy)),
                 measured.Length == 0 ? double.NaN : measured.Max(p => p.CvEnergy),
                 (int)CrossValidationReport.Median(measured.Select(p => (double)p.Repeats))),
-            IdlePowerW = model.IdleWatts,
+            IdlePowerW = profile.IdlePowerWatts * tp,
             JPerToken = reps,
             CrossValidation = new CrossValidationSummary(cv.Count, cv.MedianTimeError, cv.WorstTimeError, cv.MedianEnergyError, cv.WorstEnergyError,
                 Name(cv.WorstTimePoint), Name(cv.WorstEnergyPoint)),
-            CostModel = model.Name,
+            CostModel = model?.Name ?? "none (no measured iterations)",
         };
     }
 
