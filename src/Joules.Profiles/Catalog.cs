@@ -35,6 +35,13 @@ public static class Catalog
         throw new KeyNotFoundException($"unknown GPU '{nameOrPath}': expected one of {string.Join(", ", Gpus.Keys.Order())} or a path to a GPU JSON file");
     }
 
+    /// <summary>A shipped GPU by catalog or NVML name, or null when the catalog does not know it.</summary>
+    public static GpuSpec? TryGpu(string name)
+    {
+        if (Gpus.TryGetValue(name.ToLowerInvariant(), out var g)) return g;
+        return Gpus.Values.FirstOrDefault(spec => spec.NvmlNames.Any(n => string.Equals(n, name, StringComparison.OrdinalIgnoreCase)));
+    }
+
     private static T ReadJson<T>(string path)
     {
         try

@@ -1,4 +1,5 @@
 using Joules.Profiles;
+using Joules.Profiles.Measured;
 using Joules.Profiles.Roofline;
 
 namespace Joules.Simulation;
@@ -7,24 +8,31 @@ namespace Joules.Simulation;
 public sealed record CostModelRequest(string Kind, GpuSpec Gpu, ModelCard Model, int TensorParallel, string? ProfilePath = null);
 
 /// <summary>
-/// The one place cost models are made, by kind name. "roofline" is built in; a measured-profile cost
-/// model plugs in with <see cref="Register"/> (for example <c>Register("profile", r => MeasuredCostModel.Load(r.ProfilePath!, r.Gpu, r.Model, r.TensorParallel))</c>),
-/// and <see cref="DefaultKind"/> can then point at it.
+/// The one place cost models are made, by kind name: "roofline" (datasheet estimate), "profile" (a measured
+/// calibration profile) and "auto" (the measured profile for the deployment when one is shipped under
+/// <see cref="ProfileRoot"/>, otherwise roofline). Other kinds plug in with <see cref="Register"/>.
 /// </summary>
 public static class CostModelFactory
 {
     public const string Roofline = "roofline";
     /// <summary>The kind used when a profile file is given without an explicit kind.</summary>
     public const string Profile = "profile";
+    /// <summary>Measured when a profile for the GPU, model and tp exists, roofline otherwise.</summary>
+    public const string Auto = "auto";
 
     private static readonly Dictionary<string, Func<CostModelRequest, ICostModel>> s_kinds = new(StringComparer.OrdinalIgnoreCase)
     {
         [Roofline] = r => new RooflineCostModel(r.Gpu, r.Model, r.TensorParallel),
+        [Profile] = LoadProfile,
+        [Auto] = r => FindProfile(r) is { } path ? LoadProfile(r with { ProfilePath = path }) : new RooflineCostModel(r.Gpu, r.Model, r.TensorParallel),
     };
     private static readonly Lock s_lock = new();
 
-    /// <summary>Kind used when none is named (roofline until a measured default is registered).</summary>
-    public static string DefaultKind { get; set; } = Roofline;
+    /// <summary>Kind used when none is named.</summary>
+    public static string DefaultKind { get; set; } = Auto;
+
+    /// <summary>Folder holding measured profiles as calibration/&lt;gpu&gt;/&lt;model&gt;[-tpN]/profile.parquet; null when none is known.</summary>
+    public static string? ProfileRoot { get; set; }
 
     public static IReadOnlyCollection<string> Kinds { get { lock (s_lock) return s_kinds.Keys.Order().ToArray(); } }
 
@@ -39,12 +47,32 @@ public static class CostModelFactory
         Func<CostModelRequest, ICostModel>? build;
         lock (s_lock) s_kinds.TryGetValue(request.Kind, out build);
         if (build == null)
-        {
-            var hint = request.Kind.Equals(Profile, StringComparison.OrdinalIgnoreCase)
-                ? " (measured profiles are not available in this build)"
-                : "";
-            throw new ArgumentException($"unknown cost model '{request.Kind}'{hint}: expected one of {string.Join(", ", Kinds)}");
-        }
+            throw new ArgumentException($"unknown cost model '{request.Kind}': expected one of {string.Join(", ", Kinds)}");
         return build(request);
+    }
+
+    /// <summary>The shipped profile for the request's GPU, model and tp under <see cref="ProfileRoot"/>, or null.</summary>
+    public static string? FindProfile(CostModelRequest r)
+    {
+        if (ProfileRoot == null) return null;
+        var path = ProfileCostModel.DefaultPath(r.Gpu.Name, r.Model.Name, r.TensorParallel, ProfileRoot);
+        return File.Exists(path) ? path : null;
+    }
+
+    private static ProfileCostModel LoadProfile(CostModelRequest r)
+    {
+        var path = r.ProfilePath ?? FindProfile(r) ?? throw new ArgumentException(
+            $"no measured profile for {r.Gpu.Name} / {r.Model.Name}" + (r.TensorParallel > 1 ? $" at tp {r.TensorParallel}" : "") +
+            (ProfileRoot == null ? "" : $" under {ProfileRoot}") + ": pass --profile FILE, calibrate one with `joules calibrate`, or use --cost-model roofline");
+        if (!File.Exists(path)) throw new FileNotFoundException($"profile '{path}' does not exist", path);
+        var model = ProfileCostModel.FromFile(path);
+        // A profile prices one deployment; silently applying it to another would report wrong energy.
+        if (!string.Equals(model.Model.Name, r.Model.Name, StringComparison.OrdinalIgnoreCase))
+            throw new ArgumentException($"profile '{path}' was measured for model {model.Model.Name}, but the scenario runs {r.Model.Name}");
+        if (model.TensorParallel != r.TensorParallel)
+            throw new ArgumentException($"profile '{path}' was measured at tp {model.TensorParallel}, but the scenario uses tp {r.TensorParallel}");
+        if (!string.Equals(model.Gpu.Name, r.Gpu.Name, StringComparison.OrdinalIgnoreCase))
+            throw new ArgumentException($"profile '{path}' was measured on {model.Gpu.Name}, but the scenario names GPU {r.Gpu.Name}");
+        return model;
     }
 }

@@ -1,4 +1,5 @@
 using Joules.Profiles;
+using Joules.Profiles.Measured;
 using YamlDotNet.Core;
 using YamlDotNet.Serialization;
 using YamlDotNet.Serialization.NamingConventions;
@@ -94,7 +95,20 @@ public sealed class ScenarioSpec
         };
         cfg.Validate();
         var kind = CostModel ?? (Profile != null ? CostModelFactory.Profile : CostModelFactory.DefaultKind);
-        var cost = new CostModelRequest(kind, Catalog.Gpu(Gpu ?? DefaultGpu), Catalog.Model(Model ?? DefaultModel), Tp ?? 1, Profile);
+        var gpu = Gpu != null ? Catalog.Gpu(Gpu) : null;
+        var model = Model != null ? Catalog.Model(Model) : null;
+        var tp = Tp;
+        if (Profile != null && (gpu == null || model == null || tp == null))
+        {
+            // A profile names the deployment it measured: what the user left unset comes from it.
+            if (!File.Exists(Profile)) throw new FileNotFoundException($"profile '{Profile}' does not exist", Profile);
+            var measured = MeasuredProfile.Load(Profile).Metadata;
+            model ??= measured.Model;
+            tp ??= Math.Max(1, measured.TensorParallel);
+            // A GPU the catalog does not know gets the datasheet the profile cost model builds from its own metadata.
+            gpu ??= Catalog.TryGpu(measured.GpuName) ?? ProfileCostModel.FromFile(Profile).Gpu;
+        }
+        var cost = new CostModelRequest(kind, gpu ?? Catalog.Gpu(DefaultGpu), model ?? Catalog.Model(DefaultModel), tp ?? 1, Profile);
         if (cost.TensorParallel < 1) throw new ArgumentException($"tp must be at least 1, got {cost.TensorParallel}");
         return new Scenario(cfg, cost);
     }

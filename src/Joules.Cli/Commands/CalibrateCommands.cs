@@ -1,15 +1,151 @@
 using System.CommandLine;
+using System.Globalization;
+using System.Runtime.InteropServices;
+using Joules.Calibration;
+using Joules.Calibration.Measurement;
+using Joules.Profiles;
+using Joules.Profiles.Measured;
 
 namespace Joules.Cli.Commands;
+
+/// <summary>What `joules calibrate` runs against: the hardware factory and the clock (real by default; fakes in tests).</summary>
+/// <param name="OpenHardware">Opens the GPU for a model card at a tensor-parallel degree.</param>
+/// <param name="Clock">Time source of the measurement protocol.</param>
+/// <param name="AdjustOptions">Last word on the protocol options (tests turn background sampling off).</param>
+public sealed record CalibrateEnvironment(Func<ModelCard, int, CalibrationHardware> OpenHardware, IMeasurementClock Clock, Func<MeasurementOptions, MeasurementOptions>? AdjustOptions = null)
+{
+    public static CalibrateEnvironment Real => new(CalibrationHardware.Open, new SystemMeasurementClock());
+}
 
 /// <summary>The `joules calibrate` command group.</summary>
 public static class CalibrateCommands
 {
-    public static Command Create()
+    /// <summary>File name of the profile inside the output directory.</summary>
+    public const string ProfileFileName = "profile.parquet";
+
+    public const string RawLogFileName = "raw.jsonl";
+
+    public static Command Create(CalibrateEnvironment? environment = null)
     {
+        var model = new Option<string>("--model", "-m") { Description = "Model card to calibrate (a shipped name or a model-card JSON file)", DefaultValueFactory = _ => "llama-3.1-8b" };
+        var tp = new Option<int>("--tp") { Description = "Tensor-parallel degree: measure one GPU's shard of the model split over this many GPUs", DefaultValueFactory = _ => 1 };
+        var quick = new Option<bool>("--quick") { Description = "Small grid and short windows: about 3 minutes on an H100 with an 8B model" };
+        var outDir = new Option<string?>("--out", "-o") { Description = "Output directory (default calibration/<gpu>/<model>/); an interrupted run in it is resumed" };
+        var window = new Option<double?>("--window-s") { Description = "Minimum seconds per measured window (default 2, quick 1.5)" };
+        var trials = new Option<int?>("--trials") { Description = "Measured windows per point (default 5, quick 3)" };
+        var points = new Option<string>("--points") { Description = "Phases to measure: comma-separated prefill, decode, mixed, idle", DefaultValueFactory = _ => "prefill,decode,mixed,idle" };
+        var smClocks = new Option<string?>("--sm-clocks") { Description = "Sweep locked SM clocks, e.g. 1200,1500,1980 (needs --allow-clock-changes; only on a GPU you own)" };
+        var allowClocks = new Option<bool>("--allow-clock-changes") { Description = "Allow --sm-clocks to lock the GPU's clocks (restored afterwards, on errors and on Ctrl-C)" };
+        var force = new Option<bool>("--force") { Description = "Start over when the output directory holds a log of a different GPU, model or grid" };
+        var dryRun = new Option<bool>("--dry-run") { Description = "Print the grid and the time estimate without touching a GPU" };
+
         var cmd = new Command("calibrate", "Measure time and energy per iteration on this machine's GPU and write a calibration profile");
-        // Filled in by the issue that owns this command group.
-        cmd.SetAction(int (_) => throw new NotSupportedException("'joules calibrate' is not available yet in this build"));
+        foreach (var o in new Option[] { model, tp, quick, outDir, window, trials, points, smClocks, allowClocks, force, dryRun }) cmd.Options.Add(o);
+        cmd.SetAction(parse =>
+        {
+            var env = environment ?? CalibrateEnvironment.Real;
+            var output = parse.InvocationConfiguration.Output;
+            var card = Catalog.Model(parse.GetValue(model)!);
+            var degree = parse.GetValue(tp);
+            _ = card.Shard(degree); // validates that heads and ffn divide over tp
+            var phases = CalibrationGrid.ParsePhases(parse.GetValue(points)!);
+            var clocks = ClockGuard.ParseClocks(parse.GetValue(smClocks));
+            ClockGuard.RequirePermission(clocks, parse.GetValue(allowClocks));
+            var isQuick = parse.GetValue(quick);
+            var options = isQuick ? MeasurementOptions.Quick : MeasurementOptions.Default;
+            if (parse.GetValue(window) is { } w) options = options with { WindowSeconds = w };
+            if (parse.GetValue(trials) is { } n) options = options with { Trials = n };
+            options.Validate();
+            if (env.AdjustOptions is { } adjust) options = adjust(options);
+            var grid = isQuick ? CalibrationGrid.Quick(phases) : CalibrationGrid.Default(phases);
+            var estimate = grid.EstimateDuration(options, Math.Max(1, clocks.Count));
+
+            output.WriteLine($"calibrating {card.Name}{(degree > 1 ? $" (one GPU's shard at tp={degree})" : "")} on the {grid.Name} grid: " +
+                             $"{grid.Count(Phase.Prefill)} prefill, {grid.Count(Phase.Decode)} decode, {grid.Count(Phase.Mixed)} mixed points + idle" +
+                             (clocks.Count > 0 ? $", at SM clocks {string.Join(", ", clocks)} MHz" : ""));
+            output.WriteLine($"protocol: {options.Trials} trials x >= {options.WindowSeconds.ToString("0.##", CultureInfo.InvariantCulture)} s windows, " +
+                             $"{options.WarmupSeconds.ToString("0.##", CultureInfo.InvariantCulture)} s warm-up, {options.SettleSeconds.ToString("0.##", CultureInfo.InvariantCulture)} s settle; " +
+                             $"estimated {estimate:h\\:mm\\:ss} (points that do not fit in memory are skipped)");
+            if (parse.GetValue(dryRun))
+            {
+                foreach (var p in grid.Points) output.WriteLine($"  {p}");
+                output.WriteLine($"would write {Path.Combine(parse.GetValue(outDir) ?? Path.Combine("calibration", "<gpu>", ModelDirectory(card, degree)), ProfileFileName)}");
+                return 0;
+            }
+
+            using var hardware = env.OpenHardware(card, degree);
+            var dir = parse.GetValue(outDir) ?? Path.Combine("calibration", GpuDirectory(hardware.Telemetry.Name), ModelDirectory(card, degree));
+            Directory.CreateDirectory(dir);
+            var command = "joules " + string.Join(' ', parse.Tokens.Select(t => t.Value.Contains(' ') ? $"\"{t.Value}\"" : t.Value));
+            var plan = new CalibrationPlan
+            {
+                Model = card,
+                Tp = degree,
+                Grid = grid,
+                SmClocks = clocks,
+                IncludeIdle = true,
+                ToolVersion = Program.VersionString,
+                Command = command,
+                CreatedUtc = DateTimeOffset.UtcNow,
+            };
+
+            using var cancel = new CancellationTokenSource();
+            // Ctrl-C and SIGTERM cancel between windows instead of killing the process, so locked clocks are
+            // restored by the runner's finally blocks and the raw log ends on a complete record.
+            void Stop(PosixSignalContext ctx)
+            {
+                ctx.Cancel = true;
+                if (!cancel.IsCancellationRequested) parse.InvocationConfiguration.Error.WriteLine("stopping after the current window (clocks will be restored)...");
+                cancel.Cancel();
+            }
+            using var sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, Stop);
+            using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, Stop);
+
+            var runner = new CalibrationRunner(hardware.Telemetry, hardware.Workload, env.Clock, options, output);
+            CalibrationResult result;
+            try
+            {
+                result = runner.Run(plan, Path.Combine(dir, RawLogFileName), parse.GetValue(force), clocks.Count > 0 ? hardware.ClockControl() : null, cancel.Token);
+            }
+            catch (OperationCanceledException e)
+            {
+                throw new OperationCanceledException($"calibration interrupted; completed points are kept in {Path.Combine(dir, RawLogFileName)}: run the same command again to resume", e);
+            }
+            var profilePath = Path.Combine(dir, ProfileFileName);
+            result.Profile.Save(profilePath);
+            File.WriteAllText(Path.Combine(dir, "command.txt"), command + "\n");
+
+            output.WriteLine();
+            if (result.Skipped.Count > 0)
+            {
+                output.WriteLine($"skipped {result.Skipped.Count} point(s):");
+                foreach (var (p, c, reason) in result.Skipped) output.WriteLine($"  {p}{(c is { } mhz ? $" @{mhz} MHz" : "")}: {reason}");
+            }
+            output.WriteLine($"measured {result.Measured} point(s) this run, {result.Resumed} resumed; wrote {profilePath}");
+            if (result.Profile.Points.Any(p => p.Phase != ProfilePhase.Idle))
+            {
+                output.WriteLine();
+                ProfileCommands.Print(ProfileSummary.Create(result.Profile, profilePath, clocks.Count > 0 ? (int)clocks[0] : null), output);
+            }
+            return 0;
+        });
         return cmd;
     }
+
+    /// <summary>Directory name for a GPU: its catalog name when known (h100-sxm), else its NVML name made path-safe.</summary>
+    public static string GpuDirectory(string nvmlName)
+    {
+        try
+        {
+            return Catalog.Gpu(nvmlName).Name;
+        }
+        catch (KeyNotFoundException)
+        {
+            var chars = nvmlName.ToLowerInvariant().Select(c => char.IsAsciiLetterOrDigit(c) ? c : '-').ToArray();
+            var slug = string.Join('-', new string(chars).Split('-', StringSplitOptions.RemoveEmptyEntries));
+            return slug.Length > 0 ? slug : "gpu";
+        }
+    }
+
+    public static string ModelDirectory(ModelCard model, int tp) => tp > 1 ? $"{model.Name}-tp{tp}" : model.Name;
 }

@@ -1,4 +1,6 @@
 using System.CommandLine;
+using System.Globalization;
+using Joules.Profiles.Measured;
 
 namespace Joules.Cli.Commands;
 
@@ -8,8 +10,55 @@ public static class ProfileCommands
     public static Command Create()
     {
         var cmd = new Command("profile", "Describe calibration profiles and their cost model");
-        // Filled in by the issue that owns this command group.
-        cmd.SetAction(int (_) => throw new NotSupportedException("'joules profile' is not available yet in this build"));
+        cmd.Subcommands.Add(Show());
         return cmd;
     }
+
+    private static Command Show()
+    {
+        var file = new Argument<string>("file") { Description = "Profile file written by `joules calibrate` (.json or .parquet)" };
+        var json = new Option<bool>("--json") { Description = "Print the description as JSON" };
+        var clock = new Option<int?>("--sm-clock") { Description = "For a clock-sweep profile: describe the points measured at this SM clock (MHz)" };
+        var cmd = new Command("show", "Describe a calibration profile: GPU, model, grid, measurement spread, idle power, J/token and the cost model's cross-validated error");
+        cmd.Arguments.Add(file);
+        cmd.Options.Add(json);
+        cmd.Options.Add(clock);
+        cmd.SetAction(parse =>
+        {
+            var path = parse.GetValue(file)!;
+            var summary = ProfileSummary.Create(MeasuredProfile.Load(path), path, parse.GetValue(clock));
+            var output = parse.InvocationConfiguration.Output;
+            if (parse.GetValue(json)) output.WriteLine(summary.ToJson());
+            else Print(summary, output);
+            return 0;
+        });
+        return cmd;
+    }
+
+    /// <summary>The human-readable form of a profile summary.</summary>
+    public static void Print(ProfileSummary s, TextWriter o)
+    {
+        var inv = CultureInfo.InvariantCulture;
+        o.WriteLine($"profile      {s.File}");
+        o.WriteLine($"gpu          {s.Gpu.Name}{(s.Gpu.CatalogName.Length > 0 ? $" ({s.Gpu.CatalogName})" : "")}  uuid {Or(s.Gpu.Uuid)}  driver {Or(s.Gpu.Driver)}  cuda {Or(s.Gpu.Cuda)}  power limit {s.Gpu.PowerLimitW.ToString("0", inv)} W");
+        o.WriteLine($"model        {s.Model.Name}: {s.Model.Layers} layers, hidden {s.Model.Hidden}, {s.Model.Heads} heads / {s.Model.KvHeads} kv, ffn {s.Model.Ffn}, vocab {s.Model.Vocab}, {s.Model.Dtype}, {s.Model.Parameters / 1e9:0.00}B params");
+        o.WriteLine($"tp           {s.TensorParallel} (energy below is for the whole instance)");
+        o.WriteLine($"measured     {s.CreatedUtc} with joules {Or(s.ToolVersion)}{(s.Command.Length > 0 ? $": {s.Command}" : "")}");
+        o.WriteLine($"grid         {Or(s.Grid)}: {s.Points.Prefill} prefill, {s.Points.Decode} decode, {s.Points.Mixed} mixed, {s.Points.Idle} idle point(s); clocks {string.Join(", ", s.Points.SmClocks)}");
+        o.WriteLine($"spread       median cv time {Pct(s.Measurement.MedianCvTime)}, energy {Pct(s.Measurement.MedianCvEnergy)} (worst energy {Pct(s.Measurement.WorstCvEnergy)}) over {s.Measurement.MedianRepeats} trials; {s.Points.Throttled} point(s) power- or thermal-throttled");
+        o.WriteLine($"idle power   {s.IdlePowerW.ToString("0.0", inv)} W");
+        o.WriteLine();
+        o.WriteLine($"  {"iteration",-30} {"time",10} {"tokens/s",10} {"J/token",10}  method");
+        foreach (var r in s.JPerToken)
+            o.WriteLine($"  {r.Label,-30} {(r.IterationS * 1e3).ToString("0.00", inv),7} ms {r.TokensPerS.ToString("0", inv),10} {r.JPerToken.ToString("0.0000", inv),10}  {r.Method}");
+        o.WriteLine();
+        var cv = s.CrossValidation;
+        o.WriteLine($"cost model   {s.CostModel}: leave-one-out over {cv.Points} points");
+        o.WriteLine($"  time error   median {Pct(cv.MedianTimeError)}, worst {Pct(cv.WorstTimeError)}  [{cv.WorstTimePoint}]");
+        o.WriteLine($"  energy error median {Pct(cv.MedianEnergyError)}, worst {Pct(cv.WorstEnergyError)}  [{cv.WorstEnergyPoint}]");
+    }
+
+    private static string Or(string s) => s.Length > 0 ? s : "?";
+
+    private static string Pct(double v) => double.IsNaN(v) ? "n/a" : (v * 100).ToString("0.00", CultureInfo.InvariantCulture) + "%";
 }

@@ -16,8 +16,8 @@ public static class SimulateCommands
     private static readonly Option<string?> TraceOpt = new("--trace", "-t") { Description = $"Canonical trace (Parquet or CSV); default: the shipped {DefaultTrace}" };
     private static readonly Option<long?> SyntheticOpt = new("--synthetic") { Description = "Instead of a trace, generate this many Poisson requests in-process (see --rate)" };
     private static readonly Option<double> RateOpt = new("--rate") { Description = "Arrival rate of --synthetic requests per second", DefaultValueFactory = _ => 5.0 };
-    private static readonly Option<string?> CostModelOpt = new("--cost-model") { Description = "How iterations are priced: roofline (analytic datasheet estimate) or a registered kind such as profile" };
-    private static readonly Option<string?> ProfileOpt = new("--profile") { Description = "Measured calibration profile (Parquet) for --cost-model profile" };
+    private static readonly Option<string?> CostModelOpt = new("--cost-model") { Description = "How iterations are priced: auto (default: the measured profile shipped under calibration/ for this GPU, model and tp, else roofline), profile (measured; see --profile) or roofline (analytic datasheet estimate)" };
+    private static readonly Option<string?> ProfileOpt = new("--profile") { Description = "Measured calibration profile (profile.parquet from `joules calibrate`); GPU, model and tp default to the profile's" };
     private static readonly Option<string?> GpuOpt = new("--gpu") { Description = "GPU datasheet name (h100-sxm, h200, a100-sxm) or JSON file; default h100-sxm" };
     private static readonly Option<string?> ModelOpt = new("--model", "-m") { Description = "Model card name (llama-3.1-8b, llama-3.1-70b, ...) or JSON file; default llama-3.1-8b" };
     private static readonly Option<int?> InstancesOpt = new("--instances", "-n") { Description = "Model replicas in the cluster; default 8" };
@@ -75,6 +75,7 @@ public static class SimulateCommands
         var stdout = p.InvocationConfiguration.Output;
         var stderr = p.InvocationConfiguration.Error;
         var cli = SpecFrom(p);
+        CostModelFactory.ProfileRoot ??= FindCalibrationRoot();
         ScenarioFile? file = null;
         var scenarioPath = p.GetValue(ScenarioOpt);
         if (scenarioPath != null) file = ScenarioFile.Load(scenarioPath);
@@ -189,20 +190,31 @@ public static class SimulateCommands
     /// <summary>The shipped default trace, found by walking up from the working directory and from the program to the folder holding Simulator.sln.</summary>
     internal static string FindDefaultTrace()
     {
+        var (found, tried) = FindShipped(DefaultTrace);
+        if (found != null) return found;
+        throw new FileNotFoundException(tried.Count == 0
+            ? $"no --trace given and the default trace {DefaultTrace} was not found (no Simulator.sln above {Directory.GetCurrentDirectory()}); pass --trace FILE or --synthetic N"
+            : $"no --trace given and the default trace is missing: {string.Join(", ", tried.Distinct())}; pass --trace FILE or --synthetic N");
+    }
+
+    /// <summary>The shipped calibration folder (measured profiles) of the checkout joules runs from, or null.</summary>
+    internal static string? FindCalibrationRoot() => FindShipped("calibration").Found;
+
+    /// <summary>A path relative to the repository root, looked for above the working directory and above the program.</summary>
+    private static (string? Found, List<string> Tried) FindShipped(string relative)
+    {
         var tried = new List<string>();
         foreach (var start in new[] { Directory.GetCurrentDirectory(), AppContext.BaseDirectory })
         {
             for (var dir = new DirectoryInfo(start); dir != null; dir = dir.Parent)
             {
                 if (!File.Exists(Path.Combine(dir.FullName, "Simulator.sln"))) continue;
-                var path = Path.Combine(dir.FullName, DefaultTrace);
-                if (File.Exists(path)) return path;
+                var path = Path.Combine(dir.FullName, relative);
+                if (File.Exists(path) || Directory.Exists(path)) return (path, tried);
                 tried.Add(path);
                 break;
             }
         }
-        throw new FileNotFoundException(tried.Count == 0
-            ? $"no --trace given and the default trace {DefaultTrace} was not found (no Simulator.sln above {Directory.GetCurrentDirectory()}); pass --trace FILE or --synthetic N"
-            : $"no --trace given and the default trace is missing: {string.Join(", ", tried.Distinct())}; pass --trace FILE or --synthetic N");
+        return (null, tried);
     }
 }

@@ -1,0 +1,108 @@
+using System.Security.Cryptography;
+using System.Text;
+using System.Text.Json;
+
+namespace Joules.Calibration.Measurement;
+
+/// <summary>The set of iteration shapes a calibration measures: prefill, decode and mixed points (idle is measured on its own).</summary>
+public sealed record CalibrationGrid(string Name, IReadOnlyList<CalibrationPoint> Points)
+{
+    /// <summary>Phases that can be selected with --points.</summary>
+    public static readonly IReadOnlyList<Phase> AllPhases = [Phase.Prefill, Phase.Decode, Phase.Mixed, Phase.Idle];
+
+    /// <summary>Largest prefill batch x new tokens in the grid: beyond it prefill is long and compute bound, so the fit extrapolates linearly.</summary>
+    public const int MaxPrefillTokens = 16384;
+
+    /// <summary>The full grid: about 50 points, under 15 minutes with the default protocol.</summary>
+    public static CalibrationGrid Default(IEnumerable<Phase>? phases = null) => Build("default", phases,
+        prefillTokens: [128, 256, 512, 1024, 2048, 4096],
+        prefillBatches: [1, 2, 4, 8],
+        decodeBatches: [1, 8, 32, 64, 128, 256],
+        decodeContexts: [256, 1024, 4096],
+        mixed:
+        [
+            new(Phase.Mixed, 1, 512, 0, 32, 1024),
+            new(Phase.Mixed, 1, 512, 2048, 32, 1024),
+            new(Phase.Mixed, 1, 2048, 0, 64, 1024),
+            new(Phase.Mixed, 1, 256, 0, 128, 2048),
+            new(Phase.Mixed, 2, 1024, 0, 16, 4096),
+            new(Phase.Mixed, 1, 1024, 4096, 8, 512),
+        ]);
+
+    /// <summary>The --quick grid: about 20 points, about 3 minutes on an H100 with an 8B model.</summary>
+    public static CalibrationGrid Quick(IEnumerable<Phase>? phases = null) => Build("quick", phases,
+        prefillTokens: [128, 512, 2048],
+        prefillBatches: [1, 4, 16],
+        decodeBatches: [1, 16, 64, 128, 256],
+        decodeContexts: [512, 2048],
+        mixed:
+        [
+            new(Phase.Mixed, 1, 512, 0, 32, 1024),
+            new(Phase.Mixed, 1, 1024, 2048, 64, 1024),
+        ]);
+
+    private static CalibrationGrid Build(string name, IEnumerable<Phase>? phases, int[] prefillTokens, int[] prefillBatches,
+        int[] decodeBatches, int[] decodeContexts, CalibrationPoint[] mixed)
+    {
+        var selected = (phases ?? AllPhases).ToHashSet();
+        var points = new List<CalibrationPoint>();
+        if (selected.Contains(Phase.Prefill))
+            foreach (var n in prefillTokens)
+            foreach (var b in prefillBatches)
+                if ((long)n * b <= MaxPrefillTokens) points.Add(new CalibrationPoint(Phase.Prefill, b, n, 0));
+        if (selected.Contains(Phase.Decode))
+            foreach (var c in decodeContexts)
+            foreach (var b in decodeBatches)
+                points.Add(new CalibrationPoint(Phase.Decode, b, 1, c));
+        if (selected.Contains(Phase.Mixed)) points.AddRange(mixed);
+        var suffix = selected.SetEquals(AllPhases) ? "" : "[" + string.Join(",", AllPhases.Where(selected.Contains).Select(PhaseName)) + "]";
+        return new CalibrationGrid(name + suffix, points);
+    }
+
+    /// <summary>Parses a --points list such as "prefill,decode,idle".</summary>
+    public static IReadOnlyList<Phase> ParsePhases(string list)
+    {
+        var result = new List<Phase>();
+        foreach (var raw in list.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+        {
+            var p = raw.ToLowerInvariant() switch
+            {
+                "prefill" => Phase.Prefill,
+                "decode" => Phase.Decode,
+                "mixed" => Phase.Mixed,
+                "idle" => Phase.Idle,
+                _ => throw new ArgumentException($"--points: unknown phase '{raw}'; expected a comma-separated list of prefill, decode, mixed, idle"),
+            };
+            if (!result.Contains(p)) result.Add(p);
+        }
+        if (result.Count == 0) throw new ArgumentException("--points: no phases given; expected a comma-separated list of prefill, decode, mixed, idle");
+        return result;
+    }
+
+    public static string PhaseName(Phase p) => p.ToString().ToLowerInvariant();
+
+    /// <summary>Stable identity of a measured point (with its clock), used by the raw log and resume.</summary>
+    public static string Key(CalibrationPoint p, uint? smClock) =>
+        $"{PhaseName(p.Phase)}:b{p.BatchSize}:n{p.NewTokens}:c{p.ContextTokens}:d{p.DecodeSequences}:dc{p.DecodeContext}:clk{(smClock is { } c ? c.ToString() : "default")}";
+
+    /// <summary>The grid as JSON (stored in the raw log header and the profile metadata).</summary>
+    public string ToJson(IReadOnlyList<uint> smClocks) => JsonSerializer.Serialize(new
+    {
+        name = Name,
+        sm_clocks = smClocks,
+        points = Points.Select(p => new { phase = PhaseName(p.Phase), batch = p.BatchSize, new_tokens = p.NewTokens, context = p.ContextTokens, decode_sequences = p.DecodeSequences, decode_context = p.DecodeContext }),
+    });
+
+    /// <summary>Hash of the points and clocks: a resumed run must measure exactly the same grid.</summary>
+    public string Fingerprint(IReadOnlyList<uint> smClocks)
+    {
+        var text = string.Join(";", Points.Select(p => Key(p, null))) + "|" + string.Join(",", smClocks);
+        return Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(text)))[..16];
+    }
+
+    /// <summary>Estimated wall time to measure the grid (at each clock) plus the idle point.</summary>
+    public TimeSpan EstimateDuration(MeasurementOptions options, int clockSettings = 1) =>
+        TimeSpan.FromSeconds(Points.Count * Math.Max(1, clockSettings) * options.EstimatedSecondsPerPoint + options.EstimatedIdleSeconds);
+
+    public int Count(Phase phase) => Points.Count(p => p.Phase == phase);
+}

@@ -1,0 +1,109 @@
+using System.Runtime.InteropServices;
+using Joules.Calibration.Engine;
+using Joules.Profiles;
+
+namespace Joules.Calibration.Measurement;
+
+/// <summary>The real GPU a calibration runs on: NVML telemetry, the transformer engine as a workload, and (only when asked for) clock control.</summary>
+public sealed class CalibrationHardware : IDisposable
+{
+    public CalibrationHardware(IGpuTelemetry telemetry, IIterationWorkload workload, Func<IGpuClockControl>? clockControl = null, IDisposable? owner = null)
+    {
+        Telemetry = telemetry;
+        Workload = workload;
+        _clockControl = clockControl;
+        _owner = owner;
+    }
+
+    private readonly Func<IGpuClockControl>? _clockControl;
+    private readonly IDisposable? _owner;
+
+    public IGpuTelemetry Telemetry { get; }
+    public IIterationWorkload Workload { get; }
+
+    /// <summary>Clock control, created only when a sweep asks for it (so no setter is ever reachable otherwise).</summary>
+    public IGpuClockControl ClockControl() =>
+        (_clockControl ?? throw new CalibrationException("this build cannot change GPU clocks")).Invoke();
+
+    /// <summary>Opens GPU 0 for calibration of <paramref name="model"/> at tensor-parallel degree <paramref name="tp"/>; a clear error when there is no CUDA driver.</summary>
+    public static CalibrationHardware Open(ModelCard model, int tp)
+    {
+        RequireDriver();
+        var telemetry = new NvmlTelemetry(0);
+        try
+        {
+            var engine = new TransformerEngine(model, tp, new EngineOptions { Device = 0 });
+            var uuid = telemetry.Uuid;
+            return new CalibrationHardware(telemetry, engine, () => new NvmlClockControl(uuid), owner: telemetry);
+        }
+        catch
+        {
+            // The engine owns the GPU memory; without it the telemetry handle would leak NVML's init count.
+            telemetry.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>Throws a <see cref="CalibrationException"/> unless the CUDA driver and NVML libraries can be loaded.</summary>
+    public static void RequireDriver()
+    {
+        var missing = new List<string>();
+        if (!CanLoad(OperatingSystem.IsWindows() ? ["nvcuda.dll"] : ["libcuda.so.1", "libcuda.so"])) missing.Add("the CUDA driver (libcuda)");
+        if (!CanLoad(OperatingSystem.IsWindows() ? ["nvml.dll"] : ["libnvidia-ml.so.1", "libnvidia-ml.so"])) missing.Add("NVML (libnvidia-ml)");
+        if (missing.Count > 0)
+            throw new CalibrationException(
+                $"no CUDA driver found: could not load {string.Join(" or ", missing)}. Calibration measures a real NVIDIA GPU; " +
+                "run it on a machine with the NVIDIA driver installed (`joules calibrate --dry-run` shows the grid without one)");
+    }
+
+    private static bool CanLoad(string[] names)
+    {
+        foreach (var n in names)
+        {
+            if (NativeLibrary.TryLoad(n, out var h))
+            {
+                NativeLibrary.Free(h);
+                return true;
+            }
+        }
+        return false;
+    }
+
+    public void Dispose()
+    {
+        Workload.Dispose();
+        _owner?.Dispose();
+    }
+}
+
+/// <summary>NVML clock locking for users who opted in with --allow-clock-changes: the only NVML setters in Joules, kept apart from the read-only bindings.</summary>
+/// <remarks>Needs root (or the driver's permission for non-root clock changes). Never used on a shared machine.</remarks>
+public sealed partial class NvmlClockControl : IGpuClockControl
+{
+    private const string Lib = "libnvidia-ml.so.1";
+    private readonly IntPtr _device;
+
+    /// <summary>Attaches to the GPU with the given NVML UUID (the one the telemetry reports, so the engine and the clocks are on the same card).</summary>
+    public NvmlClockControl(string uuid)
+    {
+        Check(NvmlInit(), "nvmlInit_v2");
+        Check(GetHandleByUuid(uuid, out _device), "nvmlDeviceGetHandleByUUID");
+    }
+
+    public void LockSmClocks(uint minMHz, uint maxMHz) => Check(SetGpuLockedClocks(_device, minMHz, maxMHz), "nvmlDeviceSetGpuLockedClocks");
+
+    public void ResetSmClocks() => Check(ResetGpuLockedClocks(_device), "nvmlDeviceResetGpuLockedClocks");
+
+    private static void Check(int rc, string function)
+    {
+        if (rc == 0) return;
+        var text = Marshal.PtrToStringAnsi(ErrorString(rc)) ?? $"error {rc}";
+        throw new CalibrationException($"{function} failed: {text} (clock changes need root or `nvidia-smi -acp UNRESTRICTED`)");
+    }
+
+    [LibraryImport(Lib, EntryPoint = "nvmlInit_v2")] private static partial int NvmlInit();
+    [LibraryImport(Lib, EntryPoint = "nvmlDeviceGetHandleByUUID", StringMarshalling = StringMarshalling.Utf8)] private static partial int GetHandleByUuid(string uuid, out IntPtr device);
+    [LibraryImport(Lib, EntryPoint = "nvmlDeviceSetGpuLockedClocks")] private static partial int SetGpuLockedClocks(IntPtr device, uint min, uint max);
+    [LibraryImport(Lib, EntryPoint = "nvmlDeviceResetGpuLockedClocks")] private static partial int ResetGpuLockedClocks(IntPtr device);
+    [LibraryImport(Lib, EntryPoint = "nvmlErrorString")] private static partial IntPtr ErrorString(int result);
+}

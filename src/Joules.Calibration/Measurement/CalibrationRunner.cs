@@ -1,0 +1,224 @@
+using System.Diagnostics;
+using System.Text.Json;
+using Joules.Profiles;
+using Joules.Profiles.Measured;
+
+namespace Joules.Calibration.Measurement;
+
+/// <summary>What to calibrate: model, tensor-parallel shard, grid, clocks and provenance.</summary>
+public sealed record CalibrationPlan
+{
+    public required ModelCard Model { get; init; }
+    public int Tp { get; init; } = 1;
+    public required CalibrationGrid Grid { get; init; }
+    /// <summary>SM clocks to sweep; empty measures at the card's default clocks only.</summary>
+    public IReadOnlyList<uint> SmClocks { get; init; } = [];
+    /// <summary>Measure the idle point (always measured when anything else is, since windows are corrected with it; this controls whether it is listed).</summary>
+    public bool IncludeIdle { get; init; } = true;
+    public string ToolVersion { get; init; } = "";
+    public string Command { get; init; } = "";
+    public DateTimeOffset CreatedUtc { get; init; } = DateTimeOffset.UtcNow;
+}
+
+/// <summary>Outcome of a calibration run.</summary>
+public sealed record CalibrationResult(MeasuredProfile Profile, IReadOnlyList<(CalibrationPoint Point, uint? SmClock, string Reason)> Skipped, int Measured, int Resumed);
+
+/// <summary>Runs a grid through the measurement protocol: idle first, then each point (at each clock), logging every trial so an interrupted run resumes.</summary>
+public sealed class CalibrationRunner
+{
+    private readonly IGpuTelemetry _gpu;
+    private readonly IIterationWorkload _workload;
+    private readonly IMeasurementClock _clock;
+    private readonly MeasurementProtocol _protocol;
+    private readonly TextWriter _progress;
+
+    public CalibrationRunner(IGpuTelemetry gpu, IIterationWorkload workload, IMeasurementClock clock, MeasurementOptions options, TextWriter progress)
+    {
+        _gpu = gpu;
+        _workload = workload;
+        _clock = clock;
+        _protocol = new MeasurementProtocol(gpu, clock, options);
+        _progress = progress;
+    }
+
+    public MeasurementProtocol Protocol => _protocol;
+
+    /// <summary>Header identifying this run in the raw log.</summary>
+    public RawLogHeader HeaderFor(CalibrationPlan plan) => new()
+    {
+        GpuName = _gpu.Name,
+        GpuUuid = _gpu.Uuid,
+        Model = plan.Model.Name,
+        ModelCard = JsonSerializer.Serialize(plan.Model),
+        Tp = plan.Tp,
+        Grid = plan.Grid.ToJson(plan.SmClocks),
+        GridFingerprint = plan.Grid.Fingerprint(plan.SmClocks),
+        ToolVersion = plan.ToolVersion,
+        CreatedUtc = plan.CreatedUtc.UtcDateTime.ToString("O"),
+        WindowSeconds = _protocol.Options.WindowSeconds,
+        Trials = _protocol.Options.Trials,
+    };
+
+    /// <summary>Measures everything in the plan not already complete in the raw log at <paramref name="rawLogPath"/>, and returns the profile of all completed points.</summary>
+    /// <param name="plan">What to measure.</param>
+    /// <param name="rawLogPath">The append-only per-trial log; an existing log for the same GPU, model, tp and grid is resumed.</param>
+    /// <param name="force">Start a new log when the existing one was recorded for something else.</param>
+    /// <param name="clockControl">Required when the plan sweeps clocks; the caller has checked the user's permission.</param>
+    /// <param name="cancel">Cancels between windows; clocks are restored.</param>
+    public CalibrationResult Run(CalibrationPlan plan, string rawLogPath, bool force, IGpuClockControl? clockControl, CancellationToken cancel)
+    {
+        if (plan.SmClocks.Count > 0 && clockControl is null)
+            throw new CalibrationException("a clock sweep needs clock control, and none is available on this machine");
+        using var log = RawLog.OpenOrResume(rawLogPath, HeaderFor(plan), force);
+        if (log.Resumed > 0) _progress.WriteLine($"resuming {rawLogPath}: {log.Resumed} point(s) already measured");
+
+        var clocks = plan.SmClocks.Count == 0 ? [null] : plan.SmClocks.Select(c => (uint?)c).ToArray();
+        var work = clocks.SelectMany(c => plan.Grid.Points.Select(p => (Point: p, Clock: c))).ToArray();
+        var total = work.Length + 1;
+        var done = 1;
+        var measured = 0;
+        var estimatePerPoint = _protocol.Options.EstimatedSecondsPerPoint;
+        var started = Stopwatch.StartNew();
+
+        var idleKey = CalibrationGrid.Key(new CalibrationPoint(Phase.Idle, 0, 0, 0), null);
+        if (log.Completed.TryGetValue(idleKey, out var idle))
+        {
+            _protocol.IdleWatts = idle.MeanPowerWatts;
+        }
+        else
+        {
+            _progress.WriteLine($"[1/{total}] idle: measuring with nothing running ({_protocol.Options.IdleTrials} x {_protocol.Options.IdleWindowSeconds:0.#} s)");
+            idle = _protocol.MeasureIdle(cancel);
+            for (var i = 0; i < idle.Trials.Count; i++) log.AppendTrial(idle.Point, null, i, idle.Trials[i]);
+            log.AppendPoint(idle);
+            measured++;
+        }
+        _progress.WriteLine($"        idle power {idle.MeanPowerWatts:0.0} W (cv {idle.CvEnergy:P1})");
+
+        using var guard = clockControl is null ? null : new ClockGuard(clockControl);
+        foreach (var clock in clocks)
+        {
+            var pending = work.Where(w => w.Clock == clock && !IsDone(log, w.Point, w.Clock)).ToArray();
+            done += work.Count(w => w.Clock == clock) - pending.Length;
+            if (pending.Length == 0) continue;
+            void MeasureAll()
+            {
+                foreach (var (point, _) in pending)
+                {
+                    cancel.ThrowIfCancellationRequested();
+                    done++;
+                    var prefix = $"[{done}/{total}] {point}{(clock is { } c ? $" @{c} MHz" : "")}";
+                    var composition = point.ToComposition();
+                    if (!_workload.Fits(composition, out var reason))
+                    {
+                        reason ??= "does not fit in device memory";
+                        log.AppendSkip(point, clock, reason);
+                        _progress.WriteLine($"{prefix}: skipped ({reason})");
+                        continue;
+                    }
+                    _workload.Prepare(composition);
+                    var trialIndex = 0;
+                    var result = _protocol.MeasurePoint(point, clock, _workload, cancel, t => log.AppendTrial(point, clock, trialIndex++, t));
+                    log.AppendPoint(result);
+                    measured++;
+                    var tokens = Math.Max(1, point.ToComposition().Shape.TotalTokens);
+                    var elapsed = started.Elapsed.TotalSeconds;
+                    var perPoint = measured > 1 ? elapsed / measured : estimatePerPoint;
+                    var eta = TimeSpan.FromSeconds(Math.Max(0, (total - done) * perPoint));
+                    var throttle = (result.ClockEventReasons & (ulong)ThrottleReasonBits.PowerOrThermal) != 0
+                        ? $" THROTTLED ({ThrottleReasonBits.Describe((long)result.ClockEventReasons)})" : "";
+                    _progress.WriteLine(
+                        $"{prefix}: {result.SecondsPerIteration * 1e3:0.00} ms, {result.JoulesPerIteration:0.000} J/iter, " +
+                        $"{result.JoulesPerIteration / tokens * 1e3:0.00} mJ/token, {result.MeanPowerWatts:0} W, " +
+                        $"cv {result.CvTime:P1}/{result.CvEnergy:P1}, {result.SmClockMHz:0} MHz, {result.TemperatureC:0} C{throttle}; ETA {eta:mm\\:ss}");
+                    _protocol.Settle(cancel);
+                }
+            }
+            if (clock is { } mhz)
+            {
+                _progress.WriteLine($"locking SM clock at {mhz} MHz");
+                guard!.WithLockedSmClock(mhz, () => { MeasureAll(); return 0; });
+                _progress.WriteLine("SM clocks restored to default");
+            }
+            else
+            {
+                MeasureAll();
+            }
+        }
+
+        var skipped = work.Where(w => log.Skipped.ContainsKey(CalibrationGrid.Key(w.Point, w.Clock)))
+            .Select(w => (w.Point, w.Clock, log.Skipped[CalibrationGrid.Key(w.Point, w.Clock)])).ToArray();
+        var profile = ProfileBuilder.Build(plan, _gpu, log.Completed.Values, idle, plan.IncludeIdle);
+        return new CalibrationResult(profile, skipped, measured, log.Resumed);
+    }
+
+    private static bool IsDone(RawLog log, CalibrationPoint p, uint? clock)
+    {
+        var key = CalibrationGrid.Key(p, clock);
+        return log.Completed.ContainsKey(key) || log.Skipped.ContainsKey(key);
+    }
+}
+
+/// <summary>Turns measured points into a <see cref="MeasuredProfile"/> with the GPU's and the run's metadata.</summary>
+public static class ProfileBuilder
+{
+    public static MeasuredProfile Build(CalibrationPlan plan, IGpuTelemetry gpu, IEnumerable<PointResult> results, PointResult idle, bool includeIdle)
+    {
+        var wanted = plan.Grid.Points.ToHashSet();
+        var clocks = plan.SmClocks.Count == 0 ? new HashSet<uint?> { null } : plan.SmClocks.Select(c => (uint?)c).ToHashSet();
+        var points = results
+            .Where(r => r.Point.Phase != Phase.Idle && wanted.Contains(r.Point) && clocks.Contains(r.SmClockTarget))
+            .OrderBy(r => r.SmClockTarget ?? 0).ThenBy(r => r.Point.Phase).ThenBy(r => r.Point.BatchSize).ThenBy(r => r.Point.NewTokens)
+            .ThenBy(r => r.Point.ContextTokens).ThenBy(r => r.Point.DecodeSequences)
+            .Select(r => ToProfilePoint(r, plan.Tp)).ToList();
+        if (includeIdle) points.Add(ToProfilePoint(idle, plan.Tp));
+        var metadata = new ProfileMetadata
+        {
+            GpuName = gpu.Name,
+            GpuUuid = gpu.Uuid,
+            DriverVersion = gpu.DriverVersion,
+            CudaVersion = gpu.CudaVersion,
+            PowerLimitWatts = gpu.PowerLimitWatts,
+            Model = plan.Model,
+            TensorParallel = plan.Tp,
+            Grid = plan.Grid.ToJson(plan.SmClocks),
+            ToolVersion = plan.ToolVersion,
+            CreatedUtc = plan.CreatedUtc,
+            IdlePowerWatts = idle.MeanPowerWatts,
+            Command = plan.Command,
+        };
+        return new MeasuredProfile(metadata, points);
+    }
+
+    public static ProfilePoint ToProfilePoint(PointResult r, int tp)
+    {
+        var idle = r.Point.Phase == Phase.Idle;
+        return new ProfilePoint
+        {
+            Phase = r.Point.Phase switch
+            {
+                Phase.Prefill => ProfilePhase.Prefill,
+                Phase.Decode => ProfilePhase.Decode,
+                Phase.Mixed => ProfilePhase.Mixed,
+                _ => ProfilePhase.Idle,
+            },
+            BatchSize = r.Point.BatchSize,
+            NewTokens = r.Point.NewTokens,
+            ContextTokens = r.Point.ContextTokens,
+            DecodeSequences = r.Point.DecodeSequences,
+            DecodeContext = r.Point.DecodeContext,
+            TpDegree = tp,
+            SmClockTarget = r.SmClockTarget is { } c ? (int)c : null,
+            // For idle the "iteration" is the measurement window.
+            IterationSeconds = r.SecondsPerIteration,
+            EnergyJoules = r.JoulesPerIteration,
+            MeanPowerWatts = r.MeanPowerWatts,
+            SmClockMHz = r.SmClockMHz,
+            TemperatureC = r.TemperatureC,
+            ThrottleReasons = unchecked((long)r.ClockEventReasons),
+            Repeats = r.Repeats,
+            CvTime = idle ? 0 : r.CvTime,
+            CvEnergy = r.CvEnergy,
+        };
+    }
+}

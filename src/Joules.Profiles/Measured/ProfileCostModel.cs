@@ -1,0 +1,356 @@
+using MathNet.Numerics.LinearAlgebra;
+
+namespace Joules.Profiles.Measured;
+
+/// <summary>How <see cref="ProfileCostModel"/> priced a shape.</summary>
+public enum EstimateMethod { Empty, PrefillInterpolation, DecodeInterpolation, Fit }
+
+/// <summary>Cost model driven by a measured calibration profile: interpolation inside the measured grid, a fitted physical model elsewhere.</summary>
+/// <remarks>
+/// Pure prefill shapes (no cached context) are interpolated bilinearly over (batch, new tokens per
+/// sequence), pure decode shapes over (batch, context per sequence), in linear coordinates. What is
+/// interpolated is the ratio of each measured point to the fit below, so measured points are reproduced
+/// exactly while between them the estimate follows the fit's physical shape (flat while memory bound,
+/// then linear in tokens) instead of a straight line across a power-of-two gap. Everything else — mixed batches,
+/// chunked prefill over a cache, uneven shapes outside the grid — uses a non-negative least-squares fit
+/// (rows weighted by 1/measured so it minimises relative error) over features with a physical meaning:
+/// a per-iteration constant (weight reads, launches), total tokens (GEMM work) with hinge terms at a few
+/// token counts (the memory-bound → compute-bound knee of the roofline), sequences, prefill attention
+/// pairs, prefill cached context and decode context tokens (KV reads). Energy is fitted as static power
+/// times the (fitted) duration plus energy per unit of the same work features. Non-negative coefficients keep
+/// extrapolation positive and monotone. Energies in the profile are per GPU; the instance is tp GPUs.
+/// </remarks>
+public sealed class ProfileCostModel : ICostModel
+{
+    private static readonly double[] s_knotCandidates = [64, 256, 1024, 4096];
+
+    private readonly BilinearGrid? _prefill;
+    private readonly BilinearGrid? _decode;
+    private readonly double[] _knots;
+    private readonly double[] _timeCoefficients;
+    private readonly double[] _energyCoefficients;
+    private readonly double _minSeconds;
+    private readonly double _minJoules;
+
+    /// <param name="profile">The measured profile.</param>
+    /// <param name="gpu">Datasheet to report as <see cref="Gpu"/>; by default the catalog entry matching the profile's NVML name, or a spec built from the profile.</param>
+    /// <param name="smClockTarget">Which clock's points to use when the profile holds a clock sweep; by default the default-clock points (or the first clock present).</param>
+    public ProfileCostModel(MeasuredProfile profile, GpuSpec? gpu = null, int? smClockTarget = null)
+    {
+        Profile = profile;
+        Model = profile.Metadata.Model;
+        TensorParallel = Math.Max(1, profile.Metadata.TensorParallel);
+        Gpu = gpu ?? ResolveGpu(profile.Metadata, profile.IdlePowerWatts);
+        var clocks = profile.ClockTargets;
+        SmClockTarget = smClockTarget ?? (clocks.Contains(null) ? null : clocks.FirstOrDefault());
+        if (smClockTarget is not null && !clocks.Contains(smClockTarget))
+            throw new ArgumentException($"profile has no points at SM clock {smClockTarget} MHz (it has: {string.Join(", ", clocks.Select(c => c?.ToString() ?? "default"))})");
+        Points = profile.Points
+            .Where(p => p.Phase != ProfilePhase.Idle && p.SmClockTarget == SmClockTarget
+                        && double.IsFinite(p.IterationSeconds) && p.IterationSeconds > 0
+                        && double.IsFinite(p.EnergyJoules) && p.EnergyJoules > 0)
+            .ToArray();
+        if (Points.Count == 0) throw new InvalidDataException("profile has no usable measured points (positive time and energy) to build a cost model from");
+        IdleWatts = profile.IdlePowerWatts * TensorParallel;
+
+
+        var maxTokens = Points.Max(p => (double)p.Shape.TotalTokens);
+        var minTokens = Points.Min(p => (double)p.Shape.TotalTokens);
+        _knots = s_knotCandidates.Where(k => k > minTokens && k < maxTokens).ToArray();
+        var rows = Points.Count;
+        var a = Matrix<double>.Build.Dense(rows, FeatureCount);
+        var bt = Vector<double>.Build.Dense(rows);
+        var be = Vector<double>.Build.Dense(rows);
+        var ae = Matrix<double>.Build.Dense(rows, EnergyFeatureCount);
+        var f = new double[FeatureCount];
+        var g = new double[EnergyFeatureCount];
+        for (var i = 0; i < rows; i++)
+        {
+            var shape = Points[i].Shape;
+            Features(shape, f);
+            // The energy fit sees the measured duration: static power is paid for as long as the iteration lasts.
+            EnergyFeatures(shape, Points[i].IterationSeconds, g);
+            // Dividing each row by its measured value turns least squares into least relative error.
+            for (var j = 0; j < f.Length; j++) a[i, j] = f[j] / Points[i].IterationSeconds;
+            for (var j = 0; j < g.Length; j++) ae[i, j] = g[j] / Points[i].EnergyJoules;
+            bt[i] = 1;
+            be[i] = 1;
+        }
+        _timeCoefficients = NonNegativeLeastSquares.Solve(a, bt);
+        _energyCoefficients = NonNegativeLeastSquares.Solve(ae, be);
+        // A floor for degenerate fits, so Estimate stays positive for every non-empty shape.
+        _minSeconds = Points.Min(p => p.IterationSeconds) * 1e-3;
+        _minJoules = Points.Min(p => p.EnergyJoules) * 1e-3;
+
+        // The grids interpolate the ratio of measured to fitted values, so between grid points the
+        // estimate follows the fit's physical shape (the roofline knee) rather than a straight line.
+        var prefill = Points.Where(p => p.Phase == ProfilePhase.Prefill && p.ContextTokens == 0).ToArray();
+        var decode = Points.Where(p => p.Phase == ProfilePhase.Decode).ToArray();
+        _prefill = prefill.Length > 0 ? new BilinearGrid(prefill.Select(p => (PrefillCoordinates(p.Shape), Ratios(p)))) : null;
+        _decode = decode.Length > 0 ? new BilinearGrid(decode.Select(p => (DecodeCoordinates(p.Shape), Ratios(p)))) : null;
+    }
+
+    private (double T, double E, ProfilePoint P) Ratios(ProfilePoint p)
+    {
+        var (t, e) = FitEstimate(p.Shape);
+        return (p.IterationSeconds / t, p.EnergyJoules / e, p);
+    }
+
+    /// <summary>Loads a profile file (.parquet or .json) and builds its cost model: what `joules simulate --profile FILE` uses.</summary>
+    public static ProfileCostModel FromFile(string path, GpuSpec? gpu = null, int? smClockTarget = null) =>
+        new(MeasuredProfile.Load(path), gpu, smClockTarget);
+
+    /// <summary>Where `joules calibrate` writes the profile of a GPU (catalog name), model and tp under <paramref name="root"/>.</summary>
+    public static string DefaultPath(string gpuName, string modelName, int tp = 1, string root = "calibration") =>
+        Path.Combine(root, gpuName, tp > 1 ? $"{modelName}-tp{tp}" : modelName, "profile.parquet");
+
+    public MeasuredProfile Profile { get; }
+
+    /// <summary>The measured points this model uses (one clock target, idle excluded).</summary>
+    public IReadOnlyList<ProfilePoint> Points { get; }
+
+    public int? SmClockTarget { get; }
+
+    public string Name => $"profile:{Gpu.Name}/{Model.Name}" + (TensorParallel > 1 ? $"/tp{TensorParallel}" : "") + (SmClockTarget is { } c ? $"@{c}MHz" : "");
+
+    public GpuSpec Gpu { get; }
+
+    public ModelCard Model { get; }
+
+    public int TensorParallel { get; }
+
+    public double IdleWatts { get; }
+
+    /// <summary>Names of the fitted features, in coefficient order.</summary>
+    public IReadOnlyList<string> FeatureNames =>
+        ["1", "tokens", .. _knots.Select(k => $"max(0,tokens-{k})"), "sequences", "prefill_attention_pairs", "prefill_context_tokens", "decode_context_tokens"];
+
+    /// <summary>Fitted seconds per unit of each feature (one GPU).</summary>
+    public IReadOnlyList<double> TimeCoefficients => _timeCoefficients;
+
+    /// <summary>Names of the energy fit's features, in coefficient order (the first is the iteration's duration: its coefficient is the static power).</summary>
+    public IReadOnlyList<string> EnergyFeatureNames =>
+        ["seconds", "1", "tokens", "sequences", "prefill_attention_pairs", "prefill_context_tokens", "decode_context_tokens"];
+
+    /// <summary>Fitted joules per unit of each energy feature (one GPU).</summary>
+    public IReadOnlyList<double> EnergyCoefficients => _energyCoefficients;
+
+    private int FeatureCount => 6 + _knots.Length;
+
+    private const int EnergyFeatureCount = 7;
+
+    public IterationCost Estimate(in IterationShape shape)
+    {
+        var (seconds, joules, _) = EstimatePerGpu(shape);
+        return new IterationCost(seconds, joules * TensorParallel);
+    }
+
+    /// <summary>Time and energy of one GPU (one shard) for the shape, and which method priced it.</summary>
+    public (double Seconds, double Joules, EstimateMethod Method) EstimatePerGpu(in IterationShape shape)
+    {
+        if (shape.IsEmpty) return (0, 0, EstimateMethod.Empty);
+        var grid = shape.DecodeSequences == 0 && shape.PrefillContextTokens == 0 ? _prefill : shape.PrefillSequences == 0 ? _decode : null;
+        if (grid is not null)
+        {
+            var at = grid == _prefill ? PrefillCoordinates(shape) : DecodeCoordinates(shape);
+            var method = grid == _prefill ? EstimateMethod.PrefillInterpolation : EstimateMethod.DecodeInterpolation;
+            if (grid.TryExact(at, out var mt, out var me)) return (mt, me, method);
+            if (grid.TryInterpolate(at, out var rt, out var re))
+            {
+                var (ft0, fe0) = FitEstimate(shape);
+                return (ft0 * rt, fe0 * re, method);
+            }
+        }
+        var (ft1, fe1) = FitEstimate(shape);
+        return (ft1, fe1, EstimateMethod.Fit);
+    }
+
+    private (double Seconds, double Joules) FitEstimate(in IterationShape shape)
+    {
+        Span<double> f = stackalloc double[FeatureCount];
+        Features(shape, f);
+        double ft = 0, fe = 0;
+        for (var j = 0; j < f.Length; j++) ft += _timeCoefficients[j] * f[j];
+        ft = Math.Max(ft, _minSeconds);
+        Span<double> g = stackalloc double[EnergyFeatureCount];
+        EnergyFeatures(shape, ft, g);
+        for (var j = 0; j < g.Length; j++) fe += _energyCoefficients[j] * g[j];
+        return (ft, Math.Max(fe, _minJoules));
+    }
+
+    /// <summary>Which method <see cref="Estimate"/> uses for the shape.</summary>
+    public EstimateMethod MethodFor(in IterationShape shape) => EstimatePerGpu(shape).Method;
+
+    private void Features(in IterationShape s, Span<double> f)
+    {
+        double tokens = s.TotalTokens;
+        var i = 0;
+        f[i++] = 1;
+        f[i++] = tokens;
+        foreach (var k in _knots) f[i++] = Math.Max(0, tokens - k);
+        f[i++] = s.TotalSequences;
+        f[i++] = s.PrefillAttentionPairs;
+        f[i++] = s.PrefillContextTokens;
+        f[i] = s.DecodeContextTokens;
+    }
+
+    // Energy = static power x duration + energy per unit of work (GEMM tokens, attention, KV reads).
+    private static void EnergyFeatures(in IterationShape s, double seconds, Span<double> g)
+    {
+        g[0] = seconds;
+        g[1] = 1;
+        g[2] = s.TotalTokens;
+        g[3] = s.TotalSequences;
+        g[4] = s.PrefillAttentionPairs;
+        g[5] = s.PrefillContextTokens;
+        g[6] = s.DecodeContextTokens;
+    }
+
+    private static (double X, double Y) PrefillCoordinates(in IterationShape s) =>
+        (s.PrefillSequences, s.PrefillSequences == 0 ? 0 : (double)s.PrefillTokens / s.PrefillSequences);
+
+    private static (double X, double Y) DecodeCoordinates(in IterationShape s) =>
+        (s.DecodeSequences, s.DecodeSequences == 0 ? 0 : (double)s.DecodeContextTokens / s.DecodeSequences);
+
+    private static GpuSpec ResolveGpu(ProfileMetadata m, double idleWatts)
+    {
+        try
+        {
+            return Catalog.Gpu(m.GpuName);
+        }
+        catch (KeyNotFoundException)
+        {
+            // A GPU the catalog does not know: the profile itself is what matters for cost; datasheet
+            // ceilings are unknown and left at zero.
+            var memory = m.Extra.TryGetValue("gpu.memory_bytes", out var mb) && long.TryParse(mb, out var bytes) ? bytes / (1024.0 * 1024 * 1024) : 0;
+            return new GpuSpec
+            {
+                Name = m.GpuName,
+                DisplayName = m.GpuName,
+                NvmlNames = [m.GpuName],
+                MemoryGiB = memory,
+                MemoryBandwidthGBs = 0,
+                Bf16DenseTflops = 0,
+                TdpWatts = m.PowerLimitWatts,
+                IdleWatts = idleWatts,
+                Source = "built from a calibration profile's metadata (GPU not in the catalog)",
+            };
+        }
+    }
+
+    /// <summary>Leave-one-out cross-validation: each measured point predicted by a model built from all the others.</summary>
+    public CrossValidationReport CrossValidate()
+    {
+        var results = new List<CrossValidationPoint>();
+        for (var i = 0; i < Points.Count; i++)
+        {
+            var held = Points[i];
+            var rest = Profile.Points.Where(p => !ReferenceEquals(p, held)).ToArray();
+            if (!rest.Any(p => p.Phase != ProfilePhase.Idle && p.SmClockTarget == SmClockTarget)) continue;
+            var model = new ProfileCostModel(Profile.WithPoints(rest), Gpu, SmClockTarget);
+            var (t, e, method) = model.EstimatePerGpu(held.Shape);
+            results.Add(new CrossValidationPoint(held, t, e, method,
+                (t - held.IterationSeconds) / held.IterationSeconds,
+                (e - held.EnergyJoules) / held.EnergyJoules));
+        }
+        return new CrossValidationReport(results);
+    }
+
+    /// <summary>Bilinear interpolation (of measured/fitted ratios) over scattered-but-gridded points; a missing corner widens the bracket to the next grid values that are all present.</summary>
+    private sealed class BilinearGrid
+    {
+        private readonly double[] _xs;
+        private readonly double[] _ys;
+        private readonly Dictionary<(double, double), (double T, double E)> _values = new();
+        private readonly Dictionary<(double, double), (double T, double E)> _measured = new();
+
+        public BilinearGrid(IEnumerable<((double X, double Y) At, (double T, double E, ProfilePoint P) Ratio)> points)
+        {
+            foreach (var g in points.GroupBy(p => p.At))
+            {
+                // Repeated measurements of one point (e.g. a resumed run) are averaged.
+                _values[g.Key] = (g.Average(p => p.Ratio.T), g.Average(p => p.Ratio.E));
+                _measured[g.Key] = (g.Average(p => p.Ratio.P.IterationSeconds), g.Average(p => p.Ratio.P.EnergyJoules));
+            }
+            _xs = _values.Keys.Select(k => k.Item1).Distinct().Order().ToArray();
+            _ys = _values.Keys.Select(k => k.Item2).Distinct().Order().ToArray();
+        }
+
+        /// <summary>The measured values at a grid point, returned as measured (not via ratios, which would round).</summary>
+        public bool TryExact((double X, double Y) q, out double t, out double e)
+        {
+            var found = _measured.TryGetValue(q, out var v);
+            (t, e) = v;
+            return found;
+        }
+
+        public bool TryInterpolate((double X, double Y) q, out double t, out double e)
+        {
+            t = e = 0;
+            var (x, y) = q;
+            if (_xs.Length == 0 || x < _xs[0] || x > _xs[^1] || y < _ys[0] || y > _ys[^1]) return false;
+            // Indices of the nearest grid values at or below / at or above the query, on each axis.
+            var xLo = AtOrBelow(_xs, x);
+            var xHi = AtOrAbove(_xs, x);
+            var yLo = AtOrBelow(_ys, y);
+            var yHi = AtOrAbove(_ys, y);
+            // Nearest brackets first; give up after a few widenings so sparse corners fall to the fit.
+            // Index arithmetic rather than lists: the simulator calls this once per iteration.
+            for (var i0 = 0; i0 < 3 && xLo - i0 >= 0; i0++)
+            for (var i1 = 0; i1 < 3 && xHi + i1 < _xs.Length; i1++)
+            for (var j0 = 0; j0 < 3 && yLo - j0 >= 0; j0++)
+            for (var j1 = 0; j1 < 3 && yHi + j1 < _ys.Length; j1++)
+            {
+                double x0 = _xs[xLo - i0], x1 = _xs[xHi + i1], y0 = _ys[yLo - j0], y1 = _ys[yHi + j1];
+                if (!_values.TryGetValue((x0, y0), out var v00) || !_values.TryGetValue((x1, y0), out var v10)
+                    || !_values.TryGetValue((x0, y1), out var v01) || !_values.TryGetValue((x1, y1), out var v11))
+                    continue;
+                var u = x1 > x0 ? (x - x0) / (x1 - x0) : 0;
+                var w = y1 > y0 ? (y - y0) / (y1 - y0) : 0;
+                t = Blend(v00.T, v10.T, v01.T, v11.T, u, w);
+                e = Blend(v00.E, v10.E, v01.E, v11.E, u, w);
+                return true;
+            }
+            return false;
+        }
+
+        // Index of the largest axis value <= v (v is within the axis range).
+        private static int AtOrBelow(double[] axis, double v)
+        {
+            var i = Array.BinarySearch(axis, v);
+            return i >= 0 ? i : ~i - 1;
+        }
+
+        // Index of the smallest axis value >= v (v is within the axis range).
+        private static int AtOrAbove(double[] axis, double v)
+        {
+            var i = Array.BinarySearch(axis, v);
+            return i >= 0 ? i : ~i;
+        }
+
+        private static double Blend(double v00, double v10, double v01, double v11, double u, double w) =>
+            (1 - u) * (1 - w) * v00 + u * (1 - w) * v10 + (1 - u) * w * v01 + u * w * v11;
+    }
+}
+
+/// <summary>One held-out point of a cross-validation: what was measured and what the model built without it predicted.</summary>
+public sealed record CrossValidationPoint(ProfilePoint Point, double PredictedSeconds, double PredictedJoules, EstimateMethod Method, double TimeError, double EnergyError);
+
+/// <summary>Leave-one-out cross-validation of a <see cref="ProfileCostModel"/>: relative errors of held-out points.</summary>
+public sealed record CrossValidationReport(IReadOnlyList<CrossValidationPoint> Points)
+{
+    public int Count => Points.Count;
+    public double MedianTimeError => Median(Points.Select(p => Math.Abs(p.TimeError)));
+    public double WorstTimeError => Points.Count == 0 ? double.NaN : Points.Max(p => Math.Abs(p.TimeError));
+    public double MedianEnergyError => Median(Points.Select(p => Math.Abs(p.EnergyError)));
+    public double WorstEnergyError => Points.Count == 0 ? double.NaN : Points.Max(p => Math.Abs(p.EnergyError));
+    public CrossValidationPoint? WorstTimePoint => Points.MaxBy(p => Math.Abs(p.TimeError));
+    public CrossValidationPoint? WorstEnergyPoint => Points.MaxBy(p => Math.Abs(p.EnergyError));
+
+    internal static double Median(IEnumerable<double> values)
+    {
+        var a = values.Order().ToArray();
+        if (a.Length == 0) return double.NaN;
+        return a.Length % 2 == 1 ? a[a.Length / 2] : (a[a.Length / 2 - 1] + a[a.Length / 2]) / 2;
+    }
+}

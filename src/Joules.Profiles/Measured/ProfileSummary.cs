@@ -1,0 +1,131 @@
+using System.Text.Json;
+using System.Text.Json.Serialization;
+
+namespace Joules.Profiles.Measured;
+
+/// <summary>What `joules profile show` reports about a profile: provenance, grid, measurement spread, idle power, J/token and cross-validated error.</summary>
+public sealed record ProfileSummary
+{
+    public required string File { get; init; }
+    public required GpuInfo Gpu { get; init; }
+    public required ModelInfo Model { get; init; }
+    public int TensorParallel { get; init; }
+    public string CreatedUtc { get; init; } = "";
+    public string ToolVersion { get; init; } = "";
+    public string Command { get; init; } = "";
+    public string Grid { get; init; } = "";
+    public required PointCounts Points { get; init; }
+    public required MeasurementSpread Measurement { get; init; }
+    /// <summary>Idle power of the whole instance (all tp GPUs).</summary>
+    public double IdlePowerW { get; init; }
+    public required IReadOnlyList<EnergyPerToken> JPerToken { get; init; }
+    public required CrossValidationSummary CrossValidation { get; init; }
+    public required string CostModel { get; init; }
+
+    /// <summary>GPU provenance.</summary>
+    public sealed record GpuInfo(string Name, string Uuid, string Driver, string Cuda, double PowerLimitW, string CatalogName);
+
+    /// <summary>Model architecture.</summary>
+    public sealed record ModelInfo(string Name, int Layers, int Hidden, int Heads, int KvHeads, int Ffn, int Vocab, string Dtype, long Parameters);
+
+    /// <summary>How many points of each kind, at which clocks, and how many throttled.</summary>
+    public sealed record PointCounts(int Total, int Prefill, int Decode, int Mixed, int Idle, IReadOnlyList<string> SmClocks, int Throttled);
+
+    /// <summary>Spread of repeated trials across the measured points.</summary>
+    public sealed record MeasurementSpread(double MedianCvTime, double MedianCvEnergy, double WorstCvEnergy, int MedianRepeats);
+
+    /// <summary>Energy per token of a representative iteration, from the cost model (whole instance).</summary>
+    public sealed record EnergyPerToken(string Label, string Phase, int Batch, int Tokens, int Context, double IterationS, double JPerToken, double TokensPerS, string Method);
+
+    /// <summary>Leave-one-out errors of the cost model against held-out measured points.</summary>
+    public sealed record CrossValidationSummary(int Points, double MedianTimeError, double WorstTimeError, double MedianEnergyError, double WorstEnergyError, string WorstTimePoint, string WorstEnergyPoint);
+
+    public static ProfileSummary Create(MeasuredProfile profile, string file, int? smClockTarget = null)
+    {
+        var m = profile.Metadata;
+        var measured = profile.Points.Where(p => p.Phase != ProfilePhase.Idle).ToArray();
+        // A profile of idle alone (--points idle) has no cost model but is still worth describing.
+        var model = measured.Any(p => p.IterationSeconds > 0 && p.EnergyJoules > 0) ? new ProfileCostModel(profile, smClockTarget: smClockTarget) : null;
+        var cv = model?.CrossValidate() ?? new CrossValidationReport([]);
+        var tp = Math.Max(1, m.TensorParallel);
+
+        var reps = new List<EnergyPerToken>();
+        void Decode(int batch, int context)
+        {
+            if (model is null) return;
+            var shape = IterationShape.Decode(batch, context + 1L);
+            var (t, e, method) = model.EstimatePerGpu(shape);
+            reps.Add(new EnergyPerToken($"decode batch {batch} at context {context}", "decode", batch, batch, context, t, e * tp / batch, batch / t, Describe(method)));
+        }
+        void Prefill(int batch, int tokens)
+        {
+            if (model is null) return;
+            var shape = IterationShape.Prefill(batch, tokens);
+            var (t, e, method) = model.EstimatePerGpu(shape);
+            reps.Add(new EnergyPerToken($"prefill {batch} x {tokens}", "prefill", batch, batch * tokens, 0, t, e * tp / (batch * tokens), batch * tokens / t, Describe(method)));
+        }
+        foreach (var b in new[] { 1, 16, 64, 128, 256 }) Decode(b, 1024);
+        Prefill(1, 512);
+        Prefill(1, 2048);
+        Prefill(8, 2048);
+
+        string Name(CrossValidationPoint? p) => p is null ? "" : $"{p.Point} ({Describe(p.Method)}: time {p.TimeError:+0.0%;-0.0%}, energy {p.EnergyError:+0.0%;-0.0%})";
+        string catalog;
+        try { catalog = Catalog.Gpu(m.GpuName).Name; } catch (KeyNotFoundException) { catalog = ""; }
+        return new ProfileSummary
+        {
+            File = file,
+            Gpu = new GpuInfo(m.GpuName, m.GpuUuid, m.DriverVersion, m.CudaVersion, m.PowerLimitWatts, catalog),
+            Model = new ModelInfo(m.Model.Name, m.Model.Layers, m.Model.Hidden, m.Model.Heads, m.Model.KvHeads, m.Model.Ffn, m.Model.Vocab, m.Model.Dtype, m.Model.Parameters),
+            TensorParallel = tp,
+            CreatedUtc = m.CreatedUtc.UtcDateTime.ToString("yyyy-MM-ddTHH:mm:ssZ"),
+            ToolVersion = m.ToolVersion,
+            Command = m.Command,
+            Grid = GridName(m.Grid),
+            Points = new PointCounts(profile.Points.Count,
+                measured.Count(p => p.Phase == ProfilePhase.Prefill), measured.Count(p => p.Phase == ProfilePhase.Decode),
+                measured.Count(p => p.Phase == ProfilePhase.Mixed), profile.Points.Count(p => p.Phase == ProfilePhase.Idle),
+                profile.ClockTargets.Select(c => c is { } v ? $"{v} MHz" : "default").ToArray(),
+                measured.Count(p => p.Throttled)),
+            Measurement = new MeasurementSpread(
+                CrossValidationReport.Median(measured.Select(p => p.CvTime)),
+                CrossValidationReport.Median(measured.Select(p => p.CvEnergy)),
+                measured.Length == 0 ? double.NaN : measured.Max(p => p.CvEnergy),
+                (int)CrossValidationReport.Median(measured.Select(p => (double)p.Repeats))),
+            IdlePowerW = profile.IdlePowerWatts * tp,
+            JPerToken = reps,
+            CrossValidation = new CrossValidationSummary(cv.Count, cv.MedianTimeError, cv.WorstTimeError, cv.MedianEnergyError, cv.WorstEnergyError,
+                Name(cv.WorstTimePoint), Name(cv.WorstEnergyPoint)),
+            CostModel = model?.Name ?? "none (no measured iterations)",
+        };
+    }
+
+    private static string Describe(EstimateMethod m) => m switch
+    {
+        EstimateMethod.PrefillInterpolation or EstimateMethod.DecodeInterpolation => "interpolated",
+        EstimateMethod.Fit => "fitted",
+        _ => "empty",
+    };
+
+    private static string GridName(string gridJson)
+    {
+        try
+        {
+            using var doc = JsonDocument.Parse(gridJson);
+            return doc.RootElement.TryGetProperty("name", out var n) ? n.GetString() ?? "" : "";
+        }
+        catch (JsonException)
+        {
+            return gridJson;
+        }
+    }
+
+    private static readonly JsonSerializerOptions s_json = new()
+    {
+        WriteIndented = true,
+        PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower,
+        NumberHandling = JsonNumberHandling.AllowNamedFloatingPointLiterals,
+    };
+
+    public string ToJson() => JsonSerializer.Serialize(this, s_json);
+}

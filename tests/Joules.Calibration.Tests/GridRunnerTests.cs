@@ -1,0 +1,164 @@
+using Joules.Calibration.Measurement;
+using Joules.Profiles;
+using Joules.Profiles.Measured;
+using Xunit;
+
+namespace Joules.Calibration.Tests;
+
+public class GridRunnerTests : IDisposable
+{
+    private readonly string _dir = Directory.CreateTempSubdirectory("joules-runner-").FullName;
+    private static readonly MeasurementOptions Fast = MeasurementOptions.Quick with { BackgroundSampling = false, Trials = 2, WindowSeconds = 0.5, SettleSeconds = 0.1, SettleMaxSeconds = 0.2, IdleWindowSeconds = 0.5, IdleTrials = 2 };
+
+    public void Dispose() => Directory.Delete(_dir, recursive: true);
+
+    private string LogPath => Path.Combine(_dir, "raw.jsonl");
+
+    private static CalibrationPlan Plan(string model = "llama-3.1-8b", IReadOnlyList<uint>? clocks = null) => new()
+    {
+        Model = Catalog.Model(model),
+        Grid = CalibrationGrid.Quick(),
+        SmClocks = clocks ?? [],
+        ToolVersion = "test",
+        Command = "joules calibrate --quick",
+        CreatedUtc = new DateTimeOffset(2026, 11, 22, 5, 0, 0, TimeSpan.Zero),
+    };
+
+    private static (FakeGpu Gpu, FakeWorkload Work, CalibrationRunner Runner, StringWriter Progress) Machine(long memoryTokens = long.MaxValue)
+    {
+        var gpu = new FakeGpu();
+        var work = new FakeWorkload(gpu, FakeWorkload.DefaultLaw) { MemoryTokens = memoryTokens };
+        var progress = new StringWriter();
+        return (gpu, work, new CalibrationRunner(gpu, work, gpu, Fast, progress), progress);
+    }
+
+    [Fact]
+    public void RunMeasuresTheGridSkipsWhatDoesNotFitAndBuildsAProfile()
+    {
+        var (_, work, runner, progress) = Machine(memoryTokens: 200_000);
+        var plan = Plan();
+        var result = runner.Run(plan, LogPath, force: false, clockControl: null, default);
+
+        // decode 256 x 2048 needs 524k KV tokens: skipped and listed.
+        Assert.Contains(result.Skipped, s => s.Point == new CalibrationPoint(Phase.Decode, 256, 1, 2048));
+        Assert.Equal(plan.Grid.Points.Count - result.Skipped.Count, result.Profile.Points.Count(p => p.Phase != ProfilePhase.Idle));
+        Assert.Single(result.Profile.Points, p => p.Phase == ProfilePhase.Idle);
+        Assert.Equal(70, result.Profile.IdlePowerWatts, 1.0);
+        foreach (var p in result.Profile.Points.Where(p => p.Phase != ProfilePhase.Idle))
+        {
+            var (t, w) = FakeWorkload.DefaultLaw(p.Shape);
+            Assert.True(Math.Abs(p.IterationSeconds / t - 1) < 1e-6, $"{p}: time {p.IterationSeconds} vs {t}");
+            Assert.True(Math.Abs(p.EnergyJoules / (t * w) - 1) < 0.01, $"{p}: energy {p.EnergyJoules} vs {t * w}");
+            Assert.Equal(2, p.Repeats);
+        }
+        Assert.Equal("NVIDIA H100 80GB HBM3", result.Profile.Metadata.GpuName);
+        Assert.Equal("llama-3.1-8b", result.Profile.Metadata.Model.Name);
+        Assert.Contains("quick", result.Profile.Metadata.Grid);
+        var text = progress.ToString();
+        Assert.Contains($"[2/{plan.Grid.Points.Count + 1}]", text);
+        Assert.Contains("ETA", text);
+        Assert.Contains("skipped", text);
+
+        // The measured profile drives a cost model whose held-out error is small on this smooth law.
+        var cv = new ProfileCostModel(result.Profile).CrossValidate();
+        Assert.True(cv.MedianEnergyError < 0.05, $"median energy error {cv.MedianEnergyError:P1}");
+    }
+
+    [Fact]
+    public void AnInterruptedRunResumesLosingAtMostThePointInProgress()
+    {
+        var (_, work, runner, _) = Machine();
+        using var cts = new CancellationTokenSource();
+        var prepared = 0;
+        work.OnEnqueue = _ => { if (work.Prepared.Count == 5 && ++prepared == 3) cts.Cancel(); };
+        Assert.ThrowsAny<OperationCanceledException>(() => runner.Run(Plan(), LogPath, false, null, cts.Token));
+        var (_, donePoints, _) = RawLog.ReadAll(LogPath);
+        Assert.Equal(1 + 4, donePoints.Count); // idle + 4 points; the 5th was in progress
+
+        var (_, work2, runner2, progress2) = Machine();
+        var result = runner2.Run(Plan(), LogPath, false, null, default);
+        Assert.Equal(Plan().Grid.Points.Count - 4, work2.Prepared.Count);
+        Assert.DoesNotContain(work2.Prepared, c => work.Prepared.Take(4).Any(d => d.Shape == c.Shape));
+        Assert.Equal(5, result.Resumed);
+        Assert.Contains("resuming", progress2.ToString());
+        Assert.Equal(Plan().Grid.Points.Count, result.Profile.Points.Count(p => p.Phase != ProfilePhase.Idle));
+
+        // A third run has nothing left to do.
+        var (_, work3, runner3, _) = Machine();
+        runner3.Run(Plan(), LogPath, false, null, default);
+        Assert.Empty(work3.Prepared);
+    }
+
+    [Fact]
+    public void AHalfWrittenLastLineIsTolerated()
+    {
+        var (_, _, runner, _) = Machine();
+        runner.Run(Plan() with { Grid = CalibrationGrid.Quick(CalibrationGrid.ParsePhases("mixed")) }, LogPath, false, null, default);
+        File.AppendAllText(LogPath, "{\"type\":\"trial\",\"key\":\"pre");
+        var (_, _, runner2, _) = Machine();
+        var result = runner2.Run(Plan() with { Grid = CalibrationGrid.Quick(CalibrationGrid.ParsePhases("mixed")) }, LogPath, false, null, default);
+        Assert.Equal(2, result.Profile.Points.Count(p => p.Phase == ProfilePhase.Mixed));
+        Assert.All(File.ReadAllLines(LogPath).Skip(1).Where(l => l.Length > 0 && !l.StartsWith("{\"type\":\"trial\",\"key\":\"pre")), l => Assert.StartsWith("{", l));
+    }
+
+    [Fact]
+    public void AMismatchedLogIsAnErrorUnlessForced()
+    {
+        var mixed = CalibrationGrid.Quick(CalibrationGrid.ParsePhases("mixed"));
+        var (_, _, runner, _) = Machine();
+        runner.Run(Plan() with { Grid = mixed }, LogPath, false, null, default);
+
+        var (_, _, runner2, _) = Machine();
+        var e = Assert.Throws<CalibrationException>(() => runner2.Run(Plan("llama-3.2-1b") with { Grid = mixed }, LogPath, false, null, default));
+        Assert.Contains("model llama-3.1-8b vs llama-3.2-1b", e.Message);
+        Assert.Contains("--force", e.Message);
+        var e2 = Assert.Throws<CalibrationException>(() => runner2.Run(Plan(), LogPath, false, null, default));
+        Assert.Contains("grid", e2.Message);
+
+        var (gpu3, work3, runner3, _) = Machine();
+        var result = runner3.Run(Plan("llama-3.2-1b") with { Grid = mixed }, LogPath, true, null, default);
+        Assert.Equal(2, work3.Prepared.Count);
+        Assert.Equal("llama-3.2-1b", result.Profile.Metadata.Model.Name);
+        Assert.Single(Directory.GetFiles(_dir, "raw.jsonl.*.bak"));
+    }
+
+    [Fact]
+    public void AClockSweepLocksEachClockAndAlwaysRestores()
+    {
+        var decode = CalibrationGrid.Quick(CalibrationGrid.ParsePhases("decode"));
+        var (_, _, runner, progress) = Machine();
+        var control = new FakeClockControl();
+        var result = runner.Run(Plan(clocks: [1200, 1500]) with { Grid = decode }, LogPath, false, control, default);
+        Assert.Equal(["lock 1200-1200", "reset", "lock 1500-1500", "reset"], control.Calls);
+        Assert.Equal(2 * decode.Points.Count, result.Profile.Points.Count(p => p.Phase == ProfilePhase.Decode));
+        Assert.Equal([1200, 1500], result.Profile.ClockTargets.Select(c => c!.Value));
+        Assert.Contains("restored", progress.ToString());
+        Assert.Equal(2, new[] { 1200, 1500 }.Count(c => new ProfileCostModel(result.Profile, smClockTarget: c).Points.Count == decode.Points.Count));
+    }
+
+    [Fact]
+    public void AClockSweepRestoresAfterAnErrorAndAfterCancellation()
+    {
+        var decode = CalibrationGrid.Quick(CalibrationGrid.ParsePhases("decode"));
+        var (_, work, runner, _) = Machine();
+        var control = new FakeClockControl();
+        work.OnEnqueue = _ => { if (work.Prepared.Count == 3) throw new InvalidOperationException("CUDA_ERROR_LAUNCH_FAILED"); };
+        Assert.Throws<InvalidOperationException>(() => runner.Run(Plan(clocks: [1200]) with { Grid = decode }, LogPath, false, control, default));
+        Assert.Equal(["lock 1200-1200", "reset"], control.Calls);
+        Assert.False(control.IsLocked);
+
+        var (_, work2, runner2, _) = Machine();
+        var control2 = new FakeClockControl();
+        using var cts = new CancellationTokenSource();
+        work2.OnEnqueue = _ => { if (work2.Prepared.Count == 2) cts.Cancel(); };
+        Assert.ThrowsAny<OperationCanceledException>(() => runner2.Run(Plan(clocks: [1200]) with { Grid = decode }, LogPath, false, control2, cts.Token));
+        Assert.Equal(["lock 1200-1200", "reset"], control2.Calls);
+    }
+
+    [Fact]
+    public void AClockSweepWithoutClockControlIsRefused()
+    {
+        var (_, _, runner, _) = Machine();
+        Assert.Throws<CalibrationException>(() => runner.Run(Plan(clocks: [1200]), LogPath, false, null, default));
+    }
+}

@@ -1,0 +1,214 @@
+using System.Runtime.InteropServices;
+using Joules.Calibration;
+using Joules.Calibration.Measurement;
+using Joules.Cli;
+using Joules.Cli.Commands;
+using Joules.Profiles;
+using Joules.Profiles.Measured;
+using Xunit;
+
+namespace Joules.Cli.Tests;
+
+/// <summary>A GPU on a virtual clock whose energy counter, like NVML's, moves only every 100 ms.</summary>
+internal sealed class CliFakeGpu : IGpuTelemetry, IMeasurementClock, IIterationWorkload, IGpuClockControl
+{
+    private double _now, _energy, _reported, _watts = 65;
+    private IterationComposition? _prepared;
+    public List<string> ClockCalls { get; } = [];
+    public int Prepares { get; private set; }
+    public Action? OnEnqueue { get; set; }
+
+    public string Name => "NVIDIA H100 80GB HBM3";
+    public string Uuid => "GPU-cli-fake";
+    public string DriverVersion => "570.00";
+    public string CudaVersion => "12.8";
+    public double PowerLimitWatts => 700;
+    public double Now => _now;
+    public void Sleep(TimeSpan d, CancellationToken c) { c.ThrowIfCancellationRequested(); Run(d.TotalSeconds, 65); }
+    public ulong TotalEnergyMillijoules() => (ulong)(_reported * 1000);
+    public double PowerWatts() => _watts;
+    public uint SmClockMHz() => 1980;
+    public uint MemoryClockMHz() => 2619;
+    public uint TemperatureC() => 50;
+    public ulong ClockEventReasons() => 0;
+
+    private void Run(double seconds, double watts)
+    {
+        _watts = watts;
+        var end = _now + seconds;
+        while (true)
+        {
+            var next = Math.Floor(_now / 0.1 + 1e-9) * 0.1 + 0.1;
+            if (next <= _now) next += 0.1;
+            if (next > end) break;
+            _energy += watts * (next - _now);
+            _now = next;
+            _reported = _energy;
+        }
+        _energy += watts * (end - _now);
+        _now = end;
+    }
+
+    public bool Fits(IterationComposition c, out string? reason)
+    {
+        var s = c.Shape;
+        reason = s.DecodeContextTokens > 300_000 ? "KV cache needs more than 80 GiB" : null;
+        return reason is null;
+    }
+
+    public void Prepare(IterationComposition c) { _prepared = c; Prepares++; }
+
+    public void Enqueue(int iterations)
+    {
+        OnEnqueue?.Invoke();
+        var s = _prepared!.Shape;
+        var t = Math.Max(0.005, 2.3e-5 * s.TotalTokens) + 4e-8 * s.DecodeContextTokens + 1.5e-10 * s.PrefillAttentionPairs;
+        Run(iterations * t, 400 + 250 * Math.Min(1, 2.3e-5 * s.TotalTokens / t));
+    }
+
+    public void Synchronize() => _watts = 65;
+    public void Dispose() { }
+    public void LockSmClocks(uint min, uint max) => ClockCalls.Add($"lock {min}");
+    public void ResetSmClocks() => ClockCalls.Add("reset");
+}
+
+public class CalibrateCommandTests(Xunit.Abstractions.ITestOutputHelper log) : IDisposable
+{
+    private readonly string _dir = Directory.CreateTempSubdirectory("joules-cli-cal-").FullName;
+
+    public void Dispose() => Directory.Delete(_dir, recursive: true);
+
+    private static (int Code, string Out, string Err) Run(CalibrateEnvironment? env, params string[] args)
+    {
+        var o = new StringWriter();
+        var e = new StringWriter();
+        int code;
+        if (env is null)
+        {
+            code = Program.Run(args, o, e);
+        }
+        else
+        {
+            // The same wiring as Program, with the calibrate command bound to fake hardware.
+            var root = new System.CommandLine.RootCommand();
+            root.Subcommands.Add(CalibrateCommands.Create(env));
+            root.Subcommands.Add(ProfileCommands.Create());
+            try
+            {
+                code = root.Parse(args).Invoke(new System.CommandLine.InvocationConfiguration { Output = o, Error = e, EnableDefaultExceptionHandler = false });
+            }
+            catch (Exception ex)
+            {
+                e.WriteLine($"error: {ex.Message}");
+                code = ex is OperationCanceledException ? 130 : 1;
+            }
+        }
+        return (code, o.ToString(), e.ToString());
+    }
+
+    private static CalibrateEnvironment Fake(CliFakeGpu gpu) =>
+        new((_, _) => new CalibrationHardware(gpu, gpu, () => gpu), gpu, o => o with { BackgroundSampling = false });
+
+    [Fact]
+    public void DryRunPrintsTheGridAndEstimateWithoutAGpu()
+    {
+        var (code, output, err) = Run(null, "calibrate", "--quick", "--dry-run");
+        Assert.True(code == 0, err);
+        Assert.Contains("quick grid", output);
+        Assert.Contains("estimated 0:0", output);
+        Assert.Contains("decode b=64 ctx=512", output);
+        Assert.Contains(Path.Combine("calibration", "<gpu>", "llama-3.1-8b", CalibrateCommands.ProfileFileName), output);
+
+        var (code2, output2, _) = Run(null, "calibrate", "--dry-run", "--model", "llama-3.1-70b", "--tp", "8", "--points", "decode");
+        Assert.Equal(0, code2);
+        Assert.DoesNotContain("prefill b=", output2);
+        Assert.Contains("tp=8", output2);
+    }
+
+    [Fact]
+    public void WithoutADriverCalibrateSaysSo()
+    {
+        // On a machine with a driver this would start a real calibration; that is not a unit test.
+        var hasDriver = NativeLibrary.TryLoad("libcuda.so.1", out var h);
+        if (hasDriver) NativeLibrary.Free(h);
+        if (hasDriver) return;
+        var (code, _, err) = Run(null, "calibrate", "--quick", "--out", _dir);
+        Assert.NotEqual(0, code);
+        Assert.Contains("no CUDA driver found", err);
+        Assert.DoesNotContain("bug", err);
+    }
+
+    [Fact]
+    public void ClockSweepWithoutPermissionIsRefusedWithAReason()
+    {
+        var (code, _, err) = Run(null, "calibrate", "--dry-run", "--sm-clocks", "1200,1500");
+        Assert.NotEqual(0, code);
+        Assert.Contains("--allow-clock-changes", err);
+        Assert.Contains("every user", err);
+    }
+
+    [Fact]
+    public void BadOptionsAreClearErrors()
+    {
+        Assert.Contains("unknown phase", Run(null, "calibrate", "--dry-run", "--points", "prefil").Err);
+        Assert.Contains("unknown model", Run(null, "calibrate", "--dry-run", "--model", "gpt-9").Err);
+        Assert.Contains("tp=3", Run(null, "calibrate", "--dry-run", "--tp", "3").Err);
+        Assert.Contains("trials", Run(null, "calibrate", "--dry-run", "--trials", "0").Err);
+    }
+
+    [Fact]
+    public void CalibrateWritesProfileRawLogAndCommandThenResumes()
+    {
+        var gpu = new CliFakeGpu();
+        var (code, output, err) = Run(Fake(gpu), "calibrate", "--quick", "--out", _dir);
+        log.WriteLine(output);
+        Assert.True(code == 0, err + output);
+        Assert.Contains("skipped", output); // decode 256 x 2048 does not fit the fake's memory
+        Assert.Contains("cost model", output);
+        var profile = MeasuredProfile.Load(Path.Combine(_dir, CalibrateCommands.ProfileFileName));
+        Assert.Equal("llama-3.1-8b", profile.Metadata.Model.Name);
+        Assert.Equal(65, profile.IdlePowerWatts, 1.0);
+        Assert.Equal(CalibrationGrid.Quick().Points.Count - 1, profile.Points.Count(p => p.Phase != ProfilePhase.Idle));
+        Assert.StartsWith("joules calibrate --quick", File.ReadAllText(Path.Combine(_dir, "command.txt")));
+        Assert.True(File.ReadAllLines(Path.Combine(_dir, "raw.jsonl")).Length > 40);
+
+        var again = new CliFakeGpu();
+        var (code2, output2, _) = Run(Fake(again), "calibrate", "--quick", "--out", _dir);
+        Assert.Equal(0, code2);
+        Assert.Equal(0, again.Prepares);
+        Assert.Contains("resuming", output2);
+
+        var (code3, _, err3) = Run(Fake(new CliFakeGpu()), "calibrate", "--out", _dir);
+        Assert.NotEqual(0, code3);
+        Assert.Contains("--force", err3);
+    }
+
+    [Fact]
+    public void InterruptedCalibrationSaysHowToResume()
+    {
+        var gpu = new CliFakeGpu();
+        var calls = 0;
+        gpu.OnEnqueue = () => { if (++calls == 40) throw new OperationCanceledException(); };
+        var (code, _, err) = Run(Fake(gpu), "calibrate", "--quick", "--points", "decode", "--out", _dir);
+        Assert.Equal(130, code);
+        Assert.Contains("run the same command again to resume", err);
+    }
+
+    [Fact]
+    public void ClockSweepLocksAndRestoresThroughTheCommand()
+    {
+        var gpu = new CliFakeGpu();
+        var (code, output, err) = Run(Fake(gpu), "calibrate", "--quick", "--points", "decode,idle", "--sm-clocks", "1200,1500", "--allow-clock-changes", "--out", _dir);
+        Assert.True(code == 0, err + output);
+        Assert.Equal(["lock 1200", "reset", "lock 1500", "reset"], gpu.ClockCalls);
+        Assert.Equal([1200, 1500], MeasuredProfile.Load(Path.Combine(_dir, CalibrateCommands.ProfileFileName)).ClockTargets.Select(c => c!.Value));
+    }
+
+    [Fact]
+    public void GpuDirectoriesUseCatalogNames()
+    {
+        Assert.Equal("h100-sxm", CalibrateCommands.GpuDirectory("NVIDIA H100 80GB HBM3"));
+        Assert.Equal("nvidia-l40s", CalibrateCommands.GpuDirectory("NVIDIA L40S"));
+        Assert.Equal("llama-3.1-70b-tp4", CalibrateCommands.ModelDirectory(Catalog.Model("llama-3.1-70b"), 4));
+    }
+}

@@ -1,0 +1,101 @@
+using System.Text.Json;
+using Joules.Cli;
+using Joules.Profiles;
+using Joules.Profiles.Measured;
+using Xunit;
+
+namespace Joules.Cli.Tests;
+
+public class ProfileCommandTests : IDisposable
+{
+    private readonly string _dir = Directory.CreateTempSubdirectory("joules-cli-profile-").FullName;
+
+    public void Dispose() => Directory.Delete(_dir, recursive: true);
+
+    private static (int Code, string Out, string Err) Run(params string[] args)
+    {
+        var o = new StringWriter();
+        var e = new StringWriter();
+        var code = Program.Run(args, o, e);
+        return (code, o.ToString(), e.ToString());
+    }
+
+    private string WriteProfile()
+    {
+        var points = new List<ProfilePoint>();
+        (double, double) Law(IterationShape s)
+        {
+            var t = Math.Max(0.005, 2.3e-5 * s.TotalTokens) + 4e-8 * s.DecodeContextTokens + 1.5e-10 * s.PrefillAttentionPairs;
+            return (t, 420 * t + 0.004 * s.TotalTokens);
+        }
+        foreach (var b in new[] { 1, 4, 16 })
+        foreach (var n in new[] { 128, 512, 2048 })
+        {
+            var p = new ProfilePoint { Phase = ProfilePhase.Prefill, BatchSize = b, NewTokens = n, IterationSeconds = 1, EnergyJoules = 1, Repeats = 5, CvTime = 0.004, CvEnergy = 0.01 };
+            var (t, e) = Law(p.Shape);
+            points.Add(p with { IterationSeconds = t, EnergyJoules = e });
+        }
+        foreach (var b in new[] { 1, 16, 64, 256 })
+        foreach (var c in new[] { 512, 2048 })
+        {
+            var p = new ProfilePoint { Phase = ProfilePhase.Decode, BatchSize = b, NewTokens = 1, ContextTokens = c, IterationSeconds = 1, EnergyJoules = 1, Repeats = 5, CvTime = 0.003, CvEnergy = 0.012, ThrottleReasons = b == 256 ? ThrottleReasonBits.SwPowerCap : 0 };
+            var (t, e) = Law(p.Shape);
+            points.Add(p with { IterationSeconds = t, EnergyJoules = e });
+        }
+        points.Add(new ProfilePoint { Phase = ProfilePhase.Idle, IterationSeconds = 2, EnergyJoules = 140, MeanPowerWatts = 70, Repeats = 3 });
+        var meta = new ProfileMetadata
+        {
+            GpuName = "NVIDIA H100 80GB HBM3", GpuUuid = "GPU-1234", DriverVersion = "570.86", CudaVersion = "12.8", PowerLimitWatts = 700,
+            Model = Catalog.Model("llama-3.1-8b"), Grid = "{\"name\":\"quick\"}", ToolVersion = "0.1.0", IdlePowerWatts = 70,
+            CreatedUtc = new DateTimeOffset(2026, 11, 22, 5, 0, 0, TimeSpan.Zero), Command = "joules calibrate --quick",
+        };
+        var path = Path.Combine(_dir, "profile.json");
+        new MeasuredProfile(meta, points).Save(path);
+        return path;
+    }
+
+    [Fact]
+    public void ShowDescribesTheProfile()
+    {
+        var (code, output, err) = Run("profile", "show", WriteProfile());
+        Assert.True(code == 0, err);
+        foreach (var s in new[] { "NVIDIA H100 80GB HBM3", "h100-sxm", "llama-3.1-8b", "quick", "9 prefill, 8 decode", "idle power   70.0 W", "decode batch 64 at context 1024", "J/token", "leave-one-out over 17 points", "2 point(s) power- or thermal-throttled", "median cv time 0.40%" })
+            Assert.Contains(s, output);
+    }
+
+    [Fact]
+    public void ShowJsonIsMachineReadable()
+    {
+        var (code, output, err) = Run("profile", "show", WriteProfile(), "--json");
+        Assert.True(code == 0, err);
+        using var doc = JsonDocument.Parse(output);
+        var root = doc.RootElement;
+        Assert.Equal("NVIDIA H100 80GB HBM3", root.GetProperty("gpu").GetProperty("name").GetString());
+        Assert.Equal(17, root.GetProperty("cross_validation").GetProperty("points").GetInt32());
+        Assert.True(root.GetProperty("cross_validation").GetProperty("median_energy_error").GetDouble() < 0.05);
+        var decode64 = root.GetProperty("j_per_token").EnumerateArray().Single(e => e.GetProperty("label").GetString() == "decode batch 64 at context 1024");
+        Assert.InRange(decode64.GetProperty("j_per_token").GetDouble(), 0.01, 1);
+        Assert.Equal(70, root.GetProperty("idle_power_w").GetDouble(), 3);
+    }
+
+    [Fact]
+    public void ShowOfAMissingFileIsAClearError()
+    {
+        var (code, _, err) = Run("profile", "show", Path.Combine(_dir, "nope.json"));
+        Assert.NotEqual(0, code);
+        Assert.Contains("profile not found", err);
+        Assert.DoesNotContain("bug", err);
+    }
+
+    [Fact]
+    public void ShowOfAnIdleOnlyProfileStillDescribesIt()
+    {
+        var path = Path.Combine(_dir, "idle.parquet");
+        var meta = new ProfileMetadata { GpuName = "NVIDIA H200", Model = Catalog.Model("llama-3.1-8b"), IdlePowerWatts = 75 };
+        new MeasuredProfile(meta, [new ProfilePoint { Phase = ProfilePhase.Idle, IterationSeconds = 2, EnergyJoules = 150, MeanPowerWatts = 75, Repeats = 3 }]).Save(path);
+        var (code, output, err) = Run("profile", "show", path);
+        Assert.True(code == 0, err);
+        Assert.Contains("idle power   75.0 W", output);
+        Assert.Contains("none (no measured iterations)", output);
+    }
+}
