@@ -1,0 +1,64 @@
+#!/bin/bash
+# Issue 6 device run, from the repository root on the GPU machine (no .NET needed there).
+# Measures calibration profiles with the published `joules` in .devrun/joules and returns them in $OUT as
+# profiles.tgz (every calibration/<gpu>/<model>/ directory) plus device-log.txt: the device tool brings back
+# at most 8 files no more than 2 folders down, so the profile directories travel as one archive.
+# A run that hits the time budget stops with SIGINT between trials; running the same command again resumes it
+# (the raw log in calibration/<gpu>/<model>/raw.jsonl is the state).
+#
+#   calibration/device/calibrate.sh BUDGET_S JOB...
+#     JOB = smoke | 8b | 8b-quick | 70b-tp8 | parquet
+#
+# How it was run (device tool, carry [".devrun"], after publishing into .devrun/joules; between calls the
+# archive was unpacked into calibration/ here, so the next call resumed from the partial raw log):
+#   bash calibration/device/calibrate.sh 560 8b                  # H200, first call (budget ran out mid-grid)
+#   bash calibration/device/calibrate.sh 560 8b 70b-tp8 parquet  # H200, second call (resumed the 8B grid)
+set -u
+J=.devrun/joules/joules
+OUT=${OUT:-/tmp/calibrate-out}
+mkdir -p "$OUT"
+budget=${1:?budget seconds}; shift
+start=$(date +%s)
+left() { echo $(( budget - ($(date +%s) - start) )); }
+log="$OUT/device-log.txt"
+
+calibrate() {
+  local t; t=$(left)
+  if [ "$t" -lt 30 ]; then echo "== skipped (budget): joules calibrate $*"; return 0; fi
+  echo "== $(date -u +%FT%TZ) joules calibrate $* (budget ${t} s)"
+  timeout -s INT -k 20 "$t" "$J" calibrate "$@"
+  echo "== exit $?"
+}
+
+{
+  echo "== $(date -u +%FT%TZ) $(hostname)"
+  nvidia-smi --query-gpu=name,driver_version,memory.total,power.limit,power.draw,temperature.gpu,clocks.sm --format=csv
+  "$J" --version
+  "$J" gpu info
+  for job in "$@"; do
+    case "$job" in
+      smoke)
+        # A tiny model and one short window per point: proves the whole path (engine, NVML, profile writing).
+        calibrate --model llama-3.2-1b --quick --points decode,idle --trials 1 --window-s 0.5 --out /tmp/smoke --force
+        "$J" profile show /tmp/smoke/profile.parquet || { echo "smoke failed"; exit 1; } ;;
+      8b)       calibrate --model llama-3.1-8b ;;
+      8b-quick) calibrate --model llama-3.1-8b --quick ;;
+      70b-tp8)  calibrate --model llama-3.1-70b --tp 8 --quick ;;
+      parquet)
+        t=$(left); [ "$t" -lt 60 ] && { echo "== skipped parquet (budget)"; continue; }
+        echo "== parquet: our writer and reader vs pyarrow on the same 10M-row zstd file"
+        "$J" parquet bench --codec zstd --keep /tmp/trace.parquet
+        python3 src/Joules.Parquet/bench/pyarrow_read.py /tmp/trace.parquet
+        "$J" parquet bench --read-only /tmp/trace.parquet
+        echo "== parquet: snappy"
+        "$J" parquet bench --codec snappy --keep /tmp/trace-snappy.parquet
+        python3 src/Joules.Parquet/bench/pyarrow_read.py /tmp/trace-snappy.parquet
+        "$J" parquet bench --read-only /tmp/trace-snappy.parquet ;;
+      *) echo "unknown job $job"; exit 2 ;;
+    esac
+  done
+  for p in calibration/*/*/profile.parquet; do [ -f "$p" ] && { echo "== joules profile show $p"; "$J" profile show "$p"; }; done
+} 2>&1 | tee -a "$log"
+dirs=$(find calibration -mindepth 2 -maxdepth 2 -type d ! -path 'calibration/device*' ! -path 'calibration/engine*')
+[ -n "$dirs" ] && tar czf "$OUT/profiles.tgz" $dirs
+echo "== done in $(( $(date +%s) - start )) s"
