@@ -59,6 +59,18 @@ public static class CostModelFactory
         return File.Exists(path) ? path : null;
     }
 
+    /// <summary>
+    /// The GPU for a scenario that names none: <paramref name="preferred"/> when a measured profile for the model and tp
+    /// ships for it, else the first catalog GPU that has one, else <paramref name="preferred"/> (priced by roofline).
+    /// </summary>
+    public static GpuSpec DefaultGpu(GpuSpec preferred, ModelCard model, int tp)
+    {
+        // Measured data should be the default wherever it exists; a datasheet estimate is the fallback, not the rule.
+        bool HasProfile(GpuSpec g) => FindProfile(new CostModelRequest(Auto, g, model, tp)) != null;
+        if (ProfileRoot == null || HasProfile(preferred)) return preferred;
+        return Catalog.Gpus.Values.OrderBy(g => g.Name, StringComparer.Ordinal).FirstOrDefault(HasProfile) ?? preferred;
+    }
+
     private static ProfileCostModel LoadProfile(CostModelRequest r)
     {
         var path = r.ProfilePath ?? FindProfile(r) ?? throw new ArgumentException(

@@ -108,7 +108,9 @@ public sealed class ScenarioSpec
             // A GPU the catalog does not know gets the datasheet the profile cost model builds from its own metadata.
             gpu ??= Catalog.TryGpu(measured.GpuName) ?? ProfileCostModel.FromFile(Profile).Gpu;
         }
-        var cost = new CostModelRequest(kind, gpu ?? Catalog.Gpu(DefaultGpu), model ?? Catalog.Model(DefaultModel), tp ?? 1, Profile);
+        model ??= Catalog.Model(DefaultModel);
+        gpu ??= CostModelFactory.DefaultGpu(Catalog.Gpu(DefaultGpu), model, tp ?? 1);
+        var cost = new CostModelRequest(kind, gpu, model, tp ?? 1, Profile);
         if (cost.TensorParallel < 1) throw new ArgumentException($"tp must be at least 1, got {cost.TensorParallel}");
         return new Scenario(cfg, cost);
     }

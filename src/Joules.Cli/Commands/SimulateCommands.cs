@@ -18,7 +18,7 @@ public static class SimulateCommands
     private static readonly Option<double> RateOpt = new("--rate") { Description = "Arrival rate of --synthetic requests per second", DefaultValueFactory = _ => 5.0 };
     private static readonly Option<string?> CostModelOpt = new("--cost-model") { Description = "How iterations are priced: auto (default: the measured profile shipped under calibration/ for this GPU, model and tp, else roofline), profile (measured; see --profile) or roofline (analytic datasheet estimate)" };
     private static readonly Option<string?> ProfileOpt = new("--profile") { Description = "Measured calibration profile (profile.parquet from `joules calibrate`); GPU, model and tp default to the profile's" };
-    private static readonly Option<string?> GpuOpt = new("--gpu") { Description = "GPU datasheet name (h100-sxm, h200, a100-sxm) or JSON file; default h100-sxm" };
+    private static readonly Option<string?> GpuOpt = new("--gpu") { Description = "GPU datasheet name (h100-sxm, h200, a100-sxm) or JSON file; default h100-sxm, or the GPU a measured profile for the model ships for when h100-sxm has none" };
     private static readonly Option<string?> ModelOpt = new("--model", "-m") { Description = "Model card name (llama-3.1-8b, llama-3.1-70b, ...) or JSON file; default llama-3.1-8b" };
     private static readonly Option<int?> InstancesOpt = new("--instances", "-n") { Description = "Model replicas in the cluster; default 8" };
     private static readonly Option<int?> TpOpt = new("--tp") { Description = "Tensor-parallel GPUs per instance; default 1" };
