@@ -4,13 +4,19 @@ using Joules.Profiles.Roofline;
 
 namespace Joules.Simulation;
 
-/// <summary>What a cost model is built from: its kind, the deployment, and for measured kinds the profile file.</summary>
-public sealed record CostModelRequest(string Kind, GpuSpec Gpu, ModelCard Model, int TensorParallel, string? ProfilePath = null);
+/// <summary>What a cost model is built from: its kind, the deployment, for measured kinds the profile file, and where shipped profiles live.</summary>
+/// <param name="Kind">Cost-model kind: roofline, profile, auto, or a registered one.</param>
+/// <param name="Gpu">The GPU of every instance.</param>
+/// <param name="Model">The served model.</param>
+/// <param name="TensorParallel">GPUs per instance.</param>
+/// <param name="ProfilePath">The measured profile to use, when the user named one.</param>
+/// <param name="ProfileRoot">Folder holding measured profiles as calibration/&lt;gpu&gt;/&lt;model&gt;[-tpN]/profile.parquet, searched by the auto kind; null when none is known.</param>
+public sealed record CostModelRequest(string Kind, GpuSpec Gpu, ModelCard Model, int TensorParallel, string? ProfilePath = null, string? ProfileRoot = null);
 
 /// <summary>
 /// The one place cost models are made, by kind name: "roofline" (datasheet estimate), "profile" (a measured
-/// calibration profile) and "auto" (the measured profile for the deployment when one is shipped under
-/// <see cref="ProfileRoot"/>, otherwise roofline). Other kinds plug in with <see cref="Register"/>.
+/// calibration profile) and "auto" (the measured profile for the deployment when one is shipped under the
+/// request's profile root, otherwise roofline). Other kinds plug in with <see cref="Register"/>.
 /// </summary>
 public static class CostModelFactory
 {
@@ -31,9 +37,6 @@ public static class CostModelFactory
     /// <summary>Kind used when none is named.</summary>
     public static string DefaultKind { get; set; } = Auto;
 
-    /// <summary>Folder holding measured profiles as calibration/&lt;gpu&gt;/&lt;model&gt;[-tpN]/profile.parquet; null when none is known.</summary>
-    public static string? ProfileRoot { get; set; }
-
     public static IReadOnlyCollection<string> Kinds { get { lock (s_lock) return s_kinds.Keys.Order().ToArray(); } }
 
     /// <summary>Adds or replaces a cost-model kind.</summary>
@@ -51,23 +54,24 @@ public static class CostModelFactory
         return build(request);
     }
 
-    /// <summary>The shipped profile for the request's GPU, model and tp under <see cref="ProfileRoot"/>, or null.</summary>
+    /// <summary>The shipped profile for the request's GPU, model and tp under its profile root, or null.</summary>
     public static string? FindProfile(CostModelRequest r)
     {
-        if (ProfileRoot == null) return null;
-        var path = ProfileCostModel.DefaultPath(r.Gpu.Name, r.Model.Name, r.TensorParallel, ProfileRoot);
+        if (r.ProfileRoot == null) return null;
+        var path = ProfileCostModel.DefaultPath(r.Gpu.Name, r.Model.Name, r.TensorParallel, r.ProfileRoot);
         return File.Exists(path) ? path : null;
     }
 
     /// <summary>
     /// The GPU for a scenario that names none: <paramref name="preferred"/> when a measured profile for the model and tp
-    /// ships for it, else the first catalog GPU that has one, else <paramref name="preferred"/> (priced by roofline).
+    /// ships for it under <paramref name="profileRoot"/>, else the first catalog GPU that has one, else
+    /// <paramref name="preferred"/> (priced by roofline).
     /// </summary>
-    public static GpuSpec DefaultGpu(GpuSpec preferred, ModelCard model, int tp)
+    public static GpuSpec DefaultGpu(GpuSpec preferred, ModelCard model, int tp, string? profileRoot)
     {
         // Measured data should be the default wherever it exists; a datasheet estimate is the fallback, not the rule.
-        bool HasProfile(GpuSpec g) => FindProfile(new CostModelRequest(Auto, g, model, tp)) != null;
-        if (ProfileRoot == null || HasProfile(preferred)) return preferred;
+        bool HasProfile(GpuSpec g) => FindProfile(new CostModelRequest(Auto, g, model, tp, null, profileRoot)) != null;
+        if (profileRoot == null || HasProfile(preferred)) return preferred;
         return Catalog.Gpus.Values.OrderBy(g => g.Name, StringComparer.Ordinal).FirstOrDefault(HasProfile) ?? preferred;
     }
 
@@ -75,7 +79,7 @@ public static class CostModelFactory
     {
         var path = r.ProfilePath ?? FindProfile(r) ?? throw new ArgumentException(
             $"no measured profile for {r.Gpu.Name} / {r.Model.Name}" + (r.TensorParallel > 1 ? $" at tp {r.TensorParallel}" : "") +
-            (ProfileRoot == null ? "" : $" under {ProfileRoot}") + ": pass --profile FILE, calibrate one with `joules calibrate`, or use --cost-model roofline");
+            (r.ProfileRoot == null ? "" : $" under {r.ProfileRoot}") + ": pass --profile FILE, calibrate one with `joules calibrate`, or use --cost-model roofline");
         if (!File.Exists(path)) throw new FileNotFoundException($"profile '{path}' does not exist", path);
         var model = ProfileCostModel.FromFile(path);
         // A profile prices one deployment; silently applying it to another would report wrong energy.

@@ -54,7 +54,8 @@ public sealed class ScenarioSpec
     };
 
     /// <summary>Turns the spec into a validated cluster configuration and cost-model request.</summary>
-    public Scenario Resolve()
+    /// <param name="profileRoot">Where shipped measured profiles live (the repository's calibration/ folder); with none, nothing measured is found by default.</param>
+    public Scenario Resolve(string? profileRoot = null)
     {
         var engine = new EngineConfig();
         var batching = (Batching ?? "continuous").ToLowerInvariant() switch
@@ -109,8 +110,8 @@ public sealed class ScenarioSpec
             gpu ??= Catalog.TryGpu(measured.GpuName) ?? ProfileCostModel.FromFile(Profile).Gpu;
         }
         model ??= Catalog.Model(DefaultModel);
-        gpu ??= CostModelFactory.DefaultGpu(Catalog.Gpu(DefaultGpu), model, tp ?? 1);
-        var cost = new CostModelRequest(kind, gpu, model, tp ?? 1, Profile);
+        gpu ??= CostModelFactory.DefaultGpu(Catalog.Gpu(DefaultGpu), model, tp ?? 1, profileRoot);
+        var cost = new CostModelRequest(kind, gpu, model, tp ?? 1, Profile, profileRoot);
         if (cost.TensorParallel < 1) throw new ArgumentException($"tp must be at least 1, got {cost.TensorParallel}");
         return new Scenario(cfg, cost);
     }

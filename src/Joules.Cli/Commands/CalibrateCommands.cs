@@ -92,10 +92,12 @@ public static class CalibrateCommands
             using var cancel = new CancellationTokenSource();
             // Ctrl-C and SIGTERM cancel between windows instead of killing the process, so locked clocks are
             // restored by the runner's finally blocks and the raw log ends on a complete record.
+            var stopping = 0;
             void Stop(PosixSignalContext ctx)
             {
                 ctx.Cancel = true;
-                if (!cancel.IsCancellationRequested) parse.InvocationConfiguration.Error.WriteLine("stopping after the current window (clocks will be restored)...");
+                if (Interlocked.Exchange(ref stopping, 1) == 0)
+                    parse.InvocationConfiguration.Error.WriteLine("stopping after the current window" + (clocks.Count > 0 ? " (clocks will be restored)" : "") + "...");
                 cancel.Cancel();
             }
             using var sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, Stop);

@@ -15,7 +15,7 @@ internal static class SimulateBench
         var instances = new Option<int>("--instances", "-n") { Description = "Instances in the fleet", DefaultValueFactory = _ => 8 };
         var router = new Option<string>("--router", "-r") { Description = "Routing policy", DefaultValueFactory = _ => RouterNames.LeastOutstanding };
         var model = new Option<string>("--model", "-m") { Description = "Model card", DefaultValueFactory = _ => ScenarioSpec.DefaultModel };
-        var gpu = new Option<string>("--gpu") { Description = "GPU datasheet", DefaultValueFactory = _ => ScenarioSpec.DefaultGpu };
+        var gpu = new Option<string?>("--gpu") { Description = "GPU datasheet (default: as `joules simulate`, the GPU with a shipped measured profile, priced by it)" };
         var seed = new Option<int>("--seed") { Description = "Seed of the synthetic trace", DefaultValueFactory = _ => 42 };
         var cmd = new Command("bench", "Measure simulator speed on a synthetic trace generated in-process (no files): wall time, simulated/wall ratio, requests/s, peak memory");
         foreach (var o in new Option[] { requests, rate, instances, router, model, gpu, seed }) cmd.Options.Add(o);
@@ -27,16 +27,17 @@ internal static class SimulateBench
                 Name = "bench", Instances = p.GetValue(instances), Router = p.GetValue(router), Model = p.GetValue(model), Gpu = p.GetValue(gpu),
                 Seed = p.GetValue(seed),
             };
-            var sc = spec.Resolve();
+            var sc = spec.Resolve(SimulateCommands.FindCalibrationRoot());
             var n = p.GetValue(requests);
             var r = p.GetValue(rate);
             var trace = SyntheticTrace.Poisson(p.GetValue(seed), n, r);
+            var costModel = sc.CreateCostModel();
             var sw = Stopwatch.StartNew();
-            var summary = ClusterSimulation.Run(sc.Cluster, sc.CreateCostModel(), trace);
+            var summary = ClusterSimulation.Run(sc.Cluster, costModel, trace);
             var wall = sw.Elapsed.TotalSeconds;
             var peak = Process.GetCurrentProcess().PeakWorkingSet64;
             var c = CultureInfo.InvariantCulture;
-            outw.WriteLine(string.Create(c, $"requests        {summary.RequestsTotal:N0} ({summary.RequestsCompleted:N0} completed) on {summary.Instances} x {summary.Gpu}/{summary.Model}, router {summary.Router}"));
+            outw.WriteLine(string.Create(c, $"requests        {summary.RequestsTotal:N0} ({summary.RequestsCompleted:N0} completed) on {summary.Instances} x {summary.Gpu}/{summary.Model}, router {summary.Router}, cost model {costModel.Name}"));
             outw.WriteLine(string.Create(c, $"simulated       {summary.SimulatedSeconds:N0} s ({summary.SimulatedSeconds / 3600:N2} h), {summary.Iterations:N0} iterations, {summary.Events:N0} events"));
             outw.WriteLine(string.Create(c, $"wall            {wall:F2} s (trace generation included)"));
             outw.WriteLine(string.Create(c, $"simulated/wall  {summary.SimulatedSeconds / wall:N0}x"));

@@ -75,7 +75,7 @@ public static class SimulateCommands
         var stdout = p.InvocationConfiguration.Output;
         var stderr = p.InvocationConfiguration.Error;
         var cli = SpecFrom(p);
-        CostModelFactory.ProfileRoot ??= FindCalibrationRoot();
+        var profileRoot = FindCalibrationRoot();
         ScenarioFile? file = null;
         var scenarioPath = p.GetValue(ScenarioOpt);
         if (scenarioPath != null) file = ScenarioFile.Load(scenarioPath);
@@ -84,7 +84,7 @@ public static class SimulateCommands
         var specs = file == null
             ? [cli]
             : file.Scenarios.Select(s => s.Over(file.Defaults ?? new ScenarioSpec()).Over(cli)).ToList();
-        var scenarios = specs.Select(s => s.Resolve()).ToList();
+        var scenarios = specs.Select(s => s.Resolve(profileRoot)).ToList();
         var costModels = scenarios.Select(s => s.CreateCostModel()).ToList();
 
         var seed = cli.Seed ?? 42;
