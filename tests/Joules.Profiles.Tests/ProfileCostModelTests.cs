@@ -150,3 +150,66 @@ public class ProfileCostModelTests(ITestOutputHelper output)
         }
     }
 }
+
+public class ProfileDecodeRunTests
+{
+    private static string ShippedProfile(string relative)
+    {
+        var dir = new DirectoryInfo(AppContext.BaseDirectory);
+        while (dir != null && !File.Exists(Path.Combine(dir.FullName, "Simulator.sln"))) dir = dir.Parent;
+        return Path.Combine(dir!.FullName, "calibration", relative, "profile.parquet");
+    }
+
+    private static readonly Lazy<ProfileCostModel[]> s_models = new(() =>
+    [
+        new ProfileCostModel(ProfileTestData.Make(ProfileTestData.Smooth, noise: 0.05, seed: 3)),
+        new ProfileCostModel(ProfileTestData.Make(ProfileTestData.Smooth, noise: 0.02, seed: 4, tp: 4)),
+        // Real measurements, with a skipped corner (decode b=256 at 4096 did not fit) that forces fits inside the grid.
+        .. Directory.EnumerateFiles(Path.GetDirectoryName(Path.GetDirectoryName(ShippedProfile("x"))!)!, "profile.parquet", SearchOption.AllDirectories)
+            .Order().Select(p => ProfileCostModel.FromFile(p)),
+    ]);
+
+    [Fact]
+    public void ClosedFormDecodeRunEqualsTheSumOfItsSteps()
+    {
+        var models = s_models.Value;
+        Assert.True(models.Length >= 3, "expected at least one shipped profile besides the synthetic ones");
+        Prop.ForAll<ushort, ushort, ushort>((mb, ctx, steps) =>
+        {
+            var model = models[mb % models.Length];
+            var batch = 1 + mb / models.Length % 300;
+            // Start contexts below, inside and beyond the measured range (256..4096 per sequence).
+            var contextSum = (long)batch * (1 + ctx % 9000);
+            var k = 1 + steps % 3000;
+            double t = 0, j = 0;
+            for (var i = 0; i < k; i++)
+            {
+                var c = model.Estimate(IterationShape.Decode(batch, 0) with { DecodeContextTokens = contextSum + (long)batch * i });
+                t += c.Seconds;
+                j += c.Joules;
+            }
+            var run = model.EstimateDecodeRun(batch, contextSum, k);
+            return Math.Abs(run.Seconds - t) <= 1e-9 * t && Math.Abs(run.Joules - j) <= 1e-9 * j;
+        }).QuickCheckThrowOnFailure();
+    }
+
+    [Fact]
+    public void RunsThatStartOnAMeasuredContextOrCrossSeveralAreExact()
+    {
+        foreach (var model in s_models.Value)
+        foreach (var (batch, perSeq, steps) in new[] { (64, 256, 5000), (64, 1024, 1), (8, 255, 2), (128, 1023, 4000), (1, 1, 9000) })
+        {
+            var contextSum = (long)batch * perSeq;
+            double t = 0, j = 0;
+            for (var i = 0; i < steps; i++)
+            {
+                var c = model.Estimate(IterationShape.Decode(batch, 0) with { DecodeContextTokens = contextSum + (long)batch * i });
+                t += c.Seconds;
+                j += c.Joules;
+            }
+            var run = model.EstimateDecodeRun(batch, contextSum, steps);
+            Assert.Equal(t, run.Seconds, 1e-9 * t);
+            Assert.Equal(j, run.Joules, 1e-9 * j);
+        }
+    }
+}

@@ -48,9 +48,13 @@ public static class ProfileCommands
         o.WriteLine($"spread       median cv time {Pct(s.Measurement.MedianCvTime)}, energy {Pct(s.Measurement.MedianCvEnergy)} (worst energy {Pct(s.Measurement.WorstCvEnergy)}) over {s.Measurement.MedianRepeats} trials; {s.Points.Throttled} point(s) power- or thermal-throttled");
         o.WriteLine($"idle power   {s.IdlePowerW.ToString("0.0", inv)} W");
         o.WriteLine();
-        o.WriteLine($"  {"iteration",-30} {"time",10} {"tokens/s",10} {"J/token",10}  method");
+        o.WriteLine($"  {"iteration",-33} {"time",10} {"tokens/s",10} {"J/token",10}  {"method",-12} {"roofline: time",14} {"J/token",9}");
         foreach (var r in s.JPerToken)
-            o.WriteLine($"  {r.Label,-30} {(r.IterationS * 1e3).ToString("0.00", inv),7} ms {r.TokensPerS.ToString("0", inv),10} {r.JPerToken.ToString("0.0000", inv),10}  {r.Method}");
+        {
+            var roof = r.RooflineIterationS is { } rt && r.RooflineJPerToken is { } rj
+                ? $"{(rt * 1e3).ToString("0.00", inv),11} ms {rj.ToString("0.0000", inv),9}" : $"{"n/a",14}";
+            o.WriteLine($"  {r.Label,-33} {(r.IterationS * 1e3).ToString("0.00", inv),7} ms {r.TokensPerS.ToString("0", inv),10} {r.JPerToken.ToString("0.0000", inv),10}  {r.Method,-12} {roof}");
+        }
         o.WriteLine();
         var cv = s.CrossValidation;
         o.WriteLine($"cost model   {s.CostModel}: leave-one-out over {cv.Points} points");

@@ -20,7 +20,7 @@ public enum EstimateMethod { Empty, PrefillInterpolation, DecodeInterpolation, F
 /// times the (fitted) duration plus energy per unit of the same work features. Non-negative coefficients keep
 /// extrapolation positive and monotone. Energies in the profile are per GPU; the instance is tp GPUs.
 /// </remarks>
-public sealed class ProfileCostModel : ICostModel
+public sealed class ProfileCostModel : IDecodeRunCostModel
 {
     private static readonly double[] s_knotCandidates = [64, 256, 1024, 4096];
 
@@ -165,6 +165,90 @@ public sealed class ProfileCostModel : ICostModel
         return (ft1, fe1, EstimateMethod.Fit);
     }
 
+    /// <summary>
+    /// Summed cost of <paramref name="steps"/> consecutive decode iterations of <paramref name="batch"/> sequences whose
+    /// contexts start summing to <paramref name="contextSum"/> and grow by one token per sequence per step.
+    /// </summary>
+    /// <remarks>
+    /// At a fixed batch, the estimate between two measured contexts is (interpolated ratio, linear in context) x
+    /// (fit, linear in context): a quadratic in the step index. So the run is cut at every measured context, each
+    /// piece is summed in closed form from three evaluations, and two more evaluations check that the piece really
+    /// is that quadratic (a piece that is not, e.g. across a missing grid corner, is summed step by step).
+    /// The result equals the step-by-step sum to rounding; it is what lets the simulator jump over long decode phases.
+    /// </remarks>
+    public IterationCost EstimateDecodeRun(int batch, long contextSum, long steps)
+    {
+        if (steps <= 0 || batch <= 0) return default;
+        var c0 = (double)contextSum / batch;
+        var cuts = new List<long>(8) { 0, steps };
+        if (_decode is not null)
+        {
+            foreach (var g in _decode.Ys)
+            {
+                // The step landing exactly on a measured context is its own piece: the grid is only continuous, not smooth, there.
+                var j = (long)Math.Ceiling(g - c0);
+                if (j > 0 && j < steps) cuts.Add(j);
+                if (c0 + j == g && j + 1 > 0 && j + 1 < steps) cuts.Add(j + 1);
+            }
+        }
+        cuts.Sort();
+        double seconds = 0, joules = 0;
+        for (var i = 0; i + 1 < cuts.Count; i++)
+        {
+            if (cuts[i + 1] == cuts[i]) continue;
+            var (t, e) = SumDecodePiece(batch, contextSum, cuts[i], cuts[i + 1]);
+            seconds += t;
+            joules += e;
+        }
+        return new IterationCost(seconds, joules * TensorParallel);
+    }
+
+    private (double Seconds, double Joules) SumDecodePiece(int batch, long contextSum, long from, long to)
+    {
+        (double T, double E) At(long j)
+        {
+            var (t, e, _) = EstimatePerGpu(IterationShape.Decode(batch, 0) with { DecodeContextTokens = contextSum + (long)batch * j });
+            return (t, e);
+        }
+        var n = to - from;
+        if (n >= 9)
+        {
+            long m = (n - 1) / 2, p = n - 1, q1 = n / 4, q3 = 3 * n / 4;
+            var (t0, e0) = At(from);
+            var (tm, em) = At(from + m);
+            var (tp, ep) = At(from + p);
+            var (tq1, eq1) = At(from + q1);
+            var (tq3, eq3) = At(from + q3);
+            if (TrySumQuadratic(t0, tm, tp, m, p, n, tq1, q1, tq3, q3, out var st) && TrySumQuadratic(e0, em, ep, m, p, n, eq1, q1, eq3, q3, out var se))
+                return (st, se);
+        }
+        double ts = 0, es = 0;
+        for (var j = from; j < to; j++)
+        {
+            var (t, e) = At(j);
+            ts += t;
+            es += e;
+        }
+        return (ts, es);
+    }
+
+    // Sum over x in [0, n) of the quadratic through (0, f0), (m, fm), (p, fp), if it also passes through both check points.
+    private static bool TrySumQuadratic(double f0, double fm, double fp, long m, long p, long n, double fq1, long q1, double fq3, long q3, out double sum)
+    {
+        var c = ((fp - f0) / p - (fm - f0) / m) / (p - m);
+        var b = (fm - f0) / m - c * m;
+        double F(long x) => f0 + b * x + c * (double)x * x;
+        var tolerance = 1e-9 * Math.Max(Math.Abs(f0), Math.Abs(fp));
+        if (!(Math.Abs(F(q1) - fq1) <= tolerance && Math.Abs(F(q3) - fq3) <= tolerance))
+        {
+            sum = 0;
+            return false;
+        }
+        double nn = n;
+        sum = nn * f0 + b * nn * (nn - 1) / 2 + c * (nn - 1) * nn * (2 * nn - 1) / 6;
+        return true;
+    }
+
     private (double Seconds, double Joules) FitEstimate(in IterationShape shape)
     {
         Span<double> f = stackalloc double[FeatureCount];
@@ -263,6 +347,9 @@ public sealed class ProfileCostModel : ICostModel
         private readonly double[] _ys;
         private readonly Dictionary<(double, double), (double T, double E)> _values = new();
         private readonly Dictionary<(double, double), (double T, double E)> _measured = new();
+
+        /// <summary>The grid's values on the second axis (context per sequence for decode), ascending.</summary>
+        public IReadOnlyList<double> Ys => _ys;
 
         public BilinearGrid(IEnumerable<((double X, double Y) At, (double T, double E, ProfilePoint P) Ratio)> points)
         {

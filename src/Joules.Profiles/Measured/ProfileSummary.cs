@@ -34,8 +34,9 @@ public sealed record ProfileSummary
     /// <summary>Spread of repeated trials across the measured points.</summary>
     public sealed record MeasurementSpread(double MedianCvTime, double MedianCvEnergy, double WorstCvEnergy, int MedianRepeats);
 
-    /// <summary>Energy per token of a representative iteration, from the cost model (whole instance).</summary>
-    public sealed record EnergyPerToken(string Label, string Phase, int Batch, int Tokens, int Context, double IterationS, double JPerToken, double TokensPerS, string Method);
+    /// <summary>Energy per token of a representative iteration, from the cost model (whole instance), beside the datasheet roofline's estimate of the same iteration (null for a GPU the catalog does not know).</summary>
+    public sealed record EnergyPerToken(string Label, string Phase, int Batch, int Tokens, int Context, double IterationS, double JPerToken, double TokensPerS, string Method,
+        double? RooflineIterationS = null, double? RooflineJPerToken = null);
 
     /// <summary>Leave-one-out errors of the cost model against held-out measured points.</summary>
     public sealed record CrossValidationSummary(int Points, double MedianTimeError, double WorstTimeError, double MedianEnergyError, double WorstEnergyError, string WorstTimePoint, string WorstEnergyPoint);
@@ -48,6 +49,10 @@ public sealed record ProfileSummary
         var model = measured.Any(p => p.IterationSeconds > 0 && p.EnergyJoules > 0) ? new ProfileCostModel(profile, smClockTarget: smClockTarget) : null;
         var cv = model?.CrossValidate() ?? new CrossValidationReport([]);
         var tp = Math.Max(1, m.TensorParallel);
+        string catalog;
+        try { catalog = Catalog.Gpu(m.GpuName).Name; } catch (KeyNotFoundException) { catalog = ""; }
+        // The datasheet estimate beside each measured figure shows how far real kernels and power sit from the ideal.
+        var roof = catalog.Length > 0 ? new Roofline.RooflineCostModel(Catalog.Gpu(catalog), m.Model, tp) : null;
 
         var reps = new List<EnergyPerToken>();
         void Decode(int batch, int context)
@@ -55,14 +60,18 @@ public sealed record ProfileSummary
             if (model is null) return;
             var shape = IterationShape.Decode(batch, context + 1L);
             var (t, e, method) = model.EstimatePerGpu(shape);
-            reps.Add(new EnergyPerToken($"decode batch {batch} at context {context}", "decode", batch, batch, context, t, e * tp / batch, batch / t, Describe(method)));
+            var r = roof?.Estimate(shape);
+            reps.Add(new EnergyPerToken($"decode batch {batch} at context {context}", "decode", batch, batch, context, t, e * tp / batch, batch / t, Describe(method),
+                r?.Seconds, r?.Joules / batch));
         }
         void Prefill(int batch, int tokens)
         {
             if (model is null) return;
             var shape = IterationShape.Prefill(batch, tokens);
             var (t, e, method) = model.EstimatePerGpu(shape);
-            reps.Add(new EnergyPerToken($"prefill {batch} x {tokens}", "prefill", batch, batch * tokens, 0, t, e * tp / (batch * tokens), batch * tokens / t, Describe(method)));
+            var r = roof?.Estimate(shape);
+            reps.Add(new EnergyPerToken($"prefill {batch} x {tokens}", "prefill", batch, batch * tokens, 0, t, e * tp / (batch * tokens), batch * tokens / t, Describe(method),
+                r?.Seconds, r?.Joules / (batch * tokens)));
         }
         foreach (var b in new[] { 1, 16, 64, 128, 256 }) Decode(b, 1024);
         Prefill(1, 512);
@@ -70,8 +79,6 @@ public sealed record ProfileSummary
         Prefill(8, 2048);
 
         string Name(CrossValidationPoint? p) => p is null ? "" : $"{p.Point} ({Describe(p.Method)}: time {p.TimeError:+0.0%;-0.0%}, energy {p.EnergyError:+0.0%;-0.0%})";
-        string catalog;
-        try { catalog = Catalog.Gpu(m.GpuName).Name; } catch (KeyNotFoundException) { catalog = ""; }
         return new ProfileSummary
         {
             File = file,
