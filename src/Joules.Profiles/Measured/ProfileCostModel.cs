@@ -16,8 +16,10 @@ public enum EstimateMethod { Empty, PrefillInterpolation, DecodeInterpolation, F
 /// (rows weighted by 1/measured so it minimises relative error) over features with a physical meaning:
 /// a per-iteration constant (weight reads, launches), total tokens (GEMM work) with hinge terms at a few
 /// token counts (the memory-bound → compute-bound knee of the roofline), sequences, prefill attention
-/// pairs, prefill cached context and decode context tokens (KV reads). Energy is fitted as static power
-/// times the (fitted) duration plus energy per unit of the same work features. Non-negative coefficients keep
+/// pairs, prefill cached context, decode context tokens (KV reads), and one indicator each for the
+/// prefill and the decode attention path (their own kernels in every layer, paid once per iteration when
+/// present). Energy is fitted as static power times the (fitted) duration plus energy per unit of the
+/// same work features and the prefill indicator. Non-negative coefficients keep
 /// extrapolation positive and monotone. Energies in the profile are per GPU; the instance is tp GPUs.
 /// </remarks>
 public sealed class ProfileCostModel : IDecodeRunCostModel
@@ -123,21 +125,21 @@ public sealed class ProfileCostModel : IDecodeRunCostModel
 
     /// <summary>Names of the fitted features, in coefficient order.</summary>
     public IReadOnlyList<string> FeatureNames =>
-        ["1", "tokens", .. _knots.Select(k => $"max(0,tokens-{k})"), "sequences", "prefill_attention_pairs", "prefill_context_tokens", "decode_context_tokens"];
+        ["1", "tokens", .. _knots.Select(k => $"max(0,tokens-{k})"), "sequences", "prefill_attention_pairs", "prefill_context_tokens", "decode_context_tokens", "has_prefill", "has_decode"];
 
     /// <summary>Fitted seconds per unit of each feature (one GPU).</summary>
     public IReadOnlyList<double> TimeCoefficients => _timeCoefficients;
 
     /// <summary>Names of the energy fit's features, in coefficient order (the first is the iteration's duration: its coefficient is the static power).</summary>
     public IReadOnlyList<string> EnergyFeatureNames =>
-        ["seconds", "1", "tokens", "sequences", "prefill_attention_pairs", "prefill_context_tokens", "decode_context_tokens"];
+        ["seconds", "1", "tokens", "sequences", "prefill_attention_pairs", "prefill_context_tokens", "decode_context_tokens", "has_prefill"];
 
     /// <summary>Fitted joules per unit of each energy feature (one GPU).</summary>
     public IReadOnlyList<double> EnergyCoefficients => _energyCoefficients;
 
-    private int FeatureCount => 6 + _knots.Length;
+    private int FeatureCount => 8 + _knots.Length;
 
-    private const int EnergyFeatureCount = 7;
+    private const int EnergyFeatureCount = 8;
 
     public IterationCost Estimate(in IterationShape shape)
     {
@@ -154,9 +156,9 @@ public sealed class ProfileCostModel : IDecodeRunCostModel
         {
             var at = grid == _prefill ? PrefillCoordinates(shape) : DecodeCoordinates(shape);
             var method = grid == _prefill ? EstimateMethod.PrefillInterpolation : EstimateMethod.DecodeInterpolation;
-            if (grid.TryExact(at, out var mt, out var me)) return (mt, me, method);
-            if (grid.TryInterpolate(at, out var rt, out var re))
+            if (grid.TryLookup(at, out var exact, out var rt, out var re))
             {
+                if (exact) return (rt, re, method);
                 var (ft0, fe0) = FitEstimate(shape);
                 return (ft0 * rt, fe0 * re, method);
             }
@@ -249,16 +251,21 @@ public sealed class ProfileCostModel : IDecodeRunCostModel
         return true;
     }
 
-    private (double Seconds, double Joules) FitEstimate(in IterationShape shape)
+    private (double Seconds, double Joules) FitEstimate(in IterationShape s)
     {
-        Span<double> f = stackalloc double[FeatureCount];
-        Features(shape, f);
-        double ft = 0, fe = 0;
-        for (var j = 0; j < f.Length; j++) ft += _timeCoefficients[j] * f[j];
+        // The same features as Features/EnergyFeatures, evaluated directly: this runs once per simulated iteration.
+        var c = _timeCoefficients;
+        double tokens = s.TotalTokens;
+        double hasPrefill = s.PrefillSequences > 0 ? 1 : 0, hasDecode = s.DecodeSequences > 0 ? 1 : 0;
+        var ft = c[0] + c[1] * tokens;
+        var i = 2;
+        foreach (var k in _knots) ft += c[i++] * Math.Max(0, tokens - k);
+        ft += c[i] * s.TotalSequences + c[i + 1] * s.PrefillAttentionPairs + c[i + 2] * s.PrefillContextTokens
+              + c[i + 3] * s.DecodeContextTokens + c[i + 4] * hasPrefill + c[i + 5] * hasDecode;
         ft = Math.Max(ft, _minSeconds);
-        Span<double> g = stackalloc double[EnergyFeatureCount];
-        EnergyFeatures(shape, ft, g);
-        for (var j = 0; j < g.Length; j++) fe += _energyCoefficients[j] * g[j];
+        var g = _energyCoefficients;
+        var fe = g[0] * ft + g[1] + g[2] * tokens + g[3] * s.TotalSequences + g[4] * s.PrefillAttentionPairs
+                 + g[5] * s.PrefillContextTokens + g[6] * s.DecodeContextTokens + g[7] * hasPrefill;
         return (ft, Math.Max(fe, _minJoules));
     }
 
@@ -275,7 +282,10 @@ public sealed class ProfileCostModel : IDecodeRunCostModel
         f[i++] = s.TotalSequences;
         f[i++] = s.PrefillAttentionPairs;
         f[i++] = s.PrefillContextTokens;
-        f[i] = s.DecodeContextTokens;
+        f[i++] = s.DecodeContextTokens;
+        // Each attention path (prefill, decode) launches its own kernels in every layer when present.
+        f[i++] = s.PrefillSequences > 0 ? 1 : 0;
+        f[i] = s.DecodeSequences > 0 ? 1 : 0;
     }
 
     // Energy = static power x duration + energy per unit of work (GEMM tokens, attention, KV reads).
@@ -288,6 +298,9 @@ public sealed class ProfileCostModel : IDecodeRunCostModel
         g[4] = s.PrefillAttentionPairs;
         g[5] = s.PrefillContextTokens;
         g[6] = s.DecodeContextTokens;
+        // Chosen by leave-one-out on the H200 profiles: a per-iteration energy offset for the prefill path helps
+        // both the 8B and the 70B shard; one for decode made the 8B's worst held-out point worse.
+        g[7] = s.PrefillSequences > 0 ? 1 : 0;
     }
 
     private static (double X, double Y) PrefillCoordinates(in IterationShape s) =>
@@ -345,74 +358,89 @@ public sealed class ProfileCostModel : IDecodeRunCostModel
     {
         private readonly double[] _xs;
         private readonly double[] _ys;
-        private readonly Dictionary<(double, double), (double T, double E)> _values = new();
-        private readonly Dictionary<(double, double), (double T, double E)> _measured = new();
+        // Dense tables over xs x ys, NaN where no point was measured: the simulator queries this once per
+        // iteration, so lookups are index arithmetic, not hashing.
+        private readonly double[,] _ratioT;
+        private readonly double[,] _ratioE;
+        private readonly double[,] _measuredT;
+        private readonly double[,] _measuredE;
 
         /// <summary>The grid's values on the second axis (context per sequence for decode), ascending.</summary>
         public IReadOnlyList<double> Ys => _ys;
 
         public BilinearGrid(IEnumerable<((double X, double Y) At, (double T, double E, ProfilePoint P) Ratio)> points)
         {
-            foreach (var g in points.GroupBy(p => p.At))
+            var groups = points.GroupBy(p => p.At).ToArray();
+            _xs = groups.Select(g => g.Key.X).Distinct().Order().ToArray();
+            _ys = groups.Select(g => g.Key.Y).Distinct().Order().ToArray();
+            _ratioT = Filled(double.NaN);
+            _ratioE = Filled(double.NaN);
+            _measuredT = Filled(double.NaN);
+            _measuredE = Filled(double.NaN);
+            foreach (var g in groups)
             {
+                var (i, j) = (Array.BinarySearch(_xs, g.Key.X), Array.BinarySearch(_ys, g.Key.Y));
                 // Repeated measurements of one point (e.g. a resumed run) are averaged.
-                _values[g.Key] = (g.Average(p => p.Ratio.T), g.Average(p => p.Ratio.E));
-                _measured[g.Key] = (g.Average(p => p.Ratio.P.IterationSeconds), g.Average(p => p.Ratio.P.EnergyJoules));
+                _ratioT[i, j] = g.Average(p => p.Ratio.T);
+                _ratioE[i, j] = g.Average(p => p.Ratio.E);
+                _measuredT[i, j] = g.Average(p => p.Ratio.P.IterationSeconds);
+                _measuredE[i, j] = g.Average(p => p.Ratio.P.EnergyJoules);
             }
-            _xs = _values.Keys.Select(k => k.Item1).Distinct().Order().ToArray();
-            _ys = _values.Keys.Select(k => k.Item2).Distinct().Order().ToArray();
         }
 
-        /// <summary>The measured values at a grid point, returned as measured (not via ratios, which would round).</summary>
-        public bool TryExact((double X, double Y) q, out double t, out double e)
+        private double[,] Filled(double v)
         {
-            var found = _measured.TryGetValue(q, out var v);
-            (t, e) = v;
-            return found;
+            var a = new double[_xs.Length, _ys.Length];
+            for (var i = 0; i < _xs.Length; i++)
+            for (var j = 0; j < _ys.Length; j++) a[i, j] = v;
+            return a;
         }
 
-        public bool TryInterpolate((double X, double Y) q, out double t, out double e)
+        /// <summary>
+        /// At a measured point: its measured values (<paramref name="exact"/> true; not via ratios, which would round).
+        /// Elsewhere inside the grid: the interpolated measured/fit ratios. False outside the grid or where no bracket of
+        /// measured corners is near enough.
+        /// </summary>
+        public bool TryLookup((double X, double Y) q, out bool exact, out double t, out double e)
         {
             t = e = 0;
+            exact = false;
             var (x, y) = q;
             if (_xs.Length == 0 || x < _xs[0] || x > _xs[^1] || y < _ys[0] || y > _ys[^1]) return false;
             // Indices of the nearest grid values at or below / at or above the query, on each axis.
-            var xLo = AtOrBelow(_xs, x);
-            var xHi = AtOrAbove(_xs, x);
-            var yLo = AtOrBelow(_ys, y);
-            var yHi = AtOrAbove(_ys, y);
+            var (xLo, xHi) = Bracket(_xs, x);
+            var (yLo, yHi) = Bracket(_ys, y);
+            if (xLo == xHi && yLo == yHi && !double.IsNaN(_measuredT[xLo, yLo]))
+            {
+                (exact, t, e) = (true, _measuredT[xLo, yLo], _measuredE[xLo, yLo]);
+                return true;
+            }
             // Nearest brackets first; give up after a few widenings so sparse corners fall to the fit.
-            // Index arithmetic rather than lists: the simulator calls this once per iteration.
             for (var i0 = 0; i0 < 3 && xLo - i0 >= 0; i0++)
             for (var i1 = 0; i1 < 3 && xHi + i1 < _xs.Length; i1++)
             for (var j0 = 0; j0 < 3 && yLo - j0 >= 0; j0++)
             for (var j1 = 0; j1 < 3 && yHi + j1 < _ys.Length; j1++)
             {
-                double x0 = _xs[xLo - i0], x1 = _xs[xHi + i1], y0 = _ys[yLo - j0], y1 = _ys[yHi + j1];
-                if (!_values.TryGetValue((x0, y0), out var v00) || !_values.TryGetValue((x1, y0), out var v10)
-                    || !_values.TryGetValue((x0, y1), out var v01) || !_values.TryGetValue((x1, y1), out var v11))
+                int a = xLo - i0, b = xHi + i1, c = yLo - j0, d = yHi + j1;
+                if (double.IsNaN(_ratioT[a, c]) || double.IsNaN(_ratioT[b, c]) || double.IsNaN(_ratioT[a, d]) || double.IsNaN(_ratioT[b, d]))
                     continue;
+                double x0 = _xs[a], x1 = _xs[b], y0 = _ys[c], y1 = _ys[d];
                 var u = x1 > x0 ? (x - x0) / (x1 - x0) : 0;
                 var w = y1 > y0 ? (y - y0) / (y1 - y0) : 0;
-                t = Blend(v00.T, v10.T, v01.T, v11.T, u, w);
-                e = Blend(v00.E, v10.E, v01.E, v11.E, u, w);
+                t = Blend(_ratioT[a, c], _ratioT[b, c], _ratioT[a, d], _ratioT[b, d], u, w);
+                e = Blend(_ratioE[a, c], _ratioE[b, c], _ratioE[a, d], _ratioE[b, d], u, w);
                 return true;
             }
             return false;
         }
 
-        // Index of the largest axis value <= v (v is within the axis range).
-        private static int AtOrBelow(double[] axis, double v)
+        // Indices of the largest axis value <= v and the smallest >= v (v within the axis range). Axes hold a
+        // handful of values, so a scan beats a binary search.
+        private static (int Lo, int Hi) Bracket(double[] axis, double v)
         {
-            var i = Array.BinarySearch(axis, v);
-            return i >= 0 ? i : ~i - 1;
-        }
-
-        // Index of the smallest axis value >= v (v is within the axis range).
-        private static int AtOrAbove(double[] axis, double v)
-        {
-            var i = Array.BinarySearch(axis, v);
-            return i >= 0 ? i : ~i;
+            var i = 0;
+            while (i < axis.Length - 1 && axis[i + 1] <= v) i++;
+            return axis[i] == v ? (i, i) : (i, i + 1);
         }
 
         private static double Blend(double v00, double v10, double v01, double v11, double u, double w) =>
