@@ -181,6 +181,51 @@ public sealed class ProfileCostModel : IDecodeRunCostModel
     public IterationCost EstimateDecodeRun(int batch, long contextSum, long steps)
     {
         if (steps <= 0 || batch <= 0) return default;
+        // The simulator bisects on the run length with the same start, so the last plan is usually the one needed.
+        var plan = _lastRun;
+        if (plan is null || plan.Batch != batch || plan.ContextSum != contextSum || plan.Covered < steps)
+            _lastRun = plan = PlanDecodeRun(batch, contextSum, steps);
+        double seconds = 0, joules = 0;
+        foreach (var piece in plan.Pieces)
+        {
+            if (piece.From >= steps) break;
+            var to = Math.Min(piece.To, steps);
+            if (piece.Closed)
+            {
+                double n = to - piece.From;
+                double s1 = n * (n - 1) / 2, s2 = (n - 1) * n * (2 * n - 1) / 6;
+                seconds += n * piece.T0 + piece.TB * s1 + piece.TC * s2;
+                joules += n * piece.E0 + piece.EB * s1 + piece.EC * s2;
+            }
+            else
+            {
+                for (var j = piece.From; j < to; j++)
+                {
+                    var (t, e) = DecodeStep(batch, contextSum, j);
+                    seconds += t;
+                    joules += e;
+                }
+            }
+        }
+        return new IterationCost(seconds, joules * TensorParallel);
+    }
+
+    private volatile DecodeRunPlan? _lastRun;
+
+    /// <summary>A decode run cut at every measured context, each piece a quadratic in the step index where it checks out.</summary>
+    private sealed record DecodeRunPlan(int Batch, long ContextSum, long Covered, DecodeRunPiece[] Pieces);
+
+    /// <summary>Steps [From, To) of a run; when Closed, time = T0 + TB x + TC x^2 (x = step - From), energy likewise.</summary>
+    private readonly record struct DecodeRunPiece(long From, long To, bool Closed, double T0, double TB, double TC, double E0, double EB, double EC);
+
+    private (double Seconds, double Joules) DecodeStep(int batch, long contextSum, long j)
+    {
+        var (t, e, _) = EstimatePerGpu(IterationShape.Decode(batch, 0) with { DecodeContextTokens = contextSum + (long)batch * j });
+        return (t, e);
+    }
+
+    private DecodeRunPlan PlanDecodeRun(int batch, long contextSum, long steps)
+    {
         var c0 = (double)contextSum / batch;
         var cuts = new List<long>(8) { 0, steps };
         if (_decode is not null)
@@ -194,61 +239,38 @@ public sealed class ProfileCostModel : IDecodeRunCostModel
             }
         }
         cuts.Sort();
-        double seconds = 0, joules = 0;
+        var pieces = new List<DecodeRunPiece>(cuts.Count);
         for (var i = 0; i + 1 < cuts.Count; i++)
         {
-            if (cuts[i + 1] == cuts[i]) continue;
-            var (t, e) = SumDecodePiece(batch, contextSum, cuts[i], cuts[i + 1]);
-            seconds += t;
-            joules += e;
+            long from = cuts[i], to = cuts[i + 1], n = to - from;
+            if (n == 0) continue;
+            DecodeRunPiece piece = new(from, to, false, 0, 0, 0, 0, 0, 0);
+            if (n >= 9)
+            {
+                long m = (n - 1) / 2, p = n - 1, q1 = n / 4, q3 = 3 * n / 4;
+                var (t0, e0) = DecodeStep(batch, contextSum, from);
+                var (tm, em) = DecodeStep(batch, contextSum, from + m);
+                var (tp, ep) = DecodeStep(batch, contextSum, from + p);
+                var (tq1, eq1) = DecodeStep(batch, contextSum, from + q1);
+                var (tq3, eq3) = DecodeStep(batch, contextSum, from + q3);
+                if (TryQuadratic(t0, tm, tp, m, p, tq1, q1, tq3, q3, out var tb, out var tc)
+                    && TryQuadratic(e0, em, ep, m, p, eq1, q1, eq3, q3, out var eb, out var ec))
+                    piece = new DecodeRunPiece(from, to, true, t0, tb, tc, e0, eb, ec);
+            }
+            pieces.Add(piece);
         }
-        return new IterationCost(seconds, joules * TensorParallel);
+        return new DecodeRunPlan(batch, contextSum, steps, pieces.ToArray());
     }
 
-    private (double Seconds, double Joules) SumDecodePiece(int batch, long contextSum, long from, long to)
+    // The quadratic f0 + b x + c x^2 through (0, f0), (m, fm), (p, fp), if it also passes through both check points.
+    private static bool TryQuadratic(double f0, double fm, double fp, long m, long p, double fq1, long q1, double fq3, long q3, out double b, out double c)
     {
-        (double T, double E) At(long j)
-        {
-            var (t, e, _) = EstimatePerGpu(IterationShape.Decode(batch, 0) with { DecodeContextTokens = contextSum + (long)batch * j });
-            return (t, e);
-        }
-        var n = to - from;
-        if (n >= 9)
-        {
-            long m = (n - 1) / 2, p = n - 1, q1 = n / 4, q3 = 3 * n / 4;
-            var (t0, e0) = At(from);
-            var (tm, em) = At(from + m);
-            var (tp, ep) = At(from + p);
-            var (tq1, eq1) = At(from + q1);
-            var (tq3, eq3) = At(from + q3);
-            if (TrySumQuadratic(t0, tm, tp, m, p, n, tq1, q1, tq3, q3, out var st) && TrySumQuadratic(e0, em, ep, m, p, n, eq1, q1, eq3, q3, out var se))
-                return (st, se);
-        }
-        double ts = 0, es = 0;
-        for (var j = from; j < to; j++)
-        {
-            var (t, e) = At(j);
-            ts += t;
-            es += e;
-        }
-        return (ts, es);
-    }
-
-    // Sum over x in [0, n) of the quadratic through (0, f0), (m, fm), (p, fp), if it also passes through both check points.
-    private static bool TrySumQuadratic(double f0, double fm, double fp, long m, long p, long n, double fq1, long q1, double fq3, long q3, out double sum)
-    {
-        var c = ((fp - f0) / p - (fm - f0) / m) / (p - m);
-        var b = (fm - f0) / m - c * m;
-        double F(long x) => f0 + b * x + c * (double)x * x;
+        c = ((fp - f0) / p - (fm - f0) / m) / (p - m);
+        b = (fm - f0) / m - c * m;
+        var (bb, cc) = (b, c);
+        double F(long x) => f0 + bb * x + cc * (double)x * x;
         var tolerance = 1e-9 * Math.Max(Math.Abs(f0), Math.Abs(fp));
-        if (!(Math.Abs(F(q1) - fq1) <= tolerance && Math.Abs(F(q3) - fq3) <= tolerance))
-        {
-            sum = 0;
-            return false;
-        }
-        double nn = n;
-        sum = nn * f0 + b * nn * (nn - 1) / 2 + c * (nn - 1) * nn * (2 * nn - 1) / 6;
-        return true;
+        return Math.Abs(F(q1) - fq1) <= tolerance && Math.Abs(F(q3) - fq3) <= tolerance;
     }
 
     private (double Seconds, double Joules) FitEstimate(in IterationShape s)
