@@ -7,12 +7,13 @@
 # (the raw log in calibration/<gpu>/<model>/raw.jsonl is the state).
 #
 #   calibration/device/calibrate.sh BUDGET_S JOB...
-#     JOB = smoke | 8b | 8b-quick | 70b-tp8 | parquet
+#     JOB = smoke | 8b | 8b-quick | 70b-tp8 | 70b-tp8-full | parquet
 #
 # How it was run (device tool, carry [".devrun"], after publishing into .devrun/joules; between calls the
 # archive was unpacked into calibration/ here, so the next call resumed from the partial raw log):
 #   bash calibration/device/calibrate.sh 560 8b                  # H200, first call (budget ran out mid-grid)
-#   bash calibration/device/calibrate.sh 560 8b 70b-tp8 parquet  # H200, second call (resumed the 8B grid)
+#   bash calibration/device/calibrate.sh 540 8b 70b-tp8 parquet  # H200, second call (resumed the 8B grid)
+#   bash calibration/device/calibrate.sh 555 70b-tp8-full         # H200, third call (70B shard on the default grid)
 set -u
 J=.devrun/joules/joules
 OUT=${OUT:-/tmp/calibrate-out}
@@ -44,6 +45,9 @@ calibrate() {
       8b)       calibrate --model llama-3.1-8b ;;
       8b-quick) calibrate --model llama-3.1-8b --quick ;;
       70b-tp8)  calibrate --model llama-3.1-70b --tp 8 --quick ;;
+      # The default grid with 3 trials (CVs were under 1.1% on the quick grid) fits one device call;
+      # --force replaces the quick-grid log in the same folder (kept as raw.jsonl.<time>.bak).
+      70b-tp8-full) calibrate --model llama-3.1-70b --tp 8 --trials 3 --force ;;
       parquet)
         t=$(left); [ "$t" -lt 60 ] && { echo "== skipped parquet (budget)"; continue; }
         echo "== parquet: our writer and reader vs pyarrow on the same 10M-row zstd file"
