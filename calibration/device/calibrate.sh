@@ -11,7 +11,7 @@
 #
 # How it was run (device tool, carry [".devrun"], after publishing into .devrun/joules; between calls the
 # archive was unpacked into calibration/ here, so the next call resumed from the partial raw log):
-#   bash calibration/device/calibrate.sh 560 8b                  # H200, first call (budget ran out mid-grid)
+#   bash calibration/device/calibrate.sh 555 8b                  # H200, first call (budget ran out mid-grid)
 #   bash calibration/device/calibrate.sh 540 8b 70b-tp8 parquet  # H200, second call (resumed the 8B grid)
 #   bash calibration/device/calibrate.sh 555 70b-tp8-full         # H200, third call (70B shard on the default grid)
 set -u
