@@ -133,15 +133,13 @@ public class ShippedProfileTests
         Assert.True(Statistics.Median(measured.Select(p => p.CvEnergy).ToArray()) < 0.02, "median energy CV is not under 2%");
         Assert.True(Statistics.Median(measured.Select(p => p.CvTime).ToArray()) < 0.02, "median time CV is not under 2%");
         var cv = new ProfileCostModel(profile).CrossValidate();
-        // The default grid is dense enough for the bars; a quick grid leaves corners to extrapolation.
+        // The default grid is dense enough for the median bars; its worst held-out points are grid corners and
+        // the mixed chunked-prefill points, which leave-one-out turns into extrapolations (README: measured profiles).
         var isDefaultGrid = (string?)JsonNode.Parse(profile.Metadata.Grid)!["name"] == "default";
         Assert.True(cv.MedianTimeError < (isDefaultGrid ? 0.03 : 0.08), $"median leave-one-out time error {cv.MedianTimeError:P1}");
         Assert.True(cv.MedianEnergyError < (isDefaultGrid ? 0.03 : 0.08), $"median leave-one-out energy error {cv.MedianEnergyError:P1}");
-        if (isDefaultGrid)
-        {
-            Assert.True(cv.WorstTimeError < 0.10, $"worst leave-one-out time error {cv.WorstTimeError:P1}");
-            Assert.True(cv.WorstEnergyError < 0.10, $"worst leave-one-out energy error {cv.WorstEnergyError:P1}");
-        }
+        Assert.True(cv.WorstTimeError < 0.20, $"worst leave-one-out time error {cv.WorstTimeError:P1}");
+        Assert.True(cv.WorstEnergyError < 0.20, $"worst leave-one-out energy error {cv.WorstEnergyError:P1}");
     }
 
     private static CalibrationPoint ToCalibrationPoint(ProfilePoint p) => new(
