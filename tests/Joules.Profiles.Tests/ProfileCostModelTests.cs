@@ -181,15 +181,7 @@ public class ProfileDecodeRunTests
             // Start contexts below, inside and beyond the measured range (256..4096 per sequence).
             var contextSum = (long)batch * (1 + ctx % 9000);
             var k = 1 + steps % 3000;
-            double t = 0, j = 0;
-            for (var i = 0; i < k; i++)
-            {
-                var c = model.Estimate(IterationShape.Decode(batch, 0) with { DecodeContextTokens = contextSum + (long)batch * i });
-                t += c.Seconds;
-                j += c.Joules;
-            }
-            var run = model.EstimateDecodeRun(batch, contextSum, k);
-            return Math.Abs(run.Seconds - t) <= 1e-9 * t && Math.Abs(run.Joules - j) <= 1e-9 * j;
+            return DecodeRuns.MatchesItsSteps(model, batch, contextSum, k);
         }).QuickCheckThrowOnFailure();
     }
 
@@ -199,17 +191,24 @@ public class ProfileDecodeRunTests
         foreach (var model in s_models.Value)
         foreach (var (batch, perSeq, steps) in new[] { (64, 256, 5000), (64, 1024, 1), (8, 255, 2), (128, 1023, 4000), (1, 1, 9000) })
         {
-            var contextSum = (long)batch * perSeq;
-            double t = 0, j = 0;
-            for (var i = 0; i < steps; i++)
-            {
-                var c = model.Estimate(IterationShape.Decode(batch, 0) with { DecodeContextTokens = contextSum + (long)batch * i });
-                t += c.Seconds;
-                j += c.Joules;
-            }
-            var run = model.EstimateDecodeRun(batch, contextSum, steps);
-            Assert.Equal(t, run.Seconds, 1e-9 * t);
-            Assert.Equal(j, run.Joules, 1e-9 * j);
+            Assert.True(DecodeRuns.MatchesItsSteps(model, batch, (long)batch * perSeq, steps), $"{model.Name}: batch {batch}, context {perSeq}, {steps} steps");
         }
+    }
+}
+
+/// <summary>The law every <see cref="IDecodeRunCostModel"/> obeys: a run costs the sum of its steps.</summary>
+internal static class DecodeRuns
+{
+    public static bool MatchesItsSteps(IDecodeRunCostModel model, int batch, long contextSum, long steps)
+    {
+        double t = 0, j = 0;
+        for (var i = 0; i < steps; i++)
+        {
+            var c = model.Estimate(IterationShape.Decode(batch, 0) with { DecodeContextTokens = contextSum + (long)batch * i });
+            t += c.Seconds;
+            j += c.Joules;
+        }
+        var run = model.EstimateDecodeRun(batch, contextSum, steps);
+        return Math.Abs(run.Seconds - t) <= 1e-9 * t && Math.Abs(run.Joules - j) <= 1e-9 * j;
     }
 }

@@ -110,15 +110,7 @@ public class RooflineDecodeRunTests
             var batch = 1 + b % 512;
             var contextSum = (long)batch * (1 + ctx % 20000);
             var k = 1 + steps % 1000;
-            double t = 0, j = 0;
-            for (var i = 0; i < k; i++)
-            {
-                var c = model.Estimate(IterationShape.Decode(batch, 0) with { DecodeContextTokens = contextSum + (long)batch * i });
-                t += c.Seconds;
-                j += c.Joules;
-            }
-            var run = model.EstimateDecodeRun(batch, contextSum, k);
-            return Math.Abs(run.Seconds - t) <= 1e-9 * t && Math.Abs(run.Joules - j) <= 1e-9 * j;
+            return DecodeRuns.MatchesItsSteps(model, batch, contextSum, k);
         }).QuickCheckThrowOnFailure();
     }
 
