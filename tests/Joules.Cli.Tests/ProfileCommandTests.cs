@@ -76,6 +76,23 @@ public class ProfileCommandTests : IDisposable
         var decode64 = root.GetProperty("j_per_token").EnumerateArray().Single(e => e.GetProperty("label").GetString() == "decode batch 64 at context 1024");
         Assert.InRange(decode64.GetProperty("j_per_token").GetDouble(), 0.01, 1);
         Assert.Equal(70, root.GetProperty("idle_power_w").GetDouble(), 3);
+        // Beside each measured figure, the datasheet roofline of the same iteration on the profile's GPU: faster, by construction.
+        var roofline = new Joules.Profiles.Roofline.RooflineCostModel(Catalog.Gpu("h100-sxm"), Catalog.Model("llama-3.1-8b"))
+            .Estimate(IterationShape.Decode(64, 1025));
+        Assert.Equal(roofline.Seconds, decode64.GetProperty("roofline_iteration_s").GetDouble(), 12);
+        Assert.Equal(roofline.Joules / 64, decode64.GetProperty("roofline_j_per_token").GetDouble(), 12);
+    }
+
+    [Fact]
+    public void ShowOfTheShippedProfileSetsMeasuredBesideTheRoofline()
+    {
+        var dir = new DirectoryInfo(AppContext.BaseDirectory);
+        while (dir != null && !File.Exists(Path.Combine(dir.FullName, "Simulator.sln"))) dir = dir.Parent;
+        var (code, output, err) = Run("profile", "show", Path.Combine(dir!.FullName, "calibration", "h200", "llama-3.1-8b", "profile.parquet"));
+        Assert.True(code == 0, err);
+        Assert.Contains("roofline: time", output);
+        Assert.Contains("NVIDIA H200 (h200)", output);
+        Assert.Contains("decode batch 64 at context 1024      9.61 ms", output);
     }
 
     [Fact]
