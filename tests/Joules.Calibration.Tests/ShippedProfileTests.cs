@@ -13,15 +13,7 @@ namespace Joules.Calibration.Tests;
 /// </summary>
 public class ShippedProfileTests
 {
-    private static string RepoRoot
-    {
-        get
-        {
-            var dir = new DirectoryInfo(AppContext.BaseDirectory);
-            while (dir != null && !File.Exists(Path.Combine(dir.FullName, "Simulator.sln"))) dir = dir.Parent;
-            return dir?.FullName ?? throw new InvalidOperationException("Simulator.sln not found above " + AppContext.BaseDirectory);
-        }
-    }
+    private static string RepoRoot => Joules.Tests.RepoPaths.Root;
 
     public static TheoryData<string> ShippedProfiles()
     {

@@ -15,12 +15,7 @@ public class ParquetCommandTests
         return (code, o.ToString(), e.ToString());
     }
 
-    private static string Fixture(string name)
-    {
-        var dir = new DirectoryInfo(AppContext.BaseDirectory);
-        while (dir != null && !File.Exists(Path.Combine(dir.FullName, "Simulator.sln"))) dir = dir.Parent;
-        return Path.GetFullPath(Path.Combine(dir!.FullName, "..", "shared", "fixtures", "parquet-testing", name));
-    }
+    private static string Fixture(string name) => Joules.Tests.RepoPaths.Shared("fixtures", "parquet-testing", name);
 
     private static string WriteTrace()
     {

@@ -86,9 +86,7 @@ public class ProfileCommandTests : IDisposable
     [Fact]
     public void ShowOfTheShippedProfileSetsMeasuredBesideTheRoofline()
     {
-        var dir = new DirectoryInfo(AppContext.BaseDirectory);
-        while (dir != null && !File.Exists(Path.Combine(dir.FullName, "Simulator.sln"))) dir = dir.Parent;
-        var (code, output, err) = Run("profile", "show", Path.Combine(dir!.FullName, "calibration", "h200", "llama-3.1-8b", "profile.parquet"));
+        var (code, output, err) = Run("profile", "show", Path.Combine(Joules.Tests.RepoPaths.Calibration, "h200", "llama-3.1-8b", "profile.parquet"));
         Assert.True(code == 0, err);
         Assert.Contains("roofline: time", output);
         Assert.Contains("NVIDIA H200 (h200)", output);

@@ -19,13 +19,7 @@ public class TraceCommandTests
         return (code, o.ToString(), e.ToString());
     }
 
-    private static string Shared(string name)
-    {
-        for (var d = new DirectoryInfo(AppContext.BaseDirectory); d is not null; d = d.Parent)
-            if (File.Exists(Path.Combine(d.FullName, "Simulator.sln")))
-                return Path.GetFullPath(Path.Combine(d.FullName, "..", "shared", "traces", name));
-        throw new InvalidOperationException("Simulator.sln not found");
-    }
+    private static string Shared(string name) => Joules.Tests.RepoPaths.Shared("traces", name);
 
     private static string AzureConv => Shared("azure2023_AzureLLMInferenceTrace_conv.csv");
 

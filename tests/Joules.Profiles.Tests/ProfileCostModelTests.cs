@@ -153,19 +153,12 @@ public class ProfileCostModelTests(ITestOutputHelper output)
 
 public class ProfileDecodeRunTests
 {
-    private static string ShippedProfile(string relative)
-    {
-        var dir = new DirectoryInfo(AppContext.BaseDirectory);
-        while (dir != null && !File.Exists(Path.Combine(dir.FullName, "Simulator.sln"))) dir = dir.Parent;
-        return Path.Combine(dir!.FullName, "calibration", relative, "profile.parquet");
-    }
-
     private static readonly Lazy<ProfileCostModel[]> s_models = new(() =>
     [
         new ProfileCostModel(ProfileTestData.Make(ProfileTestData.Smooth, noise: 0.05, seed: 3)),
         new ProfileCostModel(ProfileTestData.Make(ProfileTestData.Smooth, noise: 0.02, seed: 4, tp: 4)),
         // Real measurements, with a skipped corner (decode b=256 at 4096 did not fit) that forces fits inside the grid.
-        .. Directory.EnumerateFiles(Path.GetDirectoryName(Path.GetDirectoryName(ShippedProfile("x"))!)!, "profile.parquet", SearchOption.AllDirectories)
+        .. Directory.EnumerateFiles(Joules.Tests.RepoPaths.Calibration, "profile.parquet", SearchOption.AllDirectories)
             .Order().Select(p => ProfileCostModel.FromFile(p)),
     ]);
 

@@ -8,15 +8,7 @@ namespace Joules.Simulation.Tests;
 /// <summary>The simulator driven by the measured profiles shipped under calibration/: default choice, errors, and the energy laws.</summary>
 public class ShippedProfileSimulationTests
 {
-    private static string CalibrationRoot
-    {
-        get
-        {
-            var dir = new DirectoryInfo(AppContext.BaseDirectory);
-            while (dir != null && !File.Exists(Path.Combine(dir.FullName, "Simulator.sln"))) dir = dir.Parent;
-            return Path.Combine(dir?.FullName ?? throw new InvalidOperationException("Simulator.sln not found"), "calibration");
-        }
-    }
+    private static string CalibrationRoot => Joules.Tests.RepoPaths.Calibration;
 
     [Fact]
     public void TheDefaultScenarioIsPricedByAShippedMeasuredProfile()

@@ -5,16 +5,9 @@ namespace Joules.Traces.Tests;
 /// <summary>Locates the shared real traces and makes scratch directories.</summary>
 internal static class TestData
 {
-    public static string RepoRoot { get; } = FindRoot();
+    public static string RepoRoot => Joules.Tests.RepoPaths.Root;
 
-    private static string FindRoot()
-    {
-        for (var d = new DirectoryInfo(AppContext.BaseDirectory); d is not null; d = d.Parent)
-            if (File.Exists(Path.Combine(d.FullName, "Simulator.sln"))) return d.FullName;
-        throw new InvalidOperationException("Simulator.sln not found above " + AppContext.BaseDirectory);
-    }
-
-    public static string Shared(string name) => Path.GetFullPath(Path.Combine(RepoRoot, "..", "shared", "traces", name));
+    public static string Shared(string name) => Joules.Tests.RepoPaths.Shared("traces", name);
 
     public static string AzureConv => Shared("azure2023_AzureLLMInferenceTrace_conv.csv");
     public static string AzureCode => Shared("azure2023_AzureLLMInferenceTrace_code.csv");

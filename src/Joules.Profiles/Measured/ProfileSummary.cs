@@ -49,10 +49,9 @@ public sealed record ProfileSummary
         var model = measured.Any(p => p.IterationSeconds > 0 && p.EnergyJoules > 0) ? new ProfileCostModel(profile, smClockTarget: smClockTarget) : null;
         var cv = model?.CrossValidate() ?? new CrossValidationReport([]);
         var tp = Math.Max(1, m.TensorParallel);
-        string catalog;
-        try { catalog = Catalog.Gpu(m.GpuName).Name; } catch (KeyNotFoundException) { catalog = ""; }
+        var gpu = Catalog.TryGpu(m.GpuName);
         // The datasheet estimate beside each measured figure shows how far real kernels and power sit from the ideal.
-        var roof = catalog.Length > 0 ? new Roofline.RooflineCostModel(Catalog.Gpu(catalog), m.Model, tp) : null;
+        var roof = gpu is null ? null : new Roofline.RooflineCostModel(gpu, m.Model, tp);
 
         var reps = new List<EnergyPerToken>();
         void Decode(int batch, int context)
@@ -82,7 +81,7 @@ public sealed record ProfileSummary
         return new ProfileSummary
         {
             File = file,
-            Gpu = new GpuInfo(m.GpuName, m.GpuUuid, m.DriverVersion, m.CudaVersion, m.PowerLimitWatts, catalog),
+            Gpu = new GpuInfo(m.GpuName, m.GpuUuid, m.DriverVersion, m.CudaVersion, m.PowerLimitWatts, gpu?.Name ?? ""),
             Model = new ModelInfo(m.Model.Name, m.Model.Layers, m.Model.Hidden, m.Model.Heads, m.Model.KvHeads, m.Model.Ffn, m.Model.Vocab, m.Model.Dtype, m.Model.Parameters),
             TensorParallel = tp,
             CreatedUtc = m.CreatedUtc.UtcDateTime.ToString("yyyy-MM-ddTHH:mm:ssZ"),
