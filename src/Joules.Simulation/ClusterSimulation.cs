@@ -1,4 +1,5 @@
 using Joules.Profiles;
+using Joules.Scheduling;
 using Joules.Simulation.Engine;
 using Joules.Simulation.Kernel;
 using Joules.Traces;
@@ -8,14 +9,28 @@ namespace Joules.Simulation;
 /// <summary>How far a run has got, for progress displays.</summary>
 public readonly record struct SimulationProgress(long RequestsArrived, long RequestsFinished, double SimulatedSeconds);
 
+/// <summary>Switches that change how the simulator computes, never what it computes (the tests compare both settings).</summary>
+public sealed record SimulationOptions
+{
+    /// <summary>Price steady decode phases in closed form and commit them in bulk.</summary>
+    public bool FastDecodeRuns { get; init; } = true;
+    /// <summary>Bring every instance up to every arrival, not only those whose router-visible state may have changed (the plain reference the fast path is checked against).</summary>
+    public bool CatchUpEveryInstance { get; init; }
+    /// <summary>Charge each request its marginal cost in an iteration (false: its token share).</summary>
+    public bool CausalAttribution { get; init; } = true;
+}
+
 /// <summary>
-/// Replays a request stream through a cluster of identical instances behind a router. The trace is
-/// pulled one request at a time (one pending arrival event), per-request results go to the sink as
-/// they happen, and only running and queued requests are held in memory.
+/// Replays a request stream through a cluster of identical instances behind a router. Time advances by
+/// arrivals: one pending arrival event on the event kernel; each instance keeps its own clock and is brought up
+/// to an arrival only when the router needs it (see <see cref="Instance.AdvanceTo"/>). The trace is pulled one
+/// request at a time, per-request results go to the sink as they happen, and only running and queued requests
+/// are held in memory.
 /// </summary>
 public sealed class ClusterSimulation : IRequestObserver
 {
     private readonly ClusterConfig _cfg;
+    private readonly Deployment _deployment;
     private readonly ICostModel _cost;
     private readonly ISimulationSink? _sink;
     private readonly MetricsCollector _metrics;
@@ -23,51 +38,50 @@ public sealed class ClusterSimulation : IRequestObserver
     private readonly Instance[] _instances;
     private readonly PowerTimeline[]? _power;
     private readonly IRouter _router;
-    private readonly bool _lazy;
-    private readonly bool _catchUpAll;
+    private readonly SimulationOptions _options;
     private long _finished;
-    private readonly ArrivalHorizon _horizon = new();
 
-    private sealed class ArrivalHorizon : IArrivalHorizon
-    {
-        public double NextArrivalTime { get; set; } = double.PositiveInfinity;
-    }
-
-    /// <param name="cfg">The deployment.</param>
-    /// <param name="cost">Prices iterations (shared by all instances).</param>
+    /// <param name="cfg">The deployment and its serving policy.</param>
+    /// <param name="cost">Prices iterations (shared by all instances); must price <paramref name="cfg"/>'s deployment.</param>
     /// <param name="sink">Receives per-request results and power samples.</param>
-    /// <param name="allowLazy">Drive instances lazily: they keep no events and catch up to an arrival only when handed a request, or, for routers that read instance state, all of them before routing (same results, far fewer events). False drives them by events (one per run of iterations up to the next arrival).</param>
-    public ClusterSimulation(ClusterConfig cfg, ICostModel cost, ISimulationSink? sink = null, bool allowLazy = true)
+    /// <param name="options">How to compute (defaults: all fast paths on).</param>
+    public ClusterSimulation(ClusterConfig cfg, ICostModel cost, ISimulationSink? sink = null, SimulationOptions? options = null)
     {
         ArgumentNullException.ThrowIfNull(cfg);
         ArgumentNullException.ThrowIfNull(cost);
+        _deployment = cfg.Deployment ?? Deployment.Of(cost);
+        cfg = cfg with { Deployment = _deployment };
         cfg.Validate();
+        if (!string.Equals(cost.Model.Name, _deployment.Model.Name, StringComparison.OrdinalIgnoreCase) || cost.TensorParallel != _deployment.TensorParallel)
+            throw new ArgumentException($"cost model '{cost.Name}' prices {cost.Model.Name} at tp {cost.TensorParallel}, but the scenario deploys {_deployment}");
         _cfg = cfg;
         _cost = cost;
         _sink = sink;
+        _options = options ?? new SimulationOptions();
         _metrics = new MetricsCollector(cfg.Slo);
-        var blocks = cfg.Engine.KvBlocks(cost.Gpu, cost.Model.Shard(cost.TensorParallel));
+        var blocks = cfg.Engine.KvBlocks(_deployment.Gpu, _deployment.Shard);
+        var scheduler = cfg.Engine.Scheduler(_deployment.Model.MaxContext);
         _instances = new Instance[cfg.Instances];
-        _router = Routers.Create(cfg.Router, cost, cfg);
-        _lazy = allowLazy;
-        _catchUpAll = _lazy && _router.ReadsInstanceState;
+        _router = Routers.Create(cfg, cost);
         if (sink is { WantsPower: true }) _power = new PowerTimeline[cfg.Instances];
         for (var i = 0; i < cfg.Instances; i++)
         {
             PowerTimeline? p = null;
             if (_power != null) p = _power[i] = new PowerTimeline(i, cfg.PowerBinSeconds, cost.IdleWatts, sink!);
-            _instances[i] = new Instance(i, cost, cfg.Engine, blocks, this, p, _horizon) { Lazy = _lazy };
+            _instances[i] = new Instance(i, cost, scheduler, blocks, this, p, _options.FastDecodeRuns, _options.CausalAttribution);
         }
         KvBlocksPerInstance = blocks;
+        MaxModelLen = scheduler.MaxModelLen;
     }
 
     public int KvBlocksPerInstance { get; }
+    public int MaxModelLen { get; }
     public IReadOnlyList<Instance> Instances => _instances;
 
     /// <summary>Convenience: build and run in one call.</summary>
     public static SimulationSummary Run(ClusterConfig cfg, ICostModel cost, IEnumerable<TraceRequest> trace,
-        ISimulationSink? sink = null, Action<SimulationProgress>? progress = null) =>
-        new ClusterSimulation(cfg, cost, sink).Run(trace, progress);
+        ISimulationSink? sink = null, Action<SimulationProgress>? progress = null, SimulationOptions? options = null) =>
+        new ClusterSimulation(cfg, cost, sink, options).Run(trace, progress);
 
     void IRequestObserver.OnFinished(in RequestResult result)
     {
@@ -77,57 +91,80 @@ public sealed class ClusterSimulation : IRequestObserver
     }
 
     /// <summary>Runs the whole trace to completion. Call once.</summary>
-    public SimulationSummary Run(IEnumerable<TraceRequest> trace, Action<SimulationProgress>? progress = null)
+    public SimulationSummary Run(IEnumerable<TraceRequest> trace, Action<SimulationProgress>? progress = null, CancellationToken cancel = default)
     {
         var wall = System.Diagnostics.Stopwatch.StartNew();
         using var e = trace.GetEnumerator();
-        var arrivals = new ArrivalProcess(this, e, progress);
+        var arrivals = new ArrivalProcess(this, e, progress, cancel);
         arrivals.Start();
         _env.Run();
-        if (_lazy) foreach (var inst in _instances) inst.AdvanceTo(double.PositiveInfinity);
+        foreach (var inst in _instances) inst.AdvanceTo(double.PositiveInfinity);
         var end = _env.Now;
         foreach (var inst in _instances) end = Math.Max(end, inst.LastBusyEnd);
         if (_power != null) foreach (var p in _power) p.Finish(end);
+        return Summarise(arrivals.Arrived, end, wall.Elapsed.TotalSeconds);
+    }
+
+    private SimulationSummary Summarise(long total, double end, double wallSeconds)
+    {
         var stats = new InstanceStats[_instances.Length];
-        double busyJ = 0, idleJ = 0, busyFrac = 0, peakKv = 0;
-        long iterations = 0, preemptions = 0;
+        double busyJ = 0, idleJ = 0, busyFrac = 0, peakKv = 0, savedJ = 0;
+        long iterations = 0, preemptions = 0, queried = 0, hits = 0, computed = 0;
         for (var i = 0; i < _instances.Length; i++)
         {
-            var s = stats[i] = _instances[i].Stats(end);
+            var inst = _instances[i];
+            var s = stats[i] = inst.Stats(end);
             busyJ += s.BusyJoules;
             idleJ += s.IdleJoules;
             busyFrac += end > 0 ? s.BusySeconds / end : 0;
             peakKv = Math.Max(peakKv, s.PeakKvFraction);
             iterations += s.Iterations;
             preemptions += s.Preemptions;
+            queried += inst.Kv.QueriedTokens;
+            computed += inst.ComputedTokens;
+            hits += inst.Kv.HitTokens;
+            savedJ += inst.PrefixSavedJoules;
         }
-        var total = arrivals.Arrived;
         double Frac(long met) => total > 0 ? (double)met / total : double.NaN;
         return new SimulationSummary
         {
             Name = _cfg.Name,
-            CostModel = _cost.Name,
-            Gpu = _cost.Gpu.Name,
-            Model = _cost.Model.Name,
-            TensorParallel = _cost.TensorParallel,
+            CostModel = _cfg.CostModelLabel ?? _cost.Name,
+            CostModelKind = _cfg.CostModelLabel != null ? "roofline" : CostModelKinds.Of(_cost),
+            Gpu = _deployment.Gpu.Name,
+            Model = _deployment.Model.Name,
+            TensorParallel = _deployment.TensorParallel,
             Instances = _instances.Length,
             Router = _router.Name,
-            Batching = _cfg.Engine.Batching == BatchingKind.Static ? "static" : (_cfg.Engine.ChunkedPrefill ? "continuous" : "continuous-nochunk"),
+            Batching = _cfg.Engine.BatchingName,
             Mode = _cfg.Mode == ArrivalMode.Offline ? "offline" : "online",
+            MaxNumSeqs = _cfg.Engine.MaxNumSeqs,
+            MaxNumBatchedTokens = _cfg.Engine.MaxNumBatchedTokens,
+            MaxModelLen = MaxModelLen,
+            KvBlocksPerInstance = KvBlocksPerInstance,
+            PrefixCaching = _cfg.Engine.PrefixCaching && _cfg.Engine.Batching == BatchingKind.Continuous,
             RequestsTotal = total,
             RequestsCompleted = _metrics.Completed,
             RequestsRejected = _metrics.Rejected,
+            RejectedMaxModelLen = _metrics.RejectedMaxModelLen,
+            RejectedKvCapacity = _metrics.RejectedKvCapacity,
             InputTokens = _metrics.InputTokens,
             OutputTokens = _metrics.OutputTokens,
             SimulatedSeconds = end,
-            WallSeconds = wall.Elapsed.TotalSeconds,
+            WallSeconds = wallSeconds,
             Iterations = iterations,
+            ComputedTokens = computed,
             Events = _env.ProcessedEvents,
             BusyJoules = busyJ,
             IdleJoules = idleJ,
             AttributedJoules = _metrics.AttributedJoules,
+            PrefixQueriedTokens = queried,
+            PrefixHitTokens = hits,
+            PrefixSavedJoules = savedJ,
             Pue = _cfg.Facility.Pue,
             CarbonGramsPerKwh = _cfg.Facility.CarbonGramsPerKwh,
+            CarbonSet = _cfg.CarbonSet || _cfg.Facility.CarbonGramsPerKwh > 0,
+            PriceSet = _cfg.PriceSet || _cfg.Facility.PricePerKwh > 0,
             PricePerKwh = _cfg.Facility.PricePerKwh,
             Ttft = Distribution.From(_metrics.Ttft),
             Tpot = Distribution.From(_metrics.Tpot),
@@ -146,7 +183,7 @@ public sealed class ClusterSimulation : IRequestObserver
     }
 
     /// <summary>The arrival process: one pending event for the next request of the stream; times are relative to the first arrival.</summary>
-    private sealed class ArrivalProcess(ClusterSimulation sim, IEnumerator<TraceRequest> source, Action<SimulationProgress>? progress) : IEventTarget
+    private sealed class ArrivalProcess(ClusterSimulation sim, IEnumerator<TraceRequest> source, Action<SimulationProgress>? progress, CancellationToken cancel) : IEventTarget
     {
         private TraceRequest _next;
         private long _origin;
@@ -169,7 +206,6 @@ public sealed class ClusterSimulation : IRequestObserver
             _lastMicros = micros;
             var t = sim._cfg.Mode == ArrivalMode.Offline ? 0.0 : (micros - _origin) / 1e6;
             t = Math.Max(t, sim._env.Now);
-            sim._horizon.NextArrivalTime = t;
             sim._env.ScheduleAt(t, this);
         }
 
@@ -179,18 +215,31 @@ public sealed class ClusterSimulation : IRequestObserver
             if (r.InputTokens < 0 || r.OutputTokens < 0)
                 throw new InvalidDataException($"request {r.RequestId}: token counts must not be negative (input {r.InputTokens}, output {r.OutputTokens})");
             var instances = sim._instances;
-            if (sim._catchUpAll) foreach (var inst in instances) inst.AdvanceTo(env.Now);
+            var now = env.Now;
+            if (sim._options.CatchUpEveryInstance) foreach (var inst in instances) inst.AdvanceTo(now);
+            else switch (sim._router.Reads)
+            {
+                case RouterView.Internal:
+                    foreach (var inst in instances) inst.AdvanceTo(now);
+                    break;
+                case RouterView.Observable:
+                    foreach (var inst in instances) if (inst.NextObservableChange < now) inst.AdvanceTo(now);
+                    break;
+            }
             var i = sim._router.Route(r.RequestId, r.InputTokens, r.OutputTokens, instances);
-            if (sim._lazy) instances[i].AdvanceTo(env.Now);
-            instances[i].Enqueue(env, r.RequestId, r.InputTokens, r.OutputTokens);
+            instances[i].AdvanceTo(now);
+            instances[i].Enqueue(now, r.RequestId, r.InputTokens, r.OutputTokens, r.HashIds);
             Arrived++;
-            if (progress != null && (Arrived & 0xFFFF) == 0) progress(new SimulationProgress(Arrived, sim._finished, env.Now));
+            if ((Arrived & 0xFFFF) == 0)
+            {
+                cancel.ThrowIfCancellationRequested();
+                progress?.Invoke(new SimulationProgress(Arrived, sim._finished, now));
+            }
             if (source.MoveNext())
             {
                 _next = source.Current;
                 ScheduleNext();
             }
-            else sim._horizon.NextArrivalTime = double.PositiveInfinity;
         }
     }
 }

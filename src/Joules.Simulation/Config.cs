@@ -1,4 +1,5 @@
 using Joules.Profiles;
+using Joules.Scheduling;
 
 namespace Joules.Simulation;
 
@@ -14,18 +15,39 @@ public enum BatchingKind
 /// <summary>Online: requests arrive at their trace times. Offline: the whole trace is a backlog at time zero.</summary>
 public enum ArrivalMode { Online, Offline }
 
-/// <summary>Limits of the serving engine on one instance (vLLM names where they exist).</summary>
+/// <summary>What one instance runs: the GPU type, the model, its tensor-parallel degree; resolved once per scenario.</summary>
+/// <param name="Gpu">Datasheet of each GPU.</param>
+/// <param name="Model">The served model.</param>
+/// <param name="TensorParallel">GPUs per instance.</param>
+public sealed record Deployment(GpuSpec Gpu, ModelCard Model, int TensorParallel = 1)
+{
+    /// <summary>The deployment a cost model prices (for library callers that build a cost model first).</summary>
+    public static Deployment Of(ICostModel cost) => new(cost.Gpu, cost.Model, cost.TensorParallel);
+
+    public ModelShard Shard => Model.Shard(TensorParallel);
+
+    /// <summary>e.g. "h200 / llama-3.1-8b" or "h200 / llama-3.1-70b / tp8".</summary>
+    public override string ToString() => $"{Gpu.Name} / {Model.Name}" + (TensorParallel > 1 ? $" / tp{TensorParallel}" : "");
+}
+
+/// <summary>Limits of the serving engine on one instance (vLLM names where they exist) and how its KV cache is sized.</summary>
 public sealed record EngineConfig
 {
     public BatchingKind Batching { get; init; } = BatchingKind.Continuous;
     /// <summary>Token budget of one iteration (vLLM max_num_batched_tokens).</summary>
     public int MaxNumBatchedTokens { get; init; } = 8192;
-    /// <summary>Most sequences in one iteration (vLLM max_num_seqs).</summary>
-    public int MaxNumSeqs { get; init; } = 256;
+    /// <summary>Most sequences running at once (vLLM max_num_seqs).</summary>
+    public int MaxNumSeqs { get; init; } = 1024;
     /// <summary>Split long prompts over iterations to fit the token budget.</summary>
     public bool ChunkedPrefill { get; init; } = true;
     /// <summary>Tokens per KV-cache block.</summary>
     public int BlockSize { get; init; } = 16;
+    /// <summary>Longest prompt plus output a request may have; null: the model card's maximum context.</summary>
+    public int? MaxModelLen { get; init; }
+    /// <summary>Prefix caching (vLLM V1's default).</summary>
+    public bool PrefixCaching { get; init; } = true;
+    /// <summary>Tokens each trace block hash covers (Mooncake: 512).</summary>
+    public int HashBlockTokens { get; init; } = 512;
     /// <summary>Fraction of GPU memory the engine may use (vLLM gpu_memory_utilization).</summary>
     public double GpuMemoryUtilization { get; init; } = 0.9;
     /// <summary>Bytes per GPU kept back for activations and the CUDA graph pool.</summary>
@@ -33,15 +55,26 @@ public sealed record EngineConfig
     /// <summary>Overrides the KV capacity (blocks) computed from memory; for tests and what-ifs.</summary>
     public int? KvBlocksOverride { get; init; }
 
-    public void Validate()
+    /// <summary>The scheduler's limits for a model whose card allows <paramref name="modelMaxContext"/> tokens.</summary>
+    public SchedulerConfig Scheduler(int modelMaxContext) => new()
     {
-        if (MaxNumBatchedTokens < 1) throw new ArgumentException($"max_num_batched_tokens must be positive, got {MaxNumBatchedTokens}");
-        if (MaxNumSeqs < 1) throw new ArgumentException($"max_num_seqs must be positive, got {MaxNumSeqs}");
-        if (MaxNumSeqs > MaxNumBatchedTokens)
-            throw new ArgumentException($"max_num_seqs ({MaxNumSeqs}) must not exceed max_num_batched_tokens ({MaxNumBatchedTokens}) so every running sequence can decode each iteration");
-        if (BlockSize < 1) throw new ArgumentException($"block size must be positive, got {BlockSize}");
-        if (GpuMemoryUtilization is <= 0 or > 1) throw new ArgumentException($"gpu memory utilisation must lie in (0, 1], got {GpuMemoryUtilization}");
-        if (KvBlocksOverride is < 1) throw new ArgumentException($"KV blocks override must be positive, got {KvBlocksOverride}");
+        MaxNumBatchedTokens = MaxNumBatchedTokens,
+        MaxNumSeqs = MaxNumSeqs,
+        ChunkedPrefill = ChunkedPrefill,
+        BlockSize = BlockSize,
+        MaxModelLen = MaxModelLen ?? modelMaxContext,
+        PrefixCaching = PrefixCaching && Batching == BatchingKind.Continuous,
+        HashBlockTokens = HashBlockTokens,
+        Static = Batching == BatchingKind.Static,
+    };
+
+    public void Validate(int modelMaxContext = 131072)
+    {
+        Scheduler(modelMaxContext).Validate();
+        if (GpuMemoryUtilization is <= 0 or > 1) throw new ArgumentException($"gpu-memory-utilization must lie in (0, 1], got {GpuMemoryUtilization}");
+        if (KvBlocksOverride is < 1) throw new ArgumentException($"kv-blocks must be positive, got {KvBlocksOverride}");
+        if (MaxModelLen is { } m && m > modelMaxContext)
+            throw new ArgumentException($"max-model-len {m} exceeds the model's maximum context of {modelMaxContext} tokens");
     }
 
     /// <summary>KV-cache blocks available on one instance: per GPU, memory x utilisation minus the weight shard and the activation reserve, over the per-GPU bytes of a block.</summary>
@@ -56,6 +89,9 @@ public sealed record EngineConfig
                 $"model '{shard.Model.Name}' at tp={shard.Tp} does not fit on {gpu.Name}: {shard.WeightBytesPerGpu / 1e9:F1} GB of weights per GPU leave no room for a KV cache in {gpu.MemoryGiB * GpuMemoryUtilization:F1} GiB");
         return (int)Math.Min(blocks, int.MaxValue);
     }
+
+    /// <summary>"continuous", "continuous-nochunk" or "static".</summary>
+    public string BatchingName => Batching == BatchingKind.Static ? "static" : ChunkedPrefill ? "continuous" : "continuous-nochunk";
 }
 
 /// <summary>Latency targets a request must meet to count as served well.</summary>
@@ -78,12 +114,22 @@ public static class RouterNames
 public sealed record ClusterConfig
 {
     public string Name { get; init; } = "default";
+    /// <summary>What every instance runs; null takes it from the cost model (library convenience; scenarios always set it).</summary>
+    public Deployment? Deployment { get; init; }
     public int Instances { get; init; } = 8;
     public EngineConfig Engine { get; init; } = new();
     public string Router { get; init; } = RouterNames.LeastOutstanding;
+    /// <summary>Let the least-outstanding router see every request's true output length (research only: no real router knows it).</summary>
+    public bool OutputLengthOracle { get; init; }
     public ArrivalMode Mode { get; init; } = ArrivalMode.Online;
     public SloConfig Slo { get; init; } = new();
     public FacilityConfig Facility { get; init; } = new();
+    /// <summary>Whether the user gave a carbon intensity (reports say "not set" rather than 0 g otherwise).</summary>
+    public bool CarbonSet { get; init; }
+    /// <summary>Whether the user gave an electricity price.</summary>
+    public bool PriceSet { get; init; }
+    /// <summary>How reports name the cost model, when it differs from the model's own name (e.g. a roofline fallback with its reason).</summary>
+    public string? CostModelLabel { get; init; }
     public int Seed { get; init; } = 42;
     /// <summary>Width of the power-timeline bins in seconds.</summary>
     public double PowerBinSeconds { get; init; } = 1.0;
@@ -91,12 +137,14 @@ public sealed record ClusterConfig
     public void Validate()
     {
         if (Instances < 1) throw new ArgumentException($"instances must be at least 1, got {Instances}");
-        Engine.Validate();
+        Engine.Validate(Deployment?.Model.MaxContext ?? 131072);
         if (Array.IndexOf(RouterNames.All, Router) < 0)
             throw new ArgumentException($"unknown router '{Router}': expected one of {string.Join(", ", RouterNames.All)}");
-        if (Slo.TtftSeconds <= 0 || Slo.TpotSeconds <= 0) throw new ArgumentException("SLO targets must be positive");
-        if (Facility.Pue < 1) throw new ArgumentException($"PUE must be at least 1, got {Facility.Pue}");
-        if (Facility.CarbonGramsPerKwh < 0 || Facility.PricePerKwh < 0) throw new ArgumentException("carbon intensity and price must not be negative");
-        if (!(PowerBinSeconds > 0)) throw new ArgumentException($"power bin must be positive, got {PowerBinSeconds}");
+        if (!(Slo.TtftSeconds > 0)) throw new ArgumentException($"ttft-slo must be a positive number of seconds, got {Slo.TtftSeconds}");
+        if (!(Slo.TpotSeconds > 0)) throw new ArgumentException($"tpot-slo must be a positive number of seconds, got {Slo.TpotSeconds}");
+        if (!(Facility.Pue >= 1)) throw new ArgumentException($"pue must be at least 1, got {Facility.Pue}");
+        if (!(Facility.CarbonGramsPerKwh >= 0)) throw new ArgumentException($"carbon must not be negative, got {Facility.CarbonGramsPerKwh}");
+        if (!(Facility.PricePerKwh >= 0)) throw new ArgumentException($"price must not be negative, got {Facility.PricePerKwh}");
+        if (!(PowerBinSeconds > 0)) throw new ArgumentException($"power-bin must be a positive number of seconds, got {PowerBinSeconds}");
     }
 }

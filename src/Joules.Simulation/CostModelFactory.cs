@@ -92,3 +92,14 @@ public static class CostModelFactory
         return model;
     }
 }
+
+/// <summary>The kind name of a built cost model, for reports.</summary>
+public static class CostModelKinds
+{
+    public static string Of(ICostModel cost) => cost switch
+    {
+        ProfileCostModel => CostModelFactory.Profile,
+        RooflineCostModel => CostModelFactory.Roofline,
+        _ => cost.Name.Split(':')[0],
+    };
+}

@@ -1,5 +1,28 @@
 namespace Joules.Simulation;
 
+/// <summary>Why a request was not served.</summary>
+public enum RejectReason : byte
+{
+    /// <summary>Served.</summary>
+    None,
+    /// <summary>Prompt plus output exceed max-model-len (vLLM answers such a request with HTTP 400).</summary>
+    MaxModelLen,
+    /// <summary>Prompt plus output need more KV blocks than the whole cache holds: it could never run.</summary>
+    KvCapacity,
+}
+
+/// <summary>Names of reject reasons as written to requests.parquet and summaries.</summary>
+public static class RejectReasons
+{
+    public static string Name(RejectReason r) => r switch
+    {
+        RejectReason.None => "",
+        RejectReason.MaxModelLen => "max-model-len",
+        RejectReason.KvCapacity => "kv-capacity",
+        _ => r.ToString(),
+    };
+}
+
 /// <summary>What happened to one request: when it arrived, was first scheduled, produced its first and last token, and the energy it was charged.</summary>
 public readonly record struct RequestResult(
     long RequestId,
@@ -12,8 +35,12 @@ public readonly record struct RequestResult(
     int OutputTokens,
     int Preemptions,
     double EnergyJ,
-    bool Rejected)
+    RejectReason Reason = RejectReason.None,
+    int CachedPromptTokens = 0)
 {
+    /// <summary>Not served (see <see cref="Reason"/>).</summary>
+    public bool Rejected => Reason != RejectReason.None;
+
     /// <summary>Time to first token.</summary>
     public double TtftS => FirstTokenS - ArrivalS;
     /// <summary>End-to-end latency.</summary>

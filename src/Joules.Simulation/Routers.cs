@@ -3,12 +3,23 @@ using Joules.Simulation.Engine;
 
 namespace Joules.Simulation;
 
+/// <summary>What a router looks at, which decides how far instances must be brought up to date before it routes.</summary>
+public enum RouterView
+{
+    /// <summary>Nothing (round-robin, random): only the instance handed the request is brought up to date.</summary>
+    None,
+    /// <summary>What a real router observes from outside: requests in flight and prompt tokens still without a first token.</summary>
+    Observable,
+    /// <summary>Engine internals (an oracle's outstanding output tokens): every instance is brought up to every arrival.</summary>
+    Internal,
+}
+
 /// <summary>Picks the instance a newly arrived request goes to, looking at the instances' state at the arrival instant.</summary>
 public interface IRouter
 {
     string Name { get; }
-    /// <summary>Whether the decision depends on instance state; routers that do not let instances be driven lazily (much faster on large fleets).</summary>
-    bool ReadsInstanceState => true;
+    RouterView Reads { get; }
+    /// <summary>The instance for a request of <paramref name="inputTokens"/> prompt tokens; <paramref name="outputTokens"/> may only be read by oracle routers.</summary>
     int Route(long requestId, int inputTokens, int outputTokens, Instance[] instances);
 }
 
@@ -17,7 +28,7 @@ public sealed class RoundRobinRouter : IRouter
 {
     private int _next;
     public string Name => RouterNames.RoundRobin;
-    public bool ReadsInstanceState => false;
+    public RouterView Reads => RouterView.None;
     public int Route(long requestId, int inputTokens, int outputTokens, Instance[] instances)
     {
         var i = _next;
@@ -31,17 +42,53 @@ public sealed class RandomRouter(int seed) : IRouter
 {
     private readonly Random _rng = new(seed);
     public string Name => RouterNames.Random;
-    public bool ReadsInstanceState => false;
+    public RouterView Reads => RouterView.None;
     public int Route(long requestId, int inputTokens, int outputTokens, Instance[] instances) => _rng.Next(instances.Length);
 }
 
-/// <summary>The instance with the fewest outstanding tokens (prompt tokens not yet prefilled plus output tokens not yet generated); ties go to the lowest index.</summary>
+/// <summary>
+/// Least outstanding requests, as a real load balancer does it (Envoy's LEAST_REQUEST, nginx least_conn, the
+/// least-request policies of LLM gateways): the instance with the fewest requests in flight, ties broken by the
+/// fewest prompt tokens still waiting for a first token, then the lowest index. It knows nothing a real router could
+/// not: prompts and which requests have started or finished streaming, never output lengths.
+/// </summary>
 public sealed class LeastOutstandingRouter : IRouter
 {
     public string Name => RouterNames.LeastOutstanding;
+    public RouterView Reads => RouterView.Observable;
     public int Route(long requestId, int inputTokens, int outputTokens, Instance[] instances) => Pick(instances);
 
     internal static int Pick(Instance[] instances)
+    {
+        var best = 0;
+        var bestResident = int.MaxValue;
+        var bestPrompt = long.MaxValue;
+        for (var i = 0; i < instances.Length; i++)
+        {
+            var inst = instances[i];
+            var r = inst.Resident;
+            if (r > bestResident) continue;
+            var p = inst.QueuedPromptTokens;
+            if (r == bestResident && p >= bestPrompt) continue;
+            best = i;
+            bestResident = r;
+            bestPrompt = p;
+            if (r == 0 && p == 0) break;
+        }
+        return best;
+    }
+}
+
+/// <summary>
+/// Research only: least outstanding tokens with an oracle on output lengths (prompt tokens not yet prefilled plus
+/// output tokens not yet generated), the behaviour of earlier Joules versions. No real router knows how many tokens
+/// a request will generate.
+/// </summary>
+public sealed class OracleLeastOutstandingRouter : IRouter
+{
+    public string Name => RouterNames.LeastOutstanding + " (output-length oracle)";
+    public RouterView Reads => RouterView.Internal;
+    public int Route(long requestId, int inputTokens, int outputTokens, Instance[] instances)
     {
         var best = 0;
         var bestLoad = long.MaxValue;
@@ -57,8 +104,9 @@ public sealed class LeastOutstandingRouter : IRouter
 /// <summary>
 /// Packs load onto as few instances as the SLOs allow, so the others sit idle: instances are tried in a
 /// fixed order and the first one with headroom takes the request. Headroom comes from the cost model:
-/// at most as many resident requests as keep a decode step within 80 % of the TPOT target, and at most as
-/// many queued prompt tokens as prefill in half the TTFT target. When none has headroom, the least loaded takes it.
+/// at most as many requests in flight as keep a decode step within 80 % of the TPOT target, and at most as
+/// many prompt tokens waiting for a first token as prefill in half the TTFT target. When none has headroom,
+/// the least loaded takes it.
 /// </summary>
 public sealed class ConsolidatingRouter : IRouter
 {
@@ -77,6 +125,7 @@ public sealed class ConsolidatingRouter : IRouter
     }
 
     public string Name => RouterNames.Consolidate;
+    public RouterView Reads => RouterView.Observable;
     public int MaxResident { get; }
     public long MaxQueuedPromptTokens { get; }
 
@@ -85,7 +134,7 @@ public sealed class ConsolidatingRouter : IRouter
         for (var i = 0; i < instances.Length; i++)
         {
             var inst = instances[i];
-            if (inst.Resident < MaxResident && inst.OutstandingPromptTokens + inputTokens <= MaxQueuedPromptTokens) return i;
+            if (inst.Resident < MaxResident && inst.QueuedPromptTokens + inputTokens <= MaxQueuedPromptTokens) return i;
         }
         return LeastOutstandingRouter.Pick(instances);
     }
@@ -94,12 +143,12 @@ public sealed class ConsolidatingRouter : IRouter
 /// <summary>Builds routers by name.</summary>
 public static class Routers
 {
-    public static IRouter Create(string name, ICostModel cost, ClusterConfig cfg) => name switch
+    public static IRouter Create(ClusterConfig cfg, ICostModel cost) => cfg.Router switch
     {
         RouterNames.RoundRobin => new RoundRobinRouter(),
-        RouterNames.LeastOutstanding => new LeastOutstandingRouter(),
+        RouterNames.LeastOutstanding => cfg.OutputLengthOracle ? new OracleLeastOutstandingRouter() : new LeastOutstandingRouter(),
         RouterNames.Consolidate => new ConsolidatingRouter(cost, cfg.Engine, cfg.Slo),
         RouterNames.Random => new RandomRouter(cfg.Seed),
-        _ => throw new ArgumentException($"unknown router '{name}': expected one of {string.Join(", ", RouterNames.All)}"),
+        var name => throw new ArgumentException($"unknown router '{name}': expected one of {string.Join(", ", RouterNames.All)}"),
     };
 }

@@ -1,119 +1,129 @@
 using Joules.Profiles;
 using Joules.Profiles.Measured;
-using YamlDotNet.Core;
-using YamlDotNet.Serialization;
-using YamlDotNet.Serialization.NamingConventions;
+using Joules.Simulation.Settings;
+using S = Joules.Simulation.Settings.SimulateSettings;
 
 namespace Joules.Simulation;
 
 /// <summary>
-/// One configuration to simulate, every field optional: unset fields fall back to the layer below
-/// (scenario entry over the file's <c>defaults</c> over command-line options over built-in defaults).
-/// YAML keys are the snake_case property names.
+/// One configuration to simulate as the user gave it: a value for each setting of <see cref="SimulateSettings"/>
+/// that was set, nothing for the rest. Layers combine with <see cref="Over"/> (scenario entry over the file's
+/// <c>defaults</c> over command-line options over built-in defaults); <see cref="Resolve"/> turns it into a
+/// validated configuration.
 /// </summary>
 public sealed class ScenarioSpec
 {
-    public string? Name { get; set; }
-    public string? CostModel { get; set; }
-    public string? Profile { get; set; }
-    public string? Gpu { get; set; }
-    public string? Model { get; set; }
-    public int? Tp { get; set; }
-    public int? Instances { get; set; }
-    public string? Router { get; set; }
-    public string? Mode { get; set; }
-    public string? Batching { get; set; }
-    public bool? ChunkedPrefill { get; set; }
-    public int? MaxNumBatchedTokens { get; set; }
-    public int? MaxNumSeqs { get; set; }
-    public int? BlockSize { get; set; }
-    public double? GpuMemoryUtilization { get; set; }
-    public int? KvBlocks { get; set; }
-    public double? TtftSlo { get; set; }
-    public double? TpotSlo { get; set; }
-    public double? Pue { get; set; }
-    public double? Carbon { get; set; }
-    public double? Price { get; set; }
-    public int? Seed { get; set; }
-    public double? PowerBin { get; set; }
-
-    public const string DefaultGpu = "h100-sxm";
+    public const string DefaultGpu = "h200";
     public const string DefaultModel = "llama-3.1-8b";
 
-    /// <summary>This spec with unset fields taken from <paramref name="under"/>.</summary>
-    public ScenarioSpec Over(ScenarioSpec under) => new()
+    private readonly Dictionary<Setting, object> _values = [];
+
+    /// <summary>Sets a value (validated); returns this spec for chaining.</summary>
+    public ScenarioSpec With<T>(Setting<T> setting, T value) where T : notnull
     {
-        Name = Name ?? under.Name, CostModel = CostModel ?? under.CostModel, Profile = Profile ?? under.Profile,
-        Gpu = Gpu ?? under.Gpu, Model = Model ?? under.Model, Tp = Tp ?? under.Tp, Instances = Instances ?? under.Instances,
-        Router = Router ?? under.Router, Mode = Mode ?? under.Mode, Batching = Batching ?? under.Batching,
-        ChunkedPrefill = ChunkedPrefill ?? under.ChunkedPrefill, MaxNumBatchedTokens = MaxNumBatchedTokens ?? under.MaxNumBatchedTokens,
-        MaxNumSeqs = MaxNumSeqs ?? under.MaxNumSeqs, BlockSize = BlockSize ?? under.BlockSize,
-        GpuMemoryUtilization = GpuMemoryUtilization ?? under.GpuMemoryUtilization, KvBlocks = KvBlocks ?? under.KvBlocks,
-        TtftSlo = TtftSlo ?? under.TtftSlo, TpotSlo = TpotSlo ?? under.TpotSlo, Pue = Pue ?? under.Pue, Carbon = Carbon ?? under.Carbon,
-        Price = Price ?? under.Price, Seed = Seed ?? under.Seed, PowerBin = PowerBin ?? under.PowerBin,
-    };
+        setting.Check(value, setting.OptionName);
+        _values[setting] = value;
+        return this;
+    }
+
+    /// <summary>Sets a value parsed from text, as a command line or scenario file gives it; <paramref name="where"/> prefixes errors.</summary>
+    public ScenarioSpec WithText(Setting setting, string text, string where)
+    {
+        _values[setting] = setting.ParseValue(text, where);
+        return this;
+    }
+
+    public bool IsSet(Setting setting) => _values.ContainsKey(setting);
+
+    public bool TryGet<T>(Setting<T> setting, out T value) where T : notnull
+    {
+        if (_values.TryGetValue(setting, out var v)) { value = (T)v; return true; }
+        value = default!;
+        return false;
+    }
+
+    public T GetOr<T>(Setting<T> setting, T fallback) where T : notnull => TryGet(setting, out var v) ? v : fallback;
+
+    /// <summary>The value of a text setting, or null.</summary>
+    public string? Text(Setting<string> setting) => TryGet(setting, out var v) ? v : null;
+
+    /// <summary>This spec with unset settings taken from <paramref name="under"/>.</summary>
+    public ScenarioSpec Over(ScenarioSpec under)
+    {
+        var r = new ScenarioSpec();
+        foreach (var (k, v) in under._values) r._values[k] = v;
+        foreach (var (k, v) in _values) r._values[k] = v;
+        return r;
+    }
 
     /// <summary>Turns the spec into a validated cluster configuration and cost-model request.</summary>
-    /// <param name="profileRoot">Where shipped measured profiles live (the repository's calibration/ folder); with none, nothing measured is found by default.</param>
+    /// <param name="profileRoot">Where shipped measured profiles live (calibration/); with none, nothing measured is found by default.</param>
     public Scenario Resolve(string? profileRoot = null)
     {
-        var engine = new EngineConfig();
-        var batching = (Batching ?? "continuous").ToLowerInvariant() switch
-        {
-            "continuous" => BatchingKind.Continuous,
-            "static" => BatchingKind.Static,
-            var b => throw new ArgumentException($"unknown batching '{b}': expected continuous or static"),
-        };
-        engine = engine with
-        {
-            Batching = batching,
-            ChunkedPrefill = ChunkedPrefill ?? engine.ChunkedPrefill,
-            MaxNumBatchedTokens = MaxNumBatchedTokens ?? engine.MaxNumBatchedTokens,
-            MaxNumSeqs = MaxNumSeqs ?? engine.MaxNumSeqs,
-            BlockSize = BlockSize ?? engine.BlockSize,
-            GpuMemoryUtilization = GpuMemoryUtilization ?? engine.GpuMemoryUtilization,
-            KvBlocksOverride = KvBlocks,
-        };
-        var mode = (Mode ?? "online").ToLowerInvariant() switch
-        {
-            "online" => ArrivalMode.Online,
-            "offline" => ArrivalMode.Offline,
-            var m => throw new ArgumentException($"unknown mode '{m}': expected online or offline"),
-        };
-        var router = (Router ?? RouterNames.LeastOutstanding).ToLowerInvariant();
-        var defaults = new ClusterConfig();
-        var cfg = new ClusterConfig
-        {
-            Name = Name ?? "default",
-            Instances = Instances ?? defaults.Instances,
-            Engine = engine,
-            Router = router,
-            Mode = mode,
-            Slo = new SloConfig(TtftSlo ?? defaults.Slo.TtftSeconds, TpotSlo ?? defaults.Slo.TpotSeconds),
-            Facility = new FacilityConfig(Pue ?? 1.0, Carbon ?? 0, Price ?? 0),
-            Seed = Seed ?? defaults.Seed,
-            PowerBinSeconds = PowerBin ?? defaults.PowerBinSeconds,
-        };
-        cfg.Validate();
-        var kind = CostModel ?? (Profile != null ? CostModelFactory.Profile : CostModelFactory.DefaultKind);
-        var gpu = Gpu != null ? Catalog.Gpu(Gpu) : null;
-        var model = Model != null ? Catalog.Model(Model) : null;
-        var tp = Tp;
-        if (Profile != null && (gpu == null || model == null || tp == null))
+        var profile = Text(S.Profile);
+        var kind = Text(S.CostModel) ?? (profile != null ? CostModelFactory.Profile : CostModelFactory.DefaultKind);
+        var gpu = Text(S.Gpu) is { } g ? Catalog.Gpu(g) : null;
+        var model = Text(S.Model) is { } m ? Catalog.Model(m) : null;
+        int? tp = TryGet(S.Tp, out var t) ? t : null;
+        if (profile != null && (gpu == null || model == null || tp == null))
         {
             // A profile names the deployment it measured: what the user left unset comes from it.
-            if (!File.Exists(Profile)) throw new FileNotFoundException($"profile '{Profile}' does not exist", Profile);
-            var measured = MeasuredProfile.Load(Profile).Metadata;
+            if (Directory.Exists(profile)) throw new ArgumentException($"--profile: '{profile}' is a directory; give its profile.parquet");
+            if (!File.Exists(profile)) throw new FileNotFoundException($"--profile: '{profile}' does not exist", profile);
+            var measured = MeasuredProfile.Load(profile).Metadata;
             model ??= measured.Model;
             tp ??= Math.Max(1, measured.TensorParallel);
             // A GPU the catalog does not know gets the datasheet the profile cost model builds from its own metadata.
-            gpu ??= Catalog.TryGpu(measured.GpuName) ?? ProfileCostModel.FromFile(Profile).Gpu;
+            gpu ??= Catalog.TryGpu(measured.GpuName) ?? ProfileCostModel.FromFile(profile).Gpu;
         }
         model ??= Catalog.Model(DefaultModel);
-        gpu ??= CostModelFactory.DefaultGpu(Catalog.Gpu(DefaultGpu), model, tp ?? 1, profileRoot);
-        var cost = new CostModelRequest(kind, gpu, model, tp ?? 1, Profile, profileRoot);
-        if (cost.TensorParallel < 1) throw new ArgumentException($"tp must be at least 1, got {cost.TensorParallel}");
-        return new Scenario(cfg, cost);
+        tp ??= 1;
+        gpu ??= CostModelFactory.DefaultGpu(Catalog.Gpu(DefaultGpu), model, tp.Value, profileRoot);
+        var deployment = new Deployment(gpu, model, tp.Value);
+
+        var offline = GetOr(S.Mode, "online") == "offline";
+        var chunked = GetOr(S.ChunkedPrefill, true);
+        var maxModelLen = GetOr(S.MaxModelLen, model.MaxContext);
+        var (budget, seqs) = SimulateSettings.VllmDefaults(gpu, offline);
+        // vLLM without chunked prefill: every prompt must fit one iteration, so the budget defaults to max(max_model_len, 2048).
+        if (!chunked) budget = Math.Max(maxModelLen, 2048);
+        var engine = new EngineConfig
+        {
+            Batching = GetOr(S.Batching, "continuous") == "static" ? BatchingKind.Static : BatchingKind.Continuous,
+            ChunkedPrefill = chunked,
+            MaxNumBatchedTokens = GetOr(S.MaxNumBatchedTokens, budget),
+            MaxNumSeqs = GetOr(S.MaxNumSeqs, seqs),
+            MaxModelLen = maxModelLen,
+            BlockSize = GetOr(S.BlockSize, 16),
+            GpuMemoryUtilization = GetOr(S.GpuMemoryUtilization, 0.9),
+            KvBlocksOverride = TryGet(S.KvBlocks, out var kv) ? kv : null,
+            PrefixCaching = GetOr(S.PrefixCaching, true),
+            HashBlockTokens = GetOr(S.HashBlockTokens, 512),
+        };
+        // An unset max_num_seqs never exceeds the budget the user chose.
+        if (!IsSet(S.MaxNumSeqs)) engine = engine with { MaxNumSeqs = Math.Min(engine.MaxNumSeqs, engine.MaxNumBatchedTokens) };
+        var cfg = new ClusterConfig
+        {
+            Name = Text(S.Name) ?? "default",
+            Deployment = deployment,
+            Instances = GetOr(S.Instances, 8),
+            Engine = engine,
+            Router = GetOr(S.Router, RouterNames.LeastOutstanding),
+            OutputLengthOracle = GetOr(S.OutputLengthOracle, false),
+            Mode = offline ? ArrivalMode.Offline : ArrivalMode.Online,
+            Slo = new SloConfig(GetOr(S.TtftSlo, 2.0), GetOr(S.TpotSlo, 0.1)),
+            Facility = new FacilityConfig(GetOr(S.Pue, 1.0), GetOr(S.Carbon, 0.0), GetOr(S.Price, 0.0)),
+            CarbonSet = IsSet(S.Carbon),
+            PriceSet = IsSet(S.Price),
+            Seed = GetOr(S.Seed, 42),
+            PowerBinSeconds = GetOr(S.PowerBin, 1.0),
+        };
+        cfg.Validate();
+        var cost = new CostModelRequest(kind, gpu, model, tp.Value, profile, profileRoot);
+        var note = string.Equals(kind, CostModelFactory.Auto, StringComparison.OrdinalIgnoreCase) && CostModelFactory.FindProfile(cost) == null
+            ? $"roofline (no measured profile for {deployment})"
+            : null;
+        return new Scenario(cfg with { CostModelLabel = note }, cost);
     }
 }
 
@@ -121,47 +131,27 @@ public sealed class ScenarioSpec
 public sealed record Scenario(ClusterConfig Cluster, CostModelRequest Cost)
 {
     public ICostModel CreateCostModel() => CostModelFactory.Create(Cost);
+
+    /// <summary>
+    /// Why this scenario is not priced by a measured profile, when the auto kind found none for its deployment
+    /// (stderr warns with it; the summary names the cost model with it); null otherwise.
+    /// </summary>
+    public string? CostModelNote => Cluster.CostModelLabel;
 }
 
-/// <summary>A scenario file: an optional trace, shared defaults, and the configurations to compare on that trace.</summary>
-public sealed class ScenarioFile
+/// <summary>Builds each distinct cost model of a set of scenarios once (a profile is loaded and fitted once however many scenarios use it).</summary>
+public static class ScenarioCostModels
 {
-    public string? Trace { get; set; }
-    public ScenarioSpec? Defaults { get; set; }
-    public List<ScenarioSpec> Scenarios { get; set; } = [];
-
-    private static readonly IDeserializer s_yaml = new DeserializerBuilder()
-        .WithNamingConvention(UnderscoredNamingConvention.Instance)
-        .Build();
-
-    /// <summary>Parses a scenario file; errors name the file, line and column.</summary>
-    public static ScenarioFile Load(string path)
+    public static IReadOnlyList<ICostModel> Create(IReadOnlyList<Scenario> scenarios)
     {
-        if (!File.Exists(path)) throw new FileNotFoundException($"scenario file '{path}' does not exist", path);
-        return Parse(File.ReadAllText(path), path);
-    }
-
-    public static ScenarioFile Parse(string yaml, string source = "<scenario>")
-    {
-        ScenarioFile? file;
-        try
+        var built = new Dictionary<CostModelRequest, ICostModel>();
+        var result = new ICostModel[scenarios.Count];
+        for (var i = 0; i < scenarios.Count; i++)
         {
-            file = s_yaml.Deserialize<ScenarioFile>(yaml);
+            var req = scenarios[i].Cost;
+            if (!built.TryGetValue(req, out var model)) built[req] = model = scenarios[i].CreateCostModel();
+            result[i] = model;
         }
-        catch (YamlException e)
-        {
-            var msg = (e.InnerException?.Message ?? e.Message).Trim();
-            // YamlDotNet prefixes its own position; keep only the reason.
-            var cut = msg.IndexOf("): ", StringComparison.Ordinal);
-            if (msg.StartsWith('(') && cut > 0) msg = msg[(cut + 3)..];
-            throw new InvalidDataException($"{source}:{e.Start.Line}:{e.Start.Column}: {msg}", e);
-        }
-        if (file == null || file.Scenarios.Count == 0)
-            throw new InvalidDataException($"{source}: no scenarios (expected a 'scenarios:' list with at least one entry)");
-        for (var i = 0; i < file.Scenarios.Count; i++)
-            file.Scenarios[i].Name ??= $"scenario-{i + 1}";
-        var dup = file.Scenarios.GroupBy(s => s.Name).FirstOrDefault(g => g.Count() > 1);
-        if (dup != null) throw new InvalidDataException($"{source}: scenario name '{dup.Key}' is used more than once");
-        return file;
+        return result;
     }
 }

@@ -11,6 +11,8 @@ public sealed record SimulationSummary
 {
     public required string Name { get; init; }
     public required string CostModel { get; init; }
+    /// <summary>The cost model's kind (profile, roofline, ...), so tables can mark scenarios priced differently.</summary>
+    public string CostModelKind { get; init; } = "";
     public required string Gpu { get; init; }
     public required string Model { get; init; }
     public required int TensorParallel { get; init; }
@@ -18,18 +20,37 @@ public sealed record SimulationSummary
     public required string Router { get; init; }
     public required string Batching { get; init; }
     public required string Mode { get; init; }
+    public int MaxNumSeqs { get; init; }
+    public int MaxNumBatchedTokens { get; init; }
+    public int MaxModelLen { get; init; }
+    public int KvBlocksPerInstance { get; init; }
+    public bool PrefixCaching { get; init; }
     public required long RequestsTotal { get; init; }
     public required long RequestsCompleted { get; init; }
     public required long RequestsRejected { get; init; }
+    /// <summary>Rejected because prompt plus output exceed max-model-len.</summary>
+    public long RejectedMaxModelLen { get; init; }
+    /// <summary>Rejected because they need more KV blocks than an instance has.</summary>
+    public long RejectedKvCapacity { get; init; }
     public required long InputTokens { get; init; }
     public required long OutputTokens { get; init; }
     public required double SimulatedSeconds { get; init; }
     public double WallSeconds { get; init; }
     public required long Iterations { get; init; }
+    /// <summary>Tokens that passed through the model: prompts (less prefix-cache hits), recomputation after preemptions, decode steps.</summary>
+    public long ComputedTokens { get; init; }
     public required long Events { get; init; }
     public required double BusyJoules { get; init; }
     public required double IdleJoules { get; init; }
     public required double AttributedJoules { get; init; }
+    /// <summary>Prompt (and recomputation) tokens admissions looked up in the prefix cache.</summary>
+    public long PrefixQueriedTokens { get; init; }
+    /// <summary>Of those, tokens found cached and not computed.</summary>
+    public long PrefixHitTokens { get; init; }
+    /// <summary>Hit tokens over looked-up tokens (vLLM's prefix cache hit rate).</summary>
+    public double PrefixHitRate => PrefixQueriedTokens > 0 ? (double)PrefixHitTokens / PrefixQueriedTokens : 0;
+    /// <summary>Prefill energy the cache saved, as the cost model prices the uncached counterfactual iterations.</summary>
+    public double PrefixSavedJoules { get; init; }
     /// <summary>Energy at the GPUs: busy plus idle over all instances.</summary>
     public double EnergyJ => BusyJoules + IdleJoules;
     public double EnergyKwh => EnergyJ / 3.6e6;
@@ -39,6 +60,8 @@ public sealed record SimulationSummary
     public required double Pue { get; init; }
     public double FacilityKwh => EnergyKwh * Pue;
     public required double CarbonGramsPerKwh { get; init; }
+    public bool CarbonSet { get; init; }
+    public bool PriceSet { get; init; }
     public double Co2Grams => FacilityKwh * CarbonGramsPerKwh;
     public required double PricePerKwh { get; init; }
     public double Cost => FacilityKwh * PricePerKwh;
@@ -72,6 +95,8 @@ public sealed class MetricsCollector(SloConfig slo)
     public LogHistogram Queue { get; } = new();
     public long Completed { get; private set; }
     public long Rejected { get; private set; }
+    public long RejectedMaxModelLen { get; private set; }
+    public long RejectedKvCapacity { get; private set; }
     public long InputTokens { get; private set; }
     public long OutputTokens { get; private set; }
     public double AttributedJoules { get; private set; }
@@ -81,7 +106,13 @@ public sealed class MetricsCollector(SloConfig slo)
 
     public void Add(in RequestResult r)
     {
-        if (r.Rejected) { Rejected++; return; }
+        if (r.Rejected)
+        {
+            Rejected++;
+            if (r.Reason == RejectReason.MaxModelLen) RejectedMaxModelLen++;
+            else if (r.Reason == RejectReason.KvCapacity) RejectedKvCapacity++;
+            return;
+        }
         Completed++;
         InputTokens += r.InputTokens;
         OutputTokens += r.OutputTokens;

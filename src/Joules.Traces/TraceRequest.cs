@@ -9,6 +9,7 @@ namespace Joules.Traces;
 /// <param name="Tenant">Optional tenant or customer.</param>
 /// <param name="SessionId">Optional conversation or session id.</param>
 /// <param name="SloClass">Optional service-level class (for example "interactive" or "batch").</param>
+/// <param name="HashIds">Optional block hashes of the prompt (Mooncake's <c>hash_ids</c>: one per block of tokens, equal ids meaning an equal prefix), for prefix caching.</param>
 public readonly record struct TraceRequest(
     long RequestId,
     long ArrivalMicros,
@@ -17,4 +18,5 @@ public readonly record struct TraceRequest(
     string? Model = null,
     string? Tenant = null,
     string? SessionId = null,
-    string? SloClass = null);
+    string? SloClass = null,
+    long[]? HashIds = null);

@@ -107,11 +107,13 @@ public class SimulateCommandTests
     }
 
     [Theory]
-    [InlineData("--router", "fastest", "unknown router 'fastest'")]
+    [InlineData("--router", "fastest", "--router: 'fastest' is not one of round-robin, least-outstanding")]
     [InlineData("--cost-model", "magic", "unknown cost model 'magic'")]
     [InlineData("--model", "gpt-9", "unknown model 'gpt-9'")]
     [InlineData("--trace", "/no/such/trace.parquet", "does not exist")]
-    [InlineData("--instances", "0", "instances must be at least 1")]
+    [InlineData("--instances", "0", "--instances: must be at least 1, got 0")]
+    [InlineData("--max-num-seqs", "lots", "--max-num-seqs: 'lots' is not a positive whole number")]
+    [InlineData("--prefix-caching", "maybe", "--prefix-caching: 'maybe' is not on or off")]
     public void BadInputFailsWithAClearMessage(string option, string value, string expected)
     {
         var args = option == "--trace" ? new[] { "simulate", option, value } : ["simulate", "--synthetic", "10", option, value];

@@ -1,6 +1,7 @@
 using Joules.Profiles;
 using Joules.Profiles.Measured;
 using Joules.Profiles.Roofline;
+using Joules.Simulation.Settings;
 using Xunit;
 
 namespace Joules.Simulation.Tests;
@@ -43,7 +44,7 @@ public class ShippedProfileSimulationTests
     public void AGpuWithoutAMeasuredProfileIsAClearErrorForTheProfileKind()
     {
         var missing = Catalog.Gpus.Keys.First(g => !File.Exists(ProfileCostModel.DefaultPath(g, "llama-3.1-8b", 1, CalibrationRoot)));
-        var spec = new ScenarioSpec { Gpu = missing, CostModel = CostModelFactory.Profile };
+        var spec = new ScenarioSpec().With(SimulateSettings.Gpu, missing).With(SimulateSettings.CostModel, CostModelFactory.Profile);
         var e = Assert.Throws<ArgumentException>(() => spec.Resolve(CalibrationRoot).CreateCostModel());
         Assert.Contains($"no measured profile for {missing}", e.Message);
         Assert.Contains("--cost-model roofline", e.Message);
@@ -60,7 +61,7 @@ public class ShippedProfileSimulationTests
     [MemberData(nameof(ShippedProfiles))]
     public void EnergyIsConservedUnderEveryShippedProfile(string profile)
     {
-        var scenario = new ScenarioSpec { Profile = profile, Instances = 3 }.Resolve(CalibrationRoot);
+        var scenario = new ScenarioSpec().With(SimulateSettings.Profile, profile).With(SimulateSettings.Instances, 3).Resolve(CalibrationRoot);
         var cost = Assert.IsType<ProfileCostModel>(scenario.CreateCostModel());
         var trace = SimulationLawTests.Trace(seed: 7, count: 600, rate: 20, medianIn: 800, medianOut: 120);
         var (s, sink) = SimulationLawTests.Run(scenario.Cluster, trace, cost);

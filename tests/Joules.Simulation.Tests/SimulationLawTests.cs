@@ -57,7 +57,9 @@ public class SimulationLawTests
             Mode = offline ? ArrivalMode.Offline : ArrivalMode.Online,
             Engine = new EngineConfig
             {
-                Batching = batching, ChunkedPrefill = chunked, MaxNumBatchedTokens = budget,
+                // Without chunked prefill vLLM needs every prompt to fit one iteration: the budget covers max-model-len.
+                Batching = batching, ChunkedPrefill = chunked, MaxNumBatchedTokens = chunked ? budget : 4096,
+                MaxModelLen = chunked ? null : 4096,
                 MaxNumSeqs = Math.Min(seqs, budget), BlockSize = 16, KvBlocksOverride = blocks,
             },
         };
@@ -146,7 +148,7 @@ public class SimulationLawTests
     [InlineData(2000, 17, false)]
     public void LoneRequestTtftIsItsPrefillAndE2eAddsItsDecodeSteps(int input, int output, bool chunked)
     {
-        var cfg = new ClusterConfig { Instances = 3, Engine = new EngineConfig { ChunkedPrefill = chunked } };
+        var cfg = new ClusterConfig { Instances = 3, Engine = new EngineConfig { ChunkedPrefill = chunked, MaxModelLen = chunked ? null : 8192 } };
         var trace = new[] { new TraceRequest(7, 5_000_000, input, output) };
         var (s, sink) = Run(cfg, trace);
         var r = Assert.Single(sink.Requests);
@@ -191,13 +193,13 @@ public class SimulationLawTests
         Assert.Contains(sink.Requests, r => r.Preemptions > 0);
         // Recomputation shows up as extra tokens processed beyond the minimum (prompt + output - 1 per request).
         var minimum = trace.Sum(t => (long)t.InputTokens + t.OutputTokens - 1);
-        Assert.True(cost.Tokens > minimum);
+        Assert.True(s.ComputedTokens > minimum);
         Assert.Equal(1.0, s.PeakKvFraction, 9);
         // Without the pressure nothing is preempted and exactly the minimum is processed.
         var roomy = new CountingCostModel(Roof);
         var (s2, _) = Run(cfg with { Engine = cfg.Engine with { KvBlocksOverride = 100 } }, trace, roomy);
         Assert.Equal(0, s2.Preemptions);
-        Assert.Equal(minimum, roomy.Tokens);
+        Assert.Equal(minimum, s2.ComputedTokens);
     }
 
     [Fact]
@@ -219,7 +221,7 @@ public class SimulationLawTests
         Assert.True(b.Preemptions >= 1);
         Assert.True(b.DoneS > a.DoneS);
         // Minimum work is 2 * (6 + 5); B's recomputation adds its re-prefilled tokens.
-        Assert.True(cost.Tokens > 22);
+        Assert.True(s.ComputedTokens > 22);
     }
 
     [Fact]
@@ -284,7 +286,7 @@ public class SimulationLawTests
     public void BadConfigurationsAreRejectedWithTheirName()
     {
         Assert.Contains("router", Assert.Throws<ArgumentException>(() => new ClusterConfig { Router = "best" }.Validate()).Message);
-        Assert.Contains("max_num_seqs", Assert.Throws<ArgumentException>(() =>
+        Assert.Contains("max-num-seqs", Assert.Throws<ArgumentException>(() =>
             new ClusterConfig { Engine = new EngineConfig { MaxNumSeqs = 500, MaxNumBatchedTokens = 100 } }.Validate()).Message);
         // 70B does not fit on one H100
         var big = new RooflineCostModel(Catalog.Gpu("h100-sxm"), Catalog.Model("llama-3.1-70b"));
@@ -295,7 +297,7 @@ public class SimulationLawTests
 public class DriverEquivalenceTests
 {
     [Fact]
-    public void LazyDrivingGivesTheSameResultsAsOneEventPerBoundary()
+    public void FastPathsGiveTheSameResultsAsStepByStepWithEveryInstanceAtEveryArrival()
     {
         Prop.ForAll(
             (from seed in Gen.Choose(0, 10_000)
@@ -315,8 +317,7 @@ public class DriverEquivalenceTests
                 var lazySink = new CollectingSink(false);
                 var eagerSink = new CollectingSink(false);
                 var lazy = new ClusterSimulation(cfg, SimulationLawTests.Roof, lazySink).Run(trace);
-                var eager = new ClusterSimulation(cfg, SimulationLawTests.Roof, eagerSink, allowLazy: false).Run(trace);
-                Assert.True(eager.Events >= lazy.Events);
+                var eager = new ClusterSimulation(cfg, SimulationLawTests.Roof, eagerSink, new SimulationOptions { FastDecodeRuns = false, CatchUpEveryInstance = true }).Run(trace);
                 Assert.Equal(eager.Iterations, lazy.Iterations);
                 Assert.Equal(eager.Preemptions, lazy.Preemptions);
                 Assert.Equal(eager.SimulatedSeconds, lazy.SimulatedSeconds, 1e-9);
@@ -329,7 +330,9 @@ public class DriverEquivalenceTests
                     Assert.Equal(b[i].Instance, a[i].Instance);
                     Assert.Equal(b[i].FirstTokenS, a[i].FirstTokenS, 1e-9);
                     Assert.Equal(b[i].DoneS, a[i].DoneS, 1e-9);
-                    Assert.Equal(b[i].EnergyJ, a[i].EnergyJ, 1e-9 * b[i].EnergyJ);
+                    // A steady decode run is split among its requests by the marginal-cost slope at the run's middle
+                    // step (step by step: at every step), so per-request energies agree within 1 %, not to rounding.
+                    Assert.Equal(b[i].EnergyJ, a[i].EnergyJ, 1e-2 * b[i].EnergyJ);
                 }
             }).QuickCheckThrowOnFailure();
     }

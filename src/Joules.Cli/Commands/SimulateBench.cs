@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.Diagnostics;
 using System.Globalization;
 using Joules.Simulation;
+using Joules.Simulation.Settings;
 
 namespace Joules.Cli.Commands;
 
@@ -17,23 +18,25 @@ internal static class SimulateBench
         var model = new Option<string>("--model", "-m") { Description = "Model card", DefaultValueFactory = _ => ScenarioSpec.DefaultModel };
         var gpu = new Option<string?>("--gpu") { Description = "GPU datasheet (default: as `joules simulate`, the GPU with a shipped measured profile, priced by it)" };
         var seed = new Option<int>("--seed") { Description = "Seed of the synthetic trace", DefaultValueFactory = _ => 42 };
+        var tokenShare = new Option<bool>("--token-share") { Description = "Attribute energy by token share instead of marginal cost (to measure what causal attribution costs)" };
+        var stepByStep = new Option<bool>("--step-by-step") { Description = "Price every decode step on its own (no closed-form decode runs), the reference the fast path is checked against" };
         var cmd = new Command("bench", "Measure simulator speed on a synthetic trace generated in-process (no files): wall time, simulated/wall ratio, requests/s, peak memory");
-        foreach (var o in new Option[] { requests, rate, instances, router, model, gpu, seed }) cmd.Options.Add(o);
+        foreach (var o in new Option[] { requests, rate, instances, router, model, gpu, seed, tokenShare, stepByStep }) cmd.Options.Add(o);
         cmd.SetAction(p =>
         {
             var outw = p.InvocationConfiguration.Output;
-            var spec = new ScenarioSpec
-            {
-                Name = "bench", Instances = p.GetValue(instances), Router = p.GetValue(router), Model = p.GetValue(model), Gpu = p.GetValue(gpu),
-                Seed = p.GetValue(seed),
-            };
+            var spec = new ScenarioSpec()
+                .With(SimulateSettings.Name, "bench").With(SimulateSettings.Instances, p.GetValue(instances))
+                .WithText(SimulateSettings.Router, p.GetValue(router)!, "--router").With(SimulateSettings.Model, p.GetValue(model)!)
+                .With(SimulateSettings.Seed, p.GetValue(seed));
+            if (p.GetValue(gpu) is { } g) spec.With(SimulateSettings.Gpu, g);
             var sc = spec.Resolve(SimulateCommands.FindCalibrationRoot());
             var n = p.GetValue(requests);
             var r = p.GetValue(rate);
             var trace = SyntheticTrace.Poisson(p.GetValue(seed), n, r);
             var costModel = sc.CreateCostModel();
             var sw = Stopwatch.StartNew();
-            var summary = ClusterSimulation.Run(sc.Cluster, costModel, trace);
+            var summary = ClusterSimulation.Run(sc.Cluster, costModel, trace, options: new SimulationOptions { CausalAttribution = !p.GetValue(tokenShare), FastDecodeRuns = !p.GetValue(stepByStep) });
             var wall = sw.Elapsed.TotalSeconds;
             var peak = Process.GetCurrentProcess().PeakWorkingSet64;
             var c = CultureInfo.InvariantCulture;

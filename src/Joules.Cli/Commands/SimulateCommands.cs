@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.Diagnostics;
 using Joules.Reports;
 using Joules.Simulation;
+using Joules.Simulation.Settings;
 using Joules.Traces;
 using Spectre.Console;
 
@@ -11,34 +12,13 @@ namespace Joules.Cli.Commands;
 public static class SimulateCommands
 {
     /// <summary>The trace `joules simulate` replays when none is given, relative to the repository root.</summary>
-    public const string DefaultTrace = "traces/azure-conv-5min.parquet";
+    public const string DefaultTrace = ShippedData.DefaultTrace;
 
     private static readonly Option<string?> TraceOpt = new("--trace", "-t") { Description = $"Canonical trace (Parquet or CSV); default: the shipped {DefaultTrace}" };
     private static readonly Option<long?> SyntheticOpt = new("--synthetic") { Description = "Instead of a trace, generate this many Poisson requests in-process (see --rate)" };
     private static readonly Option<double> RateOpt = new("--rate") { Description = "Arrival rate of --synthetic requests per second", DefaultValueFactory = _ => 5.0 };
-    private static readonly Option<string?> CostModelOpt = new("--cost-model") { Description = "How iterations are priced: auto (default: the measured profile shipped under calibration/ for this GPU, model and tp, else roofline), profile (measured; see --profile) or roofline (analytic datasheet estimate)" };
-    private static readonly Option<string?> ProfileOpt = new("--profile") { Description = "Measured calibration profile (profile.parquet from `joules calibrate`); GPU, model and tp default to the profile's" };
-    private static readonly Option<string?> GpuOpt = new("--gpu") { Description = "GPU datasheet name (h100-sxm, h200, a100-sxm) or JSON file; default h100-sxm, or the GPU a measured profile for the model ships for when h100-sxm has none" };
-    private static readonly Option<string?> ModelOpt = new("--model", "-m") { Description = "Model card name (llama-3.1-8b, llama-3.1-70b, ...) or JSON file; default llama-3.1-8b" };
-    private static readonly Option<int?> InstancesOpt = new("--instances", "-n") { Description = "Model replicas in the cluster; default 8" };
-    private static readonly Option<int?> TpOpt = new("--tp") { Description = "Tensor-parallel GPUs per instance; default 1" };
-    private static readonly Option<string?> BatchingOpt = new("--batching") { Description = "continuous (vLLM-style, default) or static" };
-    private static readonly Option<int?> MaxTokensOpt = new("--max-num-batched-tokens") { Description = "Token budget of one iteration; default 8192" };
-    private static readonly Option<int?> MaxSeqsOpt = new("--max-num-seqs") { Description = "Most sequences per iteration; default 256" };
-    private static readonly Option<bool> NoChunkOpt = new("--no-chunked-prefill") { Description = "Prefill each prompt in one iteration" };
-    private static readonly Option<int?> BlockSizeOpt = new("--block-size") { Description = "KV-cache block size in tokens; default 16" };
-    private static readonly Option<double?> MemUtilOpt = new("--gpu-memory-utilization") { Description = "Fraction of GPU memory for weights and KV cache; default 0.9" };
-    private static readonly Option<int?> KvBlocksOpt = new("--kv-blocks") { Description = "Override the KV-cache capacity per instance, in blocks" };
-    private static readonly Option<string?> RouterOpt = new("--router", "-r") { Description = $"Routing policy: {string.Join(", ", RouterNames.All)}; default least-outstanding" };
-    private static readonly Option<string?> ModeOpt = new("--mode") { Description = "online (trace arrival times, default) or offline (whole trace as a backlog)" };
-    private static readonly Option<double?> TtftOpt = new("--ttft-slo") { Description = "TTFT target in seconds; default 2" };
-    private static readonly Option<double?> TpotOpt = new("--tpot-slo") { Description = "TPOT target in seconds; default 0.1" };
-    private static readonly Option<double?> PueOpt = new("--pue") { Description = "Power usage effectiveness of the facility; default 1" };
-    private static readonly Option<double?> CarbonOpt = new("--carbon") { Description = "Grid carbon intensity, g CO2 per kWh" };
-    private static readonly Option<double?> PriceOpt = new("--price") { Description = "Electricity price per kWh" };
-    private static readonly Option<int?> SeedOpt = new("--seed") { Description = "Random seed (synthetic trace, random router); default 42" };
-    private static readonly Option<double?> PowerBinOpt = new("--power-bin") { Description = "Width of power-timeline bins in seconds; default 1" };
-    private static readonly Option<string?> ScenarioOpt = new("--scenario") { Description = "YAML file of configurations to compare side by side on the same trace" };
+    private static readonly SettingOptions Settings = new(SimulateSettings.All);
+    private static readonly Option<string?> ScenarioOpt = new("--scenario") { Description = "YAML file of configurations to compare side by side on the same trace (keys: the options above in snake_case)" };
     private static readonly Option<string?> OutOpt = new("--out", "-o") { Description = "Directory for summary.json, requests and power tables" };
     private static readonly Option<bool> JsonOpt = new("--json") { Description = "Print the summary JSON instead of the table" };
     private static readonly Option<bool> NoProgressOpt = new("--no-progress") { Description = "Do not show progress on stderr" };
@@ -46,12 +26,7 @@ public static class SimulateCommands
     public static Command Create()
     {
         var cmd = new Command("simulate", "Replay a request trace through a simulated serving cluster and account its energy and latency");
-        foreach (var o in new Option[]
-                 {
-                     TraceOpt, SyntheticOpt, RateOpt, CostModelOpt, ProfileOpt, GpuOpt, ModelOpt, InstancesOpt, TpOpt, BatchingOpt, MaxTokensOpt,
-                     MaxSeqsOpt, NoChunkOpt, BlockSizeOpt, MemUtilOpt, KvBlocksOpt, RouterOpt, ModeOpt, TtftOpt, TpotOpt, PueOpt, CarbonOpt,
-                     PriceOpt, SeedOpt, PowerBinOpt, ScenarioOpt, OutOpt, JsonOpt, NoProgressOpt,
-                 })
+        foreach (var o in new Option[] { TraceOpt, SyntheticOpt, RateOpt }.Concat(Settings.All).Concat([ScenarioOpt, OutOpt, JsonOpt, NoProgressOpt]))
             cmd.Options.Add(o);
         cmd.SetAction(Run);
         cmd.Subcommands.Add(SimulateBench.Create());
@@ -59,16 +34,7 @@ public static class SimulateCommands
     }
 
     /// <summary>The scenario described by the command-line options alone (unset options stay unset).</summary>
-    internal static ScenarioSpec SpecFrom(ParseResult p) => new()
-    {
-        CostModel = p.GetValue(CostModelOpt), Profile = p.GetValue(ProfileOpt), Gpu = p.GetValue(GpuOpt), Model = p.GetValue(ModelOpt),
-        Tp = p.GetValue(TpOpt), Instances = p.GetValue(InstancesOpt), Router = p.GetValue(RouterOpt), Mode = p.GetValue(ModeOpt),
-        Batching = p.GetValue(BatchingOpt), ChunkedPrefill = p.GetValue(NoChunkOpt) ? false : null,
-        MaxNumBatchedTokens = p.GetValue(MaxTokensOpt), MaxNumSeqs = p.GetValue(MaxSeqsOpt), BlockSize = p.GetValue(BlockSizeOpt),
-        GpuMemoryUtilization = p.GetValue(MemUtilOpt), KvBlocks = p.GetValue(KvBlocksOpt), TtftSlo = p.GetValue(TtftOpt),
-        TpotSlo = p.GetValue(TpotOpt), Pue = p.GetValue(PueOpt), Carbon = p.GetValue(CarbonOpt), Price = p.GetValue(PriceOpt),
-        Seed = p.GetValue(SeedOpt), PowerBin = p.GetValue(PowerBinOpt),
-    };
+    internal static ScenarioSpec SpecFrom(ParseResult p) => Settings.Spec(p);
 
     private static int Run(ParseResult p)
     {
@@ -83,11 +49,13 @@ public static class SimulateCommands
         // Resolve every configuration before reading any trace, so bad input fails fast.
         var specs = file == null
             ? [cli]
-            : file.Scenarios.Select(s => s.Over(file.Defaults ?? new ScenarioSpec()).Over(cli)).ToList();
+            : file.Scenarios.Select(s => s.Over(file.Defaults).Over(cli)).ToList();
         var scenarios = specs.Select(s => s.Resolve(profileRoot)).ToList();
-        var costModels = scenarios.Select(s => s.CreateCostModel()).ToList();
+        foreach (var sc in scenarios)
+            if (sc.CostModelNote is { } note) stderr.WriteLine($"warning: scenario '{sc.Cluster.Name}' is priced by {note}");
+        var costModels = ScenarioCostModels.Create(scenarios);
 
-        var seed = cli.Seed ?? 42;
+        var seed = cli.GetOr(SimulateSettings.Seed, 42);
         var synthetic = p.GetValue(SyntheticOpt);
         var tracePath = p.GetValue(TraceOpt) ?? (file?.Trace is { } ft ? ResolveRelative(ft, scenarioPath!) : null);
         Func<IEnumerable<TraceRequest>> trace;
@@ -187,34 +155,10 @@ public static class SimulateCommands
     private static string ResolveRelative(string path, string relativeTo) =>
         Path.IsPathRooted(path) || File.Exists(path) ? path : Path.Combine(Path.GetDirectoryName(Path.GetFullPath(relativeTo)) ?? ".", path);
 
-    /// <summary>The shipped default trace, found by walking up from the working directory and from the program to the folder holding Simulator.sln.</summary>
-    internal static string FindDefaultTrace()
-    {
-        var (found, tried) = FindShipped(DefaultTrace);
-        if (found != null) return found;
-        throw new FileNotFoundException(tried.Count == 0
-            ? $"no --trace given and the default trace {DefaultTrace} was not found (no Simulator.sln above {Directory.GetCurrentDirectory()}); pass --trace FILE or --synthetic N"
-            : $"no --trace given and the default trace is missing: {string.Join(", ", tried.Distinct())}; pass --trace FILE or --synthetic N");
-    }
+    /// <summary>The shipped default trace (next to the program, see <see cref="ShippedData"/>).</summary>
+    internal static string FindDefaultTrace() => ShippedData.DefaultTracePath ?? throw new FileNotFoundException(
+        $"no --trace given and the shipped default trace is missing (looked in {string.Join(", ", ShippedData.Candidates(DefaultTrace))}); pass --trace FILE or --synthetic N");
 
-    /// <summary>The shipped calibration folder (measured profiles) of the checkout joules runs from, or null.</summary>
-    internal static string? FindCalibrationRoot() => FindShipped("calibration").Found;
-
-    /// <summary>A path relative to the repository root, looked for above the working directory and above the program.</summary>
-    private static (string? Found, List<string> Tried) FindShipped(string relative)
-    {
-        var tried = new List<string>();
-        foreach (var start in new[] { Directory.GetCurrentDirectory(), AppContext.BaseDirectory })
-        {
-            for (var dir = new DirectoryInfo(start); dir != null; dir = dir.Parent)
-            {
-                if (!File.Exists(Path.Combine(dir.FullName, "Simulator.sln"))) continue;
-                var path = Path.Combine(dir.FullName, relative);
-                if (File.Exists(path) || Directory.Exists(path)) return (path, tried);
-                tried.Add(path);
-                break;
-            }
-        }
-        return (null, tried);
-    }
+    /// <summary>The shipped calibration folder (measured profiles), or null.</summary>
+    internal static string? FindCalibrationRoot() => ShippedData.CalibrationRoot;
 }

@@ -1,0 +1,293 @@
+using System.Runtime.CompilerServices;
+
+namespace Joules.Scheduling;
+
+/// <summary>
+/// The KV cache with vLLM V1's semantics kept as counts, for the simulator: the free queue is a FIFO of groups
+/// (interchangeable blocks whose content no request can hit, a preempted sequence's own blocks, single blocks of a
+/// hashed prompt) instead of a list of block ids, so allocating and freeing cost per group, not per block, and no
+/// memory is touched per block. Which content is evicted, which lookups hit and how many blocks are free are the
+/// same as <see cref="KvBlockManager"/>'s (a property test drives both with the same operations).
+/// </summary>
+/// <remarks>
+/// Block ids exist only for hashed prompt blocks (shared between sequences): the sequence's block table holds the
+/// index of the shared record for those positions (-1 for a private copy), nothing for the rest.
+/// </remarks>
+public sealed class KvBlockAccounting : IKvCache
+{
+    private enum Kind : byte { Dead, Anonymous, Stale, Hashed }
+
+    private struct Entry
+    {
+        public Kind Kind;
+        public int Count;
+        public int Record;
+        public long Owner;
+    }
+
+    private struct Record
+    {
+        public long Key;
+        public int Ref;
+        public long Handle;
+    }
+
+    private Entry[] _queue = new Entry[64];
+    private long _head;
+    private long _tail;
+    private readonly Dictionary<long, int>? _cached;
+    private Record[] _records = [];
+    private int[] _freeRecords = [];
+    private int _freeRecordCount;
+    private int _recordCount;
+    private readonly int _subBlocks;
+    private long _nextTag;
+
+    public KvBlockAccounting(int totalBlocks, int blockSize, bool prefixCaching = false, int hashBlockTokens = 512)
+    {
+        if (totalBlocks < 1) throw new ArgumentException($"the KV cache needs at least one block, got {totalBlocks}");
+        if (blockSize < 1) throw new ArgumentException($"block-size must be positive, got {blockSize}");
+        Total = totalBlocks;
+        BlockSize = blockSize;
+        PrefixCaching = prefixCaching;
+        _subBlocks = Math.Max(1, hashBlockTokens / blockSize);
+        if (prefixCaching) _cached = new Dictionary<long, int>();
+        Push(Kind.Anonymous, totalBlocks, -1, 0);
+        Free = totalBlocks;
+    }
+
+    public int Total { get; }
+    public int BlockSize { get; }
+    public bool PrefixCaching { get; }
+    public int Free { get; private set; }
+    public int PeakUsed { get; private set; }
+    public long QueriedTokens { get; private set; }
+    public long HitTokens { get; private set; }
+    public long Evictions { get; private set; }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public int BlocksFor(long tokens) => (int)((tokens + BlockSize - 1) / BlockSize);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public int BlocksNeeded(in SequenceState q, long newTokens) => Math.Max(0, BlocksFor(q.Computed + newTokens) - q.BlockCount);
+
+    public int FindCachedPrefix(ref SequenceState q, int tokens)
+    {
+        if (!PrefixCaching || tokens <= 1) return 0;
+        var maxBlocks = (tokens - 1) / BlockSize;
+        var hashed = KvRules.HashedBlocks(q, BlockSize, _subBlocks);
+        var hits = 0;
+        while (hits < maxBlocks && hits < hashed)
+        {
+            if (!_cached!.TryGetValue(KvRules.Key(q.HashIds![hits / _subBlocks], hits % _subBlocks), out var r)) return hits;
+            EnsureTable(ref q, hits + 1);
+            q.Blocks[hits] = r;
+            hits++;
+        }
+        if (hits < hashed) return hits;
+        // Its own blocks after the hashed span, kept since a preemption: a prefix of them survives eviction.
+        var own = Math.Min(StaleCount(q), Math.Max(0, q.StaleBlocks - hashed));
+        return Math.Min(maxBlocks, hashed + own);
+    }
+
+    public bool TryAdmit(ref SequenceState q, int hitBlocks, int newTokens)
+    {
+        var computed = (long)hitBlocks * BlockSize;
+        var total = BlocksFor(computed + newTokens);
+        var hashed = KvRules.HashedBlocks(q, BlockSize, _subBlocks);
+        var hashedHits = Math.Min(hitBlocks, hashed);
+        var ownHits = hitBlocks - hashedHits;
+        var evictable = ownHits;
+        for (var j = 0; j < hashedHits; j++) if (_records[q.Blocks[j]].Ref == 0) evictable++;
+        if (total - hitBlocks + evictable > Free) return false;
+        if (q.OwnerTag == 0) q.OwnerTag = ++_nextTag;
+        for (var j = 0; j < hashedHits; j++)
+        {
+            ref var rec = ref _records[q.Blocks[j]];
+            if (rec.Ref++ == 0) { Kill(rec.Handle, 1); rec.Handle = -1; }
+        }
+        if (q.StaleHandle != 0 && IsStaleOf(q))
+        {
+            // The own blocks it hits leave the queue; the rest of its kept blocks can no longer be hit by anyone.
+            ref var e = ref At(q.StaleHandle);
+            Free -= ownHits;
+            e.Count -= ownHits;
+            e.Kind = e.Count > 0 ? Kind.Anonymous : Kind.Dead;
+        }
+        q.StaleHandle = 0;
+        q.StaleBlocks = 0;
+        Take(total - hitBlocks);
+        q.BlockCount = total;
+        if (PrefixCaching)
+        {
+            QueriedTokens += q.Input + q.Generated;
+            HitTokens += computed;
+            q.HashedDone = hashedHits;
+            Register(ref q, computed + newTokens, hashed);
+        }
+        TrackPeak();
+        return true;
+    }
+
+    public bool TryGrow(ref SequenceState q, int newTokens)
+    {
+        var total = BlocksFor((long)q.Computed + newTokens);
+        var need = total - q.BlockCount;
+        if (need <= 0) return true;
+        if (need > Free) return false;
+        Take(need);
+        q.BlockCount = total;
+        if (PrefixCaching && q.HashIds != null) Register(ref q, (long)q.Computed + newTokens, KvRules.HashedBlocks(q, BlockSize, _subBlocks));
+        TrackPeak();
+        return true;
+    }
+
+    public void Release(ref SequenceState q, bool keepForReuse)
+    {
+        var n = q.BlockCount;
+        var hashed = KvRules.HashedBlocks(q, BlockSize, _subBlocks);
+        var done = Math.Min(q.HashedDone, n);
+        // Last block first, as vLLM frees them: the tail past the hashed span (kept for the sequence itself after a
+        // preemption), then unregistered blocks inside the span, then the registered ones from last to first.
+        var top = Math.Max(0, n - Math.Max(hashed, done));
+        var keep = keepForReuse && PrefixCaching;
+        q.StaleHandle = 0;
+        if (top > 0)
+        {
+            if (keep) q.StaleHandle = Push(Kind.Stale, top, -1, q.OwnerTag);
+            else PushAnonymous(top);
+        }
+        var middle = n - top - done;
+        if (middle > 0) PushAnonymous(middle);
+        var freed = top + middle;
+        for (var j = done - 1; j >= 0; j--)
+        {
+            var r = q.Blocks[j];
+            if (r < 0) { PushAnonymous(1); freed++; continue; }
+            ref var rec = ref _records[r];
+            // A block another running sequence shares stays in use.
+            if (--rec.Ref == 0) { rec.Handle = Push(Kind.Hashed, 1, r, 0); freed++; }
+        }
+        Free += freed;
+        q.StaleBlocks = keep ? n : 0;
+        q.BlockCount = 0;
+        q.HashedDone = 0;
+    }
+
+    // Registers the hashed blocks full once `tokens` are computed: a new shared record, or a private copy when
+    // another sequence registered the same content first.
+    private void Register(ref SequenceState q, long tokens, int hashed)
+    {
+        var full = (int)Math.Min(tokens / BlockSize, hashed);
+        if (full <= q.HashedDone) return;
+        EnsureTable(ref q, full);
+        for (var j = q.HashedDone; j < full; j++)
+        {
+            var key = KvRules.Key(q.HashIds![j / _subBlocks], j % _subBlocks);
+            if (_cached!.ContainsKey(key)) { q.Blocks[j] = -1; continue; }
+            var r = NewRecord();
+            _records[r] = new Record { Key = key, Ref = 1, Handle = -1 };
+            _cached[key] = r;
+            q.Blocks[j] = r;
+        }
+        q.HashedDone = full;
+    }
+
+    private int StaleCount(in SequenceState q) => q.StaleHandle != 0 && IsStaleOf(q) ? At(q.StaleHandle).Count : 0;
+
+    private bool IsStaleOf(in SequenceState q)
+    {
+        if (q.StaleHandle < _head || q.StaleHandle >= _tail) return false;
+        ref var e = ref At(q.StaleHandle);
+        return e.Kind == Kind.Stale && e.Owner == q.OwnerTag;
+    }
+
+    // Takes n blocks from the queue's head, evicting what they held.
+    private void Take(int n)
+    {
+        if (n <= 0) return;
+        if (n > Free) throw new InvalidOperationException("KV block pool exhausted (a caller allocated without checking Free)");
+        Free -= n;
+        while (n > 0)
+        {
+            if (_head >= _tail) throw new InvalidOperationException("KV free queue is shorter than its free count (internal accounting error)");
+            ref var e = ref At(_head);
+            if (e.Kind == Kind.Dead || e.Count == 0) { _head++; continue; }
+            var m = Math.Min(n, e.Count);
+            e.Count -= m;
+            n -= m;
+            if (e.Kind == Kind.Hashed)
+            {
+                ref var rec = ref _records[e.Record];
+                _cached!.Remove(rec.Key);
+                FreeRecord(e.Record);
+                Evictions++;
+            }
+            if (e.Count == 0) { e.Kind = Kind.Dead; _head++; }
+        }
+    }
+
+    // Removes `count` blocks of the entry at `handle` from the queue (a cache hit takes them back).
+    private void Kill(long handle, int count)
+    {
+        ref var e = ref At(handle);
+        e.Count -= count;
+        if (e.Count <= 0) e.Kind = Kind.Dead;
+        Free -= count;
+    }
+
+    private void PushAnonymous(int count)
+    {
+        if (_tail > _head)
+        {
+            ref var last = ref At(_tail - 1);
+            if (last.Kind == Kind.Anonymous) { last.Count += count; return; }
+        }
+        Push(Kind.Anonymous, count, -1, 0);
+    }
+
+    private long Push(Kind kind, int count, int record, long owner)
+    {
+        if (_tail - _head == _queue.Length) Grow();
+        var h = _tail++;
+        At(h) = new Entry { Kind = kind, Count = count, Record = record, Owner = owner };
+        return h;
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private ref Entry At(long handle) => ref _queue[handle & (_queue.Length - 1)];
+
+    private void Grow()
+    {
+        var bigger = new Entry[_queue.Length * 2];
+        for (var h = _head; h < _tail; h++) bigger[h & (bigger.Length - 1)] = _queue[h & (_queue.Length - 1)];
+        _queue = bigger;
+    }
+
+    private int NewRecord()
+    {
+        if (_freeRecordCount > 0) return _freeRecords[--_freeRecordCount];
+        if (_recordCount == _records.Length)
+        {
+            Array.Resize(ref _records, Math.Max(64, _records.Length * 2));
+            Array.Resize(ref _freeRecords, _records.Length);
+        }
+        return _recordCount++;
+    }
+
+    private void FreeRecord(int r) => _freeRecords[_freeRecordCount++] = r;
+
+    private static void EnsureTable(ref SequenceState q, int blocks)
+    {
+        if (q.Blocks.Length >= blocks) return;
+        var n = Math.Max(16, q.Blocks.Length);
+        while (n < blocks) n *= 2;
+        Array.Resize(ref q.Blocks, n);
+    }
+
+    private void TrackPeak()
+    {
+        var used = Total - Free;
+        if (used > PeakUsed) PeakUsed = used;
+    }
+}

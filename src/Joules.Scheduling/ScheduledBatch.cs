@@ -1,0 +1,133 @@
+using Joules.Profiles;
+
+namespace Joules.Scheduling;
+
+/// <summary>What happened to a scheduled sequence when its iteration finished.</summary>
+[Flags]
+public enum StepOutcome : byte
+{
+    None = 0,
+    /// <summary>The iteration sampled a token for it.</summary>
+    Token = 1,
+    /// <summary>That token was its first.</summary>
+    FirstToken = 2,
+    /// <summary>That token was its last: the sequence finished and its blocks are freed.</summary>
+    Finished = 4,
+}
+
+/// <summary>
+/// One iteration as the scheduler formed it: which sequences run how many new tokens on top of how many
+/// cached ones, which were preempted or newly admitted, and the aggregate shape a cost model prices. The
+/// same object is reused every iteration (no allocation in the loop).
+/// </summary>
+public sealed class ScheduledBatch
+{
+    private int[] _slots = new int[64];
+    private int[] _tokens = new int[64];
+    private int[] _context = new int[64];
+    private StepOutcome[] _outcome = new StepOutcome[64];
+    private int[] _hits = new int[64];
+    private bool[] _decode = new bool[64];
+    private int[] _admitted = new int[16];
+    private int[] _preempted = new int[16];
+    private int[] _finished = new int[16];
+
+    /// <summary>Sequences in the iteration.</summary>
+    public int Count { get; private set; }
+    public int Slot(int i) => _slots[i];
+    /// <summary>New tokens of the i-th sequence (1 for a decode step).</summary>
+    public int Tokens(int i) => _tokens[i];
+    /// <summary>Tokens already cached before the i-th sequence's new ones.</summary>
+    public int ContextBefore(int i) => _context[i];
+    /// <summary>What the iteration did for the i-th sequence; set by the scheduler's commit.</summary>
+    public StepOutcome Outcome(int i) => _outcome[i];
+    /// <summary>Tokens the i-th sequence found in the prefix cache when it was admitted in this iteration (0 otherwise).</summary>
+    public int HitTokens(int i) => _hits[i];
+    /// <summary>Whether the i-th sequence runs a decode step (priced as a decode, not as a one-token prefill chunk).</summary>
+    public bool IsDecode(int i) => _decode[i];
+
+    /// <summary>Sequences the last commit finished and returned (static batching returns a whole batch at once).</summary>
+    public int FinishedCount { get; private set; }
+    public int Finished(int i) => _finished[i];
+
+    /// <summary>Sequences that left the waiting queue in this iteration (first admission or re-admission after preemption).</summary>
+    public int AdmittedCount { get; private set; }
+    public int Admitted(int i) => _admitted[i];
+    /// <summary>Sequences preempted while forming this iteration.</summary>
+    public int PreemptedCount { get; private set; }
+    public int Preempted(int i) => _preempted[i];
+    /// <summary>Prompt or recomputation tokens that admissions in this iteration found in the prefix cache instead of computing.</summary>
+    public long CacheHitTokens { get; private set; }
+    /// <summary>Sum of new tokens.</summary>
+    public long TotalTokens { get; private set; }
+    /// <summary>Static batching: finished members still running as padding (they cost compute, produce nothing).</summary>
+    public int PaddingSequences { get; private set; }
+    /// <summary>The aggregate shape the cost model prices (padding included).</summary>
+    public IterationShape Shape { get; private set; }
+
+    public bool IsEmpty => Count == 0 && PaddingSequences == 0;
+
+    public void Clear()
+    {
+        Count = 0;
+        AdmittedCount = 0;
+        PreemptedCount = 0;
+        CacheHitTokens = 0;
+        TotalTokens = 0;
+        PaddingSequences = 0;
+        FinishedCount = 0;
+        Shape = default;
+    }
+
+    internal void Add(int slot, int tokens, int contextBefore, bool decode, int hitTokens = 0)
+    {
+        if (Count == _slots.Length)
+        {
+            var n = Count * 2;
+            Array.Resize(ref _slots, n);
+            Array.Resize(ref _tokens, n);
+            Array.Resize(ref _context, n);
+            Array.Resize(ref _outcome, n);
+            Array.Resize(ref _hits, n);
+            Array.Resize(ref _decode, n);
+        }
+        _hits[Count] = hitTokens;
+        _decode[Count] = decode;
+        _slots[Count] = slot;
+        _tokens[Count] = tokens;
+        _context[Count] = contextBefore;
+        _outcome[Count] = StepOutcome.None;
+        Count++;
+        TotalTokens += tokens;
+        Shape = decode ? Shape.AddDecode(contextBefore + 1L) : Shape.AddPrefill(tokens, contextBefore);
+    }
+
+    internal void AddPadding(int contextBefore)
+    {
+        PaddingSequences++;
+        Shape = Shape.AddDecode(contextBefore + 1L);
+    }
+
+    internal void MarkAdmitted(int slot, int hitTokens)
+    {
+        if (AdmittedCount == _admitted.Length) Array.Resize(ref _admitted, AdmittedCount * 2);
+        _admitted[AdmittedCount++] = slot;
+        CacheHitTokens += hitTokens;
+    }
+
+    internal void MarkPreempted(int slot)
+    {
+        if (PreemptedCount == _preempted.Length) Array.Resize(ref _preempted, PreemptedCount * 2);
+        _preempted[PreemptedCount++] = slot;
+    }
+
+    internal void SetOutcome(int i, StepOutcome o) => _outcome[i] = o;
+
+    internal void MarkFinished(int slot)
+    {
+        if (FinishedCount == _finished.Length) Array.Resize(ref _finished, FinishedCount * 2);
+        _finished[FinishedCount++] = slot;
+    }
+
+    internal void ClearFinished() => FinishedCount = 0;
+}

@@ -1,0 +1,65 @@
+using static Joules.Simulation.Settings.Settings;
+
+namespace Joules.Simulation.Settings;
+
+/// <summary>
+/// Every setting of a simulated scenario, declared once. `joules simulate` makes one option per entry
+/// (<c>--max-num-seqs</c>), scenario files accept the same names in snake_case (<c>max_num_seqs</c>), and
+/// <see cref="ScenarioSpec.Resolve"/> reads them. Serving defaults are vLLM's.
+/// </summary>
+public static class SimulateSettings
+{
+    public static readonly Setting<string> Name = Text("name", "Scenario name shown in tables and used for its output folder", "default (scenario-N in a scenario file)", "a name");
+    public static readonly Setting<string> CostModel = Text("cost-model",
+        "How iterations are priced: auto (the measured profile shipped for this GPU, model and tp, else roofline), profile (measured; see --profile) or roofline (analytic datasheet estimate)",
+        "auto", "a cost-model kind (auto, profile, roofline)");
+    public static readonly Setting<string> Profile = Text("profile", "Measured calibration profile (profile.parquet from `joules calibrate`); GPU, model and tp default to the profile's", "", "a profile file");
+    public static readonly Setting<string> Gpu = Text("gpu", "GPU datasheet name (h200, h100-sxm, a100-sxm, ...) or JSON file",
+        "h200, the GPU with shipped measured profiles (or the first GPU with a measured profile for the model)", "a GPU name or file");
+    public static readonly Setting<string> Model = Text("model", "Model card name (llama-3.1-8b, llama-3.1-70b, ...) or JSON file", ScenarioSpec.DefaultModel, "a model name or file", alias: "-m");
+    public static readonly Setting<int> Tp = Int("tp", "Tensor-parallel GPUs per instance", "1", min: 1);
+    public static readonly Setting<int> Instances = Int("instances", "Model replicas in the cluster", "8", min: 1, alias: "-n");
+    public static readonly Setting<string> Router = Choice("router", "Routing policy", RouterNames.LeastOutstanding, RouterNames.All, alias: "-r");
+    public static readonly Setting<bool> OutputLengthOracle = Switch("output-length-oracle",
+        "Research only: least-outstanding routes by true remaining output tokens, which no real router knows", "off");
+    public static readonly Setting<string> Mode = Choice("mode", "online (trace arrival times) or offline (the whole trace as a backlog at time 0)", "online", ["online", "offline"]);
+    public static readonly Setting<string> Batching = Choice("batching", "continuous (vLLM V1 iteration-level batching) or static (a batch runs until its longest member is done)", "continuous", ["continuous", "static"]);
+    public static readonly Setting<bool> ChunkedPrefill = Switch("chunked-prefill", "Split prompts over iterations to fit the token budget (vLLM V1 default)", "on");
+    public static readonly Setting<int> MaxNumBatchedTokens = Int("max-num-batched-tokens", "Token budget of one iteration",
+        "vLLM's: 8192 online and 16384 offline on GPUs of 70 GB or more (A100 excepted), else 2048 and 8192; max(max-model-len, 2048) without chunked prefill", min: 1);
+    public static readonly Setting<int> MaxNumSeqs = Int("max-num-seqs", "Most sequences running at once", "vLLM's: 1024 on GPUs of 70 GB or more (A100 excepted), else 256", min: 1);
+    public static readonly Setting<int> MaxModelLen = Int("max-model-len", "Longest prompt plus output accepted; longer requests are rejected (reason max-model-len)", "the model card's maximum context", min: 2);
+    public static readonly Setting<int> BlockSize = Int("block-size", "KV-cache block size in tokens", "16", min: 1);
+    public static readonly Setting<double> GpuMemoryUtilization = Double("gpu-memory-utilization", "Fraction of GPU memory for weights, activations and KV cache", "0.9", min: 0, minExclusive: true, max: 1);
+    public static readonly Setting<int> KvBlocks = Int("kv-blocks", "Override the KV-cache capacity per instance, in blocks", "from GPU memory", min: 1);
+    public static readonly Setting<bool> PrefixCaching = Switch("prefix-caching",
+        "Reuse cached KV blocks: identical prefixes of traces with block hashes (Mooncake hash_ids) and a preempted request's own blocks (vLLM V1 default)", "on");
+    public static readonly Setting<int> HashBlockTokens = Int("hash-block-tokens", "Tokens each trace block hash covers (Mooncake: 512); a multiple of block-size", "512", min: 1);
+    public static readonly Setting<double> TtftSlo = Double("ttft-slo", "TTFT target in seconds", "2", min: 0, minExclusive: true);
+    public static readonly Setting<double> TpotSlo = Double("tpot-slo", "TPOT target in seconds", "0.1", min: 0, minExclusive: true);
+    public static readonly Setting<double> Pue = Double("pue", "Power usage effectiveness of the facility", "1", min: 1);
+    public static readonly Setting<double> Carbon = Double("carbon", "Grid carbon intensity, g CO2 per kWh", "not set", min: 0);
+    public static readonly Setting<double> Price = Double("price", "Electricity price per kWh", "not set", min: 0);
+    public static readonly Setting<int> Seed = Int("seed", "Random seed (synthetic trace, random router)", "42");
+    public static readonly Setting<double> PowerBin = Double("power-bin", "Width of power-timeline bins in seconds", "1", min: 0, minExclusive: true);
+
+    /// <summary>Every setting, in the order `--help` lists them.</summary>
+    public static readonly IReadOnlyList<Setting> All =
+    [
+        Name, CostModel, Profile, Gpu, Model, Tp, Instances, Router, OutputLengthOracle, Mode, Batching, ChunkedPrefill,
+        MaxNumBatchedTokens, MaxNumSeqs, MaxModelLen, BlockSize, GpuMemoryUtilization, KvBlocks, PrefixCaching, HashBlockTokens,
+        TtftSlo, TpotSlo, Pue, Carbon, Price, Seed, PowerBin,
+    ];
+
+    private static readonly Dictionary<string, Setting> s_byYamlKey = All.ToDictionary(s => s.YamlKey, StringComparer.Ordinal);
+
+    /// <summary>The setting a scenario-file key names, or null.</summary>
+    public static Setting? ByYamlKey(string key) => s_byYamlKey.GetValueOrDefault(key);
+
+    /// <summary>vLLM's defaults for max_num_batched_tokens and max_num_seqs on this GPU (vllm/engine/arg_utils.py: larger values for GPUs with at least 70 GiB that are not A100s; the LLM class, i.e. offline, gets the larger budget).</summary>
+    public static (int BatchedTokens, int Seqs) VllmDefaults(Joules.Profiles.GpuSpec gpu, bool offline)
+    {
+        var large = gpu.MemoryGiB >= 70 && !gpu.Name.Contains("a100", StringComparison.OrdinalIgnoreCase);
+        return large ? (offline ? 16384 : 8192, 1024) : (offline ? 8192 : 2048, 256);
+    }
+}
