@@ -5,7 +5,7 @@ using Joules.Simulation;
 namespace Joules.Reports;
 
 /// <summary>Element type of an output column.</summary>
-public enum ColumnKind { Int32, Int64, Double, Boolean }
+public enum ColumnKind { Int32, Int64, Double, Boolean, String }
 
 /// <summary>One column of a row group being written: a name, a type and a reusable array (only the first <c>rows</c> entries are valid).</summary>
 public sealed class ColumnBuffer(string name, ColumnKind kind, int capacity)
@@ -16,12 +16,14 @@ public sealed class ColumnBuffer(string name, ColumnKind kind, int capacity)
     public long[]? Int64s { get; } = kind == ColumnKind.Int64 ? new long[capacity] : null;
     public double[]? Doubles { get; } = kind == ColumnKind.Double ? new double[capacity] : null;
     public bool[]? Booleans { get; } = kind == ColumnKind.Boolean ? new bool[capacity] : null;
+    public string?[]? Strings { get; } = kind == ColumnKind.String ? new string?[capacity] : null;
 
     public string Format(int row) => Kind switch
     {
         ColumnKind.Int32 => Int32s![row].ToString(CultureInfo.InvariantCulture),
         ColumnKind.Int64 => Int64s![row].ToString(CultureInfo.InvariantCulture),
         ColumnKind.Double => Doubles![row].ToString("R", CultureInfo.InvariantCulture),
+        ColumnKind.String => Strings![row] ?? "",
         _ => Booleans![row] ? "true" : "false",
     };
 }
@@ -38,6 +40,7 @@ public sealed class ParquetTableWriter(string path) : ITableWriter
             ColumnKind.Int32 => Joules.Parquet.ParquetColumn.Int32(c.Name),
             ColumnKind.Int64 => Joules.Parquet.ParquetColumn.Int64(c.Name),
             ColumnKind.Double => Joules.Parquet.ParquetColumn.Double(c.Name),
+            ColumnKind.String => Joules.Parquet.ParquetColumn.String(c.Name, optional: true),
             _ => Joules.Parquet.ParquetColumn.Boolean(c.Name),
         }));
         _w = new Joules.Parquet.ParquetFileWriter(path, schema, new Joules.Parquet.ParquetWriteOptions
@@ -57,6 +60,7 @@ public sealed class ParquetTableWriter(string path) : ITableWriter
                 ColumnKind.Int32 => Joules.Parquet.ColumnData.From(c.Int32s!, null, rows),
                 ColumnKind.Int64 => Joules.Parquet.ColumnData.From(c.Int64s!, null, rows),
                 ColumnKind.Double => Joules.Parquet.ColumnData.From(c.Doubles!, null, rows),
+                ColumnKind.String => Joules.Parquet.ColumnData.From(c.Strings!, null, rows),
                 _ => Joules.Parquet.ColumnData.From(c.Booleans!, null, rows),
             };
         }
@@ -140,6 +144,8 @@ public sealed class TableSink : ISimulationSink, IDisposable
             new("e2e_s", ColumnKind.Double, RowGroup), new("input_tokens", ColumnKind.Int32, RowGroup),
             new("output_tokens", ColumnKind.Int32, RowGroup), new("preemptions", ColumnKind.Int32, RowGroup),
             new("energy_j", ColumnKind.Double, RowGroup), new("rejected", ColumnKind.Boolean, RowGroup),
+            new("reject_reason", ColumnKind.String, RowGroup), new("cached_prompt_tokens", ColumnKind.Int32, RowGroup),
+            new("first_token_s", ColumnKind.Double, RowGroup), new("done_s", ColumnKind.Double, RowGroup),
         ];
         _pw =
         [
@@ -169,6 +175,10 @@ public sealed class TableSink : ISimulationSink, IDisposable
         _rq[9].Int32s![i] = r.Preemptions;
         _rq[10].Doubles![i] = r.EnergyJ;
         _rq[11].Booleans![i] = r.Rejected;
+        _rq[12].Strings![i] = r.Rejected ? RejectReasons.Name(r.Reason) : null;
+        _rq[13].Int32s![i] = r.CachedPromptTokens;
+        _rq[14].Doubles![i] = r.Rejected ? double.NaN : r.FirstTokenS;
+        _rq[15].Doubles![i] = r.Rejected ? double.NaN : r.DoneS;
         if (_rqRows == RowGroup) { _requests.WriteRowGroup(_rq, _rqRows); _rqRows = 0; }
     }
 
