@@ -74,6 +74,25 @@ public sealed class ProgressReporter : IProgress<long>, IDisposable
     /// <summary>The amount of the current stage done so far.</summary>
     public void Report(long done) => Interlocked.Exchange(ref _done, done);
 
+    /// <summary>Adds <paramref name="amount"/> to the current stage's amount done (for work counted in several places).</summary>
+    public void Advance(long amount) => Interlocked.Add(ref _done, amount);
+
+    /// <summary>Passes a stream through, advancing the current stage by one per item (in steps of 4,096).</summary>
+    public IEnumerable<T> Track<T>(IEnumerable<T> source)
+    {
+        var pending = 0;
+        foreach (var item in source)
+        {
+            if (++pending == 4096)
+            {
+                Advance(pending);
+                pending = 0;
+            }
+            yield return item;
+        }
+        Advance(pending);
+    }
+
     /// <summary>Rows handled so far, shown beside a byte count.</summary>
     public void Count(long rows) => Interlocked.Exchange(ref _rows, rows);
 

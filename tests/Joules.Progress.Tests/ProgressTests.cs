@@ -104,3 +104,19 @@ public class ProgressTests
         Assert.Equal(ProgressStyle.Off, ProgressReporter.StyleFor(Console.Error, enabled: false));
     }
 }
+
+public class TrackTests
+{
+    [Fact]
+    public void TrackCountsEveryItemOfSeveralStreams()
+    {
+        var time = new ManualTime();
+        var w = new StringWriter();
+        using var p = new ProgressReporter(w, ProgressStyle.Lines, time: time);
+        p.Begin("merging", 10_000);
+        Assert.Equal(5_000, p.Track(Enumerable.Range(0, 5_000)).Count());
+        Assert.Equal(3_000, p.Track(Enumerable.Range(0, 3_000)).Count());
+        p.Render();
+        Assert.Contains("(8,000 of 10,000 rows)", w.ToString());
+    }
+}
