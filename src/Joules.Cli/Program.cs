@@ -41,7 +41,7 @@ public static class Program
         var root = BuildRoot();
         var parse = root.Parse(args);
         // A command group given without a command (`joules`, `joules trace`) shows its help rather than an error.
-        if (parse.CommandResult.Command is { Action: null, Subcommands.Count: > 0 } && !IsHelpRequest(args))
+        if (parse.CommandResult.Command is { Action: null, Subcommands.Count: > 0 } && parse.Tokens.All(t => t.Type == System.CommandLine.Parsing.TokenType.Command))
             parse = root.Parse([.. args, "--help"]);
         if (parse.Errors.Count > 0 && !IsHelpRequest(args))
         {
