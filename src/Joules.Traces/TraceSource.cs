@@ -64,7 +64,7 @@ public sealed class TraceSource
         progress?.Begin($"reading {System.IO.Path.GetFileName(path)}", null, ProgressUnit.Bytes);
         var imported = TraceFile.Import(path, options, cancel, progress);
         progress?.End();
-        TraceFile.RequireRequests(path, imported.Report);
+        TraceFile.RequireRequests(path, imported.Report, writing: false);
         return new TraceSource(path, options, imported.Requests, imported.Report, OptionalColumnsOf.Data(imported.Requests), imported.Requests.LongLength);
     }
 

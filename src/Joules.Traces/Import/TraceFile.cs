@@ -133,13 +133,13 @@ public static class TraceFile
     }
 
     /// <summary>A run that would write an empty trace from a source that had rows (all skipped) or none is an error.</summary>
-    internal static void RequireRequests(string source, ImportReport report)
+    internal static void RequireRequests(string source, ImportReport report, bool writing = true)
     {
         if (report.Imported > 0) return;
         var why = report.RowsRead == 0 ? "it has no data rows"
             : report.Skipped == report.RowsRead ? $"all {report.RowsRead:N0} rows were invalid and skipped (first: {report.SkippedExamples.FirstOrDefault()})"
             : $"{report.RowsRead:N0} rows read, none kept";
-        throw new InvalidDataException($"{source}: no requests to write: {why}");
+        throw new InvalidDataException($"{source} yields no requests: {why}" + (writing ? "; nothing was written" : ""));
     }
 
     /// <summary>Creates the canonical writer on first use, when the source's header has told the report which optional columns exist.</summary>
