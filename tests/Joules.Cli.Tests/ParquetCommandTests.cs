@@ -118,7 +118,7 @@ public class ParquetCommandTests
     {
         var (code, _, err) = Run("parquet", "head", "/no/such/file.parquet");
         Assert.NotEqual(0, code);
-        Assert.Equal("error: no such file: /no/such/file.parquet", err.Trim());
+        Assert.Equal("error: /no/such/file.parquet: no such file", err.Trim());
     }
 
     [Fact]
