@@ -118,7 +118,7 @@ public class ParquetCommandTests
     {
         var (code, _, err) = Run("parquet", "head", "/no/such/file.parquet");
         Assert.NotEqual(0, code);
-        Assert.Equal("error: no such file: /no/such/file.parquet", err.Trim());
+        Assert.Equal("error: /no/such/file.parquet: no such file", err.Trim());
     }
 
     [Fact]
@@ -161,5 +161,24 @@ public class ParquetCommandTests
         Assert.True(code == 0, err + output);
         Assert.Contains("200 cases", output);
         Assert.Contains("0 failures", output);
+    }
+
+    [Theory]
+    [InlineData("schema")]
+    [InlineData("head")]
+    [InlineData("stats")]
+    public void AFolderOrATextFileIsReportedAsWhatItIs(string command)
+    {
+        var dir = Path.Combine(Path.GetTempPath(), "joules-parquet-cli", Guid.NewGuid().ToString("N"));
+        Directory.CreateDirectory(dir);
+        var (code, _, err) = Run("parquet", command, dir);
+        Assert.NotEqual(0, code);
+        Assert.Contains("is a folder, not a Parquet file", err);
+        var text = Path.Combine(dir, "t.parquet");
+        File.WriteAllText(text, "TIMESTAMP,ContextTokens\n");
+        (code, _, err) = Run("parquet", command, text);
+        Assert.NotEqual(0, code);
+        Assert.Contains("t.parquet: not a Parquet file", err);
+        Directory.Delete(dir, true);
     }
 }

@@ -173,4 +173,72 @@ public class TraceCommandTests
         Assert.Contains("--skip-invalid", output);
         Assert.Contains("--map", output);
     }
+
+    [Theory]
+    [InlineData("sample", "--fraction", "abc", "--fraction: 'abc' is not a probability in [0, 1]")]
+    [InlineData("sample", "--fraction", "1.5", "--fraction: '1.5' is not a probability in [0, 1]")]
+    [InlineData("scale", "--factor", "0", "--factor: '0' is not a positive factor")]
+    [InlineData("tile", "--copies", "two", "--copies: 'two' is not a whole number of copies")]
+    [InlineData("import", "--rate", "-3", "--rate: '-3' is not a positive rate")]
+    [InlineData("import", "--format", "parquet", "--format: 'parquet' is not one of auto, canonical, azure")]
+    [InlineData("import", "--time-unit", "hours", "--time-unit: 'hours' is not one of seconds, milliseconds, microseconds")]
+    [InlineData("stats", "--input-bins", "0,x", "--input-bins: 'x' is not a non-negative whole number")]
+    [InlineData("synth", "--requests", "-5", "--requests: '-5' is not a whole number of requests")]
+    [InlineData("synth", "--diurnal", "1.2", "--diurnal: '1.2' is not an amplitude in [0, 1)")]
+    [InlineData("synth", "--duration", "soon", "--duration: 'soon' is not a positive duration")]
+    public void OptionErrorsNameTheOptionTheValueAndWhatWasExpected(string command, string option, string value, string expected)
+    {
+        var args = command switch
+        {
+            "synth" => new[] { "trace", "synth", "-o", Out("s.parquet"), "--rate", "5", option, value },
+            "stats" => ["trace", "stats", AzureConv, option, value],
+            _ => ["trace", command, AzureConv, "-o", Out("o.parquet"), option, value],
+        };
+        if (command is "sample" && option != "--fraction") args = [.. args, "--fraction", "0.5"];
+        var (code, _, err) = Run(args);
+        Assert.NotEqual(0, code);
+        Assert.Contains(expected, err);
+        Assert.DoesNotContain("System.", err);
+        Assert.DoesNotContain("Parameter '", err);
+        Assert.False(File.Exists(Out("o.parquet")) || File.Exists(Out("s.parquet")));
+    }
+
+    [Fact]
+    public void SliceThatSelectsNothingWarnsAndSynthSaysWhatItWillWrite()
+    {
+        var (code, _, err) = Run("trace", "slice", AzureConv, "--from", "2d", "-o", Out("none.parquet"));
+        Assert.True(code == 0, err);
+        Assert.Contains("warning: no request arrives in [2023-11-18", err);
+        (code, var output, err) = Run("trace", "synth", "-n", "50000", "--rate", "10", "-o", Out("s.parquet"));
+        Assert.True(code == 0, err);
+        Assert.Contains("generating 50,000 requests into s.parquet (about 7", output);
+        (code, _, err) = Run("trace", "synth", "-d", "1s", "--rate", "0.0001", "-o", Out("tiny.parquet"));
+        Assert.NotEqual(0, code);
+        Assert.Contains("no request arrives within 1 s", err);
+        Assert.False(File.Exists(Out("tiny.parquet")));
+    }
+
+    [Fact]
+    public void ImportWarnsAboutZeroOutputTokensAndRenumbersDuplicateIdsOnRequest()
+    {
+        var src = Out("dups.csv");
+        File.WriteAllText(src, "request_id,arrival_time,input_tokens,output_tokens\n1,2024-01-01T00:00:00Z,10,0\n1,2024-01-01T00:00:01Z,10,5\n");
+        var (code, _, err) = Run("trace", "import", src, "-o", Out("d.parquet"));
+        Assert.NotEqual(0, code);
+        Assert.Contains("dups.csv:3: column 'request_id'", err);
+        (code, var output, err) = Run("trace", "import", src, "-o", Out("d.parquet"), "--renumber");
+        Assert.True(code == 0, err);
+        Assert.Contains("wrote 2 requests", output);
+        Assert.Contains("warning: 1 requests have 0 output tokens; the simulator generates 1 token for each", err);
+        Assert.Equal([0L, 1], CanonicalTraceReader.Read(Out("d.parquet")).Select(r => r.RequestId));
+    }
+
+    [Fact]
+    public void ABareCommandGroupShowsItsHelp()
+    {
+        var (code, output, _) = Run("trace");
+        Assert.Equal(0, code);
+        Assert.Contains("import", output);
+        Assert.Contains("synth", output);
+    }
 }

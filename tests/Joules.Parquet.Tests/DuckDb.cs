@@ -1,4 +1,4 @@
-using System.Diagnostics;
+using DuckDB.NET.Data;
 using System.Globalization;
 using System.Text.Json;
 using System.Text.Json.Nodes;
@@ -6,42 +6,165 @@ using Xunit;
 
 namespace Joules.Parquet.Tests;
 
-/// <summary>Runs tests/interop/duck.mjs (DuckDB through node) and compares what it sees with what Joules.Parquet reads or wrote.</summary>
+/// <summary>
+/// DuckDB (in-process, through DuckDB.NET from NuGet: its own Parquet reader and writer, an implementation independent
+/// of ours) reads the files Joules.Parquet wrote or writes files for it to read; the results compare what DuckDB sees with
+/// what we read. Nothing to install: the native DuckDB library comes with the DuckDB.NET.Data.Full package.
+/// </summary>
 internal static class DuckDb
 {
-    private static string InteropDir => Path.Combine(TestPaths.RepoRoot, "tests", "interop");
-
+    /// <summary>Runs one request: <c>{op: "read", file, values}</c> or <c>{op: "write", file, rows, codec, version, row_group_size}</c> (any object with those properties).</summary>
     public static JsonObject Run(object request)
     {
-        var script = Path.Combine(InteropDir, "duck.mjs");
-        if (!Directory.Exists(Path.Combine(InteropDir, "node_modules", "@duckdb", "node-api")))
-            throw new InvalidOperationException($"DuckDB for node is not installed: run 'npm ci' in {InteropDir} (CI's .ci/run does this)");
-        var psi = new ProcessStartInfo("node") { RedirectStandardOutput = true, RedirectStandardError = true, WorkingDirectory = InteropDir };
-        psi.ArgumentList.Add(script);
-        psi.ArgumentList.Add(JsonSerializer.Serialize(request));
-        Process p;
-        try { p = Process.Start(psi) ?? throw new InvalidOperationException("could not start node"); }
-        catch (System.ComponentModel.Win32Exception e)
+        var req = JsonSerializer.SerializeToNode(request)!.AsObject();
+        var op = (string?)req["op"];
+        var file = (string?)req["file"] ?? throw new ArgumentException("a DuckDB request needs a file");
+        return op switch
         {
-            throw new InvalidOperationException("node is not installed or not on PATH; the DuckDB interop tests need it", e);
-        }
-        using (p)
-        {
-            var stdout = p.StandardOutput.ReadToEndAsync();
-            var stderr = p.StandardError.ReadToEndAsync();
-            if (!p.WaitForExit(180_000)) { p.Kill(true); throw new TimeoutException("duck.mjs took over 180 s"); }
-            var text = stdout.Result;
-            var json = text.Length > 0 ? JsonNode.Parse(text) as JsonObject : null;
-            if (json == null || json["error"] != null || p.ExitCode != 0)
-                throw new InvalidOperationException($"duck.mjs failed (exit {p.ExitCode}): {json?["error"]} {stderr.Result}");
-            return json;
-        }
+            "read" => ReadFile(file, (bool?)req["values"] ?? true),
+            "write" => WriteFile(file, (int?)req["rows"] ?? 1000, (string?)req["codec"], (string?)req["version"], (int?)req["row_group_size"]),
+            _ => throw new InvalidOperationException($"unknown DuckDB op '{op}'"),
+        };
     }
 
+    /// <summary>Row count, per column the type, non-null count, sum, min, max and (with <paramref name="values"/>) every value as a string (timestamps as epoch units, blobs as hex), plus codecs and encodings from the file's metadata.</summary>
     public static JsonObject Read(string file, bool values = true) => Run(new { op = "read", file, values });
 
+    /// <summary>Writes a deterministic table with DuckDB's own Parquet writer.</summary>
     public static void Write(string file, int rows, string? codec, string? version, int? rowGroupSize) =>
         Run(new { op = "write", file, rows, codec, version, row_group_size = rowGroupSize });
+
+    private static DuckDBConnection Connect()
+    {
+        var c = new DuckDBConnection("DataSource=:memory:");
+        c.Open();
+        return c;
+    }
+
+    private static List<Dictionary<string, object?>> Rows(DuckDBConnection c, string sql)
+    {
+        using var cmd = c.CreateCommand();
+        cmd.CommandText = sql;
+        using var r = cmd.ExecuteReader();
+        var result = new List<Dictionary<string, object?>>();
+        while (r.Read())
+        {
+            var row = new Dictionary<string, object?>();
+            for (var i = 0; i < r.FieldCount; i++) row[r.GetName(i)] = r.IsDBNull(i) ? null : r.GetValue(i);
+            result.Add(row);
+        }
+        return result;
+    }
+
+    private static string Q(string s) => "'" + s.Replace("'", "''") + "'";
+    private static string Id(string s) => "\"" + s.Replace("\"", "\"\"") + "\"";
+
+    private static string RenderExpr(string c, string type) =>
+        type.StartsWith("TIMESTAMP_NS") ? $"CAST(epoch_ns({c}) AS VARCHAR)"
+        : type.StartsWith("TIMESTAMP_MS") ? $"CAST(epoch_ms({c}) AS VARCHAR)"
+        : type.StartsWith("TIMESTAMP") ? $"CAST(epoch_us({c}) AS VARCHAR)"
+        : type == "BLOB" ? $"hex({c})"
+        : $"CAST({c} AS VARCHAR)";
+
+    private static bool Numeric(string type) =>
+        System.Text.RegularExpressions.Regex.IsMatch(type, "^(TINYINT|SMALLINT|INTEGER|BIGINT|HUGEINT|UTINYINT|USMALLINT|UINTEGER|UBIGINT|FLOAT|DOUBLE|DECIMAL)");
+
+    private static string SumExpr(string name, string type)
+    {
+        var c = Id(name);
+        if (type.StartsWith("TIMESTAMP_NS")) return $"CAST(sum(epoch_ns({c})::HUGEINT) AS VARCHAR)";
+        if (type.StartsWith("TIMESTAMP_MS")) return $"CAST(sum(epoch_ms({c})::HUGEINT) AS VARCHAR)";
+        if (type.StartsWith("TIMESTAMP")) return $"CAST(sum(epoch_us({c})::HUGEINT) AS VARCHAR)";
+        if (type == "BOOLEAN") return $"CAST(sum(CAST({c} AS INTEGER)) AS VARCHAR)";
+        if (type is "FLOAT" or "DOUBLE") return $"CAST(sum(CAST({c} AS DOUBLE)) AS VARCHAR)";
+        if (Numeric(type)) return $"CAST(sum(CAST({c} AS HUGEINT)) AS VARCHAR)";
+        if (type == "VARCHAR") return $"CAST(sum(strlen({c})) AS VARCHAR)";
+        if (type == "BLOB") return $"CAST(sum(octet_length({c})) AS VARCHAR)";
+        return "NULL";
+    }
+
+    private static JsonObject ReadFile(string file, bool values)
+    {
+        using var c = Connect();
+        var src = $"read_parquet({Q(file)})";
+        var desc = Rows(c, $"DESCRIBE SELECT * FROM {src}");
+        var total = Convert.ToInt64(Rows(c, $"SELECT count(*)::BIGINT AS n FROM {src}")[0]["n"], CultureInfo.InvariantCulture);
+        var columns = new JsonObject();
+        var result = new JsonObject { ["rows"] = total, ["columns"] = columns };
+        foreach (var d in desc)
+        {
+            var name = (string)d["column_name"]!;
+            var type = (string)d["column_type"]!;
+            if (System.Text.RegularExpressions.Regex.IsMatch(type, @"[\[\]]|^STRUCT|^MAP|^UNION"))
+            {
+                columns[name] = new JsonObject { ["type"] = type, ["nested"] = true };
+                continue;
+            }
+            var id = Id(name);
+            var r = Rows(c, $"SELECT count({id})::BIGINT AS nn, {SumExpr(name, type)} AS s, {RenderExpr($"min({id})", type)} AS mn, {RenderExpr($"max({id})", type)} AS mx FROM {src}")[0];
+            var col = new JsonObject
+            {
+                ["type"] = type,
+                ["non_null"] = Convert.ToInt64(r["nn"], CultureInfo.InvariantCulture),
+                ["sum"] = (string?)r["s"],
+                ["min"] = (string?)r["mn"],
+                ["max"] = (string?)r["mx"],
+            };
+            if (values)
+            {
+                var all = new JsonArray();
+                foreach (var v in Rows(c, $"SELECT {RenderExpr(id, type)} AS v FROM {src}")) all.Add((string?)v["v"]);
+                col["values"] = all;
+            }
+            columns[name] = col;
+        }
+        var perColumn = new JsonObject();
+        var codecs = new List<string>();
+        var encodings = new List<string>();
+        foreach (var m in Rows(c, $"SELECT path_in_schema AS p, compression AS c, encodings AS e FROM parquet_metadata({Q(file)})"))
+        {
+            var parts = Convert.ToString(m["e"], CultureInfo.InvariantCulture)!.Split(',', StringSplitOptions.TrimEntries);
+            var path = Convert.ToString(m["p"], CultureInfo.InvariantCulture)!;
+            var set = perColumn[path] is JsonArray existing ? existing.Select(x => (string)x!).ToList() : [];
+            foreach (var e in parts) if (!set.Contains(e)) set.Add(e);
+            perColumn[path] = new JsonArray(set.Select(x => (JsonNode?)x).ToArray());
+            var codec = Convert.ToString(m["c"], CultureInfo.InvariantCulture)!;
+            if (!codecs.Contains(codec)) codecs.Add(codec);
+            foreach (var e in parts) if (!encodings.Contains(e)) encodings.Add(e);
+        }
+        result["column_encodings"] = perColumn;
+        result["codecs"] = new JsonArray(codecs.Select(x => (JsonNode?)x).ToArray());
+        result["encodings"] = new JsonArray(encodings.Select(x => (JsonNode?)x).ToArray());
+        return result;
+    }
+
+    private static JsonObject WriteFile(string file, int n, string? codec, string? version, int? rowGroupSize)
+    {
+        var opts = new List<string> { "FORMAT PARQUET" };
+        if (codec is not null) opts.Add($"COMPRESSION {codec}");
+        if (version is not null) opts.Add($"PARQUET_VERSION {version}");
+        if (rowGroupSize is not null) opts.Add($"ROW_GROUP_SIZE {rowGroupSize}");
+        using var c = Connect();
+        using var cmd = c.CreateCommand();
+        // Deterministic columns covering the types Joules uses: ints, doubles, floats, bools, strings of low and
+        // high cardinality, timestamps, and nulls.
+        cmd.CommandText = $"""
+            COPY (
+              SELECT i::BIGINT AS id,
+                     (i % 1000)::INTEGER AS small_int,
+                     CASE WHEN i % 7 = 0 THEN NULL ELSE (i * 31 % 100003)::INTEGER END AS opt_int,
+                     (i * 0.25)::DOUBLE AS dbl,
+                     (i % 100)::FLOAT / 8 AS flt,
+                     (i % 3 = 0) AS flag,
+                     'model-' || (i % 5) AS low_card,
+                     CASE WHEN i % 11 = 0 THEN NULL ELSE 'req-' || i || '-' || md5(i::VARCHAR) END AS high_card,
+                     TIMESTAMPTZ '2024-01-01 00:00:00+00' + to_microseconds(i * 1234567) AS ts
+              FROM range({n}) t(i)
+            ) TO {Q(file)} ({string.Join(", ", opts)})
+            """;
+        cmd.ExecuteNonQuery();
+        return new JsonObject { ["ok"] = true };
+    }
 
     /// <summary>Asserts every value of one of our columns equals DuckDB's rendering of the same column.</summary>
     public static void AssertSameValues(ParquetColumn column, IReadOnlyList<ColumnData> ours, JsonObject duckColumn)

@@ -21,7 +21,13 @@ public static class ParquetCommands
 
     private static Argument<FileInfo> FileArgument() => new("file") { Description = "The Parquet file" };
 
-    private static ParquetFileReader OpenReader(FileInfo file) => ParquetFileReader.Open(file.FullName);
+    /// <summary>Opens a file for inspection; a folder or a missing file is said to be one, in words.</summary>
+    private static ParquetFileReader OpenReader(FileInfo file)
+    {
+        if (Directory.Exists(file.FullName)) throw new IOException($"{file.FullName} is a folder, not a Parquet file; give one file");
+        if (!file.Exists) throw new FileNotFoundException($"{file.FullName}: no such file", file.FullName);
+        return ParquetFileReader.Open(file.FullName);
+    }
 
     private static Command Schema()
     {
@@ -52,7 +58,7 @@ public static class ParquetCommands
     private static Command Head()
     {
         var file = FileArgument();
-        var count = new Option<int>("--rows", "-n") { Description = "Number of rows to show", DefaultValueFactory = _ => 10 };
+        var count = CliOptions.Whole("--rows", "Number of rows to show", "a whole number of rows, zero or more", v => v >= 0, 10, "-n");
         var cmd = new Command("head", "Print the first rows of a file");
         cmd.Arguments.Add(file);
         cmd.Options.Add(count);
@@ -120,8 +126,8 @@ public static class ParquetCommands
 
     private static Command Fuzz()
     {
-        var cases = new Option<int>("--cases") { Description = "Number of mutated files to read", DefaultValueFactory = _ => 100_000 };
-        var seed = new Option<int>("--seed") { Description = "Random seed", DefaultValueFactory = _ => Environment.TickCount };
+        var cases = CliOptions.Whole("--cases", "Number of mutated files to read", "a whole number of cases, at least 1", v => v >= 1, 100_000);
+        var seed = CliOptions.Whole("--seed", "Random seed (default: the clock)", "a whole number", defaultValue: Environment.TickCount);
         var dir = new Option<DirectoryInfo?>("--seeds") { Description = "Folder of seed .parquet files (default: ../shared/fixtures/parquet-testing)" };
         var cmd = new Command("fuzz", "Mutate seed files and check the reader only ever fails with a clear Parquet format error, and never hangs");
         cmd.Options.Add(cases);

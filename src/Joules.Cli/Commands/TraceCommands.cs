@@ -26,11 +26,8 @@ public static class TraceCommands
     /// <summary>Options that say how to read a source trace, shared by import and stats.</summary>
     internal sealed class SourceOptions
     {
-        public readonly Option<TraceFormat> Format = new("--format", "-f")
-        {
-            Description = "Source layout: auto (sniff the header/keys), azure, burstgpt, mooncake, vidur, lengthonly, canonical, mapped",
-            DefaultValueFactory = _ => TraceFormat.Auto,
-        };
+        public readonly Option<TraceFormat> Format = CliOptions.Choice("--format",
+            $"Source layout: {CliOptions.Names<TraceFormat>()} (auto sniffs the header or JSON keys)", TraceFormat.Auto, "-f");
         public readonly Option<string?> Map = new("--map")
         {
             Description = "Column mapping for other layouts: arrival=COL,input=COL,output=COL[,model=COL,tenant=COL,session=COL,slo=COL,id=COL]",
@@ -43,19 +40,12 @@ public static class TraceCommands
         {
             Description = "BurstGPT: drop failed requests (0 response tokens); they are counted and reported either way",
         };
-        public readonly Option<double?> Rate = new("--rate")
-        {
-            Description = "Length-only files (no times): generate Poisson arrivals at this mean rate, requests/s",
-        };
-        public readonly Option<int> Seed = new("--seed")
-        {
-            Description = "Seed for generated arrivals of length-only files",
-            DefaultValueFactory = _ => 1,
-        };
-        public readonly Option<TimeUnit?> TimeUnit = new("--time-unit")
-        {
-            Description = "Unit of a numeric arrival column in --map files: seconds (default), milliseconds, microseconds",
-        };
+        public readonly Option<bool> Renumber = RenumberOption();
+        public readonly Option<double?> Rate = CliOptions.OptionalNumber("--rate",
+            "Length-only files (no times): generate Poisson arrivals at this mean rate, requests/s", "a positive rate in requests/s", v => v > 0);
+        public readonly Option<int> Seed = CliOptions.Whole("--seed", "Seed for generated arrivals of length-only files", "a whole number", defaultValue: 1);
+        public readonly Option<TimeUnit?> TimeUnit = CliOptions.OptionalChoice<TimeUnit>("--time-unit",
+            "Unit of a numeric arrival column in --map files: seconds (default), milliseconds, microseconds");
         public readonly Option<string?> Start = new("--start")
         {
             Description = "Date-time that relative arrival times (BurstGPT, Mooncake, Vidur, length-only) count from; default 1970-01-01T00:00:00Z",
@@ -63,7 +53,7 @@ public static class TraceCommands
 
         public void AddTo(Command c)
         {
-            foreach (var o in new Option[] { Format, Map, SkipInvalid, DropFailed, Rate, Seed, TimeUnit, Start }) c.Options.Add(o);
+            foreach (var o in new Option[] { Format, Map, SkipInvalid, DropFailed, Renumber, Rate, Seed, TimeUnit, Start }) c.Options.Add(o);
         }
 
         public TraceImportOptions Get(ParseResult p) => new()
@@ -72,12 +62,18 @@ public static class TraceCommands
             Map = p.GetValue(Map) is { } m ? ColumnMap.Parse(m) : null,
             SkipInvalid = p.GetValue(SkipInvalid),
             DropFailed = p.GetValue(DropFailed),
+            Renumber = p.GetValue(Renumber),
             Rate = p.GetValue(Rate),
             Seed = p.GetValue(Seed),
             TimeUnit = p.GetValue(TimeUnit),
             StartMicros = p.GetValue(Start) is { } s ? ParseTime(s, "--start") : 0,
         };
     }
+
+    internal static Option<bool> RenumberOption() => new("--renumber")
+    {
+        Description = "Number the requests 0..N-1 by arrival instead of keeping the source's ids (duplicate source ids are an error without it)",
+    };
 
     internal static long ParseTime(string text, string option) =>
         TimeText.TryParseMicros(text, out var t) ? t : throw new ArgumentException($"{option}: '{text}' is not a date-time (e.g. 2024-05-10T00:00:00Z)");
@@ -103,40 +99,33 @@ public static class TraceCommands
         return d;
     }
 
-    /// <summary>A trace to transform, sorted, with the optional columns it carries: canonical Parquet streams, other layouts are imported first.</summary>
-    internal static (IEnumerable<TraceRequest> Requests, OptionalColumns Columns) OpenSorted(string path)
-    {
-        if (TraceFile.Sniff(path) == TraceFile.Container.Parquet) return (CanonicalTraceReader.Read(path), OptionalColumnsOf.File(path));
-        var held = TraceFile.Import(path).Requests;
-        return (held, OptionalColumnsOf.Data(held));
-    }
-
     private static Command Import()
     {
         var src = SourceArgument();
-        var output = OutputOption("Canonical trace to write: .parquet, or .csv for the same columns as text");
+        var output = OutputOption("Canonical trace to write: .parquet, or .csv for the same columns as text. Written to a temporary file and renamed into place when complete; it may be the source itself");
         var so = new SourceOptions();
         var cmd = new Command("import",
             "Convert a trace to the canonical format. The layout is sniffed from the header (or JSON keys) unless --format or --map says otherwise; " +
-            "bad rows stop the import with file, line and column unless --skip-invalid; out-of-order arrivals are sorted with a warning.");
+            "bad rows stop the import with file, line and column unless --skip-invalid; out-of-order arrivals are sorted with a warning; " +
+            "duplicate source ids are an error unless --renumber. A source that yields no request writes nothing and fails.");
         cmd.Arguments.Add(src);
         cmd.Options.Add(output);
         so.AddTo(cmd);
-        cmd.SetAction(p =>
+        cmd.SetAction((p, cancel) => Task.FromResult(RunImport(p, cancel)));
+        return cmd;
+
+        int RunImport(ParseResult p, CancellationToken cancel)
         {
             var path = p.GetValue(src)!.FullName;
             var outPath = p.GetValue(output)!.FullName;
+            CanonicalTraceWriter.CheckPath(outPath);
             var options = so.Get(p);
             var provenance = Provenance(p, ("joules.trace.source", Path.GetFileName(path)));
-            var report = TraceProgress.Run(p, "importing", null, progress => TraceFile.ImportTo(path, outPath, options, provenance, progress));
-            var written = report.Imported;
-            var o = p.InvocationConfiguration.Output;
-            foreach (var line in report.Lines())
-                (line.StartsWith("warning:", StringComparison.Ordinal) ? p.InvocationConfiguration.Error : o).WriteLine(line);
-            o.WriteLine($"wrote {written:N0} requests to {outPath}");
+            var report = TraceRun.Writing(p, outPath, cancel, progress => TraceFile.ImportTo(path, outPath, options, provenance, progress, cancel));
+            TraceRun.PrintReport(p, report.Lines());
+            p.InvocationConfiguration.Output.WriteLine($"wrote {report.Imported:N0} requests to {outPath}");
             return 0;
-        });
-        return cmd;
+        }
     }
 
     private static Command Stats()
@@ -154,21 +143,27 @@ public static class TraceCommands
         cmd.Options.Add(inBins);
         cmd.Options.Add(outBins);
         so.AddTo(cmd);
-        cmd.SetAction(p =>
+        cmd.SetAction((p, cancel) =>
         {
             var path = p.GetValue(src)!.FullName;
             var options = so.Get(p);
-            var inEdges = BinEdges.Parse(p.GetValue(inBins));
-            var outEdges = BinEdges.Parse(p.GetValue(outBins));
+            var inEdges = BinEdges.Parse(p.GetValue(inBins), "--input-bins");
+            var outEdges = BinEdges.Parse(p.GetValue(outBins), "--output-bins");
             var report = new ImportReport { File = path };
-            var stats = TraceProgress.Run(p, "reading", null, progress =>
-                TraceStatistics.Compute(TraceProgress.Track(TraceFile.ReadUnsorted(path, options, report), progress), inEdges, outEdges));
+            TraceStats stats;
+            using (var progress = TraceRun.Progress(p))
+            {
+                progress.Begin($"reading {Path.GetFileName(path)}", null, Joules.Progress.ProgressUnit.Bytes);
+                stats = TraceStatistics.Compute(TraceFile.ReadUnsorted(path, options, report, cancel, progress), inEdges, outEdges);
+                progress.End();
+            }
             var o = p.InvocationConfiguration.Output;
             if (p.GetValue(json)) o.WriteLine(stats.ToJson());
             else PrintStats(o, path, report, stats, inEdges, outEdges);
             if (p.GetValue(json))
                 foreach (var line in report.Lines().Skip(1)) p.InvocationConfiguration.Error.WriteLine(line);
-            return 0;
+            if (stats.Requests == 0) TraceRun.Warn(p, $"{path} holds no requests ({report.RowsRead:N0} rows read)");
+            return Task.FromResult(0);
         });
         return cmd;
     }

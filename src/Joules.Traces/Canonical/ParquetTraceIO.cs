@@ -1,4 +1,5 @@
 using System.Globalization;
+using Joules.Output;
 using Joules.Parquet;
 using Joules.Traces.Import;
 
@@ -41,12 +42,12 @@ internal sealed class ParquetTraceWriter : CanonicalTraceWriter
     private int _n;
     private bool _done;
 
-    public ParquetTraceWriter(string path, IReadOnlyDictionary<string, string>? metadata, OptionalColumns optional) : base(path)
+    public ParquetTraceWriter(AtomicFile file, IReadOnlyDictionary<string, string>? metadata, OptionalColumns optional, CancellationToken cancel) : base(file, cancel)
     {
         var meta = new Dictionary<string, string> { ["joules.trace.schema"] = "1" };
         if (metadata is not null) foreach (var (k, v) in metadata) meta[k] = v;
         _optional = optional;
-        _writer = new ParquetFileWriter(path, SchemaFor(optional), new ParquetWriteOptions { Metadata = meta, RowGroupRows = RowGroupRows });
+        _writer = new ParquetFileWriter(Stream, SchemaFor(optional), new ParquetWriteOptions { Metadata = meta, RowGroupRows = RowGroupRows }, leaveOpen: true);
     }
 
     protected override void WriteRow(in TraceRequest r)
@@ -90,7 +91,7 @@ internal sealed class ParquetTraceWriter : CanonicalTraceWriter
         _n = 0;
     }
 
-    public override void Complete()
+    protected override void Finish()
     {
         if (_done) return;
         FlushGroup();
@@ -98,23 +99,35 @@ internal sealed class ParquetTraceWriter : CanonicalTraceWriter
         _done = true;
     }
 
-    public override void Dispose() => _writer.Dispose();
+    // Disposing an unfinished Parquet writer writes a footer, but only into the temporary file, which is then deleted.
+    protected override void Close() => _writer.Dispose();
 }
 
 /// <summary>Parquet rows to trace requests: the canonical schema, or any flat file whose columns a <see cref="ColumnMap"/> names. The only place that touches the Parquet library on the read side.</summary>
 internal static class ParquetTraceReader
 {
-    public static IEnumerable<TraceRequest> Read(string path, ColumnMap? map, Import.TimeUnit relativeUnit, long startMicros)
+    /// <summary>Streams the rows of a Parquet trace; source ids are checked to be unique unless <paramref name="renumber"/>, which numbers rows 0..N-1 in file order instead. <paramref name="report"/> (optional) gets row counts and the read position.</summary>
+    public static IEnumerable<TraceRequest> Read(string path, ColumnMap? map, Import.TimeUnit relativeUnit, long startMicros, bool renumber = false, ImportReport? report = null)
     {
         using var reader = ParquetFileReader.Open(path);
         var m = map ?? LayoutPlan.CanonicalMap;
         string[] wanted = [m.Arrival ?? throw new ArgumentException($"{path}: a Parquet trace needs an arrival column (--map arrival=COL,...)"), m.Input, m.Output];
         foreach (var name in wanted)
             if (!reader.Schema.Contains(name))
-                throw new TraceFormatException(path, 0, name, $"a column named '{name}'", string.Join(",", reader.Schema.Select(c => c.Name)));
-        string?[] optional = [m.Model, m.Tenant, m.Session, m.Slo, m.RequestId];
+                throw new InvalidDataException(
+                    $"{path}: this Parquet file has no '{name}' column (its columns: {string.Join(", ", reader.Schema.Select(c => c.Name))}); " +
+                    (map is null ? "a canonical trace has request_id, arrival_time, input_tokens, output_tokens; for another layout give --map arrival=COL,input=COL,output=COL"
+                        : "check the --map names"));
+        string?[] optional = [m.Model, m.Tenant, m.Session, m.Slo, renumber ? null : m.RequestId];
         var present = optional.Select(n => n is not null && reader.Schema.Contains(n) ? n : null).ToArray();
         var projection = wanted.Concat(present.OfType<string>()).Distinct().ToList();
+        var idCheck = present[4] is not null ? new RequestIdCheck() : null;
+        var size = new FileInfo(path).Length;
+        if (report is not null)
+        {
+            report.SourceIds = idCheck is not null;
+            report.BytesTotal = size;
+        }
         long nextId = 0;
         foreach (var g in reader.ReadRowGroups(projection))
         {
@@ -126,9 +139,17 @@ internal static class ParquetTraceReader
             for (var i = 0; i < g.RowCount; i++)
             {
                 var id = ids is null ? nextId : ids[i];
+                if (idCheck is not null && !idCheck.Add(id))
+                    throw Bad(path, g, i, present[4]!, RequestIdCheck.Expected, id.ToString(CultureInfo.InvariantCulture));
                 nextId = id + 1;
                 yield return new TraceRequest(id, arrival[i], input[i], output[i],
                     strings[0]?[i], strings[1]?[i], strings[2]?[i], strings[3]?[i]);
+            }
+            if (report is not null)
+            {
+                report.RowsRead += g.RowCount;
+                report.Imported += g.RowCount;
+                report.BytesRead = reader.RowCount > 0 ? (long)(size * ((double)(g.FirstRow + g.RowCount) / reader.RowCount)) : size;
             }
         }
     }

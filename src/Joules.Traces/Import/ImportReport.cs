@@ -18,6 +18,15 @@ public sealed class ImportReport
     public long RequestsWithImages { get; set; }
     /// <summary>Arrivals that were earlier than the one before them in the source; nonzero means the output was sorted.</summary>
     public long OutOfOrder { get; set; }
+    /// <summary>Requests with 0 output tokens (kept; the simulator generates max(1, n) tokens for them).</summary>
+    public long ZeroOutputTokens { get; set; }
+    /// <summary>Requests with 0 input tokens (kept; the simulator prefills max(1, n) tokens for them).</summary>
+    public long ZeroInputTokens { get; set; }
+    /// <summary>Whether the requests carry the source's own ids (an id column, not --renumber); they were checked to be unique.</summary>
+    public bool SourceIds { get; set; }
+    /// <summary>Size of the source file, and how far into it reading has got (for progress; updated while reading).</summary>
+    public long BytesTotal { get; set; }
+    public long BytesRead { get; set; }
     public List<string> Warnings { get; } = [];
     /// <summary>The optional canonical columns the source's layout can fill (known once its header has been read).</summary>
     public Canonical.OptionalColumns Columns { get; set; } = Canonical.OptionalColumns.All;
@@ -47,6 +56,10 @@ public sealed class ImportReport
             yield return $"{FailedRequests:N0} failed requests (0 response tokens) {(FailedDropped ? "dropped (--drop-failed)" : "kept (use --drop-failed to drop them)")}";
         if (RequestsWithImages > 0)
             yield return $"{RequestsWithImages:N0} requests carried images (NumImages > 0); image tokens are not in the canonical schema, text tokens kept";
+        if (ZeroOutputTokens > 0)
+            yield return $"warning: {ZeroOutputTokens:N0} requests have 0 output tokens; the simulator generates 1 token for each (it uses max(1, n) output tokens)";
+        if (ZeroInputTokens > 0)
+            yield return $"warning: {ZeroInputTokens:N0} requests have 0 input tokens; the simulator prefills 1 token for each (it uses max(1, n) input tokens)";
         foreach (var w in Warnings) yield return $"warning: {w}";
     }
 }

@@ -98,6 +98,7 @@ internal sealed class RowConverter
     private readonly ImportReport _report;
     private readonly Random? _arrivalRng;
     private readonly Dictionary<string, string> _intern = new(StringComparer.Ordinal);
+    private readonly RequestIdCheck? _ids;
     private double _generatedSeconds;
     private long _nextId;
 
@@ -108,6 +109,7 @@ internal sealed class RowConverter
         _options = options;
         _report = report;
         report.FailedDropped = plan.Format == TraceFormat.BurstGpt && options.DropFailed;
+        if (plan.Map.RequestId is not null && !options.Renumber) _ids = new RequestIdCheck();
         if (plan.Arrival == ArrivalKind.Generated)
         {
             if (options.Rate is not > 0)
@@ -122,7 +124,7 @@ internal sealed class RowConverter
         var input = Tokens(v[1], _plan.Map.Input, line);
         var output = Tokens(v[2], _plan.Map.Output, line);
         var arrival = Arrival(v[0], line);
-        long? sourceId = _plan.Map.RequestId is { } idCol && v[7] is { Length: > 0 } idText
+        long? sourceId = _ids is not null && _plan.Map.RequestId is { } idCol && v[7] is { Length: > 0 } idText
             ? (long.TryParse(idText, NumberStyles.Integer, CultureInfo.InvariantCulture, out var parsed) ? parsed
                 : throw new TraceFormatException(_file, line, idCol, "an integer request id", idText))
             : null;
@@ -130,6 +132,7 @@ internal sealed class RowConverter
         if (_plan.ImagesColumn is { } imgCol && v[8] is { Length: > 0 } imgText
             && (!long.TryParse(imgText, NumberStyles.Integer, CultureInfo.InvariantCulture, out images) || images < 0))
             throw new TraceFormatException(_file, line, imgCol, "a non-negative image count", imgText);
+        if (sourceId is { } sid) _ids!.Check(sid, _file, line, _plan.Map.RequestId!);
         // Everything that can reject the row has run; only now count it and give it an id, so ids stay contiguous.
         if (images > 0) _report.RequestsWithImages++;
         if (_plan.Format == TraceFormat.BurstGpt && output == 0)

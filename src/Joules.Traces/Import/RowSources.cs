@@ -17,7 +17,9 @@ internal static class RowSources
             TrackLineNumbers = true,
             PoolStrings = true,
         };
-        using var reader = CsvReader.FromFile(path, csvOptions);
+        using var file = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16, FileOptions.SequentialScan);
+        report.BytesTotal = file.Length;
+        using var reader = CsvReader.Create(file, csvOptions, leaveOpen: true);
         reader.ReadHeader();
         if (reader.Headers.Count == 0) throw new InvalidDataException($"{path}: empty file (no header line)");
         var header = reader.Headers.Select(h => h.Trim()).ToArray();
@@ -32,20 +34,24 @@ internal static class RowSources
             if (columns[c] is { } n && index[c] < 0 && !plan.IsOptional(n))
                 throw new TraceFormatException(path, 1, n, $"a header column named '{n}'", string.Join(",", header));
         }
+        report.SourceIds = index[7] >= 0 && !options.Renumber;
         var converter = new RowConverter(path, plan, options, report);
         var values = new string?[columns.Length];
         while (reader.Read())
         {
             var count = reader.FieldCount;
-            report.RowsRead++;
+            if ((++report.RowsRead & 0xFFF) == 0) report.BytesRead = file.Position;
             for (var c = 0; c < index.Length; c++) values[c] = index[c] >= 0 && index[c] < count ? reader.GetString(index[c]) ?? "" : null;
             if (Convert(converter, values, reader.LineNumber, options, report, out var request)) yield return request;
         }
+        report.BytesRead = report.BytesTotal;
     }
 
     public static IEnumerable<TraceRequest> JsonLines(string path, TraceImportOptions options, ImportReport report)
     {
-        using var reader = new StreamReader(path, Encoding.UTF8, true, 1 << 16);
+        using var file = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16, FileOptions.SequentialScan);
+        report.BytesTotal = file.Length;
+        using var reader = new StreamReader(file, Encoding.UTF8, true, 1 << 16);
         RowConverter? converter = null;
         LayoutPlan? plan = null;
         string?[] values = [];
@@ -61,10 +67,11 @@ internal static class RowSources
                 report.Format = plan.Format;
                 // JSON records may omit keys the first one has, so take every mapped optional column.
                 report.Columns = plan.OptionalColumns(new string?[] { plan.Map.Model, plan.Map.Tenant, plan.Map.Session, plan.Map.Slo }.OfType<string>().Concat(keys).ToList());
+                report.SourceIds = plan.Map.RequestId is not null && !options.Renumber;
                 converter = new RowConverter(path, plan, options, report);
                 values = new string?[plan.Columns.Length];
             }
-            report.RowsRead++;
+            if ((++report.RowsRead & 0xFFF) == 0) report.BytesRead = file.Position;
             TraceRequest request;
             bool keep;
             try
@@ -82,6 +89,7 @@ internal static class RowSources
             if (keep) yield return request;
         }
         if (plan is null) throw new InvalidDataException($"{path}: empty file (no JSON records)");
+        report.BytesRead = report.BytesTotal;
     }
 
     private static bool Convert(RowConverter converter, string?[] values, long line, TraceImportOptions options, ImportReport report, out TraceRequest request)

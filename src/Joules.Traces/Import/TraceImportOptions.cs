@@ -18,4 +18,6 @@ public sealed record TraceImportOptions
     public TimeUnit? TimeUnit { get; init; }
     /// <summary>Absolute time (µs since the Unix epoch) that relative arrival times (BurstGPT, Mooncake, Vidur, length-only) count from.</summary>
     public long StartMicros { get; init; }
+    /// <summary>Number requests 0..N-1 in arrival order instead of keeping the source's ids (which must otherwise be unique).</summary>
+    public bool Renumber { get; init; }
 }

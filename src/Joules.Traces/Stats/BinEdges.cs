@@ -21,15 +21,16 @@ public sealed class BinEdges
     /// <summary>0, 1, 2, 4, … 2^30: the default, so each bin doubles the one before.</summary>
     public static BinEdges PowersOfTwo { get; } = new([0, .. Enumerable.Range(0, 31).Select(i => 1 << i)]);
 
-    /// <summary>Parses "0,128,512,2048" or "pow2".</summary>
-    public static BinEdges Parse(string? spec)
+    /// <summary>Parses "0,128,512,2048" or "pow2"; <paramref name="option"/> names the option in error messages.</summary>
+    public static BinEdges Parse(string? spec, string option = "bin edges")
     {
         if (string.IsNullOrWhiteSpace(spec) || spec.Trim().Equals("pow2", StringComparison.OrdinalIgnoreCase)) return PowersOfTwo;
         var list = new List<int>();
         foreach (var part in spec.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
             list.Add(int.TryParse(part, NumberStyles.Integer, CultureInfo.InvariantCulture, out var v) && v >= 0
-                ? v : throw new ArgumentException($"bin edge '{part}' is not a non-negative integer (give e.g. 0,128,512,2048 or pow2)"));
-        return new BinEdges(list);
+                ? v : throw new ArgumentException($"{option}: '{part}' is not a non-negative whole number (give e.g. 0,128,512,2048 or pow2)"));
+        try { return new BinEdges(list); }
+        catch (ArgumentException e) { throw new ArgumentException($"{option}: {e.Message}"); }
     }
 
     public int IndexOf(int value)
