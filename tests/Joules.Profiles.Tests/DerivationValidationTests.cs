@@ -81,3 +81,59 @@ public class DerivationValidationTests(ITestOutputHelper output)
         Assert.True(derived < unscaled / 3, $"mean decode error derived {derived:P1}, source unscaled {unscaled:P1}");
     }
 }
+
+/// <summary>
+/// The derived profiles committed under calibration/derived: where they sit, that they say what they are derived
+/// from, and that they are exactly what `joules profile derive` makes of today's sources (a re-measured source or
+/// a changed method fails here until the files are derived again with the command in their command.txt).
+/// </summary>
+public class ShippedDerivedProfileTests
+{
+    private static string Root => Joules.Tests.RepoPaths.Root;
+
+    private static IEnumerable<string> Files() =>
+        Directory.EnumerateFiles(Path.Combine(Root, "calibration", "derived"), ProfileDeriver.FileName, SearchOption.AllDirectories)
+            .Select(p => Path.GetRelativePath(Root, p).Replace('\\', '/')).Order();
+
+    public static TheoryData<string> ShippedDerived() => new(Files());
+
+    [Fact]
+    public void TheH100ProfilesShipAndNothingThereLooksMeasured()
+    {
+        var files = Files().ToArray();
+        Assert.Contains("calibration/derived/h100-sxm/llama-3.1-8b/profile.derived.parquet", files);
+        Assert.Contains("calibration/derived/h100-sxm/llama-3.1-70b-tp8/profile.derived.parquet", files);
+        // Measured profiles are found by the name profile.parquet; none may sit among the derived ones.
+        Assert.Empty(Directory.EnumerateFiles(Path.Combine(Root, "calibration", "derived"), "profile.parquet", SearchOption.AllDirectories));
+    }
+
+    [Theory]
+    [MemberData(nameof(ShippedDerived))]
+    public void ShippedDerivedProfileIsCurrentAndSaysWhereItComesFrom(string file)
+    {
+        var full = Path.Combine(Root, file);
+        var profile = MeasuredProfile.Load(full);
+        var d = profile.Metadata.Derived;
+        Assert.NotNull(d);
+        Assert.Equal(ProfileDeriver.MethodName, d.Method);
+        Assert.Equal(ProfileDeriver.Sha256(Path.Combine(Root, d.From)), d.FromSha256);
+        Assert.Equal(ProfileDeriver.Sha256(Path.Combine(Root, d.SourceRates.Source)), d.SourceRates.SourceSha256);
+        var m = profile.Metadata;
+        Assert.Equal(Path.GetFullPath(ProfileDeriver.DefaultPath(d.TargetDatasheet.Name, m.Model.Name, m.TensorParallel, Path.Combine(Root, "calibration"))), Path.GetFullPath(full));
+        var command = File.ReadAllText(Path.Combine(Path.GetDirectoryName(full)!, "command.txt")).Trim();
+        Assert.Equal(m.Command, command);
+        Assert.StartsWith($"joules profile derive --from {d.From} --to {d.TargetDatasheet.Name} --rates {d.SourceRates.Source}", command);
+
+        var again = ProfileDeriver.DeriveFiles(Path.Combine(Root, d.From), d.TargetDatasheet.Name, Path.Combine(Root, d.SourceRates.Source), "test", "test", DateTimeOffset.UnixEpoch);
+        Assert.Equal(again.Profile.Points.Count, profile.Points.Count);
+        for (var i = 0; i < profile.Points.Count; i++)
+        {
+            var (shipped, now) = (profile.Points[i], again.Profile.Points[i]);
+            Assert.Equal(now.ToString(), shipped.ToString());
+            Assert.Equal(now.IterationSeconds, shipped.IterationSeconds, 1e-12 * now.IterationSeconds);
+            Assert.Equal(now.EnergyJoules, shipped.EnergyJoules, 1e-12 * now.EnergyJoules);
+        }
+        Assert.Equal(again.Provenance.Dropped, d.Dropped);
+        Assert.Equal(again.Provenance.TargetDatasheet.TdpWatts, d.TargetDatasheet.TdpWatts);
+    }
+}

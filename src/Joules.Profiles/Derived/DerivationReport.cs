@@ -14,7 +14,7 @@ public static class DerivationReport
         o.WriteLine($"derived      {outputPath}");
         o.WriteLine($"             {d.Note}");
         o.WriteLine($"source       {d.From} (sha256 {d.FromSha256}), measured on {d.SourceGpu}");
-        o.WriteLine($"rates        {Fmt(d.SourceRates.GemmFlopsPerSecond / 1e12, "0")} TFLOP/s GEMM, {Fmt(d.SourceRates.CopyBytesPerSecond / 1e12, "0.00")} TB/s copy, from {d.SourceRates.Source}");
+        o.WriteLine($"rates        {Fmt(d.SourceRates.GemmFlopsPerSecond / 1e12, "0")} TFLOP/s GEMM, {Fmt(d.SourceRates.CopyBytesPerSecond / 1e12, "0.00")} TB/s copy, from {d.SourceRates.Describe()}");
         o.WriteLine($"ratios       memory {Fmt(tgt.MemoryBandwidthGBs / src.MemoryBandwidthGBs, "0.000")}x ({src.MemoryBandwidthGBs:0} -> {tgt.MemoryBandwidthGBs:0} GB/s), " +
                     $"compute {Fmt(tgt.Bf16DenseTflops / src.Bf16DenseTflops, "0.000")}x ({src.Bf16DenseTflops:0.#} -> {tgt.Bf16DenseTflops:0.#} TFLOP/s bf16), power limit {Fmt(d.DynamicPowerScale, "0.000")}x");
         var layers = result.Profile.Metadata.Model.Layers;

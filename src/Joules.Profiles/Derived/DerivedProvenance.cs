@@ -59,6 +59,7 @@ public sealed record DerivedProvenance
         yield return Kv("source_gemm_flops_per_s", SourceRates.GemmFlopsPerSecond.ToString("R", inv));
         yield return Kv("source_copy_bytes_per_s", SourceRates.CopyBytesPerSecond.ToString("R", inv));
         yield return Kv("source_rates_from", SourceRates.Source);
+        yield return Kv("source_rates_sha256", SourceRates.SourceSha256);
         yield return Kv("fixed_overhead_s", FixedOverheadSeconds.ToString("R", inv));
         yield return Kv("stage_multipliers", string.Join(',', StageMultipliers.Select(m => m.ToString("R", inv))));
         yield return Kv("source_static_w", SourceStaticWatts.ToString("R", inv));
@@ -118,7 +119,7 @@ public sealed record DerivedProvenance
             SourceGpu = Opt("source_gpu"),
             SourceDatasheet = Gpu("source_datasheet"),
             TargetDatasheet = Gpu("target_datasheet"),
-            SourceRates = new MeasuredRates(Dbl("source_gemm_flops_per_s"), Dbl("source_copy_bytes_per_s"), Opt("source_rates_from")),
+            SourceRates = new MeasuredRates(Dbl("source_gemm_flops_per_s"), Dbl("source_copy_bytes_per_s"), Opt("source_rates_from"), Opt("source_rates_sha256")),
             FixedOverheadSeconds = Dbl("fixed_overhead_s"),
             StageMultipliers = multipliers,
             SourceStaticWatts = Dbl("source_static_w"),

@@ -2,9 +2,12 @@ using System.Text.Json;
 
 namespace Joules.Profiles.Derived;
 
-/// <summary>What one GPU measurably sustains: a large bf16 GEMM's FLOP rate and a device copy's bandwidth (read + write), and where the figures come from.</summary>
-public sealed record MeasuredRates(double GemmFlopsPerSecond, double CopyBytesPerSecond, string Source)
+/// <summary>What one GPU measurably sustains: a large bf16 GEMM's FLOP rate and a device copy's bandwidth (read + write), and the file (and its SHA-256) the figures come from.</summary>
+public sealed record MeasuredRates(double GemmFlopsPerSecond, double CopyBytesPerSecond, string Source, string SourceSha256 = "")
 {
+    /// <summary>The source file with its hash, for provenance lines.</summary>
+    public string Describe() => SourceSha256.Length > 0 ? $"{Source} (sha256 {SourceSha256})" : Source;
+
     /// <summary>Checks that both rates are positive and finite; <paramref name="where"/> names the file in the error.</summary>
     public void Validate(string where)
     {
@@ -30,9 +33,11 @@ public sealed record EngineBenchFile(string Path, string GpuName, string ModelNa
     {
         if (!File.Exists(path)) throw new FileNotFoundException($"engine bench file not found: {path}", path);
         JsonDocument doc;
+        byte[] bytes;
         try
         {
-            doc = JsonDocument.Parse(File.ReadAllBytes(path));
+            bytes = File.ReadAllBytes(path);
+            doc = JsonDocument.Parse(bytes);
         }
         catch (JsonException e)
         {
@@ -55,7 +60,8 @@ public sealed record EngineBenchFile(string Path, string GpuName, string ModelNa
             MeasuredRates? rates = null;
             if (root.TryGetProperty("gemm_flops_per_s", out _) || root.TryGetProperty("copy_bytes_per_s", out _))
             {
-                rates = new MeasuredRates(Num(root, "gemm_flops_per_s", path), Num(root, "copy_bytes_per_s", path), $"{path} (measured on {gpu})");
+                rates = new MeasuredRates(Num(root, "gemm_flops_per_s", path), Num(root, "copy_bytes_per_s", path), path,
+                    Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(bytes)));
                 rates.Validate(path);
             }
             var results = new List<EngineBenchResult>();

@@ -111,7 +111,7 @@ public static class ProfileDeriver
         return Derive(source, new DerivationRequest
         {
             Target = Catalog.Gpu(target),
-            SourceRates = rates with { Source = $"{ratesPath} (sha256 {Sha256(ratesPath)}, measured on {bench.GpuName})" },
+            SourceRates = rates,
             SourcePath = sourcePath,
             SourceSha256 = Sha256(sourcePath),
             SourceDatasheet = sourceGpu,

@@ -112,7 +112,7 @@ public sealed record ProfileSummary
             CrossValidation = new CrossValidationSummary(cv.Count, cv.MedianTimeError, cv.WorstTimeError, cv.MedianEnergyError, cv.WorstEnergyError,
                 Name(cv.WorstTimePoint), Name(cv.WorstEnergyPoint)),
             CostModel = model?.Name ?? "none (no measured iterations)",
-            Derived = d is null ? null : new DerivedInfo(d.Note, d.From, d.FromSha256, d.Method, d.SourceGpu, d.TargetDatasheet.Name, d.SourceRates.Source,
+            Derived = d is null ? null : new DerivedInfo(d.Note, d.From, d.FromSha256, d.Method, d.SourceGpu, d.TargetDatasheet.Name, d.SourceRates.Describe(),
                 d.FixedOverheadSeconds, d.StageMultipliers, d.ToolVersion, d.Dropped),
         };
     }
