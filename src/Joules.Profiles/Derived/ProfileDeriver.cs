@@ -74,8 +74,7 @@ public sealed record DerivationResult(MeasuredProfile Profile, DerivedProvenance
 ///   (the engine's decode-attention kernel is latency-bound, streaming K/V at about 2 TB/s on both the H100 and the
 ///   H200: calibration/engine/README.md); prefill attention scales with the compute ratio, likewise never below the
 ///   target's floor; f is kept. No stage ends below its floor on the target, a faster target never makes a point
-///   slower, and derived for its own GPU a profile comes back unchanged (where every stage's share is at or above
-///   its floor, which holds for every point of the shipped profiles).</item>
+///   slower, and derived for its own GPU a profile comes back unchanged.</item>
 /// </list>
 /// <para>Power: P = E / T of the point; the static part is the source's measured idle power scaled by the ratio of
 /// the cards' idle figures, the dynamic part P − idle is scaled by the ratio of power limits (target TDP over the
@@ -153,90 +152,32 @@ public static class ProfileDeriver
         var shard = meta.Model.Shard(tp);
         var work = new ShardWork(shard);
         var (fs, bs) = (request.SourceRates.GemmFlopsPerSecond, request.SourceRates.CopyBytesPerSecond);
-        var (ft, bt) = (fs * tgt.Bf16DenseTflops / src.Bf16DenseTflops, bs * tgt.MemoryBandwidthGBs / src.MemoryBandwidthGBs);
-        var computeTimeRatio = fs / ft;
+        var rates = new Rates(fs, bs, fs * tgt.Bf16DenseTflops / src.Bf16DenseTflops, bs * tgt.MemoryBandwidthGBs / src.MemoryBandwidthGBs);
 
-        var dropped = new List<string>();
-        var points = new List<ProfilePoint>();
-        foreach (var p in source.Points.Where(p => p.Phase != ProfilePhase.Idle))
-        {
-            if (p.SmClockTarget is { } c) { dropped.Add($"{p}: measured at a locked SM clock ({c} MHz); only default-clock points are derived"); continue; }
-            if (!(p.IterationSeconds > 0) || !(p.EnergyJoules > 0) || !double.IsFinite(p.IterationSeconds) || !double.IsFinite(p.EnergyJoules))
-            {
-                dropped.Add($"{p}: no usable measurement (time {p.IterationSeconds}, energy {p.EnergyJoules})");
-                continue;
-            }
-            var need = MemoryNeeded(shard, p);
-            if (need > tgt.MemoryBytes)
-            {
-                dropped.Add(FormattableString.Invariant($"{p}: needs {need / 1e9:F1} GB (weights, KV cache, reserve), {tgt.Name} has {tgt.MemoryBytes / 1e9:F1} GB"));
-                continue;
-            }
-            points.Add(p);
-        }
+        var (points, dropped) = Usable(source, shard, tgt);
         if (points.Count == 0) throw new InvalidDataException($"{request.SourcePath}: no default-clock measured points to derive from (dropped: {string.Join("; ", dropped)})");
 
         var stages = points.Select(p => work.Stages(p.Shape)).ToArray();
         var floors = stages.Select(w => Floors(w, fs, bs)).ToArray();
         var fixedSeconds = Math.Max(0, points.Select((p, i) => p.IterationSeconds - floors[i].Sum).Min());
         var multipliers = FitStageMultipliers(points, floors, fixedSeconds);
-
-        // Power: static from the target card (the source's measured idle scaled by the cards' idle figures), dynamic by the limits.
-        var sourceLimit = meta.PowerLimitWatts > 0 ? meta.PowerLimitWatts : src.TdpWatts;
-        var targetLimit = tgt.TdpWatts;
-        var targetStatic = src.IdleWatts > 0 && tgt.IdleWatts > 0 ? idle * tgt.IdleWatts / src.IdleWatts : idle;
-        var dynamicScale = targetLimit / sourceLimit;
+        // Static power from the target card (the source's measured idle scaled by the cards' idle figures), dynamic by the limits.
+        var power = new PowerModel(idle, src.IdleWatts > 0 && tgt.IdleWatts > 0 ? idle * tgt.IdleWatts / src.IdleWatts : idle,
+            tgt.TdpWatts / (meta.PowerLimitWatts > 0 ? meta.PowerLimitWatts : src.TdpWatts), tgt.TdpWatts);
 
         var derived = new List<DerivedPoint>(points.Count);
         for (var i = 0; i < points.Count; i++)
         {
             var p = points[i];
-            var u = floors[i];
-            var w = stages[i];
-            // Each stage takes its floor; the measured excess over the floors is shared in proportion to each stage's fitted excess.
-            var excessWeights = new[] { ((u.GemmComputeBound ? multipliers[1] : multipliers[0]) - 1) * u.Gemm, (multipliers[2] - 1) * u.Decode, (multipliers[3] - 1) * u.Prefill };
-            if (excessWeights.Sum() <= 0) excessWeights = [u.Gemm, u.Decode, u.Prefill];
-            var excess = Math.Max(0, p.IterationSeconds - fixedSeconds - u.Sum) / excessWeights.Sum();
-            double tg = u.Gemm + excessWeights[0] * excess, td = u.Decode + excessWeights[1] * excess, tpf = u.Prefill + excessWeights[2] * excess;
-
-            var gemmTarget = w.Gemm.FloorSeconds(ft, bt);
-            // GEMMs: the target's floor plus the excess they had over the source's (tensor work slowed by the power cap
-            // keeps its efficiency; per-kernel tails of memory-bound GEMMs stay as they were).
-            var tgT = gemmTarget + Math.Max(0, tg - u.Gemm) * (u.GemmComputeBound ? computeTimeRatio : 1);
-            // Attention kernels are bound by neither roof on the source: they keep their time (prefill's tensor-core
-            // work scaled by compute), and only a target floor above that time slows them further.
-            var decodeTarget = w.DecodeAttention.FloorSeconds(ft, bt);
-            var tdT = w.DecodeAttention.IsEmpty ? 0 : Math.Max(td, decodeTarget);
-            var prefillTarget = w.PrefillAttention.FloorSeconds(ft, bt);
-            var tpT = w.PrefillAttention.IsEmpty ? 0 : Math.Max(tpf * computeTimeRatio, prefillTarget);
-            var seconds = fixedSeconds + tgT + tdT + tpT;
-
+            var (gemm, decode, prefill) = ScaleStages(stages[i], floors[i], p.IterationSeconds - fixedSeconds - floors[i].Sum, multipliers, rates);
+            var seconds = fixedSeconds + gemm.TargetSeconds + decode.TargetSeconds + prefill.TargetSeconds;
             var watts = p.EnergyJoules / p.IterationSeconds;
-            var raw = targetStatic + (watts - idle) * dynamicScale;
-            var derivedWatts = Math.Clamp(raw, targetStatic, targetLimit);
-            var point = p with
-            {
-                IterationSeconds = seconds,
-                EnergyJoules = derivedWatts * seconds,
-                MeanPowerWatts = derivedWatts,
-                // Nothing was observed on the target: no clock, temperature, clock events or trial spread.
-                SmClockMHz = double.NaN,
-                TemperatureC = double.NaN,
-                ThrottleReasons = 0,
-                Repeats = 0,
-                CvTime = double.NaN,
-                CvEnergy = double.NaN,
-            };
-            derived.Add(new DerivedPoint(p, point, fixedSeconds,
-                new StagePart(u.Gemm, tg, u.GemmComputeBound, gemmTarget, tgT),
-                new StagePart(u.Decode, td, w.DecodeAttention.IsComputeBound(fs, bs), decodeTarget, tdT),
-                new StagePart(u.Prefill, tpf, w.PrefillAttention.IsComputeBound(fs, bs), prefillTarget, tpT),
-                watts, derivedWatts, raw > targetLimit));
+            var (derivedWatts, capped) = power.Scale(watts);
+            var point = NotObserved(p) with { IterationSeconds = seconds, EnergyJoules = derivedWatts * seconds, MeanPowerWatts = derivedWatts };
+            derived.Add(new DerivedPoint(p, point, fixedSeconds, gemm, decode, prefill, watts, derivedWatts, capped));
         }
-
-        var idlePoint = source.Idle is { } ip
-            ? ip with { MeanPowerWatts = targetStatic, EnergyJoules = targetStatic * ip.IterationSeconds, SmClockMHz = double.NaN, TemperatureC = double.NaN, ThrottleReasons = 0, Repeats = 0, CvTime = double.NaN, CvEnergy = double.NaN }
-            : new ProfilePoint { Phase = ProfilePhase.Idle, TpDegree = tp, IterationSeconds = 1, EnergyJoules = targetStatic, MeanPowerWatts = targetStatic, SmClockMHz = double.NaN, TemperatureC = double.NaN, CvTime = double.NaN, CvEnergy = double.NaN };
+        var idle0 = NotObserved(source.Idle ?? new ProfilePoint { Phase = ProfilePhase.Idle, TpDegree = tp, IterationSeconds = 1, EnergyJoules = 0 });
+        var idlePoint = idle0 with { MeanPowerWatts = power.TargetStatic, EnergyJoules = power.TargetStatic * idle0.IterationSeconds };
 
         var provenance = new DerivedProvenance
         {
@@ -249,9 +190,9 @@ public static class ProfileDeriver
             SourceRates = request.SourceRates,
             FixedOverheadSeconds = fixedSeconds,
             StageMultipliers = multipliers,
-            SourceStaticWatts = idle,
-            TargetStaticWatts = targetStatic,
-            DynamicPowerScale = dynamicScale,
+            SourceStaticWatts = power.SourceStatic,
+            TargetStaticWatts = power.TargetStatic,
+            DynamicPowerScale = power.DynamicScale,
             Dropped = dropped,
             ToolVersion = request.ToolVersion,
             SourceToolVersion = meta.ToolVersion,
@@ -260,19 +201,88 @@ public static class ProfileDeriver
         var metadata = new ProfileMetadata
         {
             GpuName = tgt.NvmlNames.FirstOrDefault() ?? tgt.Name,
-            PowerLimitWatts = targetLimit,
+            PowerLimitWatts = power.TargetLimit,
             Model = meta.Model,
             TensorParallel = meta.TensorParallel,
             Grid = meta.Grid,
             ToolVersion = request.ToolVersion,
             CreatedUtc = request.CreatedUtc,
-            IdlePowerWatts = targetStatic,
+            IdlePowerWatts = power.TargetStatic,
             Command = request.Command,
             Derived = provenance,
         };
         var profile = new MeasuredProfile(metadata, [.. derived.Select(d => d.Derived), idlePoint]);
         return new DerivationResult(profile, provenance, derived);
     }
+
+    /// <summary>The source's measured GEMM rate and copy bandwidth, and the target's (the same efficiency against its datasheet).</summary>
+    private readonly record struct Rates(double SourceFlops, double SourceBytes, double TargetFlops, double TargetBytes)
+    {
+        /// <summary>Target time per unit of source time for work bound by math.</summary>
+        public double ComputeTimeRatio => SourceFlops / TargetFlops;
+    }
+
+    /// <summary>Static power per GPU on each side, the factor dynamic power is scaled by, and the target's limit.</summary>
+    private readonly record struct PowerModel(double SourceStatic, double TargetStatic, double DynamicScale, double TargetLimit)
+    {
+        /// <summary>The target's power for a point that drew <paramref name="watts"/> on the source, and whether the limit clipped it.</summary>
+        public (double Watts, bool Capped) Scale(double watts)
+        {
+            var raw = TargetStatic + (watts - SourceStatic) * DynamicScale;
+            return (Math.Clamp(raw, TargetStatic, TargetLimit), raw > TargetLimit);
+        }
+    }
+
+    /// <summary>The points to derive (default clocks, a usable measurement, fits the target's memory) and why the others were left out.</summary>
+    private static (List<ProfilePoint> Points, List<string> Dropped) Usable(MeasuredProfile source, ModelShard shard, GpuSpec target)
+    {
+        var dropped = new List<string>();
+        var points = new List<ProfilePoint>();
+        foreach (var p in source.Points.Where(p => p.Phase != ProfilePhase.Idle))
+        {
+            var need = MemoryNeeded(shard, p);
+            if (p.SmClockTarget is { } c)
+                dropped.Add($"{p}: measured at a locked SM clock ({c} MHz); only default-clock points are derived");
+            else if (!(p.IterationSeconds > 0) || !(p.EnergyJoules > 0) || !double.IsFinite(p.IterationSeconds) || !double.IsFinite(p.EnergyJoules))
+                dropped.Add($"{p}: no usable measurement (time {p.IterationSeconds}, energy {p.EnergyJoules})");
+            else if (need > target.MemoryBytes)
+                dropped.Add(FormattableString.Invariant($"{p}: needs {need / 1e9:F1} GB (weights, KV cache, reserve), {target.Name} has {target.MemoryBytes / 1e9:F1} GB"));
+            else
+                points.Add(p);
+        }
+        return (points, dropped);
+    }
+
+    /// <summary>
+    /// One point's stages on the source (floor plus its share of the measured excess <paramref name="excess"/>) and on the
+    /// target: GEMMs at the target's floor plus their excess (tensor work slowed by the power cap keeps its efficiency, so
+    /// compute-bound excess scales with compute; per-kernel tails of memory-bound GEMMs stay as they were); attention
+    /// kernels, bound by neither roof on the source, keep their time (prefill's tensor-core work scaled by compute) unless
+    /// the target's floor is above it.
+    /// </summary>
+    private static (StagePart Gemm, StagePart Decode, StagePart Prefill) ScaleStages(in IterationWork w, StageFloors u, double excess, double[] multipliers, Rates r)
+    {
+        var weights = new[] { ((u.GemmComputeBound ? multipliers[1] : multipliers[0]) - 1) * u.Gemm, (multipliers[2] - 1) * u.Decode, (multipliers[3] - 1) * u.Prefill };
+        if (weights.Sum() <= 0) weights = [u.Gemm, u.Decode, u.Prefill];
+        var share = Math.Max(0, excess) / weights.Sum();
+        double tg = u.Gemm + weights[0] * share, td = u.Decode + weights[1] * share, tp = u.Prefill + weights[2] * share;
+
+        var gemmFloor = w.Gemm.FloorSeconds(r.TargetFlops, r.TargetBytes);
+        var gemm = gemmFloor + (tg - u.Gemm) * (u.GemmComputeBound ? r.ComputeTimeRatio : 1);
+        var decodeFloor = w.DecodeAttention.FloorSeconds(r.TargetFlops, r.TargetBytes);
+        var decode = w.DecodeAttention.IsEmpty ? 0 : Math.Max(td, decodeFloor);
+        var prefillFloor = w.PrefillAttention.FloorSeconds(r.TargetFlops, r.TargetBytes);
+        var prefill = w.PrefillAttention.IsEmpty ? 0 : Math.Max(tp * r.ComputeTimeRatio, prefillFloor);
+        return (new StagePart(u.Gemm, tg, u.GemmComputeBound, gemmFloor, gemm),
+            new StagePart(u.Decode, td, w.DecodeAttention.IsComputeBound(r.SourceFlops, r.SourceBytes), decodeFloor, decode),
+            new StagePart(u.Prefill, tp, w.PrefillAttention.IsComputeBound(r.SourceFlops, r.SourceBytes), prefillFloor, prefill));
+    }
+
+    /// <summary>The point with the columns nothing observed on the target emptied: clock, temperature, clock events, trials, spread.</summary>
+    private static ProfilePoint NotObserved(ProfilePoint p) => p with
+    {
+        SmClockMHz = double.NaN, TemperatureC = double.NaN, ThrottleReasons = 0, Repeats = 0, CvTime = double.NaN, CvEnergy = double.NaN,
+    };
 
     /// <summary>Device memory a point needs on one GPU: weights, the KV cache of every sequence's context and new tokens, and <see cref="MemoryReserveBytes"/>.</summary>
     public static double MemoryNeeded(ModelShard shard, ProfilePoint p)
