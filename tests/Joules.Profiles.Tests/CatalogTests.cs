@@ -48,7 +48,10 @@ public class CatalogTests
     {
         Assert.Equal("h100-sxm", Catalog.Gpu("NVIDIA H100 80GB HBM3").Name);
         Assert.Equal("h200", Catalog.Gpu("h200").Name);
-        Assert.Equal(3, Catalog.Gpus.Count);
+        Assert.Equal("b200", Catalog.Gpu("NVIDIA B200").Name);
+        Assert.Equal(["a100-sxm", "b200", "h100-sxm", "h200"], Catalog.Gpus.Keys.Order());
+        // Every card cites where its figures come from (the derivation scales measured profiles by them).
+        Assert.All(Catalog.Gpus.Values, g => Assert.False(string.IsNullOrWhiteSpace(g.Source), $"{g.Name} has no source"));
     }
 
     [Fact]

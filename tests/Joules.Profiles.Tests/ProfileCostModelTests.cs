@@ -160,13 +160,16 @@ public class ProfileDecodeRunTests
         // Real measurements, with a skipped corner (decode b=256 at 4096 did not fit) that forces fits inside the grid.
         .. Directory.EnumerateFiles(Joules.Tests.RepoPaths.Calibration, "profile.parquet", SearchOption.AllDirectories)
             .Order().Select(p => ProfileCostModel.FromFile(p)),
+        // The derived profiles the simulator prices H100 runs with obey the same law.
+        .. Directory.EnumerateFiles(Joules.Tests.RepoPaths.Calibration, Derived.ProfileDeriver.FileName, SearchOption.AllDirectories)
+            .Order().Select(p => ProfileCostModel.FromFile(p)),
     ]);
 
     [Fact]
     public void ClosedFormDecodeRunEqualsTheSumOfItsSteps()
     {
         var models = s_models.Value;
-        Assert.True(models.Length >= 3, "expected at least one shipped profile besides the synthetic ones");
+        Assert.True(models.Length >= 5, "expected the shipped measured and derived profiles besides the synthetic ones");
         Prop.ForAll<ushort, ushort, ushort>((mb, ctx, steps) =>
         {
             var model = models[mb % models.Length];

@@ -11,6 +11,7 @@ public static class ProfileCommands
     {
         var cmd = new Command("profile", "Describe calibration profiles and their cost model");
         cmd.Subcommands.Add(Show());
+        cmd.Subcommands.Add(ProfileDeriveCommand.Create());
         return cmd;
     }
 
@@ -43,7 +44,12 @@ public static class ProfileCommands
         o.WriteLine($"gpu          {s.Gpu.Name}{(s.Gpu.CatalogName.Length > 0 ? $" ({s.Gpu.CatalogName})" : "")}  uuid {Or(s.Gpu.Uuid)}  driver {Or(s.Gpu.Driver)}  cuda {Or(s.Gpu.Cuda)}  power limit {s.Gpu.PowerLimitW.ToString("0", inv)} W");
         o.WriteLine($"model        {s.Model.Name}: {s.Model.Layers} layers, hidden {s.Model.Hidden}, {s.Model.Heads} heads / {s.Model.KvHeads} kv, ffn {s.Model.Ffn}, vocab {s.Model.Vocab}, {s.Model.Dtype}, {s.Model.Parameters / 1e9:0.00}B params");
         o.WriteLine($"tp           {s.TensorParallel} (energy below is for the whole instance)");
-        o.WriteLine($"measured     {s.CreatedUtc} with joules {Or(s.ToolVersion)}{(s.Command.Length > 0 ? $": {s.Command}" : "")}");
+        if (s.Derived is { } d)
+        {
+            o.WriteLine($"DERIVED      {d.Note}");
+            o.WriteLine($"             source sha256 {d.FromSha256}; rates {d.SourceRates}");
+        }
+        o.WriteLine($"{(s.Derived is null ? "measured" : "derived ")}     {s.CreatedUtc} with joules {Or(s.ToolVersion)}{(s.Command.Length > 0 ? $": {s.Command}" : "")}");
         o.WriteLine($"grid         {Or(s.Grid)}: {s.Points.Prefill} prefill, {s.Points.Decode} decode, {s.Points.Mixed} mixed, {s.Points.Idle} idle point(s); clocks {string.Join(", ", s.Points.SmClocks)}");
         o.WriteLine($"spread       median cv time {Pct(s.Measurement.MedianCvTime)}, energy {Pct(s.Measurement.MedianCvEnergy)} (worst energy {Pct(s.Measurement.WorstCvEnergy)}) over {s.Measurement.MedianRepeats} trials; {s.Points.Throttled} point(s) power- or thermal-throttled");
         o.WriteLine($"idle power   {s.IdlePowerW.ToString("0.0", inv)} W");

@@ -108,12 +108,19 @@ public sealed class ProfileCostModel : IDecodeRunCostModel
 
     public MeasuredProfile Profile { get; }
 
+    /// <summary>Whether the profile is derived from another GPU's measurements (`joules profile derive`) rather than measured on this one.</summary>
+    public bool IsDerived => Profile.Metadata.IsDerived;
+
+    /// <summary>How the profile was derived (source path and hash, method, datasheets, <see cref="Derived.DerivedProvenance.Note"/>), or null when it was measured.</summary>
+    public Derived.DerivedProvenance? Derivation => Profile.Metadata.Derived;
+
     /// <summary>The measured points this model uses (one clock target, idle excluded).</summary>
     public IReadOnlyList<ProfilePoint> Points { get; }
 
     public int? SmClockTarget { get; }
 
-    public string Name => $"profile:{Gpu.Name}/{Model.Name}" + (TensorParallel > 1 ? $"/tp{TensorParallel}" : "") + (SmClockTarget is { } c ? $"@{c}MHz" : "");
+    /// <summary>"profile:GPU/model" for a measured profile, "derived:GPU/model" for a derived one, so reports say which it is.</summary>
+    public string Name => $"{(IsDerived ? "derived" : "profile")}:{Gpu.Name}/{Model.Name}" + (TensorParallel > 1 ? $"/tp{TensorParallel}" : "") + (SmClockTarget is { } c ? $"@{c}MHz" : "");
 
     public GpuSpec Gpu { get; }
 

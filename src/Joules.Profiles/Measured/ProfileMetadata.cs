@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.Text.Json;
+using Joules.Profiles.Derived;
 
 namespace Joules.Profiles.Measured;
 
@@ -25,6 +26,10 @@ public sealed record ProfileMetadata
     public double IdlePowerWatts { get; init; }
     /// <summary>Command line that produced the profile, for provenance.</summary>
     public string Command { get; init; } = "";
+    /// <summary>How the profile was derived from a measured one (`joules profile derive`), or null for a measured profile.</summary>
+    public DerivedProvenance? Derived { get; init; }
+    /// <summary>Whether the profile's numbers are derived (estimated for a GPU from another GPU's measurements) rather than measured.</summary>
+    public bool IsDerived => Derived is not null;
     /// <summary>Any further key/values (kept on round trips so newer writers' keys survive older readers).</summary>
     public IReadOnlyDictionary<string, string> Extra { get; init; } = new Dictionary<string, string>();
 
@@ -53,6 +58,8 @@ public sealed record ProfileMetadata
         kv["created_utc"] = CreatedUtc.UtcDateTime.ToString("O", CultureInfo.InvariantCulture);
         kv["idle_power_w"] = IdlePowerWatts.ToString("R", CultureInfo.InvariantCulture);
         kv["command"] = Command;
+        if (Derived is not null)
+            foreach (var (k, v) in Derived.ToKeyValues()) kv[k] = v;
         return kv;
     }
 
@@ -91,7 +98,9 @@ public sealed record ProfileMetadata
         var created = DateTimeOffset.UnixEpoch;
         if (Opt("created_utc") is { Length: > 0 } c && !DateTimeOffset.TryParse(c, CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal, out created))
             throw new InvalidDataException($"{source}: profile metadata 'created_utc' is not a date: '{c}'");
-        var extra = kv.Where(p => Array.IndexOf(s_knownKeys, p.Key) < 0).ToDictionary(p => p.Key, p => p.Value);
+        var derived = DerivedProvenance.FromKeyValues(kv, source);
+        var extra = kv.Where(p => Array.IndexOf(s_knownKeys, p.Key) < 0 && !(derived is not null && p.Key.StartsWith(DerivedProvenance.KeyPrefix, StringComparison.Ordinal)))
+            .ToDictionary(p => p.Key, p => p.Value);
         return new ProfileMetadata
         {
             FormatVersion = version,
@@ -107,6 +116,7 @@ public sealed record ProfileMetadata
             CreatedUtc = created.ToUniversalTime(),
             IdlePowerWatts = Dbl("idle_power_w"),
             Command = Opt("command"),
+            Derived = derived,
             Extra = extra,
         };
     }

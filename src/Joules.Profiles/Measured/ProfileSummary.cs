@@ -21,6 +21,12 @@ public sealed record ProfileSummary
     public required IReadOnlyList<EnergyPerToken> JPerToken { get; init; }
     public required CrossValidationSummary CrossValidation { get; init; }
     public required string CostModel { get; init; }
+    /// <summary>Set when the profile is derived (estimated from another GPU's measurements), null when it was measured.</summary>
+    public DerivedInfo? Derived { get; init; }
+
+    /// <summary>Where a derived profile's numbers come from.</summary>
+    public sealed record DerivedInfo(string Note, string From, string FromSha256, string Method, string SourceGpu, string TargetDatasheet,
+        string SourceRates, double FixedOverheadS, IReadOnlyList<double> StageMultipliers, string ToolVersion, IReadOnlyList<string> Dropped);
 
     /// <summary>GPU provenance.</summary>
     public sealed record GpuInfo(string Name, string Uuid, string Driver, string Cuda, double PowerLimitW, string CatalogName);
@@ -44,6 +50,7 @@ public sealed record ProfileSummary
     public static ProfileSummary Create(MeasuredProfile profile, string file, int? smClockTarget = null)
     {
         var m = profile.Metadata;
+        var d = m.Derived;
         var measured = profile.Points.Where(p => p.Phase != ProfilePhase.Idle).ToArray();
         // A profile of idle alone (--points idle) has no cost model but is still worth describing.
         var model = measured.Any(p => p.IterationSeconds > 0 && p.EnergyJoules > 0) ? new ProfileCostModel(profile, smClockTarget: smClockTarget) : null;
@@ -77,6 +84,8 @@ public sealed record ProfileSummary
         Prefill(1, 2048);
         Prefill(8, 2048);
 
+        // Every estimate of a derived profile says so where it is shown, not only in the header.
+        string Describe(EstimateMethod method) => d is null ? DescribeMethod(method) : "derived, " + DescribeMethod(method);
         string Name(CrossValidationPoint? p) => p is null ? "" : $"{p.Point} ({Describe(p.Method)}: time {p.TimeError:+0.0%;-0.0%}, energy {p.EnergyError:+0.0%;-0.0%})";
         return new ProfileSummary
         {
@@ -103,10 +112,12 @@ public sealed record ProfileSummary
             CrossValidation = new CrossValidationSummary(cv.Count, cv.MedianTimeError, cv.WorstTimeError, cv.MedianEnergyError, cv.WorstEnergyError,
                 Name(cv.WorstTimePoint), Name(cv.WorstEnergyPoint)),
             CostModel = model?.Name ?? "none (no measured iterations)",
+            Derived = d is null ? null : new DerivedInfo(d.Note, d.From, d.FromSha256, d.Method, d.SourceGpu, d.TargetDatasheet.Name, d.SourceRates.Describe(),
+                d.FixedOverheadSeconds, d.StageMultipliers, d.ToolVersion, d.Dropped),
         };
     }
 
-    private static string Describe(EstimateMethod m) => m switch
+    private static string DescribeMethod(EstimateMethod m) => m switch
     {
         EstimateMethod.PrefillInterpolation or EstimateMethod.DecodeInterpolation => "interpolated",
         EstimateMethod.Fit => "fitted",

@@ -20,13 +20,7 @@ namespace Joules.Profiles.Roofline;
 /// </remarks>
 public sealed class RooflineCostModel : IDecodeRunCostModel
 {
-    private readonly double _gemmFlopsPerToken;
-    private readonly double _lmHeadFlopsPerSequence;
-    private readonly double _attnFlopsPerPair;
-    private readonly double _weightBytes;
-    private readonly double _embeddingBytesPerToken;
-    private readonly double _kvBytesPerToken;
-    private readonly double _activationBytesPerToken;
+    private readonly ShardWork _work;
     private readonly double _allReduceBytesPerToken;
     private readonly double _peakFlops;
     private readonly double _bandwidth;
@@ -51,18 +45,7 @@ public sealed class RooflineCostModel : IDecodeRunCostModel
 
         var s = Shard;
         double bpe = model.BytesPerElement;
-        double linearPerLayer = (double)s.Hidden * s.QkvWidth + (double)s.Heads * s.HeadDim * s.Hidden + 3.0 * s.Hidden * s.Ffn;
-        _gemmFlopsPerToken = 2.0 * linearPerLayer * s.Layers;
-        _lmHeadFlopsPerSequence = 2.0 * s.Hidden * s.VocabShard;
-        _attnFlopsPerPair = 4.0 * s.HeadDim * s.Heads * s.Layers;
-        // Layer weights + two norms per layer + final norm + LM head; the embedding table is gathered, not streamed.
-        _weightBytes = (s.Layers * (linearPerLayer + 2.0 * s.Hidden) + s.Hidden + (double)s.VocabShard * s.Hidden) * bpe;
-        _embeddingBytesPerToken = s.Hidden * bpe;
-        _kvBytesPerToken = s.KvBytesPerTokenPerGpu;
-        // Per layer and token: qkv (in hidden, out qkv), o (in heads*hd, out hidden), gate+up (in hidden, out 2 ffn),
-        // activation (in 2 ffn, out ffn), down (in ffn, out hidden), two norms (in/out hidden each).
-        _activationBytesPerToken = s.Layers * bpe *
-            (s.Hidden + s.QkvWidth + (double)s.Heads * s.HeadDim + s.Hidden + s.Hidden + 2.0 * s.Ffn + 3.0 * s.Ffn + s.Ffn + s.Hidden + 4.0 * s.Hidden);
+        _work = new ShardWork(s);
         _allReduceBytesPerToken = tensorParallel == 1 ? 0 : s.Layers * 2.0 * s.Hidden * bpe * 2.0 * (tensorParallel - 1) / tensorParallel;
         _peakFlops = gpu.Bf16DenseTflops * 1e12 * ComputeEfficiency;
         _bandwidth = gpu.MemoryBandwidthGBs * 1e9 * MemoryEfficiency;
@@ -87,18 +70,14 @@ public sealed class RooflineCostModel : IDecodeRunCostModel
     public int TensorParallel { get; }
     public double IdleWatts => _gpuIdle * TensorParallel;
 
+    /// <summary>How this model counts FLOPs and bytes per stage (shared with the derived-profile code).</summary>
+    public ShardWork Work => _work;
+
     /// <summary>Per-GPU FLOPs of an iteration.</summary>
-    public double Flops(in IterationShape shape) =>
-        _gemmFlopsPerToken * shape.TotalTokens
-        + _lmHeadFlopsPerSequence * shape.TotalSequences
-        + _attnFlopsPerPair * (shape.PrefillAttentionPairs + shape.DecodeContextTokens);
+    public double Flops(in IterationShape shape) => _work.Flops(shape);
 
     /// <summary>Per-GPU bytes moved to and from HBM in an iteration.</summary>
-    public double Bytes(in IterationShape shape) =>
-        _weightBytes
-        + _embeddingBytesPerToken * shape.TotalTokens
-        + _kvBytesPerToken * (shape.PrefillContextTokens + shape.DecodeContextTokens + shape.PrefillTokens)
-        + _activationBytesPerToken * shape.TotalTokens;
+    public double Bytes(in IterationShape shape) => _work.Bytes(shape);
 
     /// <summary>Seconds spent in tensor-parallel all-reduce (0 for tp = 1).</summary>
     public double CommSeconds(in IterationShape shape) => _allReduceBytesPerToken * shape.TotalTokens / _interconnect;
@@ -122,8 +101,8 @@ public sealed class RooflineCostModel : IDecodeRunCostModel
         var first = IterationShape.Decode(batch, 0) with { DecodeContextTokens = contextSum };
         var tc0 = Flops(first) / _peakFlops;
         var tm0 = Bytes(first) / _bandwidth;
-        var dtc = _attnFlopsPerPair * batch / _peakFlops;
-        var dtm = _kvBytesPerToken * batch / _bandwidth;
+        var dtc = _work.AttentionFlopsPerPair * batch / _peakFlops;
+        var dtm = _work.KvBytesPerToken * batch / _bandwidth;
         var sumRoof = SumOfMax(tc0, dtc, tm0, dtm, steps);
         var tx = CommSeconds(first);
         var sumT = sumRoof + steps * tx;

@@ -1,0 +1,139 @@
+using Joules.Profiles.Derived;
+using Joules.Profiles.Measured;
+using Xunit;
+using Xunit.Abstractions;
+
+namespace Joules.Profiles.Tests;
+
+/// <summary>
+/// The derived H100 profiles against what was measured on an H100 before: the error table published in
+/// src/Joules.Profiles/README.md, recomputed from the shipped H200 profiles and held under the bars stated there.
+/// </summary>
+public class DerivationValidationTests(ITestOutputHelper output)
+{
+    private static string Repo(string relative) => Path.Combine(Joules.Tests.RepoPaths.Root, relative);
+
+    private const string Source8B = "calibration/h200/llama-3.1-8b/profile.parquet";
+    private const string Source70B = "calibration/h200/llama-3.1-70b-tp8/profile.parquet";
+    private const string H200Rates = "calibration/engine/h200-engine.json";
+    private const string H100Engine = "calibration/engine/h100-engine.json";
+
+    /// <summary>Derives as `joules profile derive` does from a shipped profile and the shipped H200 rates.</summary>
+    internal static DerivationResult DeriveShipped(string source, string target = "h100-sxm") =>
+        ProfileDeriver.DeriveFiles(Repo(source), target, Repo(H200Rates), "test", "test", DateTimeOffset.UnixEpoch);
+
+    /// <summary>H100 measurements of the same engine kept in the repository besides the engine-check JSON (all from calibration/engine/h100-engine-check.log, one H100 80GB HBM3, 2026-11-22).</summary>
+    private static IEnumerable<ReferencePoint> LogShapes8B() =>
+    [
+        new("prefill 1x512 over 8192 cached", IterationShape.Prefill(1, 512, 8192), 0.029957, null, "h100-engine-check.log"),
+        new("prefill 1x8192", IterationShape.Prefill(1, 8192), 0.303223, null, "h100-engine-check.log"),
+        // The top README's H100 calibration point (the run whose files were lost): 11.27 ms, 0.107 J per generated token.
+        new("decode b=64 ctx=1024 (calibration)", IterationShape.Decode(64, 1025), 0.01127, 0.107, "README.md"),
+    ];
+
+    private static readonly ReferencePoint Shape70B = new("70B tp8 shard: decode b=64 ctx=1024", IterationShape.Decode(64, 1025), 0.016492, null, "h100-engine-check.log");
+
+    /// <summary>Every row of the published table: the 8B engine-check shapes, the extra 8B shapes, the energy point and the 70B shard.</summary>
+    internal static IReadOnlyList<ComparisonRow> ErrorTable()
+    {
+        var d8 = new ProfileCostModel(DeriveShipped(Source8B).Profile);
+        var s8 = ProfileCostModel.FromFile(Repo(Source8B));
+        var d70 = new ProfileCostModel(DeriveShipped(Source70B).Profile);
+        var s70 = ProfileCostModel.FromFile(Repo(Source70B));
+        var engine = EngineBenchFile.Read(Repo(H100Engine));
+        return
+        [
+            .. DerivedComparison.Compare(d8, ReferencePoint.From(engine).Concat(LogShapes8B()), s8),
+            .. DerivedComparison.Compare(d70, [Shape70B], s70),
+        ];
+    }
+
+    // Bars (README: "Derived profiles"). Interpolated shapes inside the source grid: each time within 7%, their median
+    // within 2.5%; shapes the cost model extrapolates (beyond the 4096-token grid) within 12%; energy within 8%.
+    private const double InterpolatedTimeBar = 0.07, MedianTimeBar = 0.025, ExtrapolatedTimeBar = 0.12, EnergyBar = 0.08;
+
+    [Fact]
+    public void DerivedH100ProfilesMatchTheH100MeasurementsWithinTheStatedBars()
+    {
+        var rows = ErrorTable();
+        output.WriteLine(DerivedComparison.ToMarkdown(rows));
+        var time = rows.Where(r => r.Quantity == DerivedComparison.Time).ToArray();
+        Assert.Equal(13, time.Length);
+        foreach (var r in time)
+            Assert.True(Math.Abs(r.Error) < (r.Method == "fitted" && r.Label.Contains("8192") ? ExtrapolatedTimeBar : InterpolatedTimeBar),
+                $"{r.Label}: derived {r.Derived:F2} ms against {r.Measured:F2} ms measured ({r.Error:+0.0%;-0.0%})");
+        var median = time.Select(r => Math.Abs(r.Error)).Order().ElementAt(time.Length / 2);
+        Assert.True(median < MedianTimeBar, $"median time error {median:P1}");
+        var energy = Assert.Single(rows, r => r.Quantity == DerivedComparison.EnergyPerToken);
+        Assert.True(Math.Abs(energy.Error) < EnergyBar, $"energy: derived {energy.Derived:F4} J/token against {energy.Measured:F4} ({energy.Error:+0.0%;-0.0%})");
+    }
+
+    [Fact]
+    public void ScalingTheSourceHelps()
+    {
+        // The derivation must beat the naive answer "an H100 behaves like the H200 it was derived from" on the decode
+        // shapes, where the cards differ (memory bandwidth); prefill is compute-bound on both and equal by construction.
+        var decode = ErrorTable().Where(r => r.Quantity == DerivedComparison.Time && r.Label.Contains("decode")).ToArray();
+        Assert.NotEmpty(decode);
+        double Mean(Func<ComparisonRow, double> f) => decode.Average(f);
+        var derived = Mean(r => Math.Abs(r.Error));
+        var unscaled = Mean(r => Math.Abs(r.SourceProfile!.Value / r.Measured - 1));
+        Assert.True(derived < unscaled / 3, $"mean decode error derived {derived:P1}, source unscaled {unscaled:P1}");
+    }
+}
+
+/// <summary>
+/// The derived profiles committed under calibration/derived: where they sit, that they say what they are derived
+/// from, and that they are exactly what `joules profile derive` makes of today's sources (a re-measured source or
+/// a changed method fails here until the files are derived again with the command in their command.txt).
+/// </summary>
+public class ShippedDerivedProfileTests
+{
+    private static string Root => Joules.Tests.RepoPaths.Root;
+
+    private static IEnumerable<string> Files() =>
+        Directory.EnumerateFiles(Path.Combine(Root, "calibration", "derived"), ProfileDeriver.FileName, SearchOption.AllDirectories)
+            .Select(p => Path.GetRelativePath(Root, p).Replace('\\', '/')).Order();
+
+    public static TheoryData<string> ShippedDerived() => new(Files());
+
+    [Fact]
+    public void TheH100ProfilesShipAndNothingThereLooksMeasured()
+    {
+        var files = Files().ToArray();
+        Assert.Contains("calibration/derived/h100-sxm/llama-3.1-8b/profile.derived.parquet", files);
+        Assert.Contains("calibration/derived/h100-sxm/llama-3.1-70b-tp8/profile.derived.parquet", files);
+        // Measured profiles are found by the name profile.parquet; none may sit among the derived ones.
+        Assert.Empty(Directory.EnumerateFiles(Path.Combine(Root, "calibration", "derived"), "profile.parquet", SearchOption.AllDirectories));
+    }
+
+    [Theory]
+    [MemberData(nameof(ShippedDerived))]
+    public void ShippedDerivedProfileIsCurrentAndSaysWhereItComesFrom(string file)
+    {
+        var full = Path.Combine(Root, file);
+        var profile = MeasuredProfile.Load(full);
+        var d = profile.Metadata.Derived;
+        Assert.NotNull(d);
+        Assert.Equal(ProfileDeriver.MethodName, d.Method);
+        Assert.Equal(ProfileDeriver.Sha256(Path.Combine(Root, d.From)), d.FromSha256);
+        Assert.Equal(ProfileDeriver.Sha256(Path.Combine(Root, d.SourceRates.Source)), d.SourceRates.SourceSha256);
+        var m = profile.Metadata;
+        Assert.Equal(Path.GetFullPath(ProfileDeriver.DefaultPath(d.TargetDatasheet.Name, m.Model.Name, m.TensorParallel, Path.Combine(Root, "calibration"))), Path.GetFullPath(full));
+        var command = File.ReadAllText(Path.Combine(Path.GetDirectoryName(full)!, "command.txt")).Trim();
+        Assert.Equal(m.Command, command);
+        Assert.StartsWith($"joules profile derive --from {d.From} --to {d.TargetDatasheet.Name} --rates {d.SourceRates.Source}", command);
+
+        var again = ProfileDeriver.DeriveFiles(Path.Combine(Root, d.From), d.TargetDatasheet.Name, Path.Combine(Root, d.SourceRates.Source), "test", "test", DateTimeOffset.UnixEpoch);
+        Assert.Equal(again.Profile.Points.Count, profile.Points.Count);
+        for (var i = 0; i < profile.Points.Count; i++)
+        {
+            var (shipped, now) = (profile.Points[i], again.Profile.Points[i]);
+            Assert.Equal(now.ToString(), shipped.ToString());
+            Assert.Equal(now.IterationSeconds, shipped.IterationSeconds, 1e-12 * now.IterationSeconds);
+            Assert.Equal(now.EnergyJoules, shipped.EnergyJoules, 1e-12 * now.EnergyJoules);
+        }
+        Assert.Equal(again.Provenance.Dropped, d.Dropped);
+        Assert.Equal(again.Provenance.TargetDatasheet.TdpWatts, d.TargetDatasheet.TdpWatts);
+    }
+}
