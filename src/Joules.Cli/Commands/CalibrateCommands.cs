@@ -49,6 +49,7 @@ public static class CalibrateCommands
         var dryRun = new Option<bool>("--dry-run") { Description = "Print the grid and the time estimate without touching a GPU" };
 
         var cmd = new Command("calibrate", "Measure time and energy per iteration on this machine's GPU and write a calibration profile");
+        cmd.Subcommands.Add(CompareTp());
         foreach (var o in new Option[] { model, tp, gpus, quick, outDir, window, trials, points, smClocks, allowClocks, force, dryRun }) cmd.Options.Add(o);
         cmd.SetAction(parse =>
         {
@@ -143,6 +144,33 @@ public static class CalibrateCommands
             {
                 output.WriteLine();
                 ProfileCommands.Print(ProfileSummary.Create(result.Profile, profilePath, clocks.Count > 0 ? (int)clocks[0] : null), output);
+            }
+            return 0;
+        });
+        return cmd;
+    }
+
+    private static Command CompareTp()
+    {
+        var shard = new Option<string>("--shard") { Description = "Profile of one GPU's shard (calibrate --tp N)", Required = true };
+        var instance = new Option<string>("--instance") { Description = "Profile of the whole instance (calibrate --tp N --gpus N)", Required = true };
+        var allReduce = new Option<string?>("--allreduce") { Description = "All-reduce table (gpu allreduce-bench) for a column with the measured all-reduce in place of the modelled one" };
+        var outFile = new Option<string?>("--out", "-o") { Description = "Also write the markdown table to this file" };
+        var cmd = new Command("compare-tp", "Compare a shard profile x N plus all-reduce with the measured whole tensor-parallel instance, per grid point, time and energy (markdown)");
+        foreach (var o in new Option[] { shard, instance, allReduce, outFile }) cmd.Options.Add(o);
+        cmd.SetAction(parse =>
+        {
+            var (sp, ip, ap) = (parse.GetValue(shard)!, parse.GetValue(instance)!, parse.GetValue(allReduce));
+            var rows = TensorParallelComparison.Compare(MeasuredProfile.Load(sp), MeasuredProfile.Load(ip), ap is null ? null : AllReduceProfile.Load(ap));
+            if (rows.Count == 0) throw new ArgumentException($"{sp} and {ip} have no grid point in common");
+            var md = TensorParallelComparison.Markdown(rows, sp, ip, ap);
+            parse.InvocationConfiguration.Output.Write(md);
+            if (parse.GetValue(outFile) is { } path)
+            {
+                var full = Path.GetFullPath(path);
+                var tmp = full + ".tmp";
+                File.WriteAllText(tmp, md);
+                File.Move(tmp, full, overwrite: true);
             }
             return 0;
         });
