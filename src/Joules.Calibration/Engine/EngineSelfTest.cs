@@ -169,7 +169,9 @@ public static class EngineSelfTest
                 r.Context.MakeCurrent();
                 var q = r.Current!;
                 q.X.Fill16(NaN16); q.Logits.Fill16(NaN16); q.H.Fill16(NaN16); q.Attn.Fill16(NaN16); q.Gathered!.Fill16(NaN16);
+                r.Context.Synchronize();   // the poison (legacy stream) lands before the iteration (non-blocking stream) starts
             }
+            reference.Context.Synchronize();
             reference.Enqueue(1);
             reference.Synchronize();
             instance.Enqueue(1);

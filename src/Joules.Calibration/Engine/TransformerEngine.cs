@@ -95,7 +95,10 @@ public sealed class TransformerEngine : IEngineInstance
             // One row past the vocab slice stays zero: ids another rank holds look it up, so the all-reduce adds nothing for them.
             _embedding = W((long)(Shard.VocabShard + 1) * h, 1f);
             var valid = rank.Layout.Vocab(rank.Rank).Count;
+            // The fill runs on a non-blocking stream and the memset on the legacy one: order them explicitly.
+            _stream.Synchronize();
             Cu.Check(CuNative.cuMemsetD16_v2(_embedding.At((long)valid * h * Bf16), 0, (nuint)((long)(Shard.VocabShard + 1 - valid) * h)), "cuMemsetD16");
+            _ctx.Synchronize();
         }
         _lmHead = W((long)Shard.VocabShard * h, 1f / MathF.Sqrt(h));
         _finalNorm = W(h, 0.1f, 1f);
