@@ -13,6 +13,7 @@ public static unsafe class CuNative
     [DllImport(L)] public static extern int cuDeviceGetName(byte* name, int len, int device);
     [DllImport(L)] public static extern int cuDeviceGetAttribute(int* value, int attribute, int device);
     [DllImport(L)] public static extern int cuDeviceTotalMem_v2(nuint* bytes, int device);
+    [DllImport(L)] public static extern int cuDeviceGetUuid_v2(byte* uuid16, int device);
     [DllImport(L)] public static extern int cuDevicePrimaryCtxRetain(nint* ctx, int device);
     [DllImport(L)] public static extern int cuDevicePrimaryCtxRelease_v2(int device);
     [DllImport(L)] public static extern int cuCtxSetCurrent(nint ctx);
@@ -98,6 +99,23 @@ public static unsafe class Cu
         return v;
     }
 
+    /// <summary>Number of CUDA devices this process can use.</summary>
+    public static int DeviceCount()
+    {
+        Init();
+        int n;
+        Check(CuNative.cuDeviceGetCount(&n), "cuDeviceGetCount");
+        return n;
+    }
+
+    /// <summary>A 16-byte device UUID in NVML's text form, "GPU-xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx", so CUDA ordinals can be matched to NVML devices.</summary>
+    public static string FormatUuid(ReadOnlySpan<byte> b)
+    {
+        if (b.Length != 16) throw new ArgumentException($"a device UUID has 16 bytes, got {b.Length}");
+        var h = Convert.ToHexStringLower(b);
+        return $"GPU-{h[..8]}-{h[8..12]}-{h[12..16]}-{h[16..20]}-{h[20..]}";
+    }
+
     /// <summary>Whether a CUDA driver can be loaded and initialised with at least one device; <paramref name="why"/> says why not.</summary>
     public static bool IsAvailable(out string? why)
     {
@@ -152,6 +170,9 @@ public sealed unsafe class CudaContext : IDisposable
         Cu.Check(CuNative.cuDeviceTotalMem_v2(&total, dev), "cuDeviceTotalMem");
         TotalMemory = (long)total;
         MultiprocessorCount = Attribute(DeviceAttribute.MultiprocessorCount);
+        var uuid = stackalloc byte[16];
+        Cu.Check(CuNative.cuDeviceGetUuid_v2(uuid, dev), "cuDeviceGetUuid");
+        Uuid = Cu.FormatUuid(new ReadOnlySpan<byte>(uuid, 16));
         ComputeCapability = (Attribute(DeviceAttribute.ComputeCapabilityMajor), Attribute(DeviceAttribute.ComputeCapabilityMinor));
     }
 
@@ -160,6 +181,8 @@ public sealed unsafe class CudaContext : IDisposable
     public string Name { get; }
     public long TotalMemory { get; }
     public int MultiprocessorCount { get; }
+    /// <summary>The device's UUID in NVML's form (matches <c>NvmlDevice.Uuid</c> of the same GPU).</summary>
+    public string Uuid { get; }
     public (int Major, int Minor) ComputeCapability { get; }
 
     /// <summary>NVRTC architecture flag for this device, e.g. "sm_90".</summary>

@@ -15,6 +15,8 @@ public static class NativeLibraries
     public const string CublasLt = "joules-cublaslt";
     /// <summary>Logical name of NVML.</summary>
     public const string Nvml = "joules-nvml";
+    /// <summary>Logical name of NCCL (located by <see cref="NcclLibrary"/>).</summary>
+    public const string Nccl = "joules-nccl";
 
     /// <summary>Candidate file names for each logical library, newest first; the first one that loads wins.</summary>
     public static IReadOnlyList<string> Candidates(string logicalName) => logicalName switch
@@ -25,6 +27,7 @@ public static class NativeLibraries
         Nvrtc => ["libnvrtc.so.13", "libnvrtc.so.12", "libnvrtc.so", "nvrtc64_130_0.dll", "nvrtc64_120_0.dll"],
         CublasLt => ["libcublasLt.so.13", "libcublasLt.so.12", "libcublasLt.so", "cublasLt64_13.dll", "cublasLt64_12.dll"],
         Nvml => ["libnvidia-ml.so.1", "libnvidia-ml.so", "nvml.dll"],
+        Nccl => NcclLibrary.Candidates(),
         _ => [logicalName],
     };
 
@@ -50,18 +53,23 @@ public static class NativeLibraries
         lock (s_loaded)
         {
             if (s_loaded.TryGetValue(logicalName, out var h)) return h;
+            // NCCL reads its settings from the C environment when it initialises: fix them before it can load.
+            if (logicalName == Nccl) NcclSettings.Apply();
             var tried = new List<string>();
             foreach (var name in Candidates(logicalName))
             {
                 tried.Add(name);
                 if (NativeLibrary.TryLoad(name, out h)) { Remember(logicalName, name, h); return h; }
+                if (Path.IsPathRooted(name)) continue;
                 foreach (var dir in ExtraDirectories)
                 {
                     var path = Path.Combine(dir, name);
                     if (File.Exists(path) && NativeLibrary.TryLoad(path, out h)) { Remember(logicalName, path, h); return h; }
                 }
             }
-            throw new DllNotFoundException($"could not load {logicalName}: tried {string.Join(", ", tried)} (is the NVIDIA driver / CUDA toolkit installed?)");
+            throw new DllNotFoundException(logicalName == Nccl
+                ? $"could not load NCCL: tried {string.Join(", ", tried)} (NCCL comes with the Python package nvidia-nccl-cu13; or set {NcclLibrary.OverrideVariable} to libnccl.so.2's path)"
+                : $"could not load {logicalName}: tried {string.Join(", ", tried)} (is the NVIDIA driver / CUDA toolkit installed?)");
         }
     }
 
@@ -86,7 +94,7 @@ public static class NativeLibraries
         NativeLibrary.SetDllImportResolver(typeof(NativeLibraries).Assembly, Resolve);
 
     private static nint Resolve(string name, Assembly assembly, DllImportSearchPath? path) =>
-        name is Cuda or Nvrtc or CublasLt or Nvml ? Load(name) : 0;
+        name is Cuda or Nvrtc or CublasLt or Nvml or Nccl ? Load(name) : 0;
 }
 
 /// <summary>A failed call into a CUDA library, naming the API function and the library's own error string.</summary>

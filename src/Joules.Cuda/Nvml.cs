@@ -13,6 +13,7 @@ public static unsafe class NvmlNative
     [DllImport(L)] public static extern int nvmlSystemGetCudaDriverVersion_v2(int* version);
     [DllImport(L)] public static extern int nvmlDeviceGetCount_v2(uint* count);
     [DllImport(L)] public static extern int nvmlDeviceGetHandleByIndex_v2(uint index, nint* device);
+    [DllImport(L)] public static extern int nvmlDeviceGetHandleByUUID(byte* uuid, nint* device);
     [DllImport(L)] public static extern int nvmlDeviceGetName(nint device, byte* name, uint length);
     [DllImport(L)] public static extern int nvmlDeviceGetUUID(nint device, byte* uuid, uint length);
     [DllImport(L)] public static extern int nvmlDeviceGetMemoryInfo(nint device, MemoryInfo* memory);
@@ -60,16 +61,34 @@ public sealed unsafe class NvmlDevice : IDisposable
         NvmlStatus.Check(NvmlNative.nvmlDeviceGetHandleByIndex_v2(index, &d), "nvmlDeviceGetHandleByIndex");
         _dev = d;
         Index = index;
+        (Name, Uuid, DriverVersion, CudaVersion) = Identity(d);
+    }
+
+    /// <summary>Opens the GPU whose UUID is <paramref name="uuid"/> (as <see cref="CudaContext.Uuid"/> gives it), so NVML reads the card a CUDA ordinal drives.</summary>
+    public NvmlDevice(string uuid)
+    {
+        NvmlStatus.Check(NvmlNative.nvmlInit_v2(), "nvmlInit");
+        nint d;
+        var bytes = System.Text.Encoding.ASCII.GetBytes(uuid + "\0");
+        fixed (byte* p = bytes) NvmlStatus.Check(NvmlNative.nvmlDeviceGetHandleByUUID(p, &d), $"nvmlDeviceGetHandleByUUID({uuid})");
+        _dev = d;
+        Index = uint.MaxValue;
+        (Name, Uuid, DriverVersion, CudaVersion) = Identity(d);
+    }
+
+    private static (string Name, string Uuid, string Driver, string Cuda) Identity(nint d)
+    {
+        string name, uuid, driver;
         var buf = stackalloc byte[256];
         NvmlStatus.Check(NvmlNative.nvmlDeviceGetName(d, buf, 256), "nvmlDeviceGetName");
-        Name = Marshal.PtrToStringUTF8((nint)buf) ?? "?";
+        name = Marshal.PtrToStringUTF8((nint)buf) ?? "?";
         NvmlStatus.Check(NvmlNative.nvmlDeviceGetUUID(d, buf, 256), "nvmlDeviceGetUUID");
-        Uuid = Marshal.PtrToStringUTF8((nint)buf) ?? "?";
+        uuid = Marshal.PtrToStringUTF8((nint)buf) ?? "?";
         NvmlStatus.Check(NvmlNative.nvmlSystemGetDriverVersion(buf, 256), "nvmlSystemGetDriverVersion");
-        DriverVersion = Marshal.PtrToStringUTF8((nint)buf) ?? "?";
+        driver = Marshal.PtrToStringUTF8((nint)buf) ?? "?";
         int cv;
         NvmlStatus.Check(NvmlNative.nvmlSystemGetCudaDriverVersion_v2(&cv), "nvmlSystemGetCudaDriverVersion");
-        CudaVersion = $"{cv / 1000}.{cv % 1000 / 10}";
+        return (name, uuid, driver, $"{cv / 1000}.{cv % 1000 / 10}");
     }
 
     /// <summary>Number of GPUs NVML sees.</summary>

@@ -34,8 +34,11 @@ public class ShippedProfileTests
         var profile = MeasuredProfile.Load(Path.Combine(full, "profile.parquet"));
         var m = profile.Metadata;
         var gpu = Catalog.Gpu(m.GpuName);
-        Assert.Equal(Path.GetFullPath(ProfileCostModel.DefaultPath(gpu.Name, m.Model.Name, m.TensorParallel, Path.Combine(RepoRoot, "calibration"))),
-            Path.GetFullPath(Path.Combine(full, "profile.parquet")));
+        var expected = Path.GetFullPath(ProfileCostModel.DefaultPath(gpu.Name, m.Model.Name, m.TensorParallel, Path.Combine(RepoRoot, "calibration")));
+        // A shard measured beside a whole instance of the same tp (for the comparison table) sits in "<dir>-shard".
+        var shardBeside = Path.Combine(Path.GetDirectoryName(Path.GetDirectoryName(expected)!)!, Path.GetFileName(Path.GetDirectoryName(expected)!) + "-shard", "profile.parquet");
+        var isShard = m.Extra.GetValueOrDefault(ProfileBuilder.ModeKey) != "instance";
+        Assert.Contains(Path.GetFullPath(Path.Combine(full, "profile.parquet")), isShard && m.TensorParallel > 1 ? new[] { expected, shardBeside } : new[] { expected });
         var command = File.ReadAllText(Path.Combine(full, "command.txt")).Trim();
         Assert.StartsWith("joules calibrate", command);
         Assert.Contains(m.Model.Name, command);
@@ -48,6 +51,8 @@ public class ShippedProfileTests
     {
         var full = Path.Combine(RepoRoot, dir);
         var profile = MeasuredProfile.Load(Path.Combine(full, "profile.parquet"));
+        // A whole instance's raw log holds the energy of all its GPUs; its profile holds the per-GPU share.
+        var gpus = int.Parse(profile.Metadata.Extra.GetValueOrDefault(ProfileBuilder.GpusKey, "1"), System.Globalization.CultureInfo.InvariantCulture);
         var trials = new Dictionary<string, List<(double Seconds, double Joules)>>();
         foreach (var line in File.ReadLines(Path.Combine(full, "raw.jsonl")))
         {
@@ -56,7 +61,7 @@ public class ShippedProfileTests
             var n = (int)o["iterations"]!;
             var key = (string)o["key"]!;
             if (!trials.TryGetValue(key, out var list)) trials[key] = list = [];
-            list.Add(((double)o["seconds"]! / n, (double)o["energy_j"]! / n));
+            list.Add(((double)o["seconds"]! / n, (double)o["energy_j"]! / n / gpus));
         }
         foreach (var p in profile.Points.Where(p => p.Phase != ProfilePhase.Idle))
         {

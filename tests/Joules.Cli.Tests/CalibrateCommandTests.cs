@@ -1,5 +1,6 @@
 using System.Runtime.InteropServices;
 using Joules.Calibration;
+using Joules.Calibration.Engine;
 using Joules.Calibration.Measurement;
 using Joules.Cli;
 using Joules.Cli.Commands;
@@ -19,7 +20,7 @@ internal sealed class CliFakeGpu : IGpuTelemetry, IMeasurementClock, IIterationW
     public Action? OnEnqueue { get; set; }
 
     public string Name => "NVIDIA H100 80GB HBM3";
-    public string Uuid => "GPU-cli-fake";
+    public string Uuid { get; init; } = "GPU-cli-fake";
     public string DriverVersion => "570.00";
     public string CudaVersion => "12.8";
     public double PowerLimitWatts => 700;
@@ -72,6 +73,20 @@ internal sealed class CliFakeGpu : IGpuTelemetry, IMeasurementClock, IIterationW
     public void ResetSmClocks() => ClockCalls.Add("reset");
 }
 
+/// <summary>Two fake GPUs of one host kept busy together on one virtual clock: the hardware of a whole tp=2 instance.</summary>
+internal sealed class CliFakeInstance : IMeasurementClock, IIterationWorkload
+{
+    public CliFakeGpu A { get; } = new() { Uuid = "GPU-cli-a" };
+    public CliFakeGpu B { get; } = new() { Uuid = "GPU-cli-b" };
+    public double Now => A.Now;
+    public void Sleep(TimeSpan d, CancellationToken c) { A.Sleep(d, c); B.Sleep(d, c); }
+    public bool Fits(IterationComposition c, out string? reason) => A.Fits(c, out reason);
+    public void Prepare(IterationComposition c) { A.Prepare(c); B.Prepare(c); }
+    public void Enqueue(int n) { A.Enqueue(n); B.Enqueue(n); }
+    public void Synchronize() { A.Synchronize(); B.Synchronize(); }
+    public void Dispose() { }
+}
+
 public class CalibrateCommandTests(Xunit.Abstractions.ITestOutputHelper log) : IDisposable
 {
     private readonly string _dir = Directory.CreateTempSubdirectory("joules-cli-cal-").FullName;
@@ -108,6 +123,77 @@ public class CalibrateCommandTests(Xunit.Abstractions.ITestOutputHelper log) : I
 
     private static CalibrateEnvironment Fake(CliFakeGpu gpu) =>
         new((_, _) => new CalibrationHardware(gpu, gpu, () => gpu), gpu, o => o with { BackgroundSampling = false });
+
+    [Fact]
+    public void GpusMustEqualTpAndTheGpusMustBeThere()
+    {
+        var (code, _, err) = Run(null, "calibrate", "--model", "llama-3.1-70b", "--tp", "4", "--gpus", "2", "--dry-run");
+        Assert.Equal(1, code);
+        Assert.Contains("--gpus must equal --tp", err);
+        var inst = new CliFakeInstance();
+        var env = new CalibrateEnvironment((_, _) => throw new InvalidOperationException("must not open"), inst, DeviceCount: () => 1);
+        (code, _, err) = Run(env, "calibrate", "--model", "llama-3.1-70b", "--tp", "2", "--gpus", "2", "--out", _dir);
+        Assert.Equal(1, code);
+        Assert.Contains("--gpus 2 needs 2 GPUs, but this machine has 1", err);
+        (code, _, err) = Run(null, "calibrate", "--model", "llama-3.1-70b", "--tp", "2", "--gpus", "2", "--sm-clocks", "1500", "--allow-clock-changes", "--dry-run");
+        Assert.Equal(1, code);
+        Assert.Contains("--sm-clocks cannot be combined with --gpus", err);
+        var (ok, output, _) = Run(null, "calibrate", "--model", "llama-3.1-70b", "--tp", "2", "--gpus", "2", "--quick", "--dry-run");
+        Assert.Equal(0, ok);
+        Assert.Contains("whole instance on 2 GPU(s), energy summed over them", output);
+    }
+
+    [Fact]
+    public void AWholeInstanceProfileSaysSoAndListsItsGpus()
+    {
+        var inst = new CliFakeInstance();
+        TensorParallelPlacement? asked = null;
+        var env = new CalibrateEnvironment((_, p) =>
+            {
+                asked = p;
+                return new CalibrationHardware([inst.A, inst.B], inst) { Provenance = new Dictionary<string, string> { ["nccl.version"] = "2.27.3" } };
+            }, inst, o => o with { BackgroundSampling = false }, DeviceCount: () => 2);
+        var (code, _, err) = Run(env, "calibrate", "--model", "llama-3.1-70b", "--tp", "2", "--gpus", "2", "--quick", "--points", "decode,idle", "--trials", "1",
+            "--window-s", "0.2", "--out", _dir);
+        Assert.True(code == 0, err);
+        Assert.Equal(new TensorParallelPlacement(2, 2), asked);
+        var m = MeasuredProfile.Load(Path.Combine(_dir, CalibrateCommands.ProfileFileName)).Metadata;
+        Assert.Equal(2, m.TensorParallel);
+        Assert.Equal("instance", m.Extra["tp.mode"]);
+        Assert.Equal("GPU-cli-a,GPU-cli-b", m.Extra["gpu.uuids"]);
+        Assert.Equal("2.27.3", m.Extra["nccl.version"]);
+        Assert.Contains("\"per_gpu\"", File.ReadAllText(Path.Combine(_dir, CalibrateCommands.RawLogFileName)));
+    }
+
+    private static MeasuredProfile Synthetic(bool instance, double seconds, double joulesPerGpu) => new(
+        new ProfileMetadata
+        {
+            GpuName = "NVIDIA H200", Model = Catalog.Model("llama-3.1-70b"), TensorParallel = 2, PowerLimitWatts = 700, IdlePowerWatts = 120,
+            Extra = new Dictionary<string, string> { ["tp.mode"] = instance ? "instance" : "shard" },
+        },
+        [
+            new ProfilePoint { Phase = ProfilePhase.Decode, BatchSize = 64, NewTokens = 1, ContextTokens = 1024, TpDegree = 2, IterationSeconds = seconds, EnergyJoules = joulesPerGpu, Repeats = 3 },
+            new ProfilePoint { Phase = ProfilePhase.Prefill, BatchSize = 1, NewTokens = 2048, ContextTokens = 0, TpDegree = 2, IterationSeconds = seconds * 20, EnergyJoules = joulesPerGpu * 30, Repeats = 3 },
+            new ProfilePoint { Phase = ProfilePhase.Idle, TpDegree = 2, IterationSeconds = 1, EnergyJoules = 120, MeanPowerWatts = 120, Repeats = 3 },
+        ]);
+
+    [Fact]
+    public void CompareTpTabulatesShardTimesNPlusAllReduceAgainstTheInstance()
+    {
+        var shard = Path.Combine(_dir, "shard.parquet");
+        var inst = Path.Combine(_dir, "instance.parquet");
+        Synthetic(false, 0.020, 8.0).Save(shard);
+        Synthetic(true, 0.022, 9.0).Save(inst);
+        var md = Path.Combine(_dir, "table.md");
+        var (code, output, err) = Run(null, "calibrate", "compare-tp", "--shard", shard, "--instance", inst, "--out", md);
+        Assert.True(code == 0, err);
+        Assert.Contains("| decode b=64 ctx=1024 | 20.00 |", output);
+        Assert.Contains("| 18.000 |", output);              // instance energy: 9 J per GPU x 2
+        Assert.Equal(output, File.ReadAllText(md));
+        (code, _, err) = Run(null, "calibrate", "compare-tp", "--shard", inst, "--instance", shard);
+        Assert.Equal(1, code);
+        Assert.Contains("not a whole-instance profile", err);
+    }
 
     [Fact]
     public void DryRunPrintsTheGridAndEstimateWithoutAGpu()

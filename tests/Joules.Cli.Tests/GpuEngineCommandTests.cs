@@ -35,9 +35,29 @@ public class GpuEngineCommandTests
     {
         var (code, output, _) = Run("engine", "bench", "--help");
         Assert.Equal(0, code);
-        foreach (var opt in new[] { "--model", "--phase", "--batch", "--context", "--new-tokens", "--tp", "--suite", "--roofline" })
+        foreach (var opt in new[] { "--model", "--phase", "--batch", "--context", "--new-tokens", "--tp", "--gpus", "--energy", "--suite", "--roofline" })
             Assert.Contains(opt, output);
         Assert.Equal(0, Run("engine", "selftest", "--help").Code);
+        var (code2, help, _) = Run("gpu", "allreduce-bench", "--help");
+        Assert.Equal(0, code2);
+        foreach (var opt in new[] { "--model", "--ranks", "--tokens", "--window-s", "--trials", "--out" }) Assert.Contains(opt, help);
+    }
+
+    [Fact]
+    public void BadTensorParallelOptionsAreRefusedBeforeAnyGpuIsTouched()
+    {
+        var (code, _, err) = Run("engine", "bench", "--model", "llama-3.1-70b", "--tp", "4", "--gpus", "8");
+        Assert.Equal(1, code);
+        Assert.Contains("--gpus must equal --tp", err);
+        (code, _, err) = Run("engine", "bench", "--model", "llama-3.1-70b", "--tp", "3", "--gpus", "3");
+        Assert.Equal(1, code);
+        Assert.Contains("do not divide over tp=3", err);
+        (code, _, err) = Run("engine", "bench", "--phase", "sideways");
+        Assert.Equal(1, code);
+        Assert.Contains("--phase must be prefill, decode or mixed", err);
+        (code, _, err) = Run("gpu", "allreduce-bench", "--tokens", "64,-1");
+        Assert.Equal(1, code);
+        Assert.Contains("--tokens: '-1'", err);
     }
 
     [Fact]

@@ -38,25 +38,67 @@ public static class EngineBench
     ];
 
     /// <summary>Prepares <paramref name="c"/>, runs <paramref name="warmup"/> iterations, then times <paramref name="iterations"/> one by one.</summary>
-    public static BenchResult Measure(TransformerEngine engine, string label, IterationComposition c, int warmup = 3, int iterations = 20)
+    /// <remarks>Each iteration is timed with CUDA events on every GPU's stream; a whole instance's iteration takes as long as its slowest GPU's.</remarks>
+    public static BenchResult Measure(IEngineInstance engine, string label, IterationComposition c, int warmup = 3, int iterations = 20)
     {
         engine.Prepare(c);
         engine.Enqueue(warmup);
         engine.Synchronize();
         var times = new double[iterations];
-        using var a = new CudaEvent();
-        using var b = new CudaEvent();
-        for (var i = 0; i < iterations; i++)
+        var devices = engine.Devices;
+        var multi = devices.Count > 1;
+        var a = new CudaEvent[devices.Count];
+        var b = new CudaEvent[devices.Count];
+        try
         {
-            a.Record(engine.Stream);
-            engine.Enqueue(1);
-            b.Record(engine.Stream);
-            b.Synchronize();
-            times[i] = CudaEvent.ElapsedMs(a, b) / 1e3;
+            for (var r = 0; r < devices.Count; r++)
+            {
+                devices[r].Context.MakeCurrent();
+                a[r] = new CudaEvent();
+                b[r] = new CudaEvent();
+            }
+            for (var i = 0; i < iterations; i++)
+            {
+                for (var r = 0; r < devices.Count; r++)
+                {
+                    if (multi) devices[r].Context.MakeCurrent();
+                    a[r].Record(devices[r].Stream);
+                }
+                engine.Enqueue(1);
+                for (var r = 0; r < devices.Count; r++)
+                {
+                    if (multi) devices[r].Context.MakeCurrent();
+                    b[r].Record(devices[r].Stream);
+                }
+                double t = 0;
+                for (var r = 0; r < devices.Count; r++)
+                {
+                    b[r].Synchronize();
+                    t = Math.Max(t, CudaEvent.ElapsedMs(a[r], b[r]) / 1e3);
+                }
+                times[i] = t;
+            }
+        }
+        finally
+        {
+            for (var r = 0; r < devices.Count; r++)
+            {
+                devices[r].Context.MakeCurrent();
+                a[r]?.Dispose();
+                b[r]?.Dispose();
+            }
         }
         Array.Sort(times);
         return new BenchResult(label, c, times[iterations / 2], times[0], iterations, EngineMath.Flops(engine.Shard, c), EngineMath.Bytes(engine.Shard, c), engine.UsesGraph);
     }
+
+    /// <summary>Measures the GEMM rate and copy bandwidth of one GPU of the engine (rank 0 of a whole instance).</summary>
+    public static Roofline MeasureRoofline(IEngineInstance engine) => engine switch
+    {
+        TransformerEngine e => MeasureRoofline(e),
+        TensorParallelEngine tp => MeasureRoofline(tp.Ranks[0]),
+        _ => throw new NotSupportedException($"no roofline measurement for {engine.GetType().Name}"),
+    };
 
     /// <summary>Measures the GEMM rate (8192³ bf16, random operands) and copy bandwidth (1 GiB device-to-device) on the engine's GPU.</summary>
     public static unsafe Roofline MeasureRoofline(TransformerEngine engine)

@@ -92,6 +92,10 @@ public sealed class EngineKernels : IDisposable
     public void Argmax(CudaStream s, ulong logits, int rows, int vocab, ulong output) =>
         _module.Kernel("argmax_rows").Launch(rows, 1024, 0, s, logits, vocab, output);
 
+    /// <summary>Greedy ids over logits all-gathered from <paramref name="tp"/> ranks (rank-major [tp][rows][vocabShard]), ids past <paramref name="vocab"/> ignored.</summary>
+    public void ArgmaxGathered(CudaStream s, ulong gathered, int rows, int vocabShard, int tp, int vocab, ulong output) =>
+        _module.Kernel("argmax_gathered").Launch(rows, 1024, 0, s, gathered, rows, vocabShard, tp, vocab, output);
+
     /// <summary>log2(e)/sqrt(d): softmax runs in base 2 so the kernels use exp2.</summary>
     public static float ScaleLog2(int headDim) => (float)(1.4426950408889634 / Math.Sqrt(headDim));
 

@@ -22,8 +22,17 @@ public sealed record EngineOptions
     public long MemoryMarginBytes { get; init; } = 1L << 30;
 }
 
+/// <summary>One GPU's part in a whole tensor-parallel instance: its rank, how the model is split, and the communicator its collectives go through.</summary>
+internal sealed record TensorParallelRank(int Rank, TensorParallelLayout Layout, NcclCommunicator Comm);
+
 /// <summary>A Llama-style decoder with random bf16 weights executing real iterations (any mix of prefill chunks and decodes) on the GPU; the calibration workload.</summary>
-public sealed class TransformerEngine : IIterationWorkload
+/// <remarks>
+/// Built the public way it is one GPU's shard of a tp model, run alone (no communication): the shipped shard
+/// profiles were measured so. Built by <see cref="TensorParallelEngine"/> it is one rank of a whole instance:
+/// the row-parallel projections write partial sums that an NCCL all-reduce adds up, the embedding is looked up
+/// by vocab slice and all-reduced, and the logits are all-gathered for greedy sampling on rank 0.
+/// </remarks>
+public sealed class TransformerEngine : IEngineInstance
 {
     private const int Bf16 = 2;
     private readonly CudaContext _ctx;
@@ -33,15 +42,22 @@ public sealed class TransformerEngine : IIterationWorkload
     private readonly List<DeviceBuffer> _weights = new();
     private readonly LayerWeights[] _layers;
     private readonly DeviceBuffer _embedding, _lmHead, _finalNorm;
+    private readonly TensorParallelRank? _rank;
     private Prepared? _p;
 
     internal sealed record LayerWeights(DeviceBuffer Qkv, DeviceBuffer? QkvBias, DeviceBuffer O, DeviceBuffer GateUp, DeviceBuffer Down,
         DeviceBuffer AttnNorm, DeviceBuffer MlpNorm);
 
     /// <summary>Builds the shard of <paramref name="model"/> for tensor-parallel degree <paramref name="tp"/> on one GPU and fills its weights with random values.</summary>
-    public TransformerEngine(ModelCard model, int tp = 1, EngineOptions? options = null)
+    public TransformerEngine(ModelCard model, int tp = 1, EngineOptions? options = null) : this(model, tp, options, rank: null) { }
+
+    /// <summary>Builds rank <paramref name="rank"/> of a whole tensor-parallel instance on GPU <see cref="EngineOptions.Device"/>.</summary>
+    internal TransformerEngine(ModelCard model, EngineOptions options, TensorParallelRank rank) : this(model, rank.Layout.Tp, options, rank) { }
+
+    private TransformerEngine(ModelCard model, int tp, EngineOptions? options, TensorParallelRank? rank)
     {
         model.Validate();
+        _rank = rank;
         if (model.Dtype != "bf16") throw new NotSupportedException($"the engine runs bf16 models; '{model.Name}' is {model.Dtype}");
         Options = options ?? new EngineOptions();
         Shard = model.Shard(tp);
@@ -65,12 +81,25 @@ public sealed class TransformerEngine : IIterationWorkload
             return b;
         }
         // Uniform(-s, s) with s = 1/sqrt(fan_in) keeps activations O(1) through many layers, like a real model's.
+        // A rank of a whole instance scales its row-parallel slices by the full fan-in, so the summed projections
+        // have the statistics of the unsplit model's.
+        int oFanIn = rank is null ? a : model.Heads * model.HeadDim, downFanIn = rank is null ? f : model.Ffn;
         _layers = new LayerWeights[Shard.Layers];
         for (var l = 0; l < Shard.Layers; l++)
             _layers[l] = new LayerWeights(
-                W((long)q * h, 1f / MathF.Sqrt(h)), model.QkvBias ? W(q, 0.1f) : null, W((long)h * a, 1f / MathF.Sqrt(a)),
-                W(2L * f * h, 1f / MathF.Sqrt(h)), W((long)h * f, 1f / MathF.Sqrt(f)), W(h, 0.1f, 1f), W(h, 0.1f, 1f));
-        _embedding = W((long)Shard.VocabShard * h, 1f);
+                W((long)q * h, 1f / MathF.Sqrt(h)), model.QkvBias ? W(q, 0.1f) : null, W((long)h * a, 1f / MathF.Sqrt(oFanIn)),
+                W(2L * f * h, 1f / MathF.Sqrt(h)), W((long)h * f, 1f / MathF.Sqrt(downFanIn)), W(h, 0.1f, 1f), W(h, 0.1f, 1f));
+        if (rank is null) _embedding = W((long)Shard.VocabShard * h, 1f);
+        else
+        {
+            // One row past the vocab slice stays zero: ids another rank holds look it up, so the all-reduce adds nothing for them.
+            _embedding = W((long)(Shard.VocabShard + 1) * h, 1f);
+            var valid = rank.Layout.Vocab(rank.Rank).Count;
+            // The fill runs on a non-blocking stream and the memset on the legacy one: order them explicitly.
+            _stream.Synchronize();
+            Cu.Check(CuNative.cuMemsetD16_v2(_embedding.At((long)valid * h * Bf16), 0, (nuint)((long)(Shard.VocabShard + 1 - valid) * h)), "cuMemsetD16");
+            _ctx.Synchronize();
+        }
         _lmHead = W((long)Shard.VocabShard * h, 1f / MathF.Sqrt(h));
         _finalNorm = W(h, 0.1f, 1f);
         _stream.Synchronize();
@@ -78,6 +107,11 @@ public sealed class TransformerEngine : IIterationWorkload
 
     public EngineOptions Options { get; }
     public ModelShard Shard { get; }
+    public int Gpus => 1;
+    public bool WholeInstance => false;
+    public IReadOnlyList<EngineDevice> Devices => [new EngineDevice(_ctx, _stream)];
+    /// <summary>This engine's place in a whole instance, or null for a shard run alone.</summary>
+    internal TensorParallelRank? Rank => _rank;
     public CudaContext Context => _ctx;
     public CudaStream Stream => _stream;
     public string DeviceName => _ctx.Name;
@@ -101,7 +135,7 @@ public sealed class TransformerEngine : IIterationWorkload
         int maxKv = c.Sequences.Where(EngineMath.IsDecode).Select(s => s.ContextBefore + 1).DefaultIfEmpty(0).Max();
         var (splits, _) = EngineMath.DecodeSplits(c.Sequences.Count(EngineMath.IsDecode), Shard.KvHeads, maxKv, _ctx.MultiprocessorCount);
         long part = n * Shard.Heads * (long)splits * (Shard.HeadDim + 2) * 4;
-        long logits = n * ((long)Shard.VocabShard + Shard.Hidden) * Bf16;
+        long logits = n * ((long)Shard.VocabShard + Shard.Hidden) * Bf16 + (_rank is null ? 0 : n * (long)Shard.VocabShard * Shard.Tp * Bf16);
         return kv + act + part + logits + t * 64;
     }
 
@@ -171,7 +205,12 @@ public sealed class TransformerEngine : IIterationWorkload
         var m = Shard;
         int h = m.Hidden, q = m.QkvWidth, a = m.Heads * m.HeadDim, f = m.Ffn, t = p.Tokens;
         float eps = (float)m.Model.RmsEps;
+        var comm = _rank?.Comm;
+        // In a whole instance only rank 0 adds the residual; the others write bare partial sums, so the all-reduce
+        // of X gives residual + the sum of every rank's partial projection.
+        bool residual = _rank is null || _rank.Rank == 0;
         _k.Embed(s, p.Ids.Ptr, _embedding.Ptr, p.X.Ptr, t, h);
+        comm?.AllReduceSumBf16(p.X.Ptr, p.X.Ptr, (long)t * h, s);
         for (var l = 0; l < m.Layers; l++)
         {
             var w = _layers[l];
@@ -185,24 +224,43 @@ public sealed class TransformerEngine : IIterationWorkload
             if (p.DecodeCount > 0)
                 _k.DecodeAttention(s, m.HeadDim, p.Qkv.Ptr, kc, vc, p.BlockTable.Ptr, p.MaxPages, Options.PageSize, p.DecodeSeqs.Ptr, p.DecodeCount,
                     p.SeqStart.Ptr, p.SeqCtx.Ptr, p.PartO.Ptr, p.PartMl.Ptr, p.Splits, p.Chunk, p.Attn.Ptr, m.Heads, m.KvHeads, Options.DecodeKernel);
-            _gemm.Run(s, p.Attn.Ptr, w.O.Ptr, p.X.Ptr, t, h, a, accumulate: true);
+            _gemm.Run(s, p.Attn.Ptr, w.O.Ptr, p.X.Ptr, t, h, a, accumulate: residual);
+            comm?.AllReduceSumBf16(p.X.Ptr, p.X.Ptr, (long)t * h, s);
             _k.RmsNorm(s, p.X.Ptr, 0, w.MlpNorm.Ptr, p.H.Ptr, t, h, eps);
             _gemm.Run(s, p.H.Ptr, w.GateUp.Ptr, p.GateUp.Ptr, t, 2 * f, h);
             _k.SiluMul(s, p.GateUp.Ptr, p.Act.Ptr, t, f);
-            _gemm.Run(s, p.Act.Ptr, w.Down.Ptr, p.X.Ptr, t, h, f, accumulate: true);
+            _gemm.Run(s, p.Act.Ptr, w.Down.Ptr, p.X.Ptr, t, h, f, accumulate: residual);
+            comm?.AllReduceSumBf16(p.X.Ptr, p.X.Ptr, (long)t * h, s);
         }
         // Serving engines compute logits only for each sequence's last token.
         _k.RmsNorm(s, p.X.Ptr, p.LastRows.Ptr, _finalNorm.Ptr, p.LastH.Ptr, p.Sequences, h, eps);
         _gemm.Run(s, p.LastH.Ptr, _lmHead.Ptr, p.Logits.Ptr, p.Sequences, m.VocabShard, h);
-        _k.Argmax(s, p.Logits.Ptr, p.Sequences, m.VocabShard, p.NextTokens.Ptr);
+        if (comm is null)
+        {
+            _k.Argmax(s, p.Logits.Ptr, p.Sequences, m.VocabShard, p.NextTokens.Ptr);
+            return;
+        }
+        // Every rank's vocab slice of the logits, gathered rank-major; rank 0 samples from the whole vocabulary.
+        comm.AllGatherBf16(p.Logits.Ptr, p.Gathered!.Ptr, (long)p.Sequences * m.VocabShard, s);
+        if (_rank!.Rank == 0) _k.ArgmaxGathered(s, p.Gathered.Ptr, p.Sequences, m.VocabShard, m.Tp, m.Model.Vocab, p.NextTokens.Ptr);
     }
 
-    /// <summary>Greedy next tokens of the last executed iteration, one per sequence.</summary>
+    /// <summary>Greedy next tokens of the last executed iteration, one per sequence (in a whole instance: rank 0's).</summary>
     public int[] NextTokens()
     {
         var p = _p ?? throw new InvalidOperationException("nothing prepared");
+        if (_rank is { Rank: > 0 }) throw new InvalidOperationException("only rank 0 of a tensor-parallel instance samples tokens");
         Synchronize();
         return p.NextTokens.Download<int>(p.Sequences);
+    }
+
+    /// <summary>Frees the prepared composition (its buffers and graph) and waits for the GPU to finish with them.</summary>
+    internal void ReleasePrepared()
+    {
+        _ctx.MakeCurrent();
+        _p?.Dispose();
+        _p = null;
+        _ctx.Synchronize();
     }
 
     public void Dispose()
@@ -280,7 +338,14 @@ public sealed class TransformerEngine : IIterationWorkload
             VCache = Alloc(LayerCacheBytes * m.Layers);
             var rnd = new Random((int)e.Options.Seed + 7);
             var ids = new int[Tokens];
-            for (var i = 0; i < Tokens; i++) ids[i] = rnd.Next(m.VocabShard);
+            if (e._rank is { } rank)
+            {
+                // Ids over the whole vocabulary, each rank looking up its own slice (the others hit the zero row).
+                Gathered = Alloc((long)Sequences * m.VocabShard * m.Tp * Bf16);
+                for (var i = 0; i < Tokens; i++) ids[i] = rank.Layout.LocalEmbeddingRow(rank.Rank, rnd.Next(m.Model.Vocab));
+            }
+            else
+                for (var i = 0; i < Tokens; i++) ids[i] = rnd.Next(m.VocabShard);
             Ids = Upload(ids); TokPos = Upload(tokPos); TokSlot = Upload(tokSlot); LastRows = Upload(lastRows);
             SeqStart = Upload(seqStart); SeqNew = Upload(seqNew); SeqCtx = Upload(seqCtx); BlockTable = Upload(blockTable);
             Tiles = Upload(tiles.ToArray()); DecodeSeqs = Upload(dseq.ToArray());
@@ -324,6 +389,8 @@ public sealed class TransformerEngine : IIterationWorkload
         public DeviceBuffer Act { get; }
         public DeviceBuffer LastH { get; }
         public DeviceBuffer Logits { get; }
+        /// <summary>Whole instance only: every rank's logits, rank-major [rank][sequence][vocab shard].</summary>
+        public DeviceBuffer? Gathered { get; }
         public DeviceBuffer NextTokens { get; }
         public DeviceBuffer PartO { get; }
         public DeviceBuffer PartMl { get; }

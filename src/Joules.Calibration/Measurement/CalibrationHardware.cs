@@ -4,12 +4,17 @@ using Joules.Profiles;
 
 namespace Joules.Calibration.Measurement;
 
-/// <summary>The real GPU a calibration runs on: NVML telemetry, the transformer engine as a workload, and (only when asked for) clock control.</summary>
+/// <summary>The real GPU(s) a calibration runs on: NVML telemetry, the transformer engine as a workload, and (only when asked for) clock control.</summary>
 public sealed class CalibrationHardware : IDisposable
 {
     public CalibrationHardware(IGpuTelemetry telemetry, IIterationWorkload workload, Func<IGpuClockControl>? clockControl = null, IDisposable? owner = null)
+        : this([telemetry], workload, clockControl, owner) { }
+
+    /// <summary>Hardware of a whole tensor-parallel instance: every GPU's telemetry in rank order.</summary>
+    public CalibrationHardware(IReadOnlyList<IGpuTelemetry> gpus, IIterationWorkload workload, Func<IGpuClockControl>? clockControl = null, IDisposable? owner = null)
     {
-        Telemetry = telemetry;
+        if (gpus.Count == 0) throw new ArgumentException("calibration hardware needs at least one GPU");
+        Gpus = gpus;
         Workload = workload;
         _clockControl = clockControl;
         _owner = owner;
@@ -18,8 +23,13 @@ public sealed class CalibrationHardware : IDisposable
     private readonly Func<IGpuClockControl>? _clockControl;
     private readonly IDisposable? _owner;
 
-    public IGpuTelemetry Telemetry { get; }
+    /// <summary>The first (or only) GPU.</summary>
+    public IGpuTelemetry Telemetry => Gpus[0];
+    /// <summary>Every GPU measured together, rank order.</summary>
+    public IReadOnlyList<IGpuTelemetry> Gpus { get; }
     public IIterationWorkload Workload { get; }
+    /// <summary>Provenance of the workload worth keeping in the profile (e.g. the NCCL version).</summary>
+    public IReadOnlyDictionary<string, string> Provenance { get; init; } = new Dictionary<string, string>();
 
     /// <summary>Clock control, created only when a sweep asks for it (so no setter is ever reachable otherwise).</summary>
     public IGpuClockControl ClockControl() =>
@@ -41,6 +51,34 @@ public sealed class CalibrationHardware : IDisposable
             // The engine owns the GPU memory; without it the telemetry handle would leak NVML's init count.
             telemetry.Dispose();
             throw;
+        }
+    }
+
+    /// <summary>Opens the GPUs of <paramref name="placement"/>: GPU 0 for a shard (exactly as <see cref="Open(ModelCard, int)"/>), or GPUs 0..tp-1 for a whole instance.</summary>
+    public static CalibrationHardware Open(ModelCard model, TensorParallelPlacement placement)
+    {
+        if (!placement.WholeInstance) return Open(model, placement.Tp);
+        RequireDriver();
+        placement.RequireDevices(Joules.Cuda.Cu.DeviceCount());
+        var engine = new TensorParallelEngine(model, placement.Tp, placement.Devices);
+        IReadOnlyList<NvmlTelemetry> telemetry;
+        try { telemetry = NvmlTelemetry.ForDevices(engine.Devices.Select(d => d.Context)); }
+        catch
+        {
+            engine.Dispose();
+            throw;
+        }
+        return new CalibrationHardware(telemetry.ToArray<IGpuTelemetry>(), engine, clockControl: null, owner: new DisposeAll(telemetry))
+        {
+            Provenance = new Dictionary<string, string> { ["nccl.version"] = engine.NcclVersion },
+        };
+    }
+
+    private sealed class DisposeAll(IEnumerable<IDisposable> items) : IDisposable
+    {
+        public void Dispose()
+        {
+            foreach (var i in items) i.Dispose();
         }
     }
 

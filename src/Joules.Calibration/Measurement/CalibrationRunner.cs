@@ -5,11 +5,15 @@ using Joules.Profiles.Measured;
 
 namespace Joules.Calibration.Measurement;
 
-/// <summary>What to calibrate: model, tensor-parallel shard, grid, clocks and provenance.</summary>
+/// <summary>What to calibrate: model, tensor-parallel shard or whole instance, grid, clocks and provenance.</summary>
 public sealed record CalibrationPlan
 {
     public required ModelCard Model { get; init; }
     public int Tp { get; init; } = 1;
+    /// <summary>Measure the whole tp instance on its tp GPUs (energy summed over them) rather than one GPU's shard.</summary>
+    public bool WholeInstance { get; init; }
+    /// <summary>Further provenance for the profile metadata (e.g. the NCCL version of a whole instance).</summary>
+    public IReadOnlyDictionary<string, string> ExtraMetadata { get; init; } = new Dictionary<string, string>();
     public required CalibrationGrid Grid { get; init; }
     /// <summary>SM clocks to sweep; empty measures at the card's default clocks only.</summary>
     public IReadOnlyList<uint> SmClocks { get; init; } = [];
@@ -26,18 +30,25 @@ public sealed record CalibrationResult(MeasuredProfile Profile, IReadOnlyList<(C
 /// <summary>Runs a grid through the measurement protocol: idle first, then each point (at each clock), logging every trial so an interrupted run resumes.</summary>
 public sealed class CalibrationRunner
 {
-    private readonly IGpuTelemetry _gpu;
+    private readonly IReadOnlyList<IGpuTelemetry> _gpus;
     private readonly IIterationWorkload _workload;
     private readonly IMeasurementClock _clock;
     private readonly MeasurementProtocol _protocol;
     private readonly TextWriter _progress;
 
     public CalibrationRunner(IGpuTelemetry gpu, IIterationWorkload workload, IMeasurementClock clock, MeasurementOptions options, TextWriter progress)
+        : this([gpu], workload, clock, options, progress) { }
+
+    /// <summary>A runner over every GPU of a whole instance (<paramref name="gpus"/> in rank order), energy summed over them.</summary>
+    public CalibrationRunner(IReadOnlyList<IGpuTelemetry> gpus, IIterationWorkload workload, IMeasurementClock clock, MeasurementOptions options, TextWriter progress)
     {
-        _gpu = gpu;
+        if (gpus.Count == 0) throw new ArgumentException("calibration needs at least one GPU");
+        if (gpus.Select(g => g.Name).Distinct().Count() > 1)
+            throw new CalibrationException($"a tensor-parallel instance needs GPUs of one type, got {string.Join(", ", gpus.Select(g => g.Name))}");
+        _gpus = gpus;
         _workload = workload;
         _clock = clock;
-        _protocol = new MeasurementProtocol(gpu, clock, options);
+        _protocol = new MeasurementProtocol(gpus, clock, options);
         _progress = progress;
     }
 
@@ -46,8 +57,10 @@ public sealed class CalibrationRunner
     /// <summary>Header identifying this run in the raw log.</summary>
     public RawLogHeader HeaderFor(CalibrationPlan plan) => new()
     {
-        GpuName = _gpu.Name,
-        GpuUuid = _gpu.Uuid,
+        GpuName = _gpus[0].Name,
+        GpuUuid = _gpus[0].Uuid,
+        WholeInstance = plan.WholeInstance,
+        GpuUuids = plan.WholeInstance ? _gpus.Select(g => g.Uuid).ToArray() : [],
         Model = plan.Model.Name,
         ModelCard = JsonSerializer.Serialize(plan.Model),
         Tp = plan.Tp,
@@ -69,6 +82,10 @@ public sealed class CalibrationRunner
     {
         if (plan.SmClocks.Count > 0 && clockControl is null)
             throw new CalibrationException("a clock sweep needs clock control, and none is available on this machine");
+        if (plan.WholeInstance && plan.Tp != _gpus.Count)
+            throw new CalibrationException($"a whole tp={plan.Tp} instance is measured on {plan.Tp} GPUs, not {_gpus.Count}");
+        if (!plan.WholeInstance && _gpus.Count != 1)
+            throw new CalibrationException("one GPU's shard is measured on one GPU");
         using var log = RawLog.OpenOrResume(rawLogPath, HeaderFor(plan), force);
         if (log.Resumed > 0) _progress.WriteLine($"resuming {rawLogPath}: {log.Resumed} point(s) already measured");
 
@@ -83,7 +100,8 @@ public sealed class CalibrationRunner
         var idleKey = CalibrationGrid.Key(new CalibrationPoint(Phase.Idle, 0, 0, 0), null);
         if (log.Completed.TryGetValue(idleKey, out var idle))
         {
-            _protocol.IdleWatts = idle.MeanPowerWatts;
+            if (idle.PerGpu.Count == _gpus.Count && _gpus.Count > 1) _protocol.IdleWattsPerGpu = idle.PerGpu.Select(g => g.MeanPowerWatts).ToArray();
+            else _protocol.IdleWatts = idle.MeanPowerWatts;
         }
         else
         {
@@ -93,7 +111,8 @@ public sealed class CalibrationRunner
             log.AppendPoint(idle);
             measured++;
         }
-        _progress.WriteLine($"        idle power {idle.MeanPowerWatts:0.0} W (cv {idle.CvEnergy:P1})");
+        _progress.WriteLine($"        idle power {idle.MeanPowerWatts:0.0} W (cv {idle.CvEnergy:P1})" +
+                            (_gpus.Count > 1 ? $": {string.Join(" + ", _protocol.IdleWattsPerGpu.Select(w => w.ToString("0.0")))} W over {_gpus.Count} GPUs" : ""));
 
         using var guard = clockControl is null ? null : new ClockGuard(clockControl);
         foreach (var clock in clocks)
@@ -148,7 +167,7 @@ public sealed class CalibrationRunner
 
         var skipped = work.Where(w => log.Skipped.ContainsKey(CalibrationGrid.Key(w.Point, w.Clock)))
             .Select(w => (w.Point, w.Clock, log.Skipped[CalibrationGrid.Key(w.Point, w.Clock)])).ToArray();
-        var profile = ProfileBuilder.Build(plan, _gpu, log.Completed.Values, idle, plan.IncludeIdle);
+        var profile = ProfileBuilder.Build(plan, _gpus, log.Completed.Values, idle, plan.IncludeIdle);
         return new CalibrationResult(profile, skipped, measured, log.Resumed);
     }
 
@@ -160,18 +179,45 @@ public sealed class CalibrationRunner
 }
 
 /// <summary>Turns measured points into a <see cref="MeasuredProfile"/> with the GPU's and the run's metadata.</summary>
+/// <remarks>
+/// A profile's energies and powers are per GPU, and the cost model multiplies them by tp. A whole instance is
+/// measured summed over its GPUs, so its profile stores that sum divided by the GPU count (the mean GPU's share,
+/// communication included); the sum and each GPU's own figures stay in the raw log. Its metadata says
+/// <c>tp.mode=instance</c> and lists the GPUs (<c>gpu.uuids</c>); a shard profile says <c>tp.mode=shard</c>
+/// (profiles written before this key existed are shards).
+/// </remarks>
 public static class ProfileBuilder
 {
-    public static MeasuredProfile Build(CalibrationPlan plan, IGpuTelemetry gpu, IEnumerable<PointResult> results, PointResult idle, bool includeIdle)
+    /// <summary>Metadata key: "instance" (whole tp instance measured on tp GPUs) or "shard" (one GPU's shard, no communication).</summary>
+    public const string ModeKey = "tp.mode";
+    /// <summary>Metadata key: GPUs measured together.</summary>
+    public const string GpusKey = "tp.gpus";
+    /// <summary>Metadata key: comma-separated NVML UUIDs of the measured GPUs, rank order.</summary>
+    public const string UuidsKey = "gpu.uuids";
+
+    public static MeasuredProfile Build(CalibrationPlan plan, IGpuTelemetry gpu, IEnumerable<PointResult> results, PointResult idle, bool includeIdle) =>
+        Build(plan, [gpu], results, idle, includeIdle);
+
+    public static MeasuredProfile Build(CalibrationPlan plan, IReadOnlyList<IGpuTelemetry> gpus, IEnumerable<PointResult> results, PointResult idle, bool includeIdle)
     {
+        var gpu = gpus[0];
+        var share = plan.WholeInstance ? gpus.Count : 1;
         var wanted = plan.Grid.Points.ToHashSet();
         var clocks = plan.SmClocks.Count == 0 ? new HashSet<uint?> { null } : plan.SmClocks.Select(c => (uint?)c).ToHashSet();
         var points = results
             .Where(r => r.Point.Phase != Phase.Idle && wanted.Contains(r.Point) && clocks.Contains(r.SmClockTarget))
             .OrderBy(r => r.SmClockTarget ?? 0).ThenBy(r => r.Point.Phase).ThenBy(r => r.Point.BatchSize).ThenBy(r => r.Point.NewTokens)
             .ThenBy(r => r.Point.ContextTokens).ThenBy(r => r.Point.DecodeSequences)
-            .Select(r => ToProfilePoint(r, plan.Tp)).ToList();
-        if (includeIdle) points.Add(ToProfilePoint(idle, plan.Tp));
+            .Select(r => ToProfilePoint(r, plan.Tp, share)).ToList();
+        if (includeIdle) points.Add(ToProfilePoint(idle, plan.Tp, share));
+        var extra = new Dictionary<string, string>(plan.ExtraMetadata);
+        if (plan.WholeInstance)
+        {
+            extra[ModeKey] = "instance";
+            extra[GpusKey] = gpus.Count.ToString(System.Globalization.CultureInfo.InvariantCulture);
+            extra[UuidsKey] = string.Join(",", gpus.Select(g => g.Uuid));
+        }
+        else if (plan.Tp > 1) extra[ModeKey] = "shard";
         var metadata = new ProfileMetadata
         {
             GpuName = gpu.Name,
@@ -184,13 +230,15 @@ public static class ProfileBuilder
             Grid = plan.Grid.ToJson(plan.SmClocks),
             ToolVersion = plan.ToolVersion,
             CreatedUtc = plan.CreatedUtc,
-            IdlePowerWatts = idle.MeanPowerWatts,
+            IdlePowerWatts = idle.MeanPowerWatts / share,
             Command = plan.Command,
+            Extra = extra,
         };
         return new MeasuredProfile(metadata, points);
     }
 
-    public static ProfilePoint ToProfilePoint(PointResult r, int tp)
+    /// <summary>The profile row of a point; <paramref name="gpus"/> &gt; 1 divides a whole instance's summed energy and power into the per-GPU share profiles hold.</summary>
+    public static ProfilePoint ToProfilePoint(PointResult r, int tp, int gpus = 1)
     {
         var idle = r.Point.Phase == Phase.Idle;
         return new ProfilePoint
@@ -211,8 +259,8 @@ public static class ProfileBuilder
             SmClockTarget = r.SmClockTarget is { } c ? (int)c : null,
             // For idle the "iteration" is the measurement window.
             IterationSeconds = r.SecondsPerIteration,
-            EnergyJoules = r.JoulesPerIteration,
-            MeanPowerWatts = r.MeanPowerWatts,
+            EnergyJoules = r.JoulesPerIteration / gpus,
+            MeanPowerWatts = r.MeanPowerWatts / gpus,
             SmClockMHz = r.SmClockMHz,
             TemperatureC = r.TemperatureC,
             ThrottleReasons = unchecked((long)r.ClockEventReasons),

@@ -25,25 +25,41 @@ public sealed record RawLogHeader
     public string CreatedUtc { get; init; } = "";
     public double WindowSeconds { get; init; }
     public int Trials { get; init; }
+    /// <summary>True when every GPU of a tensor-parallel instance was measured together; false for one GPU (a shard, or tp=1 the old way).</summary>
+    public bool WholeInstance { get; init; }
+    /// <summary>UUIDs of the instance's GPUs in rank order (whole instances only).</summary>
+    public IReadOnlyList<string> GpuUuids { get; init; } = [];
 
     /// <summary>Why a log with header <paramref name="other"/> cannot be resumed by this run, or null when it can.</summary>
     public string? MismatchWith(RawLogHeader other)
     {
         var why = new List<string>();
-        var sameGpu = GpuUuid.Length > 0 && other.GpuUuid.Length > 0 ? GpuUuid == other.GpuUuid : GpuName == other.GpuName;
-        if (!sameGpu) why.Add($"GPU {other.GpuName} {other.GpuUuid} vs {GpuName} {GpuUuid}".Replace("  ", " "));
+        if (WholeInstance != other.WholeInstance)
+            why.Add($"{Kind(other)} vs {Kind(this)}");
+        else if (WholeInstance)
+        {
+            if (!GpuUuids.SequenceEqual(other.GpuUuids)) why.Add($"GPUs {string.Join(",", other.GpuUuids)} vs {string.Join(",", GpuUuids)}");
+        }
+        else
+        {
+            var sameGpu = GpuUuid.Length > 0 && other.GpuUuid.Length > 0 ? GpuUuid == other.GpuUuid : GpuName == other.GpuName;
+            if (!sameGpu) why.Add($"GPU {other.GpuName} {other.GpuUuid} vs {GpuName} {GpuUuid}".Replace("  ", " "));
+        }
         if (Model != other.Model || (ModelCard.Length > 0 && other.ModelCard.Length > 0 && ModelCard != other.ModelCard))
             why.Add($"model {other.Model} vs {Model}");
         if (Tp != other.Tp) why.Add($"tp {other.Tp} vs {Tp}");
         if (GridFingerprint != other.GridFingerprint) why.Add($"grid {other.GridFingerprint} vs {GridFingerprint}");
         return why.Count == 0 ? null : string.Join("; ", why);
     }
+
+    private static string Kind(RawLogHeader h) => h.WholeInstance ? $"a whole tp={h.Tp} instance on {h.GpuUuids.Count} GPUs" : "one GPU";
 }
 
 /// <summary>Append-only JSON-lines log of a calibration run: header, every trial, every completed or skipped point. Flushed per record so a crash loses at most the point in progress.</summary>
 public sealed class RawLog : IDisposable
 {
     private static readonly JsonSerializerOptions s_json = new() { NumberHandling = System.Text.Json.Serialization.JsonNumberHandling.AllowNamedFloatingPointLiterals };
+    private static readonly string[] s_multiGpuKeys = ["per_gpu", "whole_instance", "gpu_uuids"];
     private readonly StreamWriter _writer;
     private readonly Dictionary<string, PointResult> _completed = new();
     private readonly Dictionary<string, string> _skipped = new();
@@ -140,6 +156,17 @@ public sealed class RawLog : IDisposable
         ["sm_clock_mhz"] = t.Telemetry.MeanSmClockMHz,
         ["max_temperature_c"] = t.Telemetry.MaxTemperatureC,
         ["clock_event_reasons"] = t.Telemetry.ClockEventReasons,
+        ["per_gpu"] = t.Gpus.Count == 0 ? null : new JsonArray(t.Gpus.Select(g => (JsonNode)new JsonObject
+        {
+            ["uuid"] = g.Uuid,
+            ["energy_j"] = g.EnergyJoules,
+            ["counter_j"] = g.CounterJoules,
+            ["gap_s"] = g.GapSeconds,
+            ["mean_power_w"] = g.Telemetry.MeanPowerWatts,
+            ["sm_clock_mhz"] = g.Telemetry.MeanSmClockMHz,
+            ["max_temperature_c"] = g.Telemetry.MaxTemperatureC,
+            ["clock_event_reasons"] = g.Telemetry.ClockEventReasons,
+        }).ToArray()),
     });
 
     public void AppendPoint(PointResult r)
@@ -155,6 +182,16 @@ public sealed class RawLog : IDisposable
         o["sm_clock_mhz"] = r.SmClockMHz;
         o["temperature_c"] = r.TemperatureC;
         o["clock_event_reasons"] = r.ClockEventReasons;
+        if (r.PerGpu.Count > 0)
+            o["per_gpu"] = new JsonArray(r.PerGpu.Select(g => (JsonNode)new JsonObject
+            {
+                ["uuid"] = g.Uuid,
+                ["energy_j"] = g.JoulesPerIteration,
+                ["mean_power_w"] = g.MeanPowerWatts,
+                ["sm_clock_mhz"] = g.SmClockMHz,
+                ["temperature_c"] = g.TemperatureC,
+                ["clock_event_reasons"] = g.ClockEventReasons,
+            }).ToArray());
         Append(o);
         _completed[CalibrationGrid.Key(r.Point, r.SmClockTarget)] = r with { Trials = [] };
     }
@@ -195,10 +232,15 @@ public sealed class RawLog : IDisposable
         ["created_utc"] = h.CreatedUtc,
         ["window_s"] = h.WindowSeconds,
         ["trials"] = h.Trials,
+        ["whole_instance"] = h.WholeInstance ? true : null,
+        ["gpu_uuids"] = h.WholeInstance ? new JsonArray(h.GpuUuids.Select(u => (JsonNode)JsonValue.Create(u)!).ToArray()) : null,
     };
 
     private void Append(JsonObject record)
     {
+        // The multi-GPU keys are left out of one-GPU records, so those logs stay exactly as they were.
+        foreach (var k in s_multiGpuKeys)
+            if (record.TryGetPropertyValue(k, out var v) && v is null) record.Remove(k);
         _writer.WriteLine(record.ToJsonString(s_json));
     }
 
@@ -243,6 +285,8 @@ public sealed class RawLog : IDisposable
                         CreatedUtc = (string?)o["created_utc"] ?? "",
                         WindowSeconds = (double?)o["window_s"] ?? 0,
                         Trials = (int?)o["trials"] ?? 0,
+                        WholeInstance = (bool?)o["whole_instance"] ?? false,
+                        GpuUuids = o["gpu_uuids"] is JsonArray uuids ? uuids.Select(u => (string?)u ?? "").ToArray() : [],
                     };
                     break;
                 case "point":
@@ -260,6 +304,10 @@ public sealed class RawLog : IDisposable
                         SmClockMHz = Dbl(o, "sm_clock_mhz"),
                         TemperatureC = Dbl(o, "temperature_c"),
                         ClockEventReasons = (ulong?)o["clock_event_reasons"] ?? 0,
+                        PerGpu = o["per_gpu"] is JsonArray per
+                            ? per.OfType<JsonObject>().Select(g => new GpuShare((string?)g["uuid"] ?? "", Dbl(g, "energy_j"), Dbl(g, "mean_power_w"),
+                                Dbl(g, "sm_clock_mhz"), Dbl(g, "temperature_c"), (ulong?)g["clock_event_reasons"] ?? 0)).ToArray()
+                            : [],
                     });
                     break;
                 case "skip":

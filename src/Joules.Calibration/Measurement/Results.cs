@@ -6,12 +6,34 @@ namespace Joules.Calibration.Measurement;
 /// <param name="EnergyJoules">Energy attributed to the window's work (counter delta minus idle power over the gaps around it).</param>
 /// <param name="CounterJoules">Raw counter delta between the two reads.</param>
 /// <param name="GapSeconds">Time between the counter reads that was not part of the work (waiting for counter updates).</param>
-/// <param name="Telemetry">Power, clock, temperature and clock-event reasons sampled during the window.</param>
-public sealed record TrialResult(int Iterations, double Seconds, double EnergyJoules, double CounterJoules, double GapSeconds, TelemetrySummary Telemetry)
+/// <param name="Telemetry">Power, clock, temperature and clock-event reasons sampled during the window (all GPUs together: power summed).</param>
+/// <param name="PerGpu">For a window over several GPUs, each GPU's own share; empty for one GPU.</param>
+public sealed record TrialResult(int Iterations, double Seconds, double EnergyJoules, double CounterJoules, double GapSeconds, TelemetrySummary Telemetry,
+    IReadOnlyList<GpuWindow>? PerGpu = null)
 {
+    /// <summary>Each GPU's share of the window (empty for a one-GPU window).</summary>
+    public IReadOnlyList<GpuWindow> Gpus => PerGpu ?? [];
+
     public double SecondsPerIteration => Iterations > 0 ? Seconds / Iterations : Seconds;
     public double JoulesPerIteration => Iterations > 0 ? EnergyJoules / Iterations : EnergyJoules;
 }
+
+/// <summary>One GPU's part of a window measured over several GPUs: its own counter delta, gap correction and telemetry.</summary>
+/// <param name="Uuid">The GPU's NVML UUID.</param>
+/// <param name="EnergyJoules">This GPU's counter delta minus its idle power over its own gaps.</param>
+/// <param name="CounterJoules">This GPU's raw counter delta.</param>
+/// <param name="GapSeconds">Time between this GPU's counter reads that was not part of the work.</param>
+/// <param name="Telemetry">This GPU's sampled telemetry.</param>
+public sealed record GpuWindow(string Uuid, double EnergyJoules, double CounterJoules, double GapSeconds, TelemetrySummary Telemetry);
+
+/// <summary>One GPU's part of a point measured over several GPUs.</summary>
+/// <param name="Uuid">The GPU's NVML UUID.</param>
+/// <param name="JoulesPerIteration">Median over trials of this GPU's energy per iteration (idle: per window).</param>
+/// <param name="MeanPowerWatts">This GPU's energy over the trials' time.</param>
+/// <param name="SmClockMHz">Mean SM clock over the trials.</param>
+/// <param name="TemperatureC">Hottest reading.</param>
+/// <param name="ClockEventReasons">Every clock-event reason seen, OR-ed.</param>
+public sealed record GpuShare(string Uuid, double JoulesPerIteration, double MeanPowerWatts, double SmClockMHz, double TemperatureC, ulong ClockEventReasons);
 
 /// <summary>A measured (or skipped) grid point: its trials and their summary statistics.</summary>
 public sealed record PointResult
@@ -32,6 +54,8 @@ public sealed record PointResult
     public double SmClockMHz { get; init; }
     public double TemperatureC { get; init; }
     public ulong ClockEventReasons { get; init; }
+    /// <summary>Each GPU's share when the point was measured over several GPUs (the figures above are their sums); empty for one GPU.</summary>
+    public IReadOnlyList<GpuShare> PerGpu { get; init; } = [];
 
     public bool Skipped => SkippedReason is not null;
 
@@ -56,7 +80,21 @@ public sealed record PointResult
             SmClockMHz = trials.Average(t => t.Telemetry.MeanSmClockMHz),
             TemperatureC = trials.Max(t => t.Telemetry.MaxTemperatureC),
             ClockEventReasons = trials.Aggregate(0UL, (a, t) => a | t.Telemetry.ClockEventReasons),
+            PerGpu = SummarisePerGpu(trials, totalSeconds),
         };
+    }
+
+    private static IReadOnlyList<GpuShare> SummarisePerGpu(IReadOnlyList<TrialResult> trials, double totalSeconds)
+    {
+        var n = trials[0].Gpus.Count;
+        if (n == 0 || trials.Any(t => t.Gpus.Count != n)) return [];
+        return Enumerable.Range(0, n).Select(i => new GpuShare(
+            trials[0].Gpus[i].Uuid,
+            Statistics.Median(trials.Select(t => t.Iterations > 0 ? t.Gpus[i].EnergyJoules / t.Iterations : t.Gpus[i].EnergyJoules).ToArray()),
+            totalSeconds > 0 ? trials.Sum(t => t.Gpus[i].EnergyJoules) / totalSeconds : 0,
+            trials.Average(t => t.Gpus[i].Telemetry.MeanSmClockMHz),
+            trials.Max(t => t.Gpus[i].Telemetry.MaxTemperatureC),
+            trials.Aggregate(0UL, (a, t) => a | t.Gpus[i].Telemetry.ClockEventReasons))).ToArray();
     }
 }
 

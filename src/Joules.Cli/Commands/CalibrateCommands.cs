@@ -2,19 +2,27 @@ using System.CommandLine;
 using System.Globalization;
 using System.Runtime.InteropServices;
 using Joules.Calibration;
+using Joules.Calibration.Engine;
 using Joules.Calibration.Measurement;
+using Joules.Cuda;
 using Joules.Profiles;
 using Joules.Profiles.Measured;
 
 namespace Joules.Cli.Commands;
 
 /// <summary>What `joules calibrate` runs against: the hardware factory and the clock (real by default; fakes in tests).</summary>
-/// <param name="OpenHardware">Opens the GPU for a model card at a tensor-parallel degree.</param>
+/// <param name="OpenHardware">Opens the GPU(s) for a model card: one GPU's shard at a tensor-parallel degree, or a whole instance.</param>
 /// <param name="Clock">Time source of the measurement protocol.</param>
 /// <param name="AdjustOptions">Last word on the protocol options (tests turn background sampling off).</param>
-public sealed record CalibrateEnvironment(Func<ModelCard, int, CalibrationHardware> OpenHardware, IMeasurementClock Clock, Func<MeasurementOptions, MeasurementOptions>? AdjustOptions = null)
+/// <param name="DeviceCount">GPUs this machine has (asked only for a whole instance, before anything is opened).</param>
+public sealed record CalibrateEnvironment(Func<ModelCard, TensorParallelPlacement, CalibrationHardware> OpenHardware, IMeasurementClock Clock,
+    Func<MeasurementOptions, MeasurementOptions>? AdjustOptions = null, Func<int>? DeviceCount = null)
 {
-    public static CalibrateEnvironment Real => new(CalibrationHardware.Open, new SystemMeasurementClock());
+    public static CalibrateEnvironment Real => new(CalibrationHardware.Open, new SystemMeasurementClock(), DeviceCount: () =>
+    {
+        CalibrationHardware.RequireDriver();
+        return Cu.DeviceCount();
+    });
 }
 
 /// <summary>The `joules calibrate` command group.</summary>
@@ -28,7 +36,8 @@ public static class CalibrateCommands
     public static Command Create(CalibrateEnvironment? environment = null)
     {
         var model = new Option<string>("--model", "-m") { Description = "Model card to calibrate (a shipped name or a model-card JSON file)", DefaultValueFactory = _ => "llama-3.1-8b" };
-        var tp = new Option<int>("--tp") { Description = "Tensor-parallel degree: measure one GPU's shard of the model split over this many GPUs", DefaultValueFactory = _ => 1 };
+        var tp = new Option<int>("--tp") { Description = "Tensor-parallel degree: without --gpus, measure one GPU's shard of the model split over this many GPUs (no communication)", DefaultValueFactory = _ => 1 };
+        var gpus = EngineCommands.GpusOption();
         var quick = new Option<bool>("--quick") { Description = "Small grid and short windows: about 3 minutes on an H100 with an 8B model" };
         var outDir = new Option<string?>("--out", "-o") { Description = "Output directory (default calibration/<gpu>/<model>/); an interrupted run in it is resumed" };
         var window = new Option<double?>("--window-s") { Description = "Minimum seconds per measured window (default 2, quick 1.5)" };
@@ -40,16 +49,20 @@ public static class CalibrateCommands
         var dryRun = new Option<bool>("--dry-run") { Description = "Print the grid and the time estimate without touching a GPU" };
 
         var cmd = new Command("calibrate", "Measure time and energy per iteration on this machine's GPU and write a calibration profile");
-        foreach (var o in new Option[] { model, tp, quick, outDir, window, trials, points, smClocks, allowClocks, force, dryRun }) cmd.Options.Add(o);
+        cmd.Subcommands.Add(CompareTp());
+        foreach (var o in new Option[] { model, tp, gpus, quick, outDir, window, trials, points, smClocks, allowClocks, force, dryRun }) cmd.Options.Add(o);
         cmd.SetAction(parse =>
         {
             var env = environment ?? CalibrateEnvironment.Real;
             var output = parse.InvocationConfiguration.Output;
             var card = Catalog.Model(parse.GetValue(model)!);
             var degree = parse.GetValue(tp);
-            _ = card.Shard(degree); // validates that heads and ffn divide over tp
+            var placement = TensorParallelPlacement.Parse(degree, parse.GetValue(gpus));
+            placement.Validate(card); // heads, ffn (and for a whole instance kv heads) divide over tp
             var phases = CalibrationGrid.ParsePhases(parse.GetValue(points)!);
             var clocks = ClockGuard.ParseClocks(parse.GetValue(smClocks));
+            if (clocks.Count > 0 && placement.WholeInstance)
+                throw new ArgumentException("--sm-clocks cannot be combined with --gpus: clock sweeps lock one GPU's clocks; sweep a shard instead");
             ClockGuard.RequirePermission(clocks, parse.GetValue(allowClocks));
             var isQuick = parse.GetValue(quick);
             var options = isQuick ? MeasurementOptions.Quick : MeasurementOptions.Default;
@@ -60,7 +73,7 @@ public static class CalibrateCommands
             var grid = isQuick ? CalibrationGrid.Quick(phases) : CalibrationGrid.Default(phases);
             var estimate = grid.EstimateDuration(options, Math.Max(1, clocks.Count));
 
-            output.WriteLine($"calibrating {card.Name}{(degree > 1 ? $" (one GPU's shard at tp={degree})" : "")} on the {grid.Name} grid: " +
+            output.WriteLine($"calibrating {(placement.WholeInstance ? placement.Describe(card) + ", energy summed over them" : card.Name + (degree > 1 ? $" (one GPU's shard at tp={degree})" : ""))} on the {grid.Name} grid: " +
                              $"{grid.Count(Phase.Prefill)} prefill, {grid.Count(Phase.Decode)} decode, {grid.Count(Phase.Mixed)} mixed points + idle" +
                              (clocks.Count > 0 ? $", at SM clocks {string.Join(", ", clocks)} MHz" : ""));
             output.WriteLine($"protocol: {options.Trials} trials x >= {options.WindowSeconds.ToString("0.##", CultureInfo.InvariantCulture)} s windows, " +
@@ -73,7 +86,8 @@ public static class CalibrateCommands
                 return 0;
             }
 
-            using var hardware = env.OpenHardware(card, degree);
+            if (placement.WholeInstance) placement.RequireDevices((env.DeviceCount ?? (() => placement.GpuCount)).Invoke());
+            using var hardware = env.OpenHardware(card, placement);
             var dir = parse.GetValue(outDir) ?? Path.Combine("calibration", GpuDirectory(hardware.Telemetry.Name), ModelDirectory(card, degree));
             Directory.CreateDirectory(dir);
             var command = "joules " + string.Join(' ', parse.Tokens.Select(t => t.Value.Contains(' ') ? $"\"{t.Value}\"" : t.Value));
@@ -81,6 +95,8 @@ public static class CalibrateCommands
             {
                 Model = card,
                 Tp = degree,
+                WholeInstance = placement.WholeInstance,
+                ExtraMetadata = hardware.Provenance,
                 Grid = grid,
                 SmClocks = clocks,
                 IncludeIdle = true,
@@ -103,7 +119,7 @@ public static class CalibrateCommands
             using var sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, Stop);
             using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, Stop);
 
-            var runner = new CalibrationRunner(hardware.Telemetry, hardware.Workload, env.Clock, options, output);
+            var runner = new CalibrationRunner(hardware.Gpus, hardware.Workload, env.Clock, options, output);
             CalibrationResult result;
             try
             {
@@ -128,6 +144,33 @@ public static class CalibrateCommands
             {
                 output.WriteLine();
                 ProfileCommands.Print(ProfileSummary.Create(result.Profile, profilePath, clocks.Count > 0 ? (int)clocks[0] : null), output);
+            }
+            return 0;
+        });
+        return cmd;
+    }
+
+    private static Command CompareTp()
+    {
+        var shard = new Option<string>("--shard") { Description = "Profile of one GPU's shard (calibrate --tp N)", Required = true };
+        var instance = new Option<string>("--instance") { Description = "Profile of the whole instance (calibrate --tp N --gpus N)", Required = true };
+        var allReduce = new Option<string?>("--allreduce") { Description = "All-reduce table (gpu allreduce-bench) for a column with the measured all-reduce in place of the modelled one" };
+        var outFile = new Option<string?>("--out", "-o") { Description = "Also write the markdown table to this file" };
+        var cmd = new Command("compare-tp", "Compare a shard profile x N plus all-reduce with the measured whole tensor-parallel instance, per grid point, time and energy (markdown)");
+        foreach (var o in new Option[] { shard, instance, allReduce, outFile }) cmd.Options.Add(o);
+        cmd.SetAction(parse =>
+        {
+            var (sp, ip, ap) = (parse.GetValue(shard)!, parse.GetValue(instance)!, parse.GetValue(allReduce));
+            var rows = TensorParallelComparison.Compare(MeasuredProfile.Load(sp), MeasuredProfile.Load(ip), ap is null ? null : AllReduceProfile.Load(ap));
+            if (rows.Count == 0) throw new ArgumentException($"{sp} and {ip} have no grid point in common");
+            var md = TensorParallelComparison.Markdown(rows, sp, ip, ap);
+            parse.InvocationConfiguration.Output.Write(md);
+            if (parse.GetValue(outFile) is { } path)
+            {
+                var full = Path.GetFullPath(path);
+                var tmp = full + ".tmp";
+                File.WriteAllText(tmp, md);
+                File.Move(tmp, full, overwrite: true);
             }
             return 0;
         });

@@ -664,3 +664,37 @@ extern "C" __global__ void decode_combine(const float* partO, const float* partM
     }
     if (d < headDim) out[(long long)seqStart[dseq[di]] * heads * headDim + h * headDim + d] = f2b(acc / L);
 }
+
+// ---------------------------------------------------------------- greedy sampling over logits all-gathered from tensor-parallel ranks
+// gathered is rank-major [tp][rows][vocabShard]; global id g lives on rank g / vocabShard. Ids at or past vocab
+// (padding of the last rank's slice) are ignored. Ties go to the lowest id, as in argmax_rows.
+extern "C" __global__ void argmax_gathered(const bf16* gathered, int rows, int vocabShard, int tp, int vocab, int* out)
+{
+    __shared__ float bv[32]; __shared__ int bi[32];
+    int row = blockIdx.x;
+    float best = -3.0e38f; int idx = 0x7fffffff;
+    for (int g = threadIdx.x; g < vocab; g += blockDim.x)
+    {
+        int rank = g / vocabShard, local = g - rank * vocabShard;
+        float v = b2f(gathered[((long long)rank * rows + row) * vocabShard + local]);
+        if (v > best) { best = v; idx = g; }
+    }
+    for (int s = 16; s > 0; s >>= 1)
+    {
+        float ov = __shfl_xor_sync(0xffffffffu, best, s); int oi = __shfl_xor_sync(0xffffffffu, idx, s);
+        if (ov > best || (ov == best && oi < idx)) { best = ov; idx = oi; }
+    }
+    if ((threadIdx.x & 31) == 0) { bv[threadIdx.x >> 5] = best; bi[threadIdx.x >> 5] = idx; }
+    __syncthreads();
+    if (threadIdx.x < 32)
+    {
+        int nw = blockDim.x / 32;
+        best = threadIdx.x < nw ? bv[threadIdx.x] : -3.0e38f; idx = threadIdx.x < nw ? bi[threadIdx.x] : 0x7fffffff;
+        for (int s = 16; s > 0; s >>= 1)
+        {
+            float ov = __shfl_xor_sync(0xffffffffu, best, s); int oi = __shfl_xor_sync(0xffffffffu, idx, s);
+            if (ov > best || (ov == best && oi < idx)) { best = ov; idx = oi; }
+        }
+        if (threadIdx.x == 0) out[row] = idx;
+    }
+}
