@@ -28,8 +28,8 @@ public sealed class ColumnBuffer(string name, ColumnKind kind, int capacity)
     };
 }
 
-/// <summary>Writes a table as Parquet (Snappy) through Joules.Parquet, one row group per buffer.</summary>
-public sealed class ParquetTableWriter(string path) : ITableWriter
+/// <summary>Writes a table as Parquet (Snappy) through Joules.Parquet, one row group per buffer, with the run's provenance in its key-value metadata.</summary>
+public sealed class ParquetTableWriter(string path, IReadOnlyDictionary<string, string>? metadata = null) : ITableWriter
 {
     private Joules.Parquet.ParquetFileWriter? _w;
 
@@ -45,7 +45,7 @@ public sealed class ParquetTableWriter(string path) : ITableWriter
         }));
         _w = new Joules.Parquet.ParquetFileWriter(path, schema, new Joules.Parquet.ParquetWriteOptions
         {
-            Metadata = new Dictionary<string, string> { ["joules.table"] = Path.GetFileNameWithoutExtension(path) },
+            Metadata = new Dictionary<string, string>(metadata ?? new Dictionary<string, string>()) { ["joules.table"] = Path.GetFileNameWithoutExtension(path) },
         });
     }
 

@@ -7,32 +7,34 @@ namespace Joules.Reports;
 /// <summary>Writes simulation summaries as JSON (snake_case keys; non-finite numbers as null).</summary>
 public static class SummaryJson
 {
-    /// <summary>One summary as a JSON object, or several as <c>{"scenarios": [...]}</c>.</summary>
-    public static string Serialize(IReadOnlyList<SimulationSummary> summaries, bool perInstance = true)
+    /// <summary>
+    /// The run as <c>{"provenance": {...}, "scenarios": [...]}</c>: the same shape for one scenario and for several,
+    /// so tools reading it need one code path.
+    /// </summary>
+    public static string Serialize(IReadOnlyList<SimulationSummary> summaries, RunProvenance? provenance = null, bool perInstance = true)
     {
         using var ms = new MemoryStream();
         using (var w = new Utf8JsonWriter(ms, new JsonWriterOptions { Indented = true }))
         {
-            if (summaries.Count == 1) Write(w, summaries[0], perInstance);
-            else
-            {
-                w.WriteStartObject();
-                w.WriteStartArray("scenarios");
-                foreach (var s in summaries) Write(w, s, perInstance);
-                w.WriteEndArray();
-                w.WriteEndObject();
-            }
+            w.WriteStartObject();
+            w.WriteString("schema", "joules-summary/2");
+            provenance?.Write(w);
+            w.WriteStartArray("scenarios");
+            foreach (var s in summaries) Write(w, s, perInstance);
+            w.WriteEndArray();
+            w.WriteEndObject();
         }
         return Encoding.UTF8.GetString(ms.ToArray());
     }
 
-    public static string Serialize(SimulationSummary summary, bool perInstance = true) => Serialize([summary], perInstance);
+    public static string Serialize(SimulationSummary summary, bool perInstance = true) => Serialize([summary], null, perInstance);
 
     public static void Write(Utf8JsonWriter w, SimulationSummary s, bool perInstance = true)
     {
         w.WriteStartObject();
         w.WriteString("name", s.Name);
         w.WriteString("cost_model", s.CostModel);
+        w.WriteString("cost_model_kind", s.CostModelKind);
         w.WriteString("gpu", s.Gpu);
         w.WriteString("model", s.Model);
         w.WriteNumber("tp", s.TensorParallel);
@@ -43,28 +45,47 @@ public static class SummaryJson
         w.WriteNumber("requests_total", s.RequestsTotal);
         w.WriteNumber("requests_completed", s.RequestsCompleted);
         w.WriteNumber("requests_rejected", s.RequestsRejected);
+        w.WriteStartObject("rejected_by_reason");
+        w.WriteNumber("max-model-len", s.RejectedMaxModelLen);
+        w.WriteNumber("kv-capacity", s.RejectedKvCapacity);
+        w.WriteEndObject();
+        w.WriteStartObject("engine");
+        w.WriteNumber("max_num_seqs", s.MaxNumSeqs);
+        w.WriteNumber("max_num_batched_tokens", s.MaxNumBatchedTokens);
+        w.WriteNumber("max_model_len", s.MaxModelLen);
+        w.WriteNumber("kv_blocks_per_instance", s.KvBlocksPerInstance);
+        w.WriteBoolean("prefix_caching", s.PrefixCaching);
+        w.WriteEndObject();
         w.WriteNumber("input_tokens", s.InputTokens);
         w.WriteNumber("output_tokens", s.OutputTokens);
         Num(w, "simulated_s", s.SimulatedSeconds);
         Num(w, "wall_s", s.WallSeconds);
         Num(w, "simulated_per_wall", s.WallSeconds > 0 ? s.SimulatedSeconds / s.WallSeconds : double.NaN);
         w.WriteNumber("iterations", s.Iterations);
+        w.WriteNumber("computed_tokens", s.ComputedTokens);
         w.WriteNumber("events", s.Events);
         Num(w, "energy_j", s.EnergyJ);
         Num(w, "energy_kwh", s.EnergyKwh);
         Num(w, "busy_j", s.BusyJoules);
         Num(w, "idle_j", s.IdleJoules);
         Num(w, "attributed_j", s.AttributedJoules);
+        w.WriteStartObject("prefix_cache");
+        w.WriteNumber("queried_tokens", s.PrefixQueriedTokens);
+        w.WriteNumber("hit_tokens", s.PrefixHitTokens);
+        Num(w, "hit_rate", s.PrefixHitRate);
+        Num(w, "saved_prefill_j", s.PrefixSavedJoules);
+        w.WriteEndObject();
         Num(w, "j_per_input_token", s.JPerInputToken);
         Num(w, "j_per_output_token", s.JPerOutputToken);
         Num(w, "j_per_request", s.JPerRequest);
         Num(w, "mean_power_w", s.MeanWatts);
         Num(w, "pue", s.Pue);
         Num(w, "facility_kwh", s.FacilityKwh);
-        Num(w, "carbon_g_per_kwh", s.CarbonGramsPerKwh);
-        Num(w, "co2_g", s.Co2Grams);
-        Num(w, "price_per_kwh", s.PricePerKwh);
-        Num(w, "cost", s.Cost);
+        // Not set is null, not 0: a missing carbon intensity or price is not a free, clean grid.
+        Num(w, "carbon_g_per_kwh", s.CarbonSet ? s.CarbonGramsPerKwh : double.NaN);
+        Num(w, "co2_g", s.CarbonSet ? s.Co2Grams : double.NaN);
+        Num(w, "price_per_kwh", s.PriceSet ? s.PricePerKwh : double.NaN);
+        Num(w, "cost", s.PriceSet ? s.Cost : double.NaN);
         Dist(w, "ttft_s", s.Ttft);
         Dist(w, "tpot_s", s.Tpot);
         Dist(w, "e2e_s", s.E2e);

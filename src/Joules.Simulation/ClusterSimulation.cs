@@ -230,7 +230,7 @@ public sealed class ClusterSimulation : IRequestObserver
             instances[i].AdvanceTo(now);
             instances[i].Enqueue(now, r.RequestId, r.InputTokens, r.OutputTokens, r.HashIds);
             Arrived++;
-            if ((Arrived & 0xFFFF) == 0)
+            if ((Arrived & 0xFFF) == 0)
             {
                 cancel.ThrowIfCancellationRequested();
                 progress?.Invoke(new SimulationProgress(Arrived, sim._finished, now));

@@ -27,7 +27,13 @@ public class SimulateCommandTests
         var (code, output, err) = Run("simulate", "--synthetic", "300", "--rate", "4", "--instances", "2", "--json");
         Assert.True(code == 0, err);
         using var doc = JsonDocument.Parse(output);
-        var root = doc.RootElement;
+        // One shape for one scenario and for several: provenance plus a list of scenarios.
+        var prov = doc.RootElement.GetProperty("provenance");
+        Assert.StartsWith("joules simulate --synthetic 300", prov.GetProperty("command").GetString());
+        Assert.Equal(300, prov.GetProperty("trace_requests").GetInt64());
+        Assert.Equal("profile", doc.RootElement.GetProperty("scenarios")[0].GetProperty("cost_model_kind").GetString());
+        Assert.Matches("^[0-9a-f]{64}$", prov.GetProperty("scenarios")[0].GetProperty("profile_sha256").GetString()!);
+        var root = Assert.Single(doc.RootElement.GetProperty("scenarios").EnumerateArray());
         foreach (var key in new[] { "requests_total", "requests_completed", "energy_j", "energy_kwh", "j_per_output_token", "slo_attainment", "simulated_s", "wall_s" })
             Assert.True(root.TryGetProperty(key, out _), key);
         foreach (var q in new[] { "p50", "p90", "p99" })
@@ -129,7 +135,8 @@ public class SimulateCommandTests
         var (code, output, err) = Run("simulate", "--json");
         Assert.True(code == 0, err);
         using var doc = JsonDocument.Parse(output);
-        var root = doc.RootElement;
+        Assert.Matches("^[0-9a-f]{64}$", doc.RootElement.GetProperty("provenance").GetProperty("trace_sha256").GetString()!);
+        var root = doc.RootElement.GetProperty("scenarios")[0];
         Assert.True(root.GetProperty("requests_total").GetInt64() > 100);
         Assert.Equal(root.GetProperty("requests_total").GetInt64(), root.GetProperty("requests_completed").GetInt64());
         Assert.Equal(8, root.GetProperty("instances").GetInt32());
@@ -154,7 +161,8 @@ public class SimulateCommandTests
         var (code, output, err) = Run("simulate", "--trace", csv, "--instances", "1", "--json");
         Assert.True(code == 0, err);
         using var doc = JsonDocument.Parse(output);
-        Assert.Equal(2, doc.RootElement.GetProperty("requests_completed").GetInt64());
-        Assert.Equal(30, doc.RootElement.GetProperty("output_tokens").GetInt64());
+        var root = doc.RootElement.GetProperty("scenarios")[0];
+        Assert.Equal(2, root.GetProperty("requests_completed").GetInt64());
+        Assert.Equal(30, root.GetProperty("output_tokens").GetInt64());
     }
 }

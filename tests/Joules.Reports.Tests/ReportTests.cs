@@ -21,7 +21,7 @@ public class ReportTests
     {
         var s = Simulate();
         using var doc = JsonDocument.Parse(SummaryJson.Serialize(s));
-        var r = doc.RootElement;
+        var r = Assert.Single(doc.RootElement.GetProperty("scenarios").EnumerateArray());
         Assert.Equal(s.EnergyJ, r.GetProperty("energy_j").GetDouble(), 6);
         Assert.Equal(s.Ttft.P99, r.GetProperty("ttft_s").GetProperty("p99").GetDouble(), 12);
         Assert.Equal(2, r.GetProperty("per_instance").GetArrayLength());

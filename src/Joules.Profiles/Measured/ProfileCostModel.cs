@@ -100,7 +100,10 @@ public sealed class ProfileCostModel : IDecodeRunCostModel
 
     /// <summary>Loads a profile file (.parquet or .json) and builds its cost model: what `joules simulate --profile FILE` uses.</summary>
     public static ProfileCostModel FromFile(string path, GpuSpec? gpu = null, int? smClockTarget = null) =>
-        new(MeasuredProfile.Load(path), gpu, smClockTarget);
+        new(MeasuredProfile.Load(path), gpu, smClockTarget) { SourcePath = path };
+
+    /// <summary>The file the profile was loaded from, when it came from one (for provenance).</summary>
+    public string? SourcePath { get; init; }
 
     /// <summary>Where `joules calibrate` writes the profile of a GPU (catalog name), model and tp under <paramref name="root"/>.</summary>
     public static string DefaultPath(string gpuName, string modelName, int tp = 1, string root = "calibration") =>

@@ -41,7 +41,8 @@ public static class SimulateSettings
     public static readonly Setting<double> Carbon = Double("carbon", "Grid carbon intensity, g CO2 per kWh", "not set", min: 0);
     public static readonly Setting<double> Price = Double("price", "Electricity price per kWh", "not set", min: 0);
     public static readonly Setting<int> Seed = Int("seed", "Random seed (synthetic trace, random router)", "42");
-    public static readonly Setting<double> PowerBin = Double("power-bin", "Width of power-timeline bins in seconds", "1", min: 0, minExclusive: true);
+    public static readonly Setting<double> PowerBin = Double("power-bin", "Width of power-timeline bins in seconds",
+        "the smallest of 1, 2, 5, 10, 15, 30, 60 s ... that keeps power.parquet under about 1,000,000 rows", min: 0, minExclusive: true);
 
     /// <summary>Every setting, in the order `--help` lists them.</summary>
     public static readonly IReadOnlyList<Setting> All =
