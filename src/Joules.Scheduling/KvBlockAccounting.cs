@@ -25,21 +25,26 @@ public sealed class KvBlockAccounting : IKvCache
         public long Owner;
     }
 
+    // A hashed prompt block: its reference count, its place in the free queue while unreferenced (-1 in use), and
+    // whether it holds content at all. Records come in runs, one run per trace hash id (the sub-blocks that hash
+    // covers), so the hash table is consulted once per trace hash, not once per block.
     private struct Record
     {
-        public long Key;
         public int Ref;
         public long Handle;
+        public bool Cached;
     }
 
     private Entry[] _queue = new Entry[64];
     private long _head;
     private long _tail;
-    private readonly Dictionary<long, int>? _cached;
+    private readonly Dictionary<long, int>? _runs;
     private Record[] _records = [];
-    private int[] _freeRecords = [];
-    private int _freeRecordCount;
-    private int _recordCount;
+    private long[] _runHash = [];
+    private int[] _runLive = [];
+    private int[] _freeRuns = [];
+    private int _freeRunCount;
+    private int _runCount;
     private readonly int _subBlocks;
     private long _nextTag;
 
@@ -51,7 +56,7 @@ public sealed class KvBlockAccounting : IKvCache
         BlockSize = blockSize;
         PrefixCaching = prefixCaching;
         _subBlocks = Math.Max(1, hashBlockTokens / blockSize);
-        if (prefixCaching) _cached = new Dictionary<long, int>();
+        if (prefixCaching) _runs = new Dictionary<long, int>();
         Push(Kind.Anonymous, totalBlocks, -1, 0);
         Free = totalBlocks;
     }
@@ -77,9 +82,14 @@ public sealed class KvBlockAccounting : IKvCache
         var maxBlocks = (tokens - 1) / BlockSize;
         var hashed = KvRules.HashedBlocks(q, BlockSize, _subBlocks);
         var hits = 0;
+        var run = -1;
         while (hits < maxBlocks && hits < hashed)
         {
-            if (!_cached!.TryGetValue(KvRules.Key(q.HashIds![hits / _subBlocks], hits % _subBlocks), out var r)) return hits;
+            var sub = hits % _subBlocks;
+            if (sub == 0 || run < 0)
+                if (!_runs!.TryGetValue(q.HashIds![hits / _subBlocks], out run)) return hits;
+            var r = run * _subBlocks + sub;
+            if (!_records[r].Cached) return hits;
             EnsureTable(ref q, hits + 1);
             q.Blocks[hits] = r;
             hits++;
@@ -181,13 +191,17 @@ public sealed class KvBlockAccounting : IKvCache
         var full = (int)Math.Min(tokens / BlockSize, hashed);
         if (full <= q.HashedDone) return;
         EnsureTable(ref q, full);
+        var run = -1;
         for (var j = q.HashedDone; j < full; j++)
         {
-            var key = KvRules.Key(q.HashIds![j / _subBlocks], j % _subBlocks);
-            if (_cached!.ContainsKey(key)) { q.Blocks[j] = -1; continue; }
-            var r = NewRecord();
-            _records[r] = new Record { Key = key, Ref = 1, Handle = -1 };
-            _cached[key] = r;
+            var sub = j % _subBlocks;
+            if (sub == 0 || run < 0) run = RunFor(q.HashIds![j / _subBlocks]);
+            var r = run * _subBlocks + sub;
+            ref var rec = ref _records[r];
+            // Content another sequence registered first: this block is a private copy, as in vLLM.
+            if (rec.Cached) { q.Blocks[j] = -1; continue; }
+            rec = new Record { Ref = 1, Handle = -1, Cached = true };
+            _runLive[run]++;
             q.Blocks[j] = r;
         }
         q.HashedDone = full;
@@ -216,13 +230,7 @@ public sealed class KvBlockAccounting : IKvCache
             var m = Math.Min(n, e.Count);
             e.Count -= m;
             n -= m;
-            if (e.Kind == Kind.Hashed)
-            {
-                ref var rec = ref _records[e.Record];
-                _cached!.Remove(rec.Key);
-                FreeRecord(e.Record);
-                Evictions++;
-            }
+            if (e.Kind == Kind.Hashed) Evict(e.Record);
             if (e.Count == 0) { e.Kind = Kind.Dead; _head++; }
         }
     }
@@ -264,18 +272,40 @@ public sealed class KvBlockAccounting : IKvCache
         _queue = bigger;
     }
 
-    private int NewRecord()
+    // The run of records of a trace hash id, created empty when it is new.
+    private int RunFor(long hash)
     {
-        if (_freeRecordCount > 0) return _freeRecords[--_freeRecordCount];
-        if (_recordCount == _records.Length)
+        if (_runs!.TryGetValue(hash, out var run)) return run;
+        if (_freeRunCount > 0) run = _freeRuns[--_freeRunCount];
+        else
         {
-            Array.Resize(ref _records, Math.Max(64, _records.Length * 2));
-            Array.Resize(ref _freeRecords, _records.Length);
+            run = _runCount++;
+            if (run == _runHash.Length)
+            {
+                var n = Math.Max(16, _runHash.Length * 2);
+                Array.Resize(ref _runHash, n);
+                Array.Resize(ref _runLive, n);
+                Array.Resize(ref _freeRuns, n);
+                Array.Resize(ref _records, n * _subBlocks);
+            }
         }
-        return _recordCount++;
+        _runHash[run] = hash;
+        _runLive[run] = 0;
+        _records.AsSpan(run * _subBlocks, _subBlocks).Clear();
+        _runs[hash] = run;
+        return run;
     }
 
-    private void FreeRecord(int r) => _freeRecords[_freeRecordCount++] = r;
+    // A hashed block's content leaves the cache; a run with no content left leaves the hash table.
+    private void Evict(int r)
+    {
+        _records[r].Cached = false;
+        Evictions++;
+        var run = r / _subBlocks;
+        if (--_runLive[run] > 0) return;
+        _runs!.Remove(_runHash[run]);
+        _freeRuns[_freeRunCount++] = run;
+    }
 
     private static void EnsureTable(ref SequenceState q, int blocks)
     {

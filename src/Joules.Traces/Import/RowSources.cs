@@ -76,8 +76,10 @@ internal static class RowSources
             bool keep;
             try
             {
-                Extract(text, plan.Columns, values);
+                // Mooncake's hash_ids (one id per 512-token block, equal ids = equal prefix) drive prefix caching.
+                var hashes = Extract(text, plan.Columns, values, plan.Format == TraceFormat.Mooncake ? "hash_ids" : null, path, line);
                 keep = Convert(converter!, values, line, options, report, out request);
+                if (keep && hashes is not null) request = request with { HashIds = hashes };
             }
             catch (JsonException e)
             {
@@ -121,15 +123,22 @@ internal static class RowSources
         }
     }
 
-    /// <summary>Reads the wanted top-level properties of one JSON object as text, skipping the rest (Mooncake's long hash_ids arrays) without materialising them.</summary>
-    private static void Extract(string text, string?[] columns, string?[] values)
+    /// <summary>Reads the wanted top-level properties of one JSON object as text, skipping the rest; returns the integer array under <paramref name="hashKey"/> when asked for one.</summary>
+    private static long[]? Extract(string text, string?[] columns, string?[] values, string? hashKey, string path, long line)
     {
         Array.Clear(values);
+        long[]? hashes = null;
         var bytes = Encoding.UTF8.GetBytes(text);
         var r = new Utf8JsonReader(bytes);
         if (!r.Read() || r.TokenType != JsonTokenType.StartObject) throw new JsonException("not an object");
         while (r.Read() && r.TokenType == JsonTokenType.PropertyName)
         {
+            if (hashKey is not null && r.ValueTextEquals(hashKey))
+            {
+                r.Read();
+                hashes = ReadIds(ref r, path, line, hashKey);
+                continue;
+            }
             var slot = -1;
             for (var c = 0; c < columns.Length; c++)
                 if (columns[c] is { } name && r.ValueTextEquals(name)) { slot = c; break; }
@@ -143,5 +152,20 @@ internal static class RowSources
                 _ => Encoding.UTF8.GetString(r.ValueSpan),
             };
         }
+        return hashes;
+    }
+
+    private static long[]? ReadIds(ref Utf8JsonReader r, string path, long line, string key)
+    {
+        if (r.TokenType == JsonTokenType.Null) return null;
+        if (r.TokenType != JsonTokenType.StartArray) throw new TraceFormatException(path, line, key, "a list of integer block hashes", r.TokenType.ToString().ToLowerInvariant());
+        var ids = new List<long>();
+        while (r.Read() && r.TokenType != JsonTokenType.EndArray)
+        {
+            if (r.TokenType != JsonTokenType.Number || !r.TryGetInt64(out var v))
+                throw new TraceFormatException(path, line, key, "a list of integer block hashes", Encoding.UTF8.GetString(r.ValueSpan));
+            ids.Add(v);
+        }
+        return ids.ToArray();
     }
 }
