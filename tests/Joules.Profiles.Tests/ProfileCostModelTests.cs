@@ -62,8 +62,8 @@ public class ProfileCostModelTests(ITestOutputHelper output)
         var shapes = new[]
         {
             IterationShape.Decode(100, 3000),                     // decode grid: the law is bilinear in (batch, context), so interpolation is exact
-            IterationShape.Decode(40, 1500).AddPrefill(300, 900), // mixed: the fit, plus grid residuals that are zero for this law
-            IterationShape.Prefill(2, 1500, 6000),                // chunked prefill over a cache: the fit
+            IterationShape.Decode(40, 1500).AddPrefill(256, 900), // mixed: the fit, plus grid residuals that are zero for this law
+            IterationShape.Prefill(2, 1024, 6000),                // chunked prefill over a cache: the fit plus the chunks' (zero) residual
             IterationShape.Decode(512, 8000),                     // beyond the grid: the fit plus a zero edge residual
             IterationShape.Decode(8, 1025).AddPrefill(512, 0),    // mixed of two grid nodes
         };
@@ -236,10 +236,15 @@ public class ProfileDecodeRunTests
     [
         new ProfileCostModel(ProfileTestData.Make(ProfileTestData.Smooth, noise: 0.05, seed: 3)),
         new ProfileCostModel(ProfileTestData.Make(ProfileTestData.Smooth, noise: 0.02, seed: 4, tp: 4)),
+        // A 480 W limit binds in the middle of the decode grid, so runs cross from uncapped to capped steps; with tp = 2 each
+        // step's all-reduce is charged at its own power (a harmonic sum over uncapped pieces).
+        LowLimit(ProfileTestData.Make(ProfileTestData.Smooth, noise: 0.02, seed: 6, tp: 2), 480),
         // Real measurements, with a skipped corner (decode b=256 at 4096 did not fit) that forces fits inside the grid.
         .. Directory.EnumerateFiles(Joules.Tests.RepoPaths.Calibration, "profile.parquet", SearchOption.AllDirectories)
             .Order().Select(p => ProfileCostModel.FromFile(p)),
     ]);
+
+    private static ProfileCostModel LowLimit(MeasuredProfile p, double watts) => new(new MeasuredProfile(p.Metadata with { PowerLimitWatts = watts }, p.Points));
 
     [Fact]
     public void ClosedFormDecodeRunEqualsTheSumOfItsSteps()
@@ -273,14 +278,19 @@ internal static class DecodeRuns
 {
     public static bool MatchesItsSteps(IDecodeRunCostModel model, int batch, long contextSum, long steps)
     {
-        double t = 0, j = 0;
+        double t = 0, j = 0, ct = 0, cj = 0;
+        var worst = PricingClass.Model;
         for (var i = 0; i < steps; i++)
         {
             var c = model.Estimate(IterationShape.Decode(batch, 0) with { DecodeContextTokens = contextSum + (long)batch * i });
             t += c.Seconds;
             j += c.Joules;
+            ct += c.CommSeconds;
+            cj += c.CommJoules;
+            worst = PricingClasses.Worse(worst, c.Pricing);
         }
         var run = model.EstimateDecodeRun(batch, contextSum, steps);
-        return Math.Abs(run.Seconds - t) <= 1e-9 * t && Math.Abs(run.Joules - j) <= 1e-9 * j;
+        return Math.Abs(run.Seconds - t) <= 1e-9 * t && Math.Abs(run.Joules - j) <= 1e-9 * j
+            && Math.Abs(run.CommSeconds - ct) <= 1e-9 * t && Math.Abs(run.CommJoules - cj) <= 1e-9 * j && run.Pricing == worst;
     }
 }

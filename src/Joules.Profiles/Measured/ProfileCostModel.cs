@@ -23,11 +23,12 @@ namespace Joules.Profiles.Measured;
 /// <para><b>Mixed shapes</b> (decodes riding with prefill chunks, chunked prefill over a cache) are the fit
 /// plus each part's grid residual, faded by how much foreign work the shape carries: the decode part's
 /// residual fades linearly to nothing as prefill tokens grow to L = max(<see cref="FadeTokens"/>, decode
-/// sequences); the prefill part's as decode sequences grow to its prefill tokens and as cached context per
-/// sequence grows to its chunk length. A positive residual never fades faster than half the fit's smallest
-/// marginal cost of the foreign work (L is lengthened to 2 x residual / marginal cost), so time and energy
-/// stay non-decreasing; both fades are continuous, so there is no jump where a pure grid shape gains its
-/// first foreign token beyond the fit's own (its per-path indicator costs, which are real kernels).</para>
+/// sequences); the prefill part's as decode sequences grow to its prefill tokens (cached context under the
+/// chunks does not fade it: the fit prices attention over the cache). A positive residual never fades faster
+/// than half the fit's smallest marginal cost of the foreign work (L is lengthened to 2 x residual / marginal
+/// cost), so time and energy stay non-decreasing; the fades are continuous, so there is no jump where a pure
+/// grid shape gains its first foreign token beyond the fit's own (its per-path indicator costs, which are real
+/// kernels).</para>
 /// <para><b>Power cap.</b> Where an estimate's mean power exceeds the GPU's power limit (profile metadata; else
 /// the datasheet TDP), the time is stretched so power equals the limit and energy is kept: what the GPU's
 /// power capping does.</para>
@@ -275,20 +276,16 @@ public sealed partial class ProfileCostModel : IDecodeRunCostModel
         e += (ve - pe) * Fade(foreign, baseLength, ve - pe, _minEnergyPerPrefillToken);
     }
 
-    // The prefill chunks' own residual (as if without cache), faded as decodes join them and as their cached context grows.
+    // The prefill chunks' own residual (as if without cache), faded as decodes join them. Cached context does not fade it:
+    // the fit prices attention over the cache, and the chunk's own residual (GEMM tiling, kernel efficiency) stays.
     private void AddPrefillResidual(in IterationShape s, ref double t, ref double e)
     {
-        double x = s.PrefillSequences, y = Py(s), context = (double)s.PrefillContextTokens / s.PrefillSequences;
+        double x = s.PrefillSequences, y = Py(s);
         var (pt, pe) = FitPrefill(x, y);
         var (vt, ve, _) = OnGrid(_prefill!, false, x, y, pt, pe);
-        var c = _timeCoefficients;
-        var k0 = 2 + _knots.Length;
-        // One more cached token per sequence adds y attention pairs and one context token per sequence.
-        var timePerContext = x * (c[k0 + 1] * y + c[k0 + 2]);
-        var energyPerContext = _energyCoefficients[0] * timePerContext + x * (_energyCoefficients[4] * y + _energyCoefficients[5]);
         double decodes = s.DecodeSequences, tokens = s.PrefillTokens;
-        t += (vt - pt) * Fade(decodes, tokens, vt - pt, _minTimePerDecode) * Fade(context, y, vt - pt, timePerContext);
-        e += (ve - pe) * Fade(decodes, tokens, ve - pe, _minEnergyPerDecode) * Fade(context, y, ve - pe, energyPerContext);
+        t += (vt - pt) * Fade(decodes, tokens, vt - pt, _minTimePerDecode);
+        e += (ve - pe) * Fade(decodes, tokens, ve - pe, _minEnergyPerDecode);
     }
 
     /// <summary>
