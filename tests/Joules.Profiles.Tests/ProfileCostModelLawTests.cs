@@ -266,6 +266,19 @@ public class ProfileCostModelLawTests(ITestOutputHelper output)
         let s = Enumerable.Range(0, chunks).Aggregate(d, (acc, i) => acc.AddPrefill(tokens / (i + 1), i == 0 ? 0 : cached))
         select s.IsEmpty ? IterationShape.Decode(1, context) : s;
 
+    [Fact]
+    public void SkippingFadedResidualsChangesNothing()
+    {
+        // Mixed shapes skip a grid lookup when a bound on its residual says the fade has taken it to zero; the bound must hold.
+        foreach (var (name, model) in MonotoneModels())
+        {
+            if (model is not ProfileCostModel fast) continue;
+            var slow = new ProfileCostModel(fast.Profile, fast.Gpu, fast.SmClockTarget) { SkipFadedResiduals = false };
+            Prop.ForAll(Arb.From(ShapeGen()), s => (fast.Estimate(s) == slow.Estimate(s)).Label($"{name}: {s}"))
+                .Check(Config.QuickThrowOnFailure.WithMaxTest(2000));
+        }
+    }
+
     // ---- pricing classes ----
 
     [Fact]

@@ -113,6 +113,25 @@ public sealed class TensorParallelComm
         TensorParallel = tensorParallel;
         CallsPerIteration = 2 * model.Layers;
         BytesPerToken = (double)model.Hidden * model.BytesPerElement;
+        // The alpha-beta model is two lines in the token count at a fixed tp: precomputed, since this runs on every estimate.
+        if (allReduce is AlphaBetaAllReduce ab && tensorParallel > 1)
+        {
+            _lines = true;
+            var ring = ab.Algorithm != AllReduceAlgorithm.Tree;
+            var tree = ab.Algorithm != AllReduceAlgorithm.Ring;
+            (_ringBase, _ringPerToken) = ring ? Line(ab.Ring) : (double.PositiveInfinity, 0);
+            (_treeBase, _treePerToken) = tree ? Line(ab.Tree) : (double.PositiveInfinity, 0);
+        }
+    }
+
+    private readonly bool _lines;
+    private readonly double _ringBase, _ringPerToken, _treeBase, _treePerToken;
+
+    // Calls per iteration x (intercept, slope per token) of one all-reduce as a function of the iteration's tokens.
+    private (double Base, double PerToken) Line(Func<double, int, double> time)
+    {
+        var zero = time(0, TensorParallel);
+        return (CallsPerIteration * zero, CallsPerIteration * (time(BytesPerToken, TensorParallel) - zero));
     }
 
     public IAllReduceModel AllReduce { get; }
@@ -125,6 +144,10 @@ public sealed class TensorParallelComm
     public double BytesPerToken { get; }
 
     /// <summary>Seconds of all-reduce in an iteration over <paramref name="tokens"/> tokens; 0 for tp = 1 or no tokens.</summary>
-    public double Seconds(long tokens) =>
-        TensorParallel <= 1 || tokens <= 0 ? 0 : CallsPerIteration * AllReduce.Time(tokens * BytesPerToken, TensorParallel);
+    public double Seconds(long tokens)
+    {
+        if (TensorParallel <= 1 || tokens <= 0) return 0;
+        if (_lines) return Math.Min(_ringBase + _ringPerToken * tokens, _treeBase + _treePerToken * tokens);
+        return CallsPerIteration * AllReduce.Time(tokens * BytesPerToken, TensorParallel);
+    }
 }

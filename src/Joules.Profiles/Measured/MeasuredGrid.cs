@@ -27,6 +27,10 @@ internal sealed class MeasuredGrid
     private readonly double[,] _t;
     private readonly double[,] _e;
     private readonly bool[,] _measured;
+    // The same tables flattened (index i * ys + j) for the lookup, which runs on every estimate.
+    private readonly double[] _flatT;
+    private readonly double[] _flatE;
+    private readonly bool[] _flatMeasured;
 
     /// <param name="points">Measured (x, y, time, energy); repeated coordinates are averaged.</param>
     /// <param name="fit">The fit's (time, energy) at grid coordinates, for zero lines and unmeasured nodes.</param>
@@ -115,6 +119,13 @@ internal sealed class MeasuredGrid
                 _t[i, 0] = i > 0 ? Math.Max(ct, Math.Min(_t[i - 1, 0], _t[i, 1])) : ct;
                 _e[i, 0] = i > 0 ? Math.Max(ce, Math.Min(_e[i - 1, 0], _e[i, 1])) : ce;
             }
+
+        _flatT = new double[nx * ny];
+        _flatE = new double[nx * ny];
+        _flatMeasured = new bool[nx * ny];
+        for (var i = 0; i < nx; i++)
+        for (var j = 0; j < ny; j++)
+            (_flatT[i * ny + j], _flatE[i * ny + j], _flatMeasured[i * ny + j]) = (_t[i, j], _e[i, j], _measured[i, j]);
     }
 
     private bool ColumnMeasured(int i)
@@ -149,17 +160,21 @@ internal sealed class MeasuredGrid
     {
         var i = Cell(_xs, x);
         var j = Cell(_ys, y);
-        double x0 = _xs[i], x1 = _xs[i + 1 < _xs.Length ? i + 1 : i], y0 = _ys[j], y1 = _ys[j + 1 < _ys.Length ? j + 1 : j];
+        var ny = _ys.Length;
+        int i1 = i + 1 < _xs.Length ? i + 1 : i, j1 = j + 1 < ny ? j + 1 : j;
+        double x0 = _xs[i], x1 = _xs[i1], y0 = _ys[j], y1 = _ys[j1];
         var u = x1 > x0 ? (x - x0) / (x1 - x0) : 0;
         var w = y1 > y0 ? (y - y0) / (y1 - y0) : 0;
-        int a = i, b = u > 0 ? i + 1 : i, c = j, d = w > 0 ? j + 1 : j;
+        int a = i * ny, b = (u > 0 ? i1 : i) * ny, c = j, d = w > 0 ? j1 : j;
         if (a == b && c == d)
         {
-            pricing = _measured[a, c] ? PricingClass.Exact : PricingClass.Fitted;
-            return (_t[a, c], _e[a, c]);
+            pricing = _flatMeasured[a + c] ? PricingClass.Exact : PricingClass.Fitted;
+            return (_flatT[a + c], _flatE[a + c]);
         }
-        pricing = _measured[a, c] && _measured[b, c] && _measured[a, d] && _measured[b, d] ? PricingClass.Interpolated : PricingClass.Fitted;
-        return (Blend(_t[a, c], _t[b, c], _t[a, d], _t[b, d], u, w), Blend(_e[a, c], _e[b, c], _e[a, d], _e[b, d], u, w));
+        pricing = _flatMeasured[a + c] && _flatMeasured[b + c] && _flatMeasured[a + d] && _flatMeasured[b + d] ? PricingClass.Interpolated : PricingClass.Fitted;
+        double w00 = (1 - u) * (1 - w), w10 = u * (1 - w), w01 = (1 - u) * w, w11 = u * w;
+        return (w00 * _flatT[a + c] + w10 * _flatT[b + c] + w01 * _flatT[a + d] + w11 * _flatT[b + d],
+                w00 * _flatE[a + c] + w10 * _flatE[b + c] + w01 * _flatE[a + d] + w11 * _flatE[b + d]);
     }
 
     // Index of the last axis value <= v (v within the axis range). Axes hold a handful of values, so a scan beats a binary search.
@@ -170,6 +185,4 @@ internal sealed class MeasuredGrid
         return i;
     }
 
-    private static double Blend(double v00, double v10, double v01, double v11, double u, double w) =>
-        (1 - u) * (1 - w) * v00 + u * (1 - w) * v10 + (1 - u) * w * v01 + u * w * v11;
 }

@@ -130,6 +130,36 @@ public sealed partial class ProfileCostModel : IDecodeRunCostModel
             _prefill = new MeasuredGrid(prefill.Select(p => (Px(p.Shape), Py(p.Shape), p.IterationSeconds, p.EnergyJoules)), FitPrefill);
         if (decode.Length > 0)
             _decode = new MeasuredGrid(decode.Select(p => (Dx(p.Shape), Dy(p.Shape), p.IterationSeconds, p.EnergyJoules)), FitDecode);
+        if (_decode is not null) (_decodeResidualBoundT, _decodeResidualBoundE) = ResidualBounds(_decode, FitDecode);
+        if (_prefill is not null) (_prefillResidualBoundT, _prefillResidualBoundE) = ResidualBounds(_prefill, FitPrefill);
+    }
+
+    // Upper bounds on a grid's positive residual (grid value - fit) anywhere in it or beyond it (beyond, the residual is an
+    // edge point's), sampled densely with a 25% margin: a mixed shape whose foreign work already fades any residual this
+    // large to nothing skips the grid lookup (see Fade).
+    private readonly double _decodeResidualBoundT, _decodeResidualBoundE, _prefillResidualBoundT, _prefillResidualBoundE;
+
+    /// <summary>Whether mixed shapes skip grid lookups whose residual is faded to nothing anyway (tests turn it off to check it changes nothing).</summary>
+    internal bool SkipFadedResiduals { get; set; } = true;
+
+    private static (double T, double E) ResidualBounds(MeasuredGrid grid, Func<double, double, (double T, double E)> fit)
+    {
+        double bt = 0, be = 0;
+        var ys = grid.Ys;
+        for (double x = 1; x <= grid.XMax; x = x < 16 ? x + 1 : Math.Min(grid.XMax, Math.Max(x + 1, Math.Floor(x * 1.1))))
+        {
+            for (var j = 0; j + 1 < ys.Count; j++)
+            for (var k = 0; k <= 32; k++)
+            {
+                var y = Math.Max(1e-9, ys[j] + (ys[j + 1] - ys[j]) * k / 32);
+                var (t, e) = grid.At(x, y, out _);
+                var (ft, fe) = fit(x, y);
+                bt = Math.Max(bt, t - ft);
+                be = Math.Max(be, e - fe);
+            }
+            if (x == grid.XMax) break;
+        }
+        return (1.25 * bt, 1.25 * be);
     }
 
     /// <summary>Loads a profile file (.parquet or .json) and builds its cost model: what `joules simulate --profile FILE` uses.</summary>
@@ -227,20 +257,19 @@ public sealed partial class ProfileCostModel : IDecodeRunCostModel
     /// <summary>One shard's time and energy before the power cap.</summary>
     private (double T, double E, PricingClass Pricing) Shard(in IterationShape s)
     {
-        var (ft, fe) = FitEstimate(s);
         double t, e;
         PricingClass pricing;
         if (s.PrefillSequences == 0 && _decode is not null)
         {
-            (t, e, pricing) = OnGrid(_decode, true, Dx(s), Dy(s), ft, fe);
+            (t, e, pricing) = OnGrid(_decode, true, s, Dx(s), Dy(s));
         }
         else if (s.DecodeSequences == 0 && s.PrefillContextTokens == 0 && _prefill is not null)
         {
-            (t, e, pricing) = OnGrid(_prefill, false, Px(s), Py(s), ft, fe);
+            (t, e, pricing) = OnGrid(_prefill, false, s, Px(s), Py(s));
         }
         else
         {
-            (t, e) = (ft, fe);
+            (t, e) = FitEstimate(s);
             pricing = PricingClass.Fitted;
             if (s.DecodeSequences > 0 && _decode is not null) AddDecodeResidual(s, ref t, ref e);
             if (s.PrefillSequences > 0 && _prefill is not null) AddPrefillResidual(s, ref t, ref e);
@@ -252,6 +281,18 @@ public sealed partial class ProfileCostModel : IDecodeRunCostModel
     }
 
     /// <summary>A pure grid shape: the grid inside it; beyond its largest batch or tokens, the fit plus the residual at the nearest edge point.</summary>
+    private (double T, double E, PricingClass Pricing) OnGrid(MeasuredGrid grid, bool decode, in IterationShape s, double x, double y)
+    {
+        if (x <= grid.XMax && y <= grid.YMax)
+        {
+            var (t, e) = grid.At(x, y, out var pricing);
+            return (t, e, pricing);
+        }
+        var (ft, fe) = FitEstimate(s);
+        return Beyond(grid, decode, x, y, ft, fe);
+    }
+
+    /// <summary>The grid's value for a part of a shape whose fit is (<paramref name="ft"/>, <paramref name="fe"/>), inside or beyond the grid.</summary>
     private (double T, double E, PricingClass Pricing) OnGrid(MeasuredGrid grid, bool decode, double x, double y, double ft, double fe)
     {
         if (x <= grid.XMax && y <= grid.YMax)
@@ -259,6 +300,11 @@ public sealed partial class ProfileCostModel : IDecodeRunCostModel
             var (t, e) = grid.At(x, y, out var pricing);
             return (t, e, pricing);
         }
+        return Beyond(grid, decode, x, y, ft, fe);
+    }
+
+    private (double T, double E, PricingClass Pricing) Beyond(MeasuredGrid grid, bool decode, double x, double y, double ft, double fe)
+    {
         double xc = Math.Min(x, grid.XMax), yc = Math.Min(y, grid.YMax);
         var (vt, ve) = grid.At(xc, yc, out _);
         var (ct, ce) = decode ? FitDecode(xc, yc) : FitPrefill(xc, yc);
@@ -268,10 +314,12 @@ public sealed partial class ProfileCostModel : IDecodeRunCostModel
     // The decode batch's own residual, faded as prefill tokens join it.
     private void AddDecodeResidual(in IterationShape s, ref double t, ref double e)
     {
+        double foreign = s.PrefillTokens, baseLength = Math.Max(FadeTokens, s.DecodeSequences);
+        if (SkipFadedResiduals && Faded(foreign, baseLength, _decodeResidualBoundT, _minTimePerPrefillToken) && Faded(foreign, baseLength, _decodeResidualBoundE, _minEnergyPerPrefillToken))
+            return;
         double x = s.DecodeSequences, y = Dy(s);
         var (pt, pe) = FitAt(0, 0, 0, 0, s.DecodeSequences, s.DecodeContextTokens);
         var (vt, ve, _) = OnGrid(_decode!, true, x, y, pt, pe);
-        double foreign = s.PrefillTokens, baseLength = Math.Max(FadeTokens, s.DecodeSequences);
         t += (vt - pt) * Fade(foreign, baseLength, vt - pt, _minTimePerPrefillToken);
         e += (ve - pe) * Fade(foreign, baseLength, ve - pe, _minEnergyPerPrefillToken);
     }
@@ -280,10 +328,12 @@ public sealed partial class ProfileCostModel : IDecodeRunCostModel
     // the fit prices attention over the cache, and the chunk's own residual (GEMM tiling, kernel efficiency) stays.
     private void AddPrefillResidual(in IterationShape s, ref double t, ref double e)
     {
+        double decodes = s.DecodeSequences, tokens = s.PrefillTokens;
+        if (SkipFadedResiduals && Faded(decodes, tokens, _prefillResidualBoundT, _minTimePerDecode) && Faded(decodes, tokens, _prefillResidualBoundE, _minEnergyPerDecode))
+            return;
         double x = s.PrefillSequences, y = Py(s);
         var (pt, pe) = FitPrefill(x, y);
         var (vt, ve, _) = OnGrid(_prefill!, false, x, y, pt, pe);
-        double decodes = s.DecodeSequences, tokens = s.PrefillTokens;
         t += (vt - pt) * Fade(decodes, tokens, vt - pt, _minTimePerDecode);
         e += (ve - pe) * Fade(decodes, tokens, ve - pe, _minEnergyPerDecode);
     }
@@ -299,6 +349,10 @@ public sealed partial class ProfileCostModel : IDecodeRunCostModel
         if (residual > 0) length = marginal > 0 ? Math.Max(length, 2 * residual / marginal) : double.PositiveInfinity;
         return Math.Max(0, 1 - foreign / length);
     }
+
+    // Whether Fade gives 0 for every residual up to the bound (negative residuals fade over baseLength alone).
+    private static bool Faded(double foreign, double baseLength, double bound, double marginal) =>
+        foreign >= (bound > 0 ? (marginal > 0 ? Math.Max(baseLength, 2 * bound / marginal) : double.PositiveInfinity) : baseLength);
 
     // Grid coordinates: prefill (sequences, new tokens per sequence), decode (sequences, context per sequence).
     private static double Px(in IterationShape s) => s.PrefillSequences;
