@@ -23,8 +23,8 @@ namespace Joules.Profiles.Measured;
 /// <para><b>Mixed shapes</b> (decodes riding with prefill chunks, chunked prefill over a cache) are the fit
 /// plus each part's grid residual, faded by how much foreign work the shape carries: the decode part's
 /// residual fades linearly to nothing as prefill tokens grow to L = max(<see cref="FadeTokens"/>, decode
-/// sequences); the prefill part's as decode sequences grow to its prefill tokens (cached context under the
-/// chunks does not fade it: the fit prices attention over the cache). A positive residual never fades faster
+/// sequences); the prefill part's as decode sequences grow to its prefill tokens, and over a cache it is scaled
+/// by the share of the fit the uncached chunks account for. A positive residual never fades faster
 /// than half the fit's smallest marginal cost of the foreign work (L is lengthened to 2 x residual / marginal
 /// cost), so time and energy stay non-decreasing; the fades are continuous, so there is no jump where a pure
 /// grid shape gains its first foreign token beyond the fit's own (its per-path indicator costs, which are real
@@ -324,8 +324,10 @@ public sealed partial class ProfileCostModel : IDecodeRunCostModel
         e += (ve - pe) * Fade(foreign, baseLength, ve - pe, _minEnergyPerPrefillToken);
     }
 
-    // The prefill chunks' own residual (as if without cache), faded as decodes join them. Cached context does not fade it:
-    // the fit prices attention over the cache, and the chunk's own residual (GEMM tiling, kernel efficiency) stays.
+    // The prefill chunks' own residual (as if without cache), faded as decodes join them and, over a cache, scaled by the
+    // share of the fit the uncached chunks account for (1 without cache, falling as attention over the cache grows: the
+    // residual is the chunk's own GEMM and kernel efficiency, the fit prices the rest). That scaling keeps time and energy
+    // rising with context: d/dc [f + r f0 / f] = f' (1 - r f0 / f^2) >= 0 while the residual r is below f.
     private void AddPrefillResidual(in IterationShape s, ref double t, ref double e)
     {
         double decodes = s.DecodeSequences, tokens = s.PrefillTokens;
@@ -334,8 +336,18 @@ public sealed partial class ProfileCostModel : IDecodeRunCostModel
         double x = s.PrefillSequences, y = Py(s);
         var (pt, pe) = FitPrefill(x, y);
         var (vt, ve, _) = OnGrid(_prefill!, false, x, y, pt, pe);
-        t += (vt - pt) * Fade(decodes, tokens, vt - pt, _minTimePerDecode);
-        e += (ve - pe) * Fade(decodes, tokens, ve - pe, _minEnergyPerDecode);
+        double wt = Fade(decodes, tokens, vt - pt, _minTimePerDecode), we = Fade(decodes, tokens, ve - pe, _minEnergyPerDecode);
+        if (s.PrefillContextTokens > 0)
+        {
+            var (ft, fe) = FitEstimate(s);
+            // The same shape without its cache: the context tokens and the pairs over them (mean context x tokens, exact for even chunks) removed.
+            var contextPairs = (double)s.PrefillContextTokens / s.PrefillSequences * s.PrefillTokens;
+            var (ut, ue) = FitAt(s.PrefillSequences, s.PrefillTokens, 0, Math.Max(0, s.PrefillAttentionPairs - contextPairs), s.DecodeSequences, s.DecodeContextTokens);
+            wt *= Math.Min(1, ut / ft);
+            we *= Math.Min(1, ue / fe);
+        }
+        t += (vt - pt) * wt;
+        e += (ve - pe) * we;
     }
 
     /// <summary>
