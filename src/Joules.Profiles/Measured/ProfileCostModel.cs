@@ -269,10 +269,11 @@ public sealed partial class ProfileCostModel : IDecodeRunCostModel
         }
         else
         {
-            (t, e) = FitEstimate(s);
+            var (ft, fe) = FitEstimate(s);
+            (t, e) = (ft, fe);
             pricing = PricingClass.Fitted;
             if (s.DecodeSequences > 0 && _decode is not null) AddDecodeResidual(s, ref t, ref e);
-            if (s.PrefillSequences > 0 && _prefill is not null) AddPrefillResidual(s, ref t, ref e);
+            if (s.PrefillSequences > 0 && _prefill is not null) AddPrefillResidual(s, ft, fe, ref t, ref e);
             t = Math.Max(t, _minSeconds);
             e = Math.Max(e, _minJoules);
         }
@@ -328,7 +329,7 @@ public sealed partial class ProfileCostModel : IDecodeRunCostModel
     // share of the fit the uncached chunks account for (1 without cache, falling as attention over the cache grows: the
     // residual is the chunk's own GEMM and kernel efficiency, the fit prices the rest). That scaling keeps time and energy
     // rising with context: d/dc [f + r f0 / f] = f' (1 - r f0 / f^2) >= 0 while the residual r is below f.
-    private void AddPrefillResidual(in IterationShape s, ref double t, ref double e)
+    private void AddPrefillResidual(in IterationShape s, double ft, double fe, ref double t, ref double e)
     {
         double decodes = s.DecodeSequences, tokens = s.PrefillTokens;
         if (SkipFadedResiduals && Faded(decodes, tokens, _prefillResidualBoundT, _minTimePerDecode) && Faded(decodes, tokens, _prefillResidualBoundE, _minEnergyPerDecode))
@@ -339,7 +340,6 @@ public sealed partial class ProfileCostModel : IDecodeRunCostModel
         double wt = Fade(decodes, tokens, vt - pt, _minTimePerDecode), we = Fade(decodes, tokens, ve - pe, _minEnergyPerDecode);
         if (s.PrefillContextTokens > 0)
         {
-            var (ft, fe) = FitEstimate(s);
             // The same shape without its cache: the context tokens and the pairs over them (mean context x tokens, exact for even chunks) removed.
             var contextPairs = (double)s.PrefillContextTokens / s.PrefillSequences * s.PrefillTokens;
             var (ut, ue) = FitAt(s.PrefillSequences, s.PrefillTokens, 0, Math.Max(0, s.PrefillAttentionPairs - contextPairs), s.DecodeSequences, s.DecodeContextTokens);
