@@ -51,9 +51,53 @@ public readonly record struct IterationShape(
         new(0, 0, 0, 0, batch, (long)batch * context);
 }
 
-/// <summary>Time and energy of one iteration on one instance (all of its tensor-parallel GPUs together).</summary>
+/// <summary>How a cost model priced an estimate, from the most to the least trustworthy measured basis; an analytic model (the roofline) is <see cref="Model"/>.</summary>
+/// <remarks>Ordered so that the worse of two classes is the larger (see <see cref="PricingClasses.Worse"/>); <see cref="Model"/> is 0 so a default cost is "model".</remarks>
+public enum PricingClass : byte
+{
+    /// <summary>An analytic model with no measured points (the datasheet roofline).</summary>
+    Model = 0,
+    /// <summary>Exactly a measured point.</summary>
+    Exact = 1,
+    /// <summary>Interpolated between measured points of a grid whose surrounding corners were all measured.</summary>
+    Interpolated = 2,
+    /// <summary>The physical fit (or a grid cell with an unmeasured corner), inside the range of measured shapes.</summary>
+    Fitted = 3,
+    /// <summary>Beyond the measured range: more tokens, sequences or context than any measured point of that kind.</summary>
+    Extrapolated = 4,
+}
+
+/// <summary>Helpers for <see cref="PricingClass"/>.</summary>
+public static class PricingClasses
+{
+    /// <summary>The less trustworthy of two classes (for a run of iterations: the worst over the run).</summary>
+    public static PricingClass Worse(PricingClass a, PricingClass b) => a >= b ? a : b;
+
+    /// <summary>Lower-case name as reports print it: "model", "exact", "interpolated", "fitted", "extrapolated".</summary>
+    public static string Label(this PricingClass c) => c switch
+    {
+        PricingClass.Exact => "exact",
+        PricingClass.Interpolated => "interpolated",
+        PricingClass.Fitted => "fitted",
+        PricingClass.Extrapolated => "extrapolated",
+        _ => "model",
+    };
+}
+
+/// <summary>Time and energy of one iteration (or a run of them) on one instance: all of its tensor-parallel GPUs together, communication included.</summary>
+/// <param name="Seconds">Duration, tensor-parallel communication included.</param>
+/// <param name="Joules">Energy of all the instance's GPUs, communication included.</param>
 public readonly record struct IterationCost(double Seconds, double Joules)
 {
+    /// <summary>Part of <see cref="Seconds"/> spent in tensor-parallel all-reduce (0 for tp = 1).</summary>
+    public double CommSeconds { get; init; }
+
+    /// <summary>Part of <see cref="Joules"/> charged to tensor-parallel all-reduce (0 for tp = 1).</summary>
+    public double CommJoules { get; init; }
+
+    /// <summary>How the estimate was priced (for a run: the worst class over its iterations).</summary>
+    public PricingClass Pricing { get; init; }
+
     public double MeanWatts => Seconds > 0 ? Joules / Seconds : 0;
 }
 

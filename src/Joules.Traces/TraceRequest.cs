@@ -19,4 +19,13 @@ public readonly record struct TraceRequest(
     string? Tenant = null,
     string? SessionId = null,
     string? SloClass = null,
-    long[]? HashIds = null);
+    long[]? HashIds = null)
+{
+    /// <summary>Equal when every field is, the block hashes compared element by element.</summary>
+    public bool Equals(TraceRequest other) =>
+        RequestId == other.RequestId && ArrivalMicros == other.ArrivalMicros && InputTokens == other.InputTokens && OutputTokens == other.OutputTokens
+        && Model == other.Model && Tenant == other.Tenant && SessionId == other.SessionId && SloClass == other.SloClass
+        && (ReferenceEquals(HashIds, other.HashIds) || (HashIds is not null && other.HashIds is not null && HashIds.AsSpan().SequenceEqual(other.HashIds)));
+
+    public override int GetHashCode() => HashCode.Combine(RequestId, ArrivalMicros, InputTokens, OutputTokens, Model, Tenant, SessionId, SloClass);
+}

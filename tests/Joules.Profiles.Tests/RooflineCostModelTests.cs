@@ -14,10 +14,11 @@ public class RooflineCostModelTests
         Name = "toy", Layers = 1, Hidden = 4, Heads = 2, KvHeads = 1, HeadDim = 2, Ffn = 8, Vocab = 10, Dtype = "bf16",
     };
 
-    // 1000 FLOP/s, 1000 B/s, 100 B/s interconnect, idle 100 W, TDP 300 W.
+    // 1000 FLOP/s, 1000 B/s, 100 B/s all-reduce bus, 10 ms per all-reduce call + 5 ms per step, idle 100 W, TDP 300 W.
     private static readonly GpuSpec Slow = new()
     {
-        Name = "slow", MemoryGiB = 1, MemoryBandwidthGBs = 1e-6, Bf16DenseTflops = 1e-9, TdpWatts = 300, IdleWatts = 100, InterconnectGBs = 1e-7,
+        Name = "slow", MemoryGiB = 1, MemoryBandwidthGBs = 1e-6, Bf16DenseTflops = 1e-9, TdpWatts = 300, IdleWatts = 100,
+        InterconnectGBs = 1e-7, AllReduceBaseLatencyUs = 10000, AllReduceHopLatencyUs = 5000,
     };
 
     [Fact]
@@ -47,19 +48,35 @@ public class RooflineCostModelTests
     }
 
     [Fact]
-    public void TensorParallelAddsRingAllReduceTimeAndChargesCommAtPartialPower()
+    public void TensorParallelAddsAllReduceTimeAndChargesCommAtPartialPower()
     {
         var card = Toy with { Heads = 2, KvHeads = 2 };
         var m = new RooflineCostModel(Slow, card, tensorParallel: 2);
         var shape = IterationShape.Decode(1, 1);
-        // 2 all-reduces per layer of hidden*2 B = 8 B each, ring factor 2*(2-1)/2 = 1: 16 B over 100 B/s.
-        Assert.Equal(0.16, m.CommSeconds(shape), 12);
+        // One all-reduce carries 1 token x hidden 4 x 2 B = 8 B. Ring over 2 GPUs: 0.01 s + 2 steps x 0.005 s + 2(2-1)/2 x 8 B / 100 B/s
+        // = 0.1 s; tree: 0.01 + 2 x 1 x 0.005 + 2 x 8 / 100 = 0.18 s; the faster is the ring. Two per layer, one layer: 0.2 s.
+        Assert.Equal(0.2, m.CommSeconds(shape), 12);
         var c = m.Estimate(shape);
         var roof = Math.Max(m.Flops(shape) / 1000, m.Bytes(shape) / 1000);
-        Assert.Equal(roof + 0.16, c.Seconds, 12);
-        var watts = 100 + 200 * (roof + RooflineCostModel.CommUtilisation * 0.16) / (roof + 0.16);
+        Assert.Equal(roof + 0.2, c.Seconds, 12);
+        var watts = 100 + 200 * (roof + RooflineCostModel.CommUtilisation * 0.2) / (roof + 0.2);
         Assert.Equal(2 * watts * c.Seconds, c.Joules, 9);
+        Assert.Equal(0.2, c.CommSeconds, 12);
+        // Communication is charged at idle + 0.3 x (TDP - idle) = 160 W per GPU: 2 GPUs x 160 W x 0.2 s.
+        Assert.Equal(64, c.CommJoules, 9);
+        Assert.Equal(PricingClass.Model, c.Pricing);
         Assert.Equal(200, m.IdleWatts);
+        var run = m.EstimateDecodeRun(1, 1, 3);
+        Assert.Equal(0.6, run.CommSeconds, 12);
+        Assert.Equal(192, run.CommJoules, 9);
+    }
+
+    [Fact]
+    public void OneGpuHasNoCommunication()
+    {
+        var c = new RooflineCostModel(Slow, Toy).Estimate(IterationShape.Decode(4, 10));
+        Assert.Equal(0, c.CommSeconds);
+        Assert.Equal(0, c.CommJoules);
     }
 
     [Fact]

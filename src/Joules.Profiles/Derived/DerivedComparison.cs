@@ -34,14 +34,9 @@ public static class DerivedComparison
         var rows = new List<ComparisonRow>();
         foreach (var r in references)
         {
-            var (seconds, joules, method) = model.EstimatePerGpu(r.Shape);
-            (double S, double J, EstimateMethod)? src = source?.EstimatePerGpu(r.Shape);
-            var how = method switch
-            {
-                EstimateMethod.PrefillInterpolation or EstimateMethod.DecodeInterpolation => "interpolated",
-                EstimateMethod.Fit => "fitted",
-                _ => "empty",
-            };
+            var (seconds, joules, pricing) = model.EstimatePerGpu(r.Shape);
+            (double S, double J, PricingClass)? src = source?.EstimatePerGpu(r.Shape);
+            var how = pricing.Label();
             rows.Add(new ComparisonRow(r.Label, Time, r.Seconds * 1e3, seconds * 1e3, how, r.Source, src?.S * 1e3));
             if (r.JoulesPerToken is { } jpt)
                 rows.Add(new ComparisonRow(r.Label, EnergyPerToken, jpt, joules * model.TensorParallel / r.Shape.TotalTokens, how, r.Source,

@@ -1,43 +1,69 @@
+using Joules.Profiles.Interconnect;
 using MathNet.Numerics.LinearAlgebra;
 
 namespace Joules.Profiles.Measured;
 
-/// <summary>How <see cref="ProfileCostModel"/> priced a shape.</summary>
-public enum EstimateMethod { Empty, PrefillInterpolation, DecodeInterpolation, Fit }
-
-/// <summary>Cost model driven by a measured calibration profile: interpolation inside the measured grid, a fitted physical model elsewhere.</summary>
+/// <summary>Cost model driven by a measured calibration profile: interpolation inside the measured grids, a fitted physical model elsewhere, the GPU's power cap, and modelled tensor-parallel all-reduce.</summary>
 /// <remarks>
-/// Pure prefill shapes (no cached context) are interpolated bilinearly over (batch, new tokens per
-/// sequence), pure decode shapes over (batch, context per sequence), in linear coordinates. What is
-/// interpolated is the ratio of each measured point to the fit below, so measured points are reproduced
-/// exactly while between them the estimate follows the fit's physical shape (flat while memory bound,
-/// then linear in tokens) instead of a straight line across a power-of-two gap. Everything else — mixed batches,
-/// chunked prefill over a cache, uneven shapes outside the grid — uses a non-negative least-squares fit
-/// (rows weighted by 1/measured so it minimises relative error) over features with a physical meaning:
-/// a per-iteration constant (weight reads, launches), total tokens (GEMM work) with hinge terms at a few
-/// token counts (the memory-bound → compute-bound knee of the roofline), sequences, prefill attention
-/// pairs, prefill cached context, decode context tokens (KV reads), and one indicator each for the
-/// prefill and the decode attention path (their own kernels in every layer, paid once per iteration when
-/// present). Energy is fitted as static power times the (fitted) duration plus energy per unit of the
-/// same work features and the prefill indicator. Non-negative coefficients keep
-/// extrapolation positive and monotone. Energies in the profile are per GPU; the instance is tp GPUs.
+/// <para><b>Fit.</b> A non-negative least-squares fit (rows weighted by 1/measured so it minimises relative
+/// error) over features with a physical meaning: a per-iteration constant (weight reads, launches), total
+/// tokens (GEMM work) with hinge terms at a few token counts (the memory-bound → compute-bound knee),
+/// sequences, prefill attention pairs, prefill cached context, decode context tokens (KV reads), and one
+/// indicator each for the prefill and the decode attention path (their own kernels in every layer). Energy
+/// is static power times the fitted duration plus energy per unit of the same work features and the prefill
+/// indicator. Non-negative coefficients keep the fit positive and monotone.</para>
+/// <para><b>Grids.</b> Pure prefill shapes (no cached context) are priced from the measured (batch, new tokens
+/// per sequence) grid, pure decode shapes from the (batch, context per sequence) grid: bilinear
+/// interpolation of measured time and energy on a grid completed towards the fit (<see cref="MeasuredGrid"/>:
+/// zero lines, filled corners, kept non-decreasing), so measured points are reproduced, values are
+/// continuous and monotone, and steps along a decode run are linear. Beyond a grid's largest batch or
+/// tokens the fit carries the grid edge's absolute residual (measured - fit at the nearest edge point)
+/// outward unchanged: continuous at the edge, monotone (the fit grows faster away from the edge), and the
+/// residual's relative weight fades as the shape grows.</para>
+/// <para><b>Mixed shapes</b> (decodes riding with prefill chunks, chunked prefill over a cache) are the fit
+/// plus each part's grid residual, faded by how much foreign work the shape carries: the decode part's
+/// residual fades linearly to nothing as prefill tokens grow to L = max(<see cref="FadeTokens"/>, decode
+/// sequences); the prefill part's as decode sequences grow to its prefill tokens, and over a cache it is scaled
+/// by the share of the fit the uncached chunks account for. A positive residual never fades faster
+/// than half the fit's smallest marginal cost of the foreign work (L is lengthened to 2 x residual / marginal
+/// cost), so time and energy stay non-decreasing; the fades are continuous, so there is no jump where a pure
+/// grid shape gains its first foreign token beyond the fit's own (its per-path indicator costs, which are real
+/// kernels).</para>
+/// <para><b>Power cap.</b> Where an estimate's mean power exceeds the GPU's power limit (profile metadata; else
+/// the datasheet TDP), the time is stretched so power equals the limit and energy is kept: what the GPU's
+/// power capping does.</para>
+/// <para><b>Tensor parallelism.</b> A tp profile measures one GPU's shard without communication. The model
+/// adds two all-reduces per layer (<see cref="TensorParallelComm"/>) to every iteration and charges their
+/// time at the iteration's own mean power per GPU, so communication stretches the iteration at unchanged
+/// power. Energies in the profile are per GPU; the instance is tp GPUs.</para>
+/// <para><b>Pricing classes.</b> Each estimate reports <see cref="PricingClass"/>: exact at a measured grid
+/// point, interpolated inside a grid cell with four measured corners, fitted elsewhere inside the measured
+/// range (<see cref="Range"/>), extrapolated beyond it.</para>
 /// </remarks>
-public sealed class ProfileCostModel : IDecodeRunCostModel
+public sealed partial class ProfileCostModel : IDecodeRunCostModel
 {
     private static readonly double[] s_knotCandidates = [64, 256, 1024, 4096];
 
-    private readonly BilinearGrid? _prefill;
-    private readonly BilinearGrid? _decode;
+    private readonly MeasuredGrid? _prefill;
+    private readonly MeasuredGrid? _decode;
     private readonly double[] _knots;
     private readonly double[] _timeCoefficients;
     private readonly double[] _energyCoefficients;
     private readonly double _minSeconds;
     private readonly double _minJoules;
+    private readonly double _capWatts;
+    private readonly TensorParallelComm? _comm;
+    // Smallest marginal cost the fit charges per prefill token and per decode sequence (time, energy), for the fades.
+    private readonly double _minTimePerPrefillToken;
+    private readonly double _minEnergyPerPrefillToken;
+    private readonly double _minTimePerDecode;
+    private readonly double _minEnergyPerDecode;
 
     /// <param name="profile">The measured profile.</param>
     /// <param name="gpu">Datasheet to report as <see cref="Gpu"/>; by default the catalog entry matching the profile's NVML name, or a spec built from the profile.</param>
     /// <param name="smClockTarget">Which clock's points to use when the profile holds a clock sweep; by default the default-clock points (or the first clock present).</param>
-    public ProfileCostModel(MeasuredProfile profile, GpuSpec? gpu = null, int? smClockTarget = null)
+    /// <param name="allReduce">Prices one tensor-parallel all-reduce (e.g. a measured NCCL table); by default <see cref="AlphaBetaAllReduce.ForGpu"/> of <see cref="Gpu"/>. Unused for tp = 1.</param>
+    public ProfileCostModel(MeasuredProfile profile, GpuSpec? gpu = null, int? smClockTarget = null, IAllReduceModel? allReduce = null)
     {
         Profile = profile;
         Model = profile.Metadata.Model;
@@ -54,7 +80,12 @@ public sealed class ProfileCostModel : IDecodeRunCostModel
             .ToArray();
         if (Points.Count == 0) throw new InvalidDataException("profile has no usable measured points (positive time and energy) to build a cost model from");
         IdleWatts = profile.IdlePowerWatts * TensorParallel;
-
+        PowerCapWatts = profile.Metadata.PowerLimitWatts > 0 ? profile.Metadata.PowerLimitWatts : Gpu.TdpWatts > 0 ? Gpu.TdpWatts : double.PositiveInfinity;
+        _capWatts = PowerCapWatts;
+        Range = FeatureRange.Of(Points);
+        // A whole-instance profile (calibrate --tp N --gpus N) measured the real all-reduce already; only a shard needs the model.
+        IsWholeInstance = profile.Metadata.Extra.TryGetValue("tp.mode", out var mode) && mode == "instance";
+        _comm = TensorParallel > 1 && !IsWholeInstance ? new TensorParallelComm(allReduce ?? AlphaBetaAllReduce.ForGpu(Gpu), Model, TensorParallel) : null;
 
         var maxTokens = Points.Max(p => (double)p.Shape.TotalTokens);
         var minTokens = Points.Min(p => (double)p.Shape.TotalTokens);
@@ -84,23 +115,58 @@ public sealed class ProfileCostModel : IDecodeRunCostModel
         _minSeconds = Points.Min(p => p.IterationSeconds) * 1e-3;
         _minJoules = Points.Min(p => p.EnergyJoules) * 1e-3;
 
-        // The grids interpolate the ratio of measured to fitted values, so between grid points the
-        // estimate follows the fit's physical shape (the roofline knee) rather than a straight line.
+        var c = _timeCoefficients;
+        var k0 = 2 + _knots.Length;
+        var e = _energyCoefficients;
+        // One more prefill token adds a GEMM row and at least one attention pair; one more decode a row, a sequence and a context token.
+        _minTimePerPrefillToken = c[1] + c[k0 + 1];
+        _minTimePerDecode = c[1] + c[k0] + c[k0 + 3];
+        _minEnergyPerPrefillToken = e[0] * _minTimePerPrefillToken + e[2] + e[4];
+        _minEnergyPerDecode = e[0] * _minTimePerDecode + e[2] + e[3] + e[6];
+
         var prefill = Points.Where(p => p.Phase == ProfilePhase.Prefill && p.ContextTokens == 0).ToArray();
         var decode = Points.Where(p => p.Phase == ProfilePhase.Decode).ToArray();
-        _prefill = prefill.Length > 0 ? new BilinearGrid(prefill.Select(p => (PrefillCoordinates(p.Shape), Ratios(p)))) : null;
-        _decode = decode.Length > 0 ? new BilinearGrid(decode.Select(p => (DecodeCoordinates(p.Shape), Ratios(p)))) : null;
+        var prefillChunks = Points.Where(p => p.Shape.PrefillSequences > 0).Select(p => p.Shape.PrefillTokens).DefaultIfEmpty(128).Min();
+        FadeTokens = Math.Max(1, prefillChunks);
+        if (prefill.Length > 0)
+            _prefill = new MeasuredGrid(prefill.Select(p => (Px(p.Shape), Py(p.Shape), p.IterationSeconds, p.EnergyJoules)), FitPrefill);
+        if (decode.Length > 0)
+            _decode = new MeasuredGrid(decode.Select(p => (Dx(p.Shape), Dy(p.Shape), p.IterationSeconds, p.EnergyJoules)), FitDecode);
+        if (_decode is not null) (_decodeResidualBoundT, _decodeResidualBoundE) = ResidualBounds(_decode, FitDecode);
+        if (_prefill is not null) (_prefillResidualBoundT, _prefillResidualBoundE) = ResidualBounds(_prefill, FitPrefill);
     }
 
-    private (double T, double E, ProfilePoint P) Ratios(ProfilePoint p)
+    // Upper bounds on a grid's positive residual (grid value - fit) anywhere in it or beyond it (beyond, the residual is an
+    // edge point's), sampled densely with a 25% margin: a mixed shape whose foreign work already fades any residual this
+    // large to nothing skips the grid lookup (see Fade).
+    private readonly double _decodeResidualBoundT, _decodeResidualBoundE, _prefillResidualBoundT, _prefillResidualBoundE;
+
+    /// <summary>Whether mixed shapes skip grid lookups whose residual is faded to nothing anyway (tests turn it off to check it changes nothing).</summary>
+    internal bool SkipFadedResiduals { get; set; } = true;
+
+    private static (double T, double E) ResidualBounds(MeasuredGrid grid, Func<double, double, (double T, double E)> fit)
     {
-        var (t, e) = FitEstimate(p.Shape);
-        return (p.IterationSeconds / t, p.EnergyJoules / e, p);
+        double bt = 0, be = 0;
+        var ys = grid.Ys;
+        for (double x = 1; x <= grid.XMax; x = x < 16 ? x + 1 : Math.Min(grid.XMax, Math.Max(x + 1, Math.Floor(x * 1.1))))
+        {
+            for (var j = 0; j + 1 < ys.Count; j++)
+            for (var k = 0; k <= 32; k++)
+            {
+                var y = Math.Max(1e-9, ys[j] + (ys[j + 1] - ys[j]) * k / 32);
+                var (t, e) = grid.At(x, y, out _);
+                var (ft, fe) = fit(x, y);
+                bt = Math.Max(bt, t - ft);
+                be = Math.Max(be, e - fe);
+            }
+            if (x == grid.XMax) break;
+        }
+        return (1.25 * bt, 1.25 * be);
     }
 
     /// <summary>Loads a profile file (.parquet or .json) and builds its cost model: what `joules simulate --profile FILE` uses.</summary>
-    public static ProfileCostModel FromFile(string path, GpuSpec? gpu = null, int? smClockTarget = null) =>
-        new(MeasuredProfile.Load(path), gpu, smClockTarget) { SourcePath = path };
+    public static ProfileCostModel FromFile(string path, GpuSpec? gpu = null, int? smClockTarget = null, IAllReduceModel? allReduce = null) =>
+        new(MeasuredProfile.Load(path), gpu, smClockTarget, allReduce) { SourcePath = path };
 
     /// <summary>The file the profile was loaded from, when it came from one (for provenance).</summary>
     public string? SourcePath { get; init; }
@@ -151,158 +217,199 @@ public sealed class ProfileCostModel : IDecodeRunCostModel
 
     private const int EnergyFeatureCount = 8;
 
+    /// <summary>Mean power limit of one GPU, watts: the profile's recorded power limit, else the datasheet TDP; estimates never exceed it.</summary>
+    public double PowerCapWatts { get; }
+
+    /// <summary>The range of measured shapes; beyond it estimates are <see cref="PricingClass.Extrapolated"/>.</summary>
+    public FeatureRange Range { get; }
+
+    /// <summary>Tensor-parallel communication added to each iteration (null for tp = 1).</summary>
+    public TensorParallelComm? Comm => _comm;
+
+    /// <summary>The profile measured a whole tensor-parallel instance on all its GPUs (its times include the real all-reduce), not one GPU's shard.</summary>
+    public bool IsWholeInstance { get; }
+
+    /// <summary>Prefill tokens over which a decode batch's measured residual fades out of a mixed shape: the smallest measured prefill chunk.</summary>
+    public long FadeTokens { get; }
+
+    /// <summary>Grid nodes that were not measured and were filled from the fit (a skipped point, a corner beyond the token budget).</summary>
+    public int FilledGridPoints => (_prefill?.FilledPoints ?? 0) + (_decode?.FilledPoints ?? 0);
+
+    /// <summary>Measured grid points raised to the value of a smaller shape because they measured cheaper (noise).</summary>
+    public int RaisedGridPoints => (_prefill?.RaisedPoints ?? 0) + (_decode?.RaisedPoints ?? 0);
+
     public IterationCost Estimate(in IterationShape shape)
     {
-        var (seconds, joules, _) = EstimatePerGpu(shape);
-        return new IterationCost(seconds, joules * TensorParallel);
+        if (shape.IsEmpty) return default;
+        var (t, e, pricing) = EstimatePerGpu(shape);
+        var tc = _comm?.Seconds(shape.TotalTokens) ?? 0;
+        // All-reduce time is charged at the iteration's own mean power (at most the cap).
+        var commJoules = tc > 0 ? e / t * tc : 0;
+        return new IterationCost(t + tc, (e + commJoules) * TensorParallel)
+        {
+            CommSeconds = tc,
+            CommJoules = commJoules * TensorParallel,
+            Pricing = pricing,
+        };
     }
 
-    /// <summary>Time and energy of one GPU (one shard) for the shape, and which method priced it.</summary>
-    public (double Seconds, double Joules, EstimateMethod Method) EstimatePerGpu(in IterationShape shape)
+    /// <summary>Time and energy of one GPU's shard for the shape (power-capped, communication excluded: what a profile point measures), and how it was priced.</summary>
+    public (double Seconds, double Joules, PricingClass Pricing) EstimatePerGpu(in IterationShape shape)
     {
-        if (shape.IsEmpty) return (0, 0, EstimateMethod.Empty);
-        var grid = shape.DecodeSequences == 0 && shape.PrefillContextTokens == 0 ? _prefill : shape.PrefillSequences == 0 ? _decode : null;
-        if (grid is not null)
+        if (shape.IsEmpty) return (0, 0, PricingClass.Model);
+        var (t, e, pricing) = Shard(shape);
+        // Power capping: the GPU slows down until its mean power is the limit; the work, and so the energy, is the same.
+        if (e > t * _capWatts) t = e / _capWatts;
+        return (t, e, pricing);
+    }
+
+    /// <summary>The fitted physical model alone for the shape (one GPU's shard, before the grids, the power cap and communication).</summary>
+    public (double Seconds, double Joules) FitPerGpu(in IterationShape shape) => shape.IsEmpty ? (0, 0) : FitEstimate(shape);
+
+    /// <summary>How <see cref="Estimate"/> prices the shape.</summary>
+    public PricingClass PricingFor(in IterationShape shape) => EstimatePerGpu(shape).Pricing;
+
+    /// <summary>One shard's time and energy before the power cap.</summary>
+    private (double T, double E, PricingClass Pricing) Shard(in IterationShape s)
+    {
+        double t, e;
+        PricingClass pricing;
+        if (s.PrefillSequences == 0 && _decode is not null)
         {
-            var at = grid == _prefill ? PrefillCoordinates(shape) : DecodeCoordinates(shape);
-            var method = grid == _prefill ? EstimateMethod.PrefillInterpolation : EstimateMethod.DecodeInterpolation;
-            if (grid.TryLookup(at, out var exact, out var rt, out var re))
-            {
-                if (exact) return (rt, re, method);
-                var (ft0, fe0) = FitEstimate(shape);
-                return (ft0 * rt, fe0 * re, method);
-            }
+            (t, e, pricing) = OnGrid(_decode, true, s, Dx(s), Dy(s));
         }
-        var (ft1, fe1) = FitEstimate(shape);
-        return (ft1, fe1, EstimateMethod.Fit);
+        else if (s.DecodeSequences == 0 && s.PrefillContextTokens == 0 && _prefill is not null)
+        {
+            (t, e, pricing) = OnGrid(_prefill, false, s, Px(s), Py(s));
+        }
+        else
+        {
+            var (ft, fe) = FitEstimate(s);
+            (t, e) = (ft, fe);
+            pricing = PricingClass.Fitted;
+            if (s.DecodeSequences > 0 && _decode is not null) AddDecodeResidual(s, ref t, ref e);
+            if (s.PrefillSequences > 0 && _prefill is not null) AddPrefillResidual(s, ft, fe, ref t, ref e);
+            t = Math.Max(t, _minSeconds);
+            e = Math.Max(e, _minJoules);
+        }
+        if (Range.Exceeds(s)) pricing = PricingClass.Extrapolated;
+        return (t, e, pricing);
+    }
+
+    /// <summary>A pure grid shape: the grid inside it; beyond its largest batch or tokens, the fit plus the residual at the nearest edge point.</summary>
+    private (double T, double E, PricingClass Pricing) OnGrid(MeasuredGrid grid, bool decode, in IterationShape s, double x, double y)
+    {
+        if (x <= grid.XMax && y <= grid.YMax)
+        {
+            var (t, e) = grid.At(x, y, out var pricing);
+            return (t, e, pricing);
+        }
+        var (ft, fe) = FitEstimate(s);
+        return Beyond(grid, decode, x, y, ft, fe);
+    }
+
+    /// <summary>The grid's value for a part of a shape whose fit is (<paramref name="ft"/>, <paramref name="fe"/>), inside or beyond the grid.</summary>
+    private (double T, double E, PricingClass Pricing) OnGrid(MeasuredGrid grid, bool decode, double x, double y, double ft, double fe)
+    {
+        if (x <= grid.XMax && y <= grid.YMax)
+        {
+            var (t, e) = grid.At(x, y, out var pricing);
+            return (t, e, pricing);
+        }
+        return Beyond(grid, decode, x, y, ft, fe);
+    }
+
+    private (double T, double E, PricingClass Pricing) Beyond(MeasuredGrid grid, bool decode, double x, double y, double ft, double fe)
+    {
+        double xc = Math.Min(x, grid.XMax), yc = Math.Min(y, grid.YMax);
+        var (vt, ve) = grid.At(xc, yc, out _);
+        var (ct, ce) = decode ? FitDecode(xc, yc) : FitPrefill(xc, yc);
+        return (ft + vt - ct, fe + ve - ce, PricingClass.Fitted);
+    }
+
+    // The decode batch's own residual, faded as prefill tokens join it.
+    private void AddDecodeResidual(in IterationShape s, ref double t, ref double e)
+    {
+        double foreign = s.PrefillTokens, baseLength = Math.Max(FadeTokens, s.DecodeSequences);
+        if (SkipFadedResiduals && Faded(foreign, baseLength, _decodeResidualBoundT, _minTimePerPrefillToken) && Faded(foreign, baseLength, _decodeResidualBoundE, _minEnergyPerPrefillToken))
+            return;
+        double x = s.DecodeSequences, y = Dy(s);
+        var (pt, pe) = FitAt(0, 0, 0, 0, s.DecodeSequences, s.DecodeContextTokens);
+        var (vt, ve, _) = OnGrid(_decode!, true, x, y, pt, pe);
+        t += (vt - pt) * Fade(foreign, baseLength, vt - pt, _minTimePerPrefillToken);
+        e += (ve - pe) * Fade(foreign, baseLength, ve - pe, _minEnergyPerPrefillToken);
+    }
+
+    // The prefill chunks' own residual (as if without cache), faded as decodes join them and, over a cache, scaled by the
+    // share of the fit the uncached chunks account for (1 without cache, falling as attention over the cache grows: the
+    // residual is the chunk's own GEMM and kernel efficiency, the fit prices the rest). That scaling keeps time and energy
+    // rising with context: d/dc [f + r f0 / f] = f' (1 - r f0 / f^2) >= 0 while the residual r is below f.
+    private void AddPrefillResidual(in IterationShape s, double ft, double fe, ref double t, ref double e)
+    {
+        double decodes = s.DecodeSequences, tokens = s.PrefillTokens;
+        if (SkipFadedResiduals && Faded(decodes, tokens, _prefillResidualBoundT, _minTimePerDecode) && Faded(decodes, tokens, _prefillResidualBoundE, _minEnergyPerDecode))
+            return;
+        double x = s.PrefillSequences, y = Py(s);
+        var (pt, pe) = FitPrefill(x, y);
+        var (vt, ve, _) = OnGrid(_prefill!, false, x, y, pt, pe);
+        double wt = Fade(decodes, tokens, vt - pt, _minTimePerDecode), we = Fade(decodes, tokens, ve - pe, _minEnergyPerDecode);
+        if (s.PrefillContextTokens > 0)
+        {
+            // The same shape without its cache: the context tokens and the pairs over them (mean context x tokens, exact for even chunks) removed.
+            var contextPairs = (double)s.PrefillContextTokens / s.PrefillSequences * s.PrefillTokens;
+            var (ut, ue) = FitAt(s.PrefillSequences, s.PrefillTokens, 0, Math.Max(0, s.PrefillAttentionPairs - contextPairs), s.DecodeSequences, s.DecodeContextTokens);
+            wt *= Math.Min(1, ut / ft);
+            we *= Math.Min(1, ue / fe);
+        }
+        t += (vt - pt) * wt;
+        e += (ve - pe) * we;
     }
 
     /// <summary>
-    /// Summed cost of <paramref name="steps"/> consecutive decode iterations of <paramref name="batch"/> sequences whose
-    /// contexts start summing to <paramref name="contextSum"/> and grow by one token per sequence per step.
+    /// Weight 1 - foreign / L (at least 0) of a residual as foreign work joins a pure shape, L = max(baseLength, 2 residual / marginal):
+    /// a positive residual never falls faster than half the fit's marginal cost of that work, so the sum stays non-decreasing.
     /// </summary>
-    /// <remarks>
-    /// At a fixed batch, the estimate between two measured contexts is (interpolated ratio, linear in context) x
-    /// (fit, linear in context): a quadratic in the step index. So the run is cut at every measured context, each
-    /// piece is summed in closed form from three evaluations, and two more evaluations check that the piece really
-    /// is that quadratic (a piece that is not, e.g. across a missing grid corner, is summed step by step).
-    /// The result equals the step-by-step sum to rounding; it is what lets the simulator jump over long decode phases.
-    /// </remarks>
-    public IterationCost EstimateDecodeRun(int batch, long contextSum, long steps)
+    private static double Fade(double foreign, double baseLength, double residual, double marginal)
     {
-        if (steps <= 0 || batch <= 0) return default;
-        // The simulator bisects on the run length with the same start, so the last plan is usually the one needed.
-        var plan = _lastRun;
-        if (plan is null || plan.Batch != batch || plan.ContextSum != contextSum || plan.Covered < steps)
-            _lastRun = plan = PlanDecodeRun(batch, contextSum, steps);
-        double seconds = 0, joules = 0;
-        foreach (var piece in plan.Pieces)
-        {
-            if (piece.From >= steps) break;
-            var to = Math.Min(piece.To, steps);
-            if (piece.Closed)
-            {
-                double n = to - piece.From;
-                double s1 = n * (n - 1) / 2, s2 = (n - 1) * n * (2 * n - 1) / 6;
-                seconds += n * piece.T0 + piece.TB * s1 + piece.TC * s2;
-                joules += n * piece.E0 + piece.EB * s1 + piece.EC * s2;
-            }
-            else
-            {
-                for (var j = piece.From; j < to; j++)
-                {
-                    var (t, e) = DecodeStep(batch, contextSum, j);
-                    seconds += t;
-                    joules += e;
-                }
-            }
-        }
-        return new IterationCost(seconds, joules * TensorParallel);
+        if (foreign <= 0) return 1;
+        var length = baseLength;
+        if (residual > 0) length = marginal > 0 ? Math.Max(length, 2 * residual / marginal) : double.PositiveInfinity;
+        return Math.Max(0, 1 - foreign / length);
     }
 
-    private volatile DecodeRunPlan? _lastRun;
+    // Whether Fade gives 0 for every residual up to the bound (negative residuals fade over baseLength alone).
+    private static bool Faded(double foreign, double baseLength, double bound, double marginal) =>
+        foreign >= (bound > 0 ? (marginal > 0 ? Math.Max(baseLength, 2 * bound / marginal) : double.PositiveInfinity) : baseLength);
 
-    /// <summary>A decode run cut at every measured context, each piece a quadratic in the step index where it checks out.</summary>
-    private sealed record DecodeRunPlan(int Batch, long ContextSum, long Covered, DecodeRunPiece[] Pieces);
+    // Grid coordinates: prefill (sequences, new tokens per sequence), decode (sequences, context per sequence).
+    private static double Px(in IterationShape s) => s.PrefillSequences;
+    private static double Py(in IterationShape s) => s.PrefillSequences == 0 ? 0 : (double)s.PrefillTokens / s.PrefillSequences;
+    private static double Dx(in IterationShape s) => s.DecodeSequences;
+    private static double Dy(in IterationShape s) => s.DecodeSequences == 0 ? 0 : (double)s.DecodeContextTokens / s.DecodeSequences;
 
-    /// <summary>Steps [From, To) of a run; when Closed, time = T0 + TB x + TC x^2 (x = step - From), energy likewise.</summary>
-    private readonly record struct DecodeRunPiece(long From, long To, bool Closed, double T0, double TB, double TC, double E0, double EB, double EC);
+    // The fit at grid coordinates: x even chunks of y new tokens over no cache; x decodes of y context each.
+    private (double T, double E) FitPrefill(double x, double y) => FitAt((int)x, x * y, 0, x * y * (y + 1) / 2, 0, 0);
+    private (double T, double E) FitDecode(double x, double y) => FitAt(0, 0, 0, 0, (int)x, x * y);
 
-    private (double Seconds, double Joules) DecodeStep(int batch, long contextSum, long j)
+    private (double Seconds, double Joules) FitEstimate(in IterationShape s) =>
+        FitAt(s.PrefillSequences, s.PrefillTokens, s.PrefillContextTokens, s.PrefillAttentionPairs, s.DecodeSequences, s.DecodeContextTokens);
+
+    // The same features as Features/EnergyFeatures, evaluated directly (in doubles, so grid coordinates need not be whole): this runs on every estimate.
+    private (double Seconds, double Joules) FitAt(int prefillSequences, double prefillTokens, double prefillContext, double pairs, int decodeSequences, double decodeContext)
     {
-        var (t, e, _) = EstimatePerGpu(IterationShape.Decode(batch, 0) with { DecodeContextTokens = contextSum + (long)batch * j });
-        return (t, e);
-    }
-
-    private DecodeRunPlan PlanDecodeRun(int batch, long contextSum, long steps)
-    {
-        var c0 = (double)contextSum / batch;
-        var cuts = new List<long>(8) { 0, steps };
-        if (_decode is not null)
-        {
-            foreach (var g in _decode.Ys)
-            {
-                // The step landing exactly on a measured context is its own piece: the grid is only continuous, not smooth, there.
-                var j = (long)Math.Ceiling(g - c0);
-                if (j > 0 && j < steps) cuts.Add(j);
-                if (c0 + j == g && j + 1 > 0 && j + 1 < steps) cuts.Add(j + 1);
-            }
-        }
-        cuts.Sort();
-        var pieces = new List<DecodeRunPiece>(cuts.Count);
-        for (var i = 0; i + 1 < cuts.Count; i++)
-        {
-            long from = cuts[i], to = cuts[i + 1], n = to - from;
-            if (n == 0) continue;
-            DecodeRunPiece piece = new(from, to, false, 0, 0, 0, 0, 0, 0);
-            if (n >= 9)
-            {
-                long m = (n - 1) / 2, p = n - 1, q1 = n / 4, q3 = 3 * n / 4;
-                var (t0, e0) = DecodeStep(batch, contextSum, from);
-                var (tm, em) = DecodeStep(batch, contextSum, from + m);
-                var (tp, ep) = DecodeStep(batch, contextSum, from + p);
-                var (tq1, eq1) = DecodeStep(batch, contextSum, from + q1);
-                var (tq3, eq3) = DecodeStep(batch, contextSum, from + q3);
-                if (TryQuadratic(t0, tm, tp, m, p, tq1, q1, tq3, q3, out var tb, out var tc)
-                    && TryQuadratic(e0, em, ep, m, p, eq1, q1, eq3, q3, out var eb, out var ec))
-                    piece = new DecodeRunPiece(from, to, true, t0, tb, tc, e0, eb, ec);
-            }
-            pieces.Add(piece);
-        }
-        return new DecodeRunPlan(batch, contextSum, steps, pieces.ToArray());
-    }
-
-    // The quadratic f0 + b x + c x^2 through (0, f0), (m, fm), (p, fp), if it also passes through both check points.
-    private static bool TryQuadratic(double f0, double fm, double fp, long m, long p, double fq1, long q1, double fq3, long q3, out double b, out double c)
-    {
-        c = ((fp - f0) / p - (fm - f0) / m) / (p - m);
-        b = (fm - f0) / m - c * m;
-        var (bb, cc) = (b, c);
-        double F(long x) => f0 + bb * x + cc * (double)x * x;
-        var tolerance = 1e-9 * Math.Max(Math.Abs(f0), Math.Abs(fp));
-        return Math.Abs(F(q1) - fq1) <= tolerance && Math.Abs(F(q3) - fq3) <= tolerance;
-    }
-
-    private (double Seconds, double Joules) FitEstimate(in IterationShape s)
-    {
-        // The same features as Features/EnergyFeatures, evaluated directly: this runs once per simulated iteration.
         var c = _timeCoefficients;
-        double tokens = s.TotalTokens;
-        double hasPrefill = s.PrefillSequences > 0 ? 1 : 0, hasDecode = s.DecodeSequences > 0 ? 1 : 0;
+        var tokens = prefillTokens + decodeSequences;
+        double sequences = prefillSequences + decodeSequences;
+        double hasPrefill = prefillSequences > 0 ? 1 : 0, hasDecode = decodeSequences > 0 ? 1 : 0;
         var ft = c[0] + c[1] * tokens;
         var i = 2;
         foreach (var k in _knots) ft += c[i++] * Math.Max(0, tokens - k);
-        ft += c[i] * s.TotalSequences + c[i + 1] * s.PrefillAttentionPairs + c[i + 2] * s.PrefillContextTokens
-              + c[i + 3] * s.DecodeContextTokens + c[i + 4] * hasPrefill + c[i + 5] * hasDecode;
+        ft += c[i] * sequences + c[i + 1] * pairs + c[i + 2] * prefillContext + c[i + 3] * decodeContext + c[i + 4] * hasPrefill + c[i + 5] * hasDecode;
         ft = Math.Max(ft, _minSeconds);
         var g = _energyCoefficients;
-        var fe = g[0] * ft + g[1] + g[2] * tokens + g[3] * s.TotalSequences + g[4] * s.PrefillAttentionPairs
-                 + g[5] * s.PrefillContextTokens + g[6] * s.DecodeContextTokens + g[7] * hasPrefill;
+        var fe = g[0] * ft + g[1] + g[2] * tokens + g[3] * sequences + g[4] * pairs + g[5] * prefillContext + g[6] * decodeContext + g[7] * hasPrefill;
         return (ft, Math.Max(fe, _minJoules));
     }
-
-    /// <summary>Which method <see cref="Estimate"/> uses for the shape.</summary>
-    public EstimateMethod MethodFor(in IterationShape shape) => EstimatePerGpu(shape).Method;
 
     private void Features(in IterationShape s, Span<double> f)
     {
@@ -335,11 +442,6 @@ public sealed class ProfileCostModel : IDecodeRunCostModel
         g[7] = s.PrefillSequences > 0 ? 1 : 0;
     }
 
-    private static (double X, double Y) PrefillCoordinates(in IterationShape s) =>
-        (s.PrefillSequences, s.PrefillSequences == 0 ? 0 : (double)s.PrefillTokens / s.PrefillSequences);
-
-    private static (double X, double Y) DecodeCoordinates(in IterationShape s) =>
-        (s.DecodeSequences, s.DecodeSequences == 0 ? 0 : (double)s.DecodeContextTokens / s.DecodeSequences);
 
     private static GpuSpec ResolveGpu(ProfileMetadata m, double idleWatts)
     {
@@ -377,111 +479,18 @@ public sealed class ProfileCostModel : IDecodeRunCostModel
             var rest = Profile.Points.Where(p => !ReferenceEquals(p, held)).ToArray();
             if (!rest.Any(p => p.Phase != ProfilePhase.Idle && p.SmClockTarget == SmClockTarget)) continue;
             var model = new ProfileCostModel(Profile.WithPoints(rest), Gpu, SmClockTarget);
-            var (t, e, method) = model.EstimatePerGpu(held.Shape);
-            results.Add(new CrossValidationPoint(held, t, e, method,
+            var (t, e, pricing) = model.EstimatePerGpu(held.Shape);
+            results.Add(new CrossValidationPoint(held, t, e, pricing,
                 (t - held.IterationSeconds) / held.IterationSeconds,
                 (e - held.EnergyJoules) / held.EnergyJoules));
         }
         return new CrossValidationReport(results);
     }
 
-    /// <summary>Bilinear interpolation (of measured/fitted ratios) over scattered-but-gridded points; a missing corner widens the bracket to the next grid values that are all present.</summary>
-    private sealed class BilinearGrid
-    {
-        private readonly double[] _xs;
-        private readonly double[] _ys;
-        // Dense tables over xs x ys, NaN where no point was measured: the simulator queries this once per
-        // iteration, so lookups are index arithmetic, not hashing.
-        private readonly double[,] _ratioT;
-        private readonly double[,] _ratioE;
-        private readonly double[,] _measuredT;
-        private readonly double[,] _measuredE;
-
-        /// <summary>The grid's values on the second axis (context per sequence for decode), ascending.</summary>
-        public IReadOnlyList<double> Ys => _ys;
-
-        public BilinearGrid(IEnumerable<((double X, double Y) At, (double T, double E, ProfilePoint P) Ratio)> points)
-        {
-            var groups = points.GroupBy(p => p.At).ToArray();
-            _xs = groups.Select(g => g.Key.X).Distinct().Order().ToArray();
-            _ys = groups.Select(g => g.Key.Y).Distinct().Order().ToArray();
-            _ratioT = Filled(double.NaN);
-            _ratioE = Filled(double.NaN);
-            _measuredT = Filled(double.NaN);
-            _measuredE = Filled(double.NaN);
-            foreach (var g in groups)
-            {
-                var (i, j) = (Array.BinarySearch(_xs, g.Key.X), Array.BinarySearch(_ys, g.Key.Y));
-                // Repeated measurements of one point (e.g. a resumed run) are averaged.
-                _ratioT[i, j] = g.Average(p => p.Ratio.T);
-                _ratioE[i, j] = g.Average(p => p.Ratio.E);
-                _measuredT[i, j] = g.Average(p => p.Ratio.P.IterationSeconds);
-                _measuredE[i, j] = g.Average(p => p.Ratio.P.EnergyJoules);
-            }
-        }
-
-        private double[,] Filled(double v)
-        {
-            var a = new double[_xs.Length, _ys.Length];
-            for (var i = 0; i < _xs.Length; i++)
-            for (var j = 0; j < _ys.Length; j++) a[i, j] = v;
-            return a;
-        }
-
-        /// <summary>
-        /// At a measured point: its measured values (<paramref name="exact"/> true; not via ratios, which would round).
-        /// Elsewhere inside the grid: the interpolated measured/fit ratios. False outside the grid or where no bracket of
-        /// measured corners is near enough.
-        /// </summary>
-        public bool TryLookup((double X, double Y) q, out bool exact, out double t, out double e)
-        {
-            t = e = 0;
-            exact = false;
-            var (x, y) = q;
-            if (_xs.Length == 0 || x < _xs[0] || x > _xs[^1] || y < _ys[0] || y > _ys[^1]) return false;
-            // Indices of the nearest grid values at or below / at or above the query, on each axis.
-            var (xLo, xHi) = Bracket(_xs, x);
-            var (yLo, yHi) = Bracket(_ys, y);
-            if (xLo == xHi && yLo == yHi && !double.IsNaN(_measuredT[xLo, yLo]))
-            {
-                (exact, t, e) = (true, _measuredT[xLo, yLo], _measuredE[xLo, yLo]);
-                return true;
-            }
-            // Nearest brackets first; give up after a few widenings so sparse corners fall to the fit.
-            for (var i0 = 0; i0 < 3 && xLo - i0 >= 0; i0++)
-            for (var i1 = 0; i1 < 3 && xHi + i1 < _xs.Length; i1++)
-            for (var j0 = 0; j0 < 3 && yLo - j0 >= 0; j0++)
-            for (var j1 = 0; j1 < 3 && yHi + j1 < _ys.Length; j1++)
-            {
-                int a = xLo - i0, b = xHi + i1, c = yLo - j0, d = yHi + j1;
-                if (double.IsNaN(_ratioT[a, c]) || double.IsNaN(_ratioT[b, c]) || double.IsNaN(_ratioT[a, d]) || double.IsNaN(_ratioT[b, d]))
-                    continue;
-                double x0 = _xs[a], x1 = _xs[b], y0 = _ys[c], y1 = _ys[d];
-                var u = x1 > x0 ? (x - x0) / (x1 - x0) : 0;
-                var w = y1 > y0 ? (y - y0) / (y1 - y0) : 0;
-                t = Blend(_ratioT[a, c], _ratioT[b, c], _ratioT[a, d], _ratioT[b, d], u, w);
-                e = Blend(_ratioE[a, c], _ratioE[b, c], _ratioE[a, d], _ratioE[b, d], u, w);
-                return true;
-            }
-            return false;
-        }
-
-        // Indices of the largest axis value <= v and the smallest >= v (v within the axis range). Axes hold a
-        // handful of values, so a scan beats a binary search.
-        private static (int Lo, int Hi) Bracket(double[] axis, double v)
-        {
-            var i = 0;
-            while (i < axis.Length - 1 && axis[i + 1] <= v) i++;
-            return axis[i] == v ? (i, i) : (i, i + 1);
-        }
-
-        private static double Blend(double v00, double v10, double v01, double v11, double u, double w) =>
-            (1 - u) * (1 - w) * v00 + u * (1 - w) * v10 + (1 - u) * w * v01 + u * w * v11;
-    }
 }
 
 /// <summary>One held-out point of a cross-validation: what was measured and what the model built without it predicted.</summary>
-public sealed record CrossValidationPoint(ProfilePoint Point, double PredictedSeconds, double PredictedJoules, EstimateMethod Method, double TimeError, double EnergyError);
+public sealed record CrossValidationPoint(ProfilePoint Point, double PredictedSeconds, double PredictedJoules, PricingClass Pricing, double TimeError, double EnergyError);
 
 /// <summary>Leave-one-out cross-validation of a <see cref="ProfileCostModel"/>: relative errors of held-out points.</summary>
 public sealed record CrossValidationReport(IReadOnlyList<CrossValidationPoint> Points)

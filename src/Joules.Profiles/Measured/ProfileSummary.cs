@@ -40,7 +40,7 @@ public sealed record ProfileSummary
     /// <summary>Spread of repeated trials across the measured points.</summary>
     public sealed record MeasurementSpread(double MedianCvTime, double MedianCvEnergy, double WorstCvEnergy, int MedianRepeats);
 
-    /// <summary>Energy per token of a representative iteration, from the cost model (whole instance), beside the datasheet roofline's estimate of the same iteration (null for a GPU the catalog does not know).</summary>
+    /// <summary>Energy per token of a representative iteration, from the cost model (whole instance, tensor-parallel communication included), beside the datasheet roofline's estimate of the same iteration (null for a GPU the catalog does not know).</summary>
     public sealed record EnergyPerToken(string Label, string Phase, int Batch, int Tokens, int Context, double IterationS, double JPerToken, double TokensPerS, string Method,
         double? RooflineIterationS = null, double? RooflineJPerToken = null);
 
@@ -65,18 +65,18 @@ public sealed record ProfileSummary
         {
             if (model is null) return;
             var shape = IterationShape.Decode(batch, context + 1L);
-            var (t, e, method) = model.EstimatePerGpu(shape);
+            var c = model.Estimate(shape);
             var r = roof?.Estimate(shape);
-            reps.Add(new EnergyPerToken($"decode batch {batch} at context {context}", "decode", batch, batch, context, t, e * tp / batch, batch / t, Describe(method),
+            reps.Add(new EnergyPerToken($"decode batch {batch} at context {context}", "decode", batch, batch, context, c.Seconds, c.Joules / batch, batch / c.Seconds, Describe(c.Pricing),
                 r?.Seconds, r?.Joules / batch));
         }
         void Prefill(int batch, int tokens)
         {
             if (model is null) return;
             var shape = IterationShape.Prefill(batch, tokens);
-            var (t, e, method) = model.EstimatePerGpu(shape);
+            var c = model.Estimate(shape);
             var r = roof?.Estimate(shape);
-            reps.Add(new EnergyPerToken($"prefill {batch} x {tokens}", "prefill", batch, batch * tokens, 0, t, e * tp / (batch * tokens), batch * tokens / t, Describe(method),
+            reps.Add(new EnergyPerToken($"prefill {batch} x {tokens}", "prefill", batch, batch * tokens, 0, c.Seconds, c.Joules / (batch * tokens), batch * tokens / c.Seconds, Describe(c.Pricing),
                 r?.Seconds, r?.Joules / (batch * tokens)));
         }
         foreach (var b in new[] { 1, 16, 64, 128, 256 }) Decode(b, 1024);
@@ -85,8 +85,8 @@ public sealed record ProfileSummary
         Prefill(8, 2048);
 
         // Every estimate of a derived profile says so where it is shown, not only in the header.
-        string Describe(EstimateMethod method) => d is null ? DescribeMethod(method) : "derived, " + DescribeMethod(method);
-        string Name(CrossValidationPoint? p) => p is null ? "" : $"{p.Point} ({Describe(p.Method)}: time {p.TimeError:+0.0%;-0.0%}, energy {p.EnergyError:+0.0%;-0.0%})";
+        string Describe(PricingClass pricing) => d is null ? pricing.Label() : "derived, " + pricing.Label();
+        string Name(CrossValidationPoint? p) => p is null ? "" : $"{p.Point} ({Describe(p.Pricing)}: time {p.TimeError:+0.0%;-0.0%}, energy {p.EnergyError:+0.0%;-0.0%})";
         return new ProfileSummary
         {
             File = file,
@@ -116,13 +116,6 @@ public sealed record ProfileSummary
                 d.FixedOverheadSeconds, d.StageMultipliers, d.ToolVersion, d.Dropped),
         };
     }
-
-    private static string DescribeMethod(EstimateMethod m) => m switch
-    {
-        EstimateMethod.PrefillInterpolation or EstimateMethod.DecodeInterpolation => "interpolated",
-        EstimateMethod.Fit => "fitted",
-        _ => "empty",
-    };
 
     private static string GridName(string gridJson)
     {

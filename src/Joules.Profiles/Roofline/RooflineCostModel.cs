@@ -1,3 +1,5 @@
+using Joules.Profiles.Interconnect;
+
 namespace Joules.Profiles.Roofline;
 
 /// <summary>
@@ -14,22 +16,25 @@ namespace Joules.Profiles.Roofline;
 /// <item>Bytes = weights read once (layers and LM head; the embedding table only for the N rows gathered)
 ///   + KV read for every cached token attended to + KV written for the N new tokens
 ///   + activations (each GEMM's input and output once per token and layer).</item>
-/// <item>All-reduce: 2 per layer of N * hidden elements, ring cost 2 (tp-1)/tp of the bytes over the per-direction interconnect bandwidth.</item>
+/// <item>All-reduce: 2 per layer of N * hidden elements, priced by an <see cref="IAllReduceModel"/> (by default the GPU card's alpha-beta model, the same one the measured-profile model adds to its iterations).</item>
 /// <item>Power per GPU = idle + (TDP - idle) * (max(t_compute, t_memory) + CommUtilisation * t_comm) / t.</item>
 /// </list>
 /// </remarks>
 public sealed class RooflineCostModel : IDecodeRunCostModel
 {
     private readonly ShardWork _work;
-    private readonly double _allReduceBytesPerToken;
     private readonly double _peakFlops;
     private readonly double _bandwidth;
-    private readonly double _interconnect;
+    private readonly TensorParallelComm? _comm;
     private readonly double _gpuIdle;
     private readonly double _gpuDynamic;
 
     /// <summary>Builds the model for <paramref name="model"/> split over <paramref name="tensorParallel"/> GPUs of type <paramref name="gpu"/>.</summary>
-    public RooflineCostModel(GpuSpec gpu, ModelCard model, int tensorParallel = 1)
+    /// <param name="gpu">Datasheet figures.</param>
+    /// <param name="model">Model architecture.</param>
+    /// <param name="tensorParallel">GPUs per instance.</param>
+    /// <param name="allReduce">Prices one all-reduce; by default <see cref="AlphaBetaAllReduce.ForGpu"/> of <paramref name="gpu"/>.</param>
+    public RooflineCostModel(GpuSpec gpu, ModelCard model, int tensorParallel = 1, IAllReduceModel? allReduce = null)
     {
         ArgumentNullException.ThrowIfNull(gpu);
         ArgumentNullException.ThrowIfNull(model);
@@ -44,12 +49,10 @@ public sealed class RooflineCostModel : IDecodeRunCostModel
         TensorParallel = tensorParallel;
 
         var s = Shard;
-        double bpe = model.BytesPerElement;
         _work = new ShardWork(s);
-        _allReduceBytesPerToken = tensorParallel == 1 ? 0 : s.Layers * 2.0 * s.Hidden * bpe * 2.0 * (tensorParallel - 1) / tensorParallel;
         _peakFlops = gpu.Bf16DenseTflops * 1e12 * ComputeEfficiency;
         _bandwidth = gpu.MemoryBandwidthGBs * 1e9 * MemoryEfficiency;
-        _interconnect = gpu.InterconnectGBs * 1e9;
+        _comm = tensorParallel > 1 ? new TensorParallelComm(allReduce ?? AlphaBetaAllReduce.ForGpu(gpu), model, tensorParallel) : null;
         _gpuIdle = gpu.IdleWatts;
         _gpuDynamic = gpu.TdpWatts - gpu.IdleWatts;
     }
@@ -80,7 +83,7 @@ public sealed class RooflineCostModel : IDecodeRunCostModel
     public double Bytes(in IterationShape shape) => _work.Bytes(shape);
 
     /// <summary>Seconds spent in tensor-parallel all-reduce (0 for tp = 1).</summary>
-    public double CommSeconds(in IterationShape shape) => _allReduceBytesPerToken * shape.TotalTokens / _interconnect;
+    public double CommSeconds(in IterationShape shape) => _comm?.Seconds(shape.TotalTokens) ?? 0;
 
     public IterationCost Estimate(in IterationShape shape)
     {
@@ -91,7 +94,11 @@ public sealed class RooflineCostModel : IDecodeRunCostModel
         var roof = Math.Max(tc, tm);
         var t = roof + tx;
         var watts = _gpuIdle + _gpuDynamic * (roof + CommUtilisation * tx) / t;
-        return new IterationCost(t, watts * t * TensorParallel);
+        return new IterationCost(t, watts * t * TensorParallel)
+        {
+            CommSeconds = tx,
+            CommJoules = TensorParallel * (_gpuIdle + _gpuDynamic * CommUtilisation) * tx,
+        };
     }
 
     /// <summary>Closed form of a decode run: each step's compute and memory times are linear in the step index, so their maximum sums in two arithmetic series.</summary>
@@ -107,7 +114,11 @@ public sealed class RooflineCostModel : IDecodeRunCostModel
         var tx = CommSeconds(first);
         var sumT = sumRoof + steps * tx;
         var joules = TensorParallel * (_gpuIdle * sumT + _gpuDynamic * (sumRoof + CommUtilisation * steps * tx));
-        return new IterationCost(sumT, joules);
+        return new IterationCost(sumT, joules)
+        {
+            CommSeconds = steps * tx,
+            CommJoules = TensorParallel * (_gpuIdle + _gpuDynamic * CommUtilisation) * steps * tx,
+        };
     }
 
     /// <summary>Sum over j in [0, k) of max(a1 + b1 j, a2 + b2 j).</summary>
