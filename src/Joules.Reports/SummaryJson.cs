@@ -69,6 +69,18 @@ public static class SummaryJson
         Num(w, "busy_j", s.BusyJoules);
         Num(w, "idle_j", s.IdleJoules);
         Num(w, "attributed_j", s.AttributedJoules);
+        Num(w, "comm_j", s.CommJoules);
+        if (s.Node is { } node) w.WriteString("node", node); else w.WriteNull("node");
+        Num(w, "host_j", s.HostJoules);
+        Num(w, "server_j", s.ServerJ);
+        w.WriteStartObject("priced_j");
+        Num(w, "exact", s.PricedExactJoules);
+        Num(w, "interpolated", s.PricedInterpolatedJoules);
+        Num(w, "fitted", s.PricedFittedJoules);
+        Num(w, "extrapolated", s.PricedExtrapolatedJoules);
+        Num(w, "model", s.PricedModelJoules);
+        w.WriteEndObject();
+        Num(w, "extrapolated_share", s.ExtrapolatedShare);
         w.WriteStartObject("prefix_cache");
         w.WriteNumber("queried_tokens", s.PrefixQueriedTokens);
         w.WriteNumber("hit_tokens", s.PrefixHitTokens);

@@ -32,6 +32,9 @@ public sealed record SimulateJobResult(IReadOnlyList<SimulationSummary> Summarie
 /// </summary>
 public static class SimulateJob
 {
+    /// <summary>Share of busy energy priced by extrapolation above which a run warns.</summary>
+    public const double ExtrapolationWarning = 0.20;
+
     public static SimulateJobResult Run(SimulateJobRequest request, ProgressReporter? progress = null, TextWriter? warnings = null, CancellationToken cancel = default)
     {
         try
@@ -105,6 +108,8 @@ public static class SimulateJob
                     var summary = sim.Run(request.Trace.Read(cancel), p => progress?.Report(p.RequestsArrived), cancel);
                     progress?.End();
                     sink?.Complete();
+                    if (summary.ExtrapolatedShare > ExtrapolationWarning)
+                        warnings?.WriteLine($"warning: scenario '{cluster.Name}': {summary.ExtrapolatedShare:P0} of busy energy is priced beyond the measured grid (extrapolated); measure the shapes it runs (joules calibrate) or read its figures as estimates");
                     summaries.Add(summary);
                     power.Add(clusterPower);
                 }

@@ -108,7 +108,10 @@ public sealed class ClusterSimulation : IRequestObserver
     private SimulationSummary Summarise(long total, double end, double wallSeconds)
     {
         var stats = new InstanceStats[_instances.Length];
-        double busyJ = 0, idleJ = 0, busyFrac = 0, peakKv = 0, savedJ = 0;
+        double busyJ = 0, idleJ = 0, busyFrac = 0, peakKv = 0, savedJ = 0, commJ = 0, hostJ = 0;
+        var priced = new double[5];
+        var node = _deployment.Node;
+        var tp = _deployment.TensorParallel;
         long iterations = 0, preemptions = 0, queried = 0, hits = 0, computed = 0;
         for (var i = 0; i < _instances.Length; i++)
         {
@@ -124,6 +127,15 @@ public sealed class ClusterSimulation : IRequestObserver
             computed += inst.ComputedTokens;
             hits += inst.Kv.HitTokens;
             savedJ += inst.PrefixSavedJoules;
+            commJ += inst.CommJoules;
+            for (var k = 0; k < priced.Length; k++) priced[k] += inst.PricedJoules[k];
+            if (node != null)
+            {
+                // Host power is linear in the busy fraction and in GPU power (power-supply loss), so integrate it exactly:
+                // idle host watts over the whole span, the busy increment over busy time, the loss on the GPUs' energy.
+                double h0 = node.HostWattsPerGpu(0), h1 = node.HostWattsPerGpu(1);
+                hostJ += tp * (h0 * end + (h1 - h0) * s.BusySeconds) + node.PsuLossFraction * (s.BusyJoules + s.IdleJoules);
+            }
         }
         double Frac(long met) => total > 0 ? (double)met / total : double.NaN;
         return new SimulationSummary
@@ -161,6 +173,14 @@ public sealed class ClusterSimulation : IRequestObserver
             PrefixQueriedTokens = queried,
             PrefixHitTokens = hits,
             PrefixSavedJoules = savedJ,
+            CommJoules = commJ,
+            HostJoules = hostJ,
+            Node = node?.Name,
+            PricedExactJoules = priced[(int)PricingClass.Exact],
+            PricedInterpolatedJoules = priced[(int)PricingClass.Interpolated],
+            PricedFittedJoules = priced[(int)PricingClass.Fitted],
+            PricedExtrapolatedJoules = priced[(int)PricingClass.Extrapolated],
+            PricedModelJoules = priced[(int)PricingClass.Model],
             Pue = _cfg.Facility.Pue,
             CarbonGramsPerKwh = _cfg.Facility.CarbonGramsPerKwh,
             CarbonSet = _cfg.CarbonSet || _cfg.Facility.CarbonGramsPerKwh > 0,

@@ -19,7 +19,8 @@ public enum ArrivalMode { Online, Offline }
 /// <param name="Gpu">Datasheet of each GPU.</param>
 /// <param name="Model">The served model.</param>
 /// <param name="TensorParallel">GPUs per instance.</param>
-public sealed record Deployment(GpuSpec Gpu, ModelCard Model, int TensorParallel = 1)
+/// <param name="Node">The server the GPUs sit in, for host power (CPUs, memory, NICs, fans, switches, power-supply loss); null counts the GPUs alone.</param>
+public sealed record Deployment(GpuSpec Gpu, ModelCard Model, int TensorParallel = 1, NodeSpec? Node = null)
 {
     /// <summary>The deployment a cost model prices (for library callers that build a cost model first).</summary>
     public static Deployment Of(ICostModel cost) => new(cost.Gpu, cost.Model, cost.TensorParallel);

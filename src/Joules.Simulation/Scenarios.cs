@@ -79,7 +79,10 @@ public sealed class ScenarioSpec
         model ??= Catalog.Model(DefaultModel);
         tp ??= 1;
         gpu ??= CostModelFactory.DefaultGpu(Catalog.Gpu(DefaultGpu), model, tp.Value, profileRoot);
-        var deployment = new Deployment(gpu, model, tp.Value);
+        var node = Text(S.Node) is { } n
+            ? (string.Equals(n, "none", StringComparison.OrdinalIgnoreCase) ? null : Catalog.Node(n))
+            : Catalog.NodeFor(gpu.Name);
+        var deployment = new Deployment(gpu, model, tp.Value, node);
 
         var offline = GetOr(S.Mode, "online") == "offline";
         var chunked = GetOr(S.ChunkedPrefill, true);

@@ -54,11 +54,32 @@ public sealed record SimulationSummary
     /// <summary>Energy at the GPUs: busy plus idle over all instances.</summary>
     public double EnergyJ => BusyJoules + IdleJoules;
     public double EnergyKwh => EnergyJ / 3.6e6;
+    /// <summary>Of the busy energy, tensor-parallel all-reduce (modelled for shard profiles and the roofline).</summary>
+    public double CommJoules { get; init; }
+    /// <summary>The servers' non-GPU energy (CPUs, memory, NICs, fans, switches, power-supply loss) for the GPUs used; 0 with no node card.</summary>
+    public double HostJoules { get; init; }
+    /// <summary>The server card host energy comes from, or null (GPU-only figures).</summary>
+    public string? Node { get; init; }
+    /// <summary>GPU plus host energy: what the servers draw from the wall.</summary>
+    public double ServerJ => EnergyJ + HostJoules;
+    /// <summary>Busy energy priced exactly at a measured point.</summary>
+    public double PricedExactJoules { get; init; }
+    /// <summary>Busy energy interpolated between measured points.</summary>
+    public double PricedInterpolatedJoules { get; init; }
+    /// <summary>Busy energy from the profile's physical fit, inside the measured range.</summary>
+    public double PricedFittedJoules { get; init; }
+    /// <summary>Busy energy from shapes beyond anything measured.</summary>
+    public double PricedExtrapolatedJoules { get; init; }
+    /// <summary>Busy energy from an analytic model (the roofline).</summary>
+    public double PricedModelJoules { get; init; }
+    /// <summary>Share of busy energy priced by extrapolation beyond the measured grid.</summary>
+    public double ExtrapolatedShare => BusyJoules > 0 ? PricedExtrapolatedJoules / BusyJoules : 0;
     public double JPerInputToken => InputTokens > 0 ? EnergyJ / InputTokens : double.NaN;
     public double JPerOutputToken => OutputTokens > 0 ? EnergyJ / OutputTokens : double.NaN;
     public double JPerRequest => RequestsCompleted > 0 ? EnergyJ / RequestsCompleted : double.NaN;
     public required double Pue { get; init; }
-    public double FacilityKwh => EnergyKwh * Pue;
+    /// <summary>Facility energy: (GPU + host) x PUE.</summary>
+    public double FacilityKwh => ServerJ / 3.6e6 * Pue;
     public required double CarbonGramsPerKwh { get; init; }
     public bool CarbonSet { get; init; }
     public bool PriceSet { get; init; }

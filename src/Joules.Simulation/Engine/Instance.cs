@@ -74,6 +74,10 @@ public sealed class Instance
     public long ComputedTokens { get; private set; }
     public double BusySeconds { get; private set; }
     public double BusyJoules { get; private set; }
+    /// <summary>Of the busy energy, what tensor-parallel all-reduce took (as the cost model prices it).</summary>
+    public double CommJoules { get; private set; }
+    /// <summary>Busy energy by how the cost model priced it (index: <see cref="PricingClass"/>).</summary>
+    public double[] PricedJoules { get; } = new double[5];
     public long Preemptions { get; private set; }
     public long RequestsRouted { get; private set; }
     /// <summary>Prefill energy the prefix cache saved, as the cost model prices the uncached counterfactual.</summary>
@@ -239,6 +243,8 @@ public sealed class Instance
         ComputedTokens += _batch.TotalTokens;
         BusySeconds += _inflightCost.Seconds;
         BusyJoules += joules;
+        CommJoules += _inflightCost.CommJoules;
+        PricedJoules[(int)_inflightCost.Pricing] += joules;
         LastBusyEnd = now;
         _power?.AddBusy(_inflightStart, now, joules);
         var shares = _attribution.Shares(_cost, _batch, joules);
@@ -303,7 +309,8 @@ public sealed class Instance
         else
         {
             steps = 0;
-            double t = now, j = 0;
+            double t = now, j = 0, cs = 0, cj = 0;
+            var pricing = PricingClass.Model;
             while (steps < maxSteps)
             {
                 var c = _cost.Estimate(IterationShape.Decode(b, 0) with { DecodeContextTokens = contextSum + (long)b * steps });
@@ -311,15 +318,20 @@ public sealed class Instance
                 _power?.AddBusy(t, t + c.Seconds, c.Joules);
                 t += c.Seconds;
                 j += c.Joules;
+                cs += c.CommSeconds;
+                cj += c.CommJoules;
+                pricing = steps == 0 ? c.Pricing : PricingClasses.Worse(pricing, c.Pricing);
                 steps++;
             }
             if (steps == 0) return now;
-            run = new IterationCost(t - now, j);
+            run = new IterationCost(t - now, j) { CommSeconds = cs, CommJoules = cj, Pricing = pricing };
         }
         Iterations += steps;
         ComputedTokens += (long)b * steps;
         BusySeconds += run.Seconds;
         BusyJoules += run.Joules;
+        CommJoules += run.CommJoules;
+        PricedJoules[(int)run.Pricing] += run.Joules;
         var end = now + run.Seconds;
         LastBusyEnd = end;
         // Each sequence's share: its marginal cost, which differs from the mean only by its context's offset.

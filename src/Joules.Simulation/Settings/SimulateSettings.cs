@@ -37,6 +37,9 @@ public static class SimulateSettings
     public static readonly Setting<int> HashBlockTokens = Int("hash-block-tokens", "Tokens each trace block hash covers (Mooncake: 512); a multiple of block-size", "512", min: 1);
     public static readonly Setting<double> TtftSlo = Double("ttft-slo", "TTFT target in seconds", "2", min: 0, minExclusive: true);
     public static readonly Setting<double> TpotSlo = Double("tpot-slo", "TPOT target in seconds", "0.1", min: 0, minExclusive: true);
+    public static readonly Setting<string> Node = Text("node",
+        "Server card for host power per GPU (CPUs, memory, NICs, fans, NVSwitches, power-supply loss): hgx-h200-8, hgx-h100-8, a JSON file, or none for GPU-only figures",
+        "the catalogue's server card for the GPU (none when it has none)", "a node card name or file, or none");
     public static readonly Setting<double> Pue = Double("pue", "Power usage effectiveness of the facility", "1", min: 1);
     public static readonly Setting<double> Carbon = Double("carbon", "Grid carbon intensity, g CO2 per kWh", "not set", min: 0);
     public static readonly Setting<double> Price = Double("price", "Electricity price per kWh", "not set", min: 0);
@@ -49,7 +52,7 @@ public static class SimulateSettings
     [
         Name, CostModel, Profile, Gpu, Model, Tp, Instances, Router, OutputLengthOracle, Mode, Batching, ChunkedPrefill,
         MaxNumBatchedTokens, MaxNumSeqs, MaxModelLen, BlockSize, GpuMemoryUtilization, KvBlocks, PrefixCaching, HashBlockTokens,
-        TtftSlo, TpotSlo, Pue, Carbon, Price, Seed, PowerBin,
+        TtftSlo, TpotSlo, Node, Pue, Carbon, Price, Seed, PowerBin,
     ];
 
     private static readonly Dictionary<string, Setting> s_byYamlKey = All.ToDictionary(s => s.YamlKey, StringComparer.Ordinal);
