@@ -39,6 +39,8 @@ public sealed class ClusterSimulation : IRequestObserver
     private readonly PowerTimeline[]? _power;
     private readonly IRouter _router;
     private readonly SimulationOptions _options;
+    // Instances by the time their router-visible state may next change: an arrival brings up only those before it.
+    private readonly IndexedMinHeap _changes;
     private long _finished;
 
     /// <param name="cfg">The deployment and its serving policy.</param>
@@ -72,6 +74,14 @@ public sealed class ClusterSimulation : IRequestObserver
         }
         KvBlocksPerInstance = blocks;
         MaxModelLen = scheduler.MaxModelLen;
+        _changes = new IndexedMinHeap(cfg.Instances, IndexedMinHeap.Order(double.PositiveInfinity));
+    }
+
+    // After instance i was brought up to `now` (nothing before it is left to process) or handed a request.
+    private void Touched(int i, double now = 0)
+    {
+        _changes.Update(i, IndexedMinHeap.Order(Math.Max(now, _instances[i].NextObservableChange)));
+        _router.Observe(i, _instances[i]);
     }
 
     public int KvBlocksPerInstance { get; }
@@ -236,19 +246,26 @@ public sealed class ClusterSimulation : IRequestObserver
                 throw new InvalidDataException($"request {r.RequestId}: token counts must not be negative (input {r.InputTokens}, output {r.OutputTokens})");
             var instances = sim._instances;
             var now = env.Now;
-            if (sim._options.CatchUpEveryInstance) foreach (var inst in instances) inst.AdvanceTo(now);
-            else switch (sim._router.Reads)
+            var view = sim._router.Reads;
+            if (sim._options.CatchUpEveryInstance || view == RouterView.Internal)
             {
-                case RouterView.Internal:
-                    foreach (var inst in instances) inst.AdvanceTo(now);
-                    break;
-                case RouterView.Observable:
-                    foreach (var inst in instances) if (inst.NextObservableChange < now) inst.AdvanceTo(now);
-                    break;
+                for (var k = 0; k < instances.Length; k++) { instances[k].AdvanceTo(now); if (view != RouterView.None) sim.Touched(k, now); }
+            }
+            else if (view == RouterView.Observable)
+            {
+                var changes = sim._changes;
+                var limit = IndexedMinHeap.Order(now);
+                while (changes.MinKey < limit)
+                {
+                    var k = changes.Min;
+                    instances[k].AdvanceTo(now);
+                    sim.Touched(k, now);
+                }
             }
             var i = sim._router.Route(r.RequestId, r.InputTokens, r.OutputTokens, instances);
             instances[i].AdvanceTo(now);
             instances[i].Enqueue(now, r.RequestId, r.InputTokens, r.OutputTokens, r.HashIds);
+            if (view != RouterView.None) sim.Touched(i, now);
             Arrived++;
             if ((Arrived & 0xFFF) == 0)
             {

@@ -21,6 +21,9 @@ public interface IRouter
     RouterView Reads { get; }
     /// <summary>The instance for a request of <paramref name="inputTokens"/> prompt tokens; <paramref name="outputTokens"/> may only be read by oracle routers.</summary>
     int Route(long requestId, int inputTokens, int outputTokens, Instance[] instances);
+
+    /// <summary>Told after instance <paramref name="index"/>'s state may have changed (it advanced or took a request), for routers that index instances.</summary>
+    void Observe(int index, Instance instance) { }
 }
 
 /// <summary>Instances in turn, whatever their load.</summary>
@@ -54,9 +57,24 @@ public sealed class RandomRouter(int seed) : IRouter
 /// </summary>
 public sealed class LeastOutstandingRouter : IRouter
 {
+    private IndexedMinHeap? _load;
+
     public string Name => RouterNames.LeastOutstanding;
     public RouterView Reads => RouterView.Observable;
-    public int Route(long requestId, int inputTokens, int outputTokens, Instance[] instances) => Pick(instances);
+
+    // The instances sit in a heap by (requests in flight, prompt tokens waiting): the pick is the top, an update O(log n).
+    public int Route(long requestId, int inputTokens, int outputTokens, Instance[] instances)
+    {
+        if (_load == null || _load.Count != instances.Length)
+        {
+            _load = new IndexedMinHeap(instances.Length);
+            for (var i = 0; i < instances.Length; i++) Observe(i, instances[i]);
+        }
+        return _load.Min;
+    }
+
+    public void Observe(int index, Instance instance) =>
+        _load?.Update(index, ((long)instance.Resident << 40) | Math.Min(instance.QueuedPromptTokens, (1L << 40) - 1));
 
     internal static int Pick(Instance[] instances)
     {

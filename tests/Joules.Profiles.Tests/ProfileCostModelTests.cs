@@ -266,6 +266,24 @@ public class ProfileDecodeRunTests
     }
 
     [Fact]
+    public void ALaterPartOfAPlannedRunEqualsTheSumOfItsSteps()
+    {
+        // The simulator cuts a run at every arrival and resumes it with the same sequences; the resumed run reuses the
+        // first plan from an offset, and must still cost exactly its own steps.
+        var models = s_models.Value;
+        Prop.ForAll<ushort, ushort, ushort>((mb, ctx, cut) =>
+        {
+            var model = models[mb % models.Length];
+            var batch = 1 + mb / models.Length % 200;
+            var contextSum = (long)batch * (1 + ctx % 5000);
+            const long whole = 2500;
+            model.EstimateDecodeRun(batch, contextSum, whole);
+            var offset = cut % 2000;
+            return DecodeRuns.MatchesItsSteps(model, batch, contextSum + batch * offset, 1 + cut % (whole - offset));
+        }).QuickCheckThrowOnFailure();
+    }
+
+    [Fact]
     public void RunsThatStartOnAMeasuredContextOrCrossSeveralAreExact()
     {
         foreach (var model in s_models.Value)

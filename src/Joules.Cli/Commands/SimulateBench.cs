@@ -47,6 +47,7 @@ internal static class SimulateBench
             outw.WriteLine(string.Create(c, $"requests/s      {summary.RequestsTotal / wall:N0}"));
             outw.WriteLine(string.Create(c, $"iterations/s    {summary.Iterations / wall:N0}"));
             outw.WriteLine(string.Create(c, $"peak memory     {peak / (1024.0 * 1024):N0} MiB (process working set)"));
+            outw.WriteLine(string.Create(c, $"allocated       {GC.GetTotalAllocatedBytes() / (1024.0 * 1024):N0} MiB in all, {GC.CollectionCount(0):N0} gen-0 / {GC.CollectionCount(2):N0} gen-2 collections"));
             outw.WriteLine(string.Create(c, $"energy          {summary.EnergyKwh:N3} kWh, {summary.JPerOutputToken:F3} J/output token, busy {summary.BusyFraction:P1}"));
             return 0;
         });

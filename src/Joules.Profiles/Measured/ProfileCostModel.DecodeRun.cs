@@ -2,7 +2,10 @@ namespace Joules.Profiles.Measured;
 
 public sealed partial class ProfileCostModel
 {
-    private volatile DecodeRunPlan? _lastRun;
+    // Plans by (batch, context sum mod batch): a later run of the same sequences (same batch, contexts grown by whole
+    // steps) is a suffix of an earlier plan, so a run cut at every arrival is planned once. Plans are immutable, so a
+    // race between threads only costs a re-plan.
+    private readonly DecodeRunPlan?[] _plans = new DecodeRunPlan?[256];
 
     /// <summary>Closed form of a run of decode steps, equal to the sum of <see cref="Estimate"/> over its steps to rounding.</summary>
     /// <remarks>
@@ -18,31 +21,48 @@ public sealed partial class ProfileCostModel
     public IterationCost EstimateDecodeRun(int batch, long contextSum, long steps)
     {
         if (steps <= 0 || batch <= 0) return default;
-        // The simulator bisects on the run length with the same start, so the last plan is usually the one needed.
-        var plan = _lastRun;
-        if (plan is null || plan.Batch != batch || plan.ContextSum != contextSum || plan.Covered < steps)
-            _lastRun = plan = PlanDecodeRun(batch, contextSum, steps);
+        var slot = (int)((uint)(batch * 31 + (int)(contextSum % batch)) & 255);
+        var plan = Volatile.Read(ref _plans[slot]);
+        long offset = 0;
+        if (plan is not null && plan.Batch == batch && contextSum >= plan.ContextSum && (contextSum - plan.ContextSum) % batch == 0)
+        {
+            offset = (contextSum - plan.ContextSum) / batch;
+            if (offset + steps > plan.Covered) plan = null;
+        }
+        else plan = null;
+        if (plan is null)
+        {
+            plan = PlanDecodeRun(batch, contextSum, steps);
+            Volatile.Write(ref _plans[slot], plan);
+            offset = 0;
+        }
+        var start = offset;
+        var end = offset + steps;
         var tc = _comm?.Seconds(batch) ?? 0;
         double seconds = 0, joules = 0, commJoules = 0;
         var pricing = PricingClass.Model;
         foreach (var piece in plan.Pieces)
         {
-            if (piece.From >= steps) break;
-            var to = Math.Min(piece.To, steps);
+            if (piece.To <= start) continue;
+            if (piece.From >= end) break;
+            var from = Math.Max(piece.From, start);
+            var to = Math.Min(piece.To, end);
             pricing = PricingClasses.Worse(pricing, piece.Pricing);
             if (piece.Closed)
             {
-                double n = to - piece.From;
+                // The piece's line from its own first step: t = T0 + TB x; this part starts x0 steps in.
+                double n = to - from, x0 = from - piece.From;
+                double t0 = piece.T0 + piece.TB * x0, e0 = piece.E0 + piece.EB * x0;
                 var s1 = n * (n - 1) / 2;
-                seconds += n * piece.T0 + piece.TB * s1;
-                joules += n * piece.E0 + piece.EB * s1;
-                if (tc > 0) commJoules += tc * (piece.Capped ? _capWatts * n : PowerSum(piece.T0, piece.TB, piece.E0, piece.EB, n));
+                seconds += n * t0 + piece.TB * s1;
+                joules += n * e0 + piece.EB * s1;
+                if (tc > 0) commJoules += tc * (piece.Capped ? _capWatts * n : PowerSum(t0, piece.TB, e0, piece.EB, n));
             }
             else
             {
-                for (var j = piece.From; j < to; j++)
+                for (var j = from; j < to; j++)
                 {
-                    var (t, e, p) = EstimatePerGpu(DecodeStep(batch, contextSum, j));
+                    var (t, e, p) = EstimatePerGpu(DecodeStep(batch, plan.ContextSum, j));
                     seconds += t;
                     joules += e;
                     commJoules += e / t * tc;
@@ -70,24 +90,26 @@ public sealed partial class ProfileCostModel
     private DecodeRunPlan PlanDecodeRun(int batch, long contextSum, long steps)
     {
         var y0 = (double)contextSum / batch;
-        var cuts = new List<long>(12) { 0, steps };
-        void Cut(long j)
-        {
-            if (j > 0 && j < steps) cuts.Add(j);
-        }
+        // Planned once per run start, so per simulated arrival: the cut list lives on the stack.
+        Span<long> cuts = stackalloc long[2 * (_decode?.Ys.Count ?? 0) + 3];
+        var count = 0;
+        cuts[count++] = 0;
+        cuts[count++] = steps;
         if (_decode is not null)
             foreach (var g in _decode.Ys)
             {
                 var j = (long)Math.Ceiling(g - y0);
-                Cut(j);
+                if (j > 0 && j < steps) cuts[count++] = j;
                 // The step exactly on a measured context is its own piece: it is priced exact, its neighbours interpolated.
-                if (y0 + j == g) Cut(j + 1);
+                if (y0 + j == g && j + 1 > 0 && j + 1 < steps) cuts[count++] = j + 1;
             }
         // Past the most context any point measured, steps are extrapolated.
-        Cut((long)Math.Floor(Range.MaxDecodeContextPerSequence - y0) + 1);
+        var edge = (long)Math.Floor(Range.MaxDecodeContextPerSequence - y0) + 1;
+        if (edge > 0 && edge < steps) cuts[count++] = edge;
+        cuts = cuts[..count];
         cuts.Sort();
-        var pieces = new List<DecodeRunPiece>(cuts.Count + 2);
-        for (var i = 0; i + 1 < cuts.Count; i++)
+        var pieces = new List<DecodeRunPiece>(2 * count);
+        for (var i = 0; i + 1 < cuts.Length; i++)
         {
             long from = cuts[i], to = cuts[i + 1], n = to - from;
             if (n == 0) continue;
@@ -120,12 +142,12 @@ public sealed partial class ProfileCostModel
         tb = (tp - t0) / p;
         eb = (ep - e0) / p;
         double tolT = 1e-11 * Math.Max(Math.Abs(t0), Math.Abs(tp)), tolE = 1e-11 * Math.Max(Math.Abs(e0), Math.Abs(ep));
-        foreach (var x in new[] { p / 4, p / 2, 3 * p / 4 })
+        bool On(long x, double slopeT, double slopeE)
         {
             var (t, e, _) = Shard(DecodeStep(batch, contextSum, from + x));
-            if (Math.Abs(t0 + tb * x - t) > tolT || Math.Abs(e0 + eb * x - e) > tolE) return false;
+            return Math.Abs(t0 + slopeT * x - t) <= tolT && Math.Abs(e0 + slopeE * x - e) <= tolE;
         }
-        return true;
+        return On(p / 4, tb, eb) && On(p / 2, tb, eb) && On(3 * p / 4, tb, eb);
     }
 
     /// <summary>Sum over x in [0, n) of (e0 + eb x) / (t0 + tb x): a piece's mean power summed over its steps.</summary>
