@@ -55,6 +55,9 @@ public static class SimulateJob
         foreach (var sc in scenarios)
             if (sc.CostModelNote is { } note) warnings?.WriteLine($"warning: scenario '{sc.Cluster.Name}' is priced by {note}");
         var costModels = ScenarioCostModels.Create(scenarios);
+        for (var i = 0; i < scenarios.Count; i++)
+            if (costModels[i] is ProfileCostModel { IsDerived: true } derived)
+                warnings?.WriteLine($"note: scenario '{scenarios[i].Cluster.Name}' is priced by a derived profile ({derived.Derivation?.Note ?? derived.SourcePath})");
         var seed = request.Specs.Count > 0 ? request.Specs[0].GetOr(SimulateSettings.Seed, 42) : 42;
         var provenance = new RunProvenance
         {

@@ -54,11 +54,25 @@ public static class CostModelFactory
         return build(request);
     }
 
-    /// <summary>The shipped profile for the request's GPU, model and tp under its profile root, or null.</summary>
-    public static string? FindProfile(CostModelRequest r)
+    /// <summary>
+    /// The shipped profile for the request's GPU, model and tp under its profile root: a measured one, else one derived
+    /// from a measurement on another GPU (calibration/derived/..., marked derived wherever it is shown); null when neither ships.
+    /// </summary>
+    public static string? FindProfile(CostModelRequest r) => FindMeasuredProfile(r) ?? FindDerivedProfile(r);
+
+    /// <summary>The shipped measured profile for the request's deployment, or null.</summary>
+    public static string? FindMeasuredProfile(CostModelRequest r)
     {
         if (r.ProfileRoot == null) return null;
         var path = ProfileCostModel.DefaultPath(r.Gpu.Name, r.Model.Name, r.TensorParallel, r.ProfileRoot);
+        return File.Exists(path) ? path : null;
+    }
+
+    /// <summary>The shipped derived profile for the request's deployment, or null.</summary>
+    public static string? FindDerivedProfile(CostModelRequest r)
+    {
+        if (r.ProfileRoot == null) return null;
+        var path = Joules.Profiles.Derived.ProfileDeriver.DefaultPath(r.Gpu.Name, r.Model.Name, r.TensorParallel, r.ProfileRoot);
         return File.Exists(path) ? path : null;
     }
 
@@ -69,8 +83,8 @@ public static class CostModelFactory
     /// </summary>
     public static GpuSpec DefaultGpu(GpuSpec preferred, ModelCard model, int tp, string? profileRoot)
     {
-        // Measured data should be the default wherever it exists; a datasheet estimate is the fallback, not the rule.
-        bool HasProfile(GpuSpec g) => FindProfile(new CostModelRequest(Auto, g, model, tp, null, profileRoot)) != null;
+        // Measured data should be the default wherever it exists; a derived or datasheet estimate is the fallback, not the rule.
+        bool HasProfile(GpuSpec g) => FindMeasuredProfile(new CostModelRequest(Auto, g, model, tp, null, profileRoot)) != null;
         if (profileRoot == null || HasProfile(preferred)) return preferred;
         return Catalog.Gpus.Values.OrderBy(g => g.Name, StringComparer.Ordinal).FirstOrDefault(HasProfile) ?? preferred;
     }
@@ -98,6 +112,7 @@ public static class CostModelKinds
 {
     public static string Of(ICostModel cost) => cost switch
     {
+        ProfileCostModel { IsDerived: true } => "derived",
         ProfileCostModel => CostModelFactory.Profile,
         RooflineCostModel => CostModelFactory.Roofline,
         _ => cost.Name.Split(':')[0],

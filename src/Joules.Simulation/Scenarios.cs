@@ -123,10 +123,10 @@ public sealed class ScenarioSpec
         };
         cfg.Validate();
         var cost = new CostModelRequest(kind, gpu, model, tp.Value, profile, profileRoot);
-        var note = string.Equals(kind, CostModelFactory.Auto, StringComparison.OrdinalIgnoreCase) && CostModelFactory.FindProfile(cost) == null
-            ? $"roofline (no measured profile for {deployment})"
-            : null;
-        return new Scenario(cfg with { CostModelLabel = note }, cost);
+        var auto = string.Equals(kind, CostModelFactory.Auto, StringComparison.OrdinalIgnoreCase);
+        var note = auto && CostModelFactory.FindProfile(cost) == null ? $"roofline (no measured profile for {deployment})" : null;
+        var derived = auto && CostModelFactory.FindMeasuredProfile(cost) == null ? CostModelFactory.FindDerivedProfile(cost) : null;
+        return new Scenario(cfg with { CostModelLabel = note }, cost) { DerivedProfile = derived };
     }
 }
 
@@ -140,6 +140,9 @@ public sealed record Scenario(ClusterConfig Cluster, CostModelRequest Cost)
     /// (stderr warns with it; the summary names the cost model with it); null otherwise.
     /// </summary>
     public string? CostModelNote => Cluster.CostModelLabel;
+
+    /// <summary>The derived profile the auto kind chose because no measured one ships for the deployment, or null.</summary>
+    public string? DerivedProfile { get; init; }
 }
 
 /// <summary>Builds each distinct cost model of a set of scenarios once (a profile is loaded and fitted once however many scenarios use it).</summary>

@@ -41,6 +41,20 @@ public class ShippedProfileSimulationTests
     }
 
     [Fact]
+    public void AGpuWithOnlyADerivedProfileIsPricedByItAndSaysSo()
+    {
+        var sc = new ScenarioSpec().With(SimulateSettings.Gpu, "h100-sxm").Resolve(CalibrationRoot);
+        Assert.NotNull(sc.DerivedProfile);
+        var cost = Assert.IsType<ProfileCostModel>(sc.CreateCostModel());
+        Assert.True(cost.IsDerived);
+        Assert.StartsWith("derived:h100-sxm/", cost.Name);
+        Assert.Equal("derived", CostModelKinds.Of(cost));
+        Assert.Null(sc.CostModelNote);
+        // With no GPU named, the default stays on the GPU with a measured profile.
+        Assert.Equal("h200", new ScenarioSpec().Resolve(CalibrationRoot).Cluster.Deployment!.Gpu.Name);
+    }
+
+    [Fact]
     public void AGpuWithoutAMeasuredProfileIsAClearErrorForTheProfileKind()
     {
         var missing = Catalog.Gpus.Keys.First(g => !File.Exists(ProfileCostModel.DefaultPath(g, "llama-3.1-8b", 1, CalibrationRoot)));
@@ -54,6 +68,7 @@ public class ShippedProfileSimulationTests
     {
         var data = new TheoryData<string>();
         foreach (var p in Directory.EnumerateFiles(CalibrationRoot, "profile.parquet", SearchOption.AllDirectories).Order()) data.Add(p);
+        foreach (var p in Directory.EnumerateFiles(CalibrationRoot, Joules.Profiles.Derived.ProfileDeriver.FileName, SearchOption.AllDirectories).Order()) data.Add(p);
         return data;
     }
 
