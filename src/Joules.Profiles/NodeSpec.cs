@@ -22,6 +22,8 @@ public sealed record NodeSpec
     [JsonPropertyName("max_input_watts")] public double? MaxInputWatts { get; init; }
     [JsonPropertyName("components")] public required NodeComponent[] Components { get; init; }
     [JsonPropertyName("source")] public string? Source { get; init; }
+    /// <summary>How fast a cold instance gets its weights and how long the engine takes to start, for autoscaling.</summary>
+    [JsonPropertyName("cold_start")] public ColdStartSpec ColdStart { get; init; } = new();
 
     /// <summary>DC power of everything but the GPUs while idle, watts (whole server).</summary>
     public double HostIdleWatts => Components.Sum(c => c.Count * c.IdleWatts);
@@ -73,4 +75,31 @@ public sealed record NodeComponent
     /// <summary>Watts of one such part while every GPU is serving.</summary>
     [JsonPropertyName("busy_watts")] public required double BusyWatts { get; init; }
     [JsonPropertyName("source")] public string? Source { get; init; }
+}
+
+/// <summary>Where a waking instance reads its weights from.</summary>
+public enum WeightSource { HostMemory, Nvme, Network }
+
+/// <summary>What a cold start takes on a server: weight-load bandwidth per GPU from each source, and the engine's start (CUDA context, graph capture, warm-up) after the weights are in.</summary>
+public sealed record ColdStartSpec
+{
+    /// <summary>GB/s per GPU from a copy already in host memory (page cache or a pinned staging copy).</summary>
+    [JsonPropertyName("host_memory_gbs")] public double HostMemoryGBs { get; init; } = 20;
+    /// <summary>GB/s per GPU from the server's local NVMe drives.</summary>
+    [JsonPropertyName("nvme_gbs")] public double NvmeGBs { get; init; } = 2;
+    /// <summary>GB/s per GPU from network storage.</summary>
+    [JsonPropertyName("network_gbs")] public double NetworkGBs { get; init; } = 1.25;
+    /// <summary>Seconds from weights in GPU memory to serving (CUDA context, CUDA-graph capture, KV profiling, warm-up).</summary>
+    [JsonPropertyName("engine_start_s")] public double EngineStartSeconds { get; init; } = 20;
+    [JsonPropertyName("source")] public string? Source { get; init; }
+
+    public double Bandwidth(WeightSource from) => from switch
+    {
+        WeightSource.HostMemory => HostMemoryGBs,
+        WeightSource.Nvme => NvmeGBs,
+        _ => NetworkGBs,
+    };
+
+    /// <summary>Seconds from a cold GPU to serving: its weight shard over the bandwidth, plus the engine start.</summary>
+    public double Seconds(long weightBytesPerGpu, WeightSource from) => weightBytesPerGpu / (Bandwidth(from) * 1e9) + EngineStartSeconds;
 }

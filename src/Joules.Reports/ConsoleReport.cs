@@ -87,7 +87,8 @@ public static class ConsoleReport
         Text("cost model", s => s.CostModel),
         Text("gpu x tp", s => $"{s.Gpu} x{s.TensorParallel}"),
         Text("model", s => s.Model),
-        Text("instances", s => s.Instances.ToString(C)),
+        Text("instances", s => s.Autoscaler == "fixed" ? s.Instances.ToString(C) : $"{F(s.MeanInstances, "N1")} mean of {s.Instances} ({s.Autoscaler})"),
+        Text("GPU-hours", s => F(s.GpuHours, "N2")),
         Text("router", s => s.Router),
         Text("batching / mode", s => $"{s.Batching} / {s.Mode}"),
         Text("max seqs / tokens / len", s => $"{s.MaxNumSeqs:N0} / {s.MaxNumBatchedTokens:N0} / {s.MaxModelLen:N0}"),
@@ -100,6 +101,8 @@ public static class ConsoleReport
         Energy("energy (GPU)", s => s.EnergyJ),
         Energy("  busy", s => s.BusyJoules),
         Energy("  idle", s => s.IdleJoules),
+        Energy("  cold starts", s => s.WakingJoules),
+        Text("  idle share", s => Pct(s.IdleShare) + (s.IdleShare > 0.5 && s.Autoscaler == "fixed" ? " (see --autoscaler)" : "")),
         Energy("  of busy: all-reduce", s => s.CommJoules),
         Text("host (server card)", s => s.Node is null ? "not counted (--node none)" : $"{Kwh(s.HostJoules)} {s.Node}"),
         Text("priced by", s => s.BusyJoules <= 0 ? "-" : s.PricedModelJoules >= s.BusyJoules * 0.999 ? "model (roofline)"
@@ -123,6 +126,7 @@ public static class ConsoleReport
         Text("GPU busy", s => Pct(s.BusyFraction)),
         Text("peak KV use", s => Pct(s.PeakKvFraction)),
         Text("preemptions", s => s.Preemptions.ToString("N0", C)),
+        Text("scale events / cold starts", s => s.Autoscaler == "fixed" ? "-" : $"{s.ScaleEvents:N0} / {s.ColdStarts:N0} ({F(s.ColdStartSeconds, "F0")} s each)"),
         Text("wall time", s => F(s.WallSeconds, "F2") + " s" + (s.WallSeconds > 0 ? $" ({F(s.SimulatedSeconds / s.WallSeconds, "N0")}x real time)" : "")),
     ];
 }

@@ -152,6 +152,7 @@ public sealed class TableSink : ISimulationSink, IDisposable
             new("instance", ColumnKind.Int32, RowGroup), new("start_s", ColumnKind.Double, RowGroup),
             new("end_s", ColumnKind.Double, RowGroup), new("watts", ColumnKind.Double, RowGroup),
             new("energy_j", ColumnKind.Double, RowGroup), new("busy_fraction", ColumnKind.Double, RowGroup),
+            new("parked_fraction", ColumnKind.Double, RowGroup), new("waking_fraction", ColumnKind.Double, RowGroup),
         ];
         _requests?.Open(_rq);
         _power?.Open(_pw);
@@ -191,7 +192,10 @@ public sealed class TableSink : ISimulationSink, IDisposable
         _pw[2].Doubles![i] = p.EndS;
         _pw[3].Doubles![i] = p.Watts;
         _pw[4].Doubles![i] = p.Joules;
-        _pw[5].Doubles![i] = p.EndS > p.StartS ? p.BusySeconds / (p.EndS - p.StartS) : 0;
+        var width = p.EndS - p.StartS;
+        _pw[5].Doubles![i] = width > 0 ? p.BusySeconds / width : 0;
+        _pw[6].Doubles![i] = width > 0 ? p.ParkedSeconds / width : 0;
+        _pw[7].Doubles![i] = width > 0 ? p.WakingSeconds / width : 0;
         if (_pwRows == RowGroup) { _power.WriteRowGroup(_pw, _pwRows); _pwRows = 0; }
     }
 

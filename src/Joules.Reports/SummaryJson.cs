@@ -70,6 +70,16 @@ public static class SummaryJson
         Num(w, "idle_j", s.IdleJoules);
         Num(w, "attributed_j", s.AttributedJoules);
         Num(w, "comm_j", s.CommJoules);
+        Num(w, "waking_j", s.WakingJoules);
+        Num(w, "idle_share", s.IdleShare);
+        w.WriteStartObject("autoscaling");
+        w.WriteString("policy", s.Autoscaler);
+        w.WriteNumber("scale_events", s.ScaleEvents);
+        w.WriteNumber("cold_starts", s.ColdStarts);
+        Num(w, "cold_start_s", s.ColdStartSeconds);
+        Num(w, "mean_instances", s.MeanInstances);
+        Num(w, "gpu_hours", s.GpuHours);
+        w.WriteEndObject();
         if (s.Node is { } node) w.WriteString("node", node); else w.WriteNull("node");
         Num(w, "host_j", s.HostJoules);
         Num(w, "server_j", s.ServerJ);

@@ -1,5 +1,6 @@
 using Joules.Profiles;
 using Joules.Scheduling;
+using Joules.Simulation.Autoscaling;
 using Joules.Simulation.Engine;
 using Joules.Simulation.Kernel;
 using Joules.Traces;
@@ -41,6 +42,8 @@ public sealed class ClusterSimulation : IRequestObserver
     private readonly SimulationOptions _options;
     // Instances by the time their router-visible state may next change: an arrival brings up only those before it.
     private readonly IndexedMinHeap _changes;
+    private readonly IAutoscaler? _autoscaler;
+    private ScalingController? _scaling;
     private long _finished;
 
     /// <param name="cfg">The deployment and its serving policy.</param>
@@ -75,7 +78,11 @@ public sealed class ClusterSimulation : IRequestObserver
         KvBlocksPerInstance = blocks;
         MaxModelLen = scheduler.MaxModelLen;
         _changes = new IndexedMinHeap(cfg.Instances, IndexedMinHeap.Order(double.PositiveInfinity));
+        _autoscaler = Autoscalers.Create(cfg.Autoscaler, cfg.Instances, cost, cfg.Engine, cfg.Slo);
     }
+
+    /// <summary>The autoscaling in effect, once the run has started (null for a fixed fleet).</summary>
+    public ScalingController? Scaling => _scaling;
 
     // After instance i was brought up to `now` (nothing before it is left to process) or handed a request.
     private void Touched(int i, double now = 0)
@@ -107,10 +114,16 @@ public sealed class ClusterSimulation : IRequestObserver
         using var e = trace.GetEnumerator();
         var arrivals = new ArrivalProcess(this, e, progress, cancel);
         arrivals.Start();
+        if (_autoscaler != null)
+        {
+            _scaling = new ScalingController(_autoscaler, _cfg.Autoscaler, _instances, _env, _deployment, arrivals.OriginMicros, Touched);
+            _scaling.Start();
+        }
         _env.Run();
         foreach (var inst in _instances) inst.AdvanceTo(double.PositiveInfinity);
         var end = _env.Now;
         foreach (var inst in _instances) end = Math.Max(end, inst.LastBusyEnd);
+        foreach (var inst in _instances) inst.FinishStates(end);
         if (_power != null) foreach (var p in _power) p.Finish(end);
         return Summarise(arrivals.Arrived, end, wall.Elapsed.TotalSeconds);
     }
@@ -118,7 +131,8 @@ public sealed class ClusterSimulation : IRequestObserver
     private SimulationSummary Summarise(long total, double end, double wallSeconds)
     {
         var stats = new InstanceStats[_instances.Length];
-        double busyJ = 0, idleJ = 0, busyFrac = 0, peakKv = 0, savedJ = 0, commJ = 0, hostJ = 0;
+        double busyJ = 0, idleJ = 0, busyFrac = 0, peakKv = 0, savedJ = 0, commJ = 0, hostJ = 0, wakingJ = 0, onSeconds = 0;
+        var wakes = 0;
         var priced = new double[5];
         var node = _deployment.Node;
         var tp = _deployment.TensorParallel;
@@ -138,13 +152,16 @@ public sealed class ClusterSimulation : IRequestObserver
             hits += inst.Kv.HitTokens;
             savedJ += inst.PrefixSavedJoules;
             commJ += inst.CommJoules;
+            wakingJ += s.WakingJoules;
+            wakes += s.Wakes;
+            onSeconds += end - s.ParkedSeconds;
             for (var k = 0; k < priced.Length; k++) priced[k] += inst.PricedJoules[k];
             if (node != null)
             {
                 // Host power is linear in the busy fraction and in GPU power (power-supply loss), so integrate it exactly:
                 // idle host watts over the whole span, the busy increment over busy time, the loss on the GPUs' energy.
                 double h0 = node.HostWattsPerGpu(0), h1 = node.HostWattsPerGpu(1);
-                hostJ += tp * (h0 * end + (h1 - h0) * s.BusySeconds) + node.PsuLossFraction * (s.BusyJoules + s.IdleJoules);
+                hostJ += tp * (h0 * end + (h1 - h0) * s.BusySeconds) + node.PsuLossFraction * (s.BusyJoules + s.IdleJoules + s.WakingJoules);
             }
         }
         double Frac(long met) => total > 0 ? (double)met / total : double.NaN;
@@ -184,6 +201,13 @@ public sealed class ClusterSimulation : IRequestObserver
             PrefixHitTokens = hits,
             PrefixSavedJoules = savedJ,
             CommJoules = commJ,
+            WakingJoules = wakingJ,
+            ColdStarts = wakes,
+            GpuHours = onSeconds * tp / 3600,
+            Autoscaler = _scaling?.PolicyName ?? AutoscalerNames.Fixed,
+            ScaleEvents = _scaling?.Events.Count ?? 0,
+            MeanInstances = _scaling?.MeanInstances(end) ?? _instances.Length,
+            ColdStartSeconds = _scaling?.ColdStartSeconds ?? 0,
             HostJoules = hostJ,
             Node = node?.Name,
             PricedExactJoules = priced[(int)PricingClass.Exact],
@@ -219,6 +243,8 @@ public sealed class ClusterSimulation : IRequestObserver
         private long _origin;
         private long _lastMicros = long.MinValue;
         public long Arrived { get; private set; }
+        /// <summary>Absolute arrival time of the first request (µs since the Unix epoch), the origin of simulated time.</summary>
+        public long OriginMicros => _origin;
 
         public void Start()
         {
@@ -263,6 +289,12 @@ public sealed class ClusterSimulation : IRequestObserver
                 }
             }
             var i = sim._router.Route(r.RequestId, r.InputTokens, r.OutputTokens, instances);
+            if (sim._scaling is { } scaling)
+            {
+                scaling.OnArrival(r.InputTokens, r.OutputTokens);
+                // Nothing serving (scaled to zero, or every instance waking): the request waits on a cold start.
+                if (!instances[i].Routable) i = scaling.ColdTarget(now);
+            }
             instances[i].AdvanceTo(now);
             instances[i].Enqueue(now, r.RequestId, r.InputTokens, r.OutputTokens, r.HashIds);
             if (view != RouterView.None) sim.Touched(i, now);
@@ -277,6 +309,7 @@ public sealed class ClusterSimulation : IRequestObserver
                 _next = source.Current;
                 ScheduleNext();
             }
+            else sim._scaling?.TraceDone();
         }
     }
 }

@@ -119,6 +119,8 @@ public sealed record ClusterConfig
     public Deployment? Deployment { get; init; }
     public int Instances { get; init; } = 8;
     public EngineConfig Engine { get; init; } = new();
+    /// <summary>How many of the <see cref="Instances"/> serve over time (fixed: all of them).</summary>
+    public Autoscaling.AutoscalerConfig Autoscaler { get; init; } = new();
     public string Router { get; init; } = RouterNames.LeastOutstanding;
     /// <summary>Let the least-outstanding router see every request's true output length (research only: no real router knows it).</summary>
     public bool OutputLengthOracle { get; init; }
@@ -139,6 +141,7 @@ public sealed record ClusterConfig
     {
         if (Instances < 1) throw new ArgumentException($"instances must be at least 1, got {Instances}");
         Engine.Validate(Deployment?.Model.MaxContext ?? 131072);
+        Autoscaler.Validate(Instances);
         if (Array.IndexOf(RouterNames.All, Router) < 0)
             throw new ArgumentException($"unknown router '{Router}': expected one of {string.Join(", ", RouterNames.All)}");
         if (!(Slo.TtftSeconds > 0)) throw new ArgumentException($"ttft-slo must be a positive number of seconds, got {Slo.TtftSeconds}");

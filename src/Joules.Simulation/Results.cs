@@ -51,8 +51,8 @@ public readonly record struct RequestResult(
     public double TpotS => OutputTokens > 1 ? (DoneS - FirstTokenS) / (OutputTokens - 1) : 0;
 }
 
-/// <summary>Energy of one instance over one time bin of the power timeline (busy and idle together).</summary>
-public readonly record struct PowerSample(int Instance, double StartS, double EndS, double Joules, double BusySeconds)
+/// <summary>Energy of one instance over one time bin of the power timeline (busy, idle, waking together), and how long it was busy, parked and waking in it.</summary>
+public readonly record struct PowerSample(int Instance, double StartS, double EndS, double Joules, double BusySeconds, double ParkedSeconds = 0, double WakingSeconds = 0)
 {
     public double Watts => EndS > StartS ? Joules / (EndS - StartS) : 0;
 }
@@ -93,4 +93,10 @@ public sealed record InstanceStats(
     double IdleJoules,
     long Preemptions,
     double PeakKvFraction,
-    long RequestsRouted);
+    long RequestsRouted)
+{
+    public double ParkedSeconds { get; init; }
+    public double WakingSeconds { get; init; }
+    public double WakingJoules { get; init; }
+    public int Wakes { get; init; }
+}

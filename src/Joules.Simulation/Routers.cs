@@ -35,7 +35,12 @@ public sealed class RoundRobinRouter : IRouter
     public int Route(long requestId, int inputTokens, int outputTokens, Instance[] instances)
     {
         var i = _next;
-        _next = i + 1 == instances.Length ? 0 : i + 1;
+        for (var k = 0; k < instances.Length; k++)
+        {
+            i = _next;
+            _next = i + 1 == instances.Length ? 0 : i + 1;
+            if (instances[i].Routable) return i;
+        }
         return i;
     }
 }
@@ -46,7 +51,13 @@ public sealed class RandomRouter(int seed) : IRouter
     private readonly Random _rng = new(seed);
     public string Name => RouterNames.Random;
     public RouterView Reads => RouterView.None;
-    public int Route(long requestId, int inputTokens, int outputTokens, Instance[] instances) => _rng.Next(instances.Length);
+    public int Route(long requestId, int inputTokens, int outputTokens, Instance[] instances)
+    {
+        var i = _rng.Next(instances.Length);
+        // With an autoscaler some instances are off: the next serving one after the draw.
+        for (var k = 0; k < instances.Length && !instances[i].Routable; k++) i = i + 1 == instances.Length ? 0 : i + 1;
+        return i;
+    }
 }
 
 /// <summary>
@@ -74,7 +85,7 @@ public sealed class LeastOutstandingRouter : IRouter
     }
 
     public void Observe(int index, Instance instance) =>
-        _load?.Update(index, ((long)instance.Resident << 40) | Math.Min(instance.QueuedPromptTokens, (1L << 40) - 1));
+        _load?.Update(index, !instance.Routable ? long.MaxValue : ((long)instance.Resident << 40) | Math.Min(instance.QueuedPromptTokens, (1L << 40) - 1));
 
     internal static int Pick(Instance[] instances)
     {
@@ -84,6 +95,7 @@ public sealed class LeastOutstandingRouter : IRouter
         for (var i = 0; i < instances.Length; i++)
         {
             var inst = instances[i];
+            if (!inst.Routable) continue;
             var r = inst.Resident;
             if (r > bestResident) continue;
             var p = inst.QueuedPromptTokens;
@@ -112,6 +124,7 @@ public sealed class OracleLeastOutstandingRouter : IRouter
         var bestLoad = long.MaxValue;
         for (var i = 0; i < instances.Length; i++)
         {
+            if (!instances[i].Routable) continue;
             var load = instances[i].OutstandingTokens;
             if (load < bestLoad) { best = i; bestLoad = load; if (load == 0) break; }
         }
@@ -152,7 +165,7 @@ public sealed class ConsolidatingRouter : IRouter
         for (var i = 0; i < instances.Length; i++)
         {
             var inst = instances[i];
-            if (inst.Resident < MaxResident && inst.QueuedPromptTokens + inputTokens <= MaxQueuedPromptTokens) return i;
+            if (inst.Routable && inst.Resident < MaxResident && inst.QueuedPromptTokens + inputTokens <= MaxQueuedPromptTokens) return i;
         }
         return LeastOutstandingRouter.Pick(instances);
     }

@@ -51,9 +51,21 @@ public sealed record SimulationSummary
     public double PrefixHitRate => PrefixQueriedTokens > 0 ? (double)PrefixHitTokens / PrefixQueriedTokens : 0;
     /// <summary>Prefill energy the cache saved, as the cost model prices the uncached counterfactual iterations.</summary>
     public double PrefixSavedJoules { get; init; }
-    /// <summary>Energy at the GPUs: busy plus idle over all instances.</summary>
-    public double EnergyJ => BusyJoules + IdleJoules;
+    /// <summary>Energy at the GPUs: busy plus idle plus cold starts over all instances (parked GPUs draw nothing).</summary>
+    public double EnergyJ => BusyJoules + IdleJoules + WakingJoules;
     public double EnergyKwh => EnergyJ / 3.6e6;
+    /// <summary>GPU energy of cold starts (idle power while loading weights and starting the engine); part of <see cref="EnergyJ"/>.</summary>
+    public double WakingJoules { get; init; }
+    public int ColdStarts { get; init; }
+    /// <summary>GPU-hours with the GPUs on (not parked): what a planner pays for.</summary>
+    public double GpuHours { get; init; }
+    public string Autoscaler { get; init; } = "fixed";
+    public int ScaleEvents { get; init; }
+    /// <summary>Time-weighted mean number of instances not parked.</summary>
+    public double MeanInstances { get; init; }
+    public double ColdStartSeconds { get; init; }
+    /// <summary>Share of GPU energy spent idle (loaded, not iterating).</summary>
+    public double IdleShare => EnergyJ > 0 ? IdleJoules / EnergyJ : 0;
     /// <summary>Of the busy energy, tensor-parallel all-reduce (modelled for shard profiles and the roofline).</summary>
     public double CommJoules { get; init; }
     /// <summary>The servers' non-GPU energy (CPUs, memory, NICs, fans, switches, power-supply loss) for the GPUs used; 0 with no node card.</summary>

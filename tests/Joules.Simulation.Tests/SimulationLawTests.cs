@@ -50,9 +50,16 @@ public class SimulationLawTests
         from seqs in Gen.Choose(1, 64)
         from blocks in Gen.Elements<int?>(null, 300, 600, 2000)
         from offline in Gen.Elements(false, true)
+        from scaler in Gen.Elements("fixed", "fixed", "reactive", "reactive0", "predictive")
         select new ClusterConfig
         {
             Instances = instances,
+            // Autoscaled fleets (with scale-to-zero and cold starts) obey the same laws.
+            Autoscaler = new Autoscaling.AutoscalerConfig
+            {
+                Kind = scaler == "reactive0" ? "reactive" : scaler, MinInstances = scaler == "reactive0" ? 0 : 1, Target = 4, IntervalSeconds = 5,
+                ScaleDownWindowSeconds = 20,
+            },
             Router = router,
             Mode = offline ? ArrivalMode.Offline : ArrivalMode.Online,
             Engine = new EngineConfig
@@ -105,16 +112,19 @@ public class SimulationLawTests
             var (s, sink) = Run(cfg, Trace(seed, count, rate: 5));
             var perGpuBusy = s.PerInstance.Sum(i => i.BusyJoules);
             var perGpuIdle = s.PerInstance.Sum(i => i.IdleJoules);
-            Assert.Equal(s.EnergyJ, perGpuBusy + perGpuIdle, 1e-9 * s.EnergyJ);
+            var perGpuWaking = s.PerInstance.Sum(i => i.WakingJoules);
+            Assert.Equal(s.EnergyJ, perGpuBusy + perGpuIdle + perGpuWaking, 1e-9 * s.EnergyJ);
             var attributed = sink.Requests.Sum(r => r.EnergyJ);
             Assert.Equal(s.BusyJoules, attributed, 1e-9 * s.BusyJoules + 1e-12);
-            Assert.Equal(s.EnergyJ, attributed + s.IdleJoules, 1e-9 * s.EnergyJ + 1e-12);
-            // idle energy is idle power over the time each instance was not busy
+            Assert.Equal(s.EnergyJ, attributed + s.IdleJoules + s.WakingJoules, 1e-9 * s.EnergyJ + 1e-12);
+            // idle energy is idle power over the time each instance was on and not busy; waking draws idle power; parked nothing
             foreach (var i in s.PerInstance)
             {
-                Assert.True(i.BusySeconds <= s.SimulatedSeconds * (1 + 1e-12));
-                Assert.Equal((s.SimulatedSeconds - i.BusySeconds) * Roof.IdleWatts, i.IdleJoules, 1e-6);
+                Assert.True(i.BusySeconds + i.ParkedSeconds + i.WakingSeconds <= s.SimulatedSeconds * (1 + 1e-9) + 1e-9);
+                Assert.Equal((s.SimulatedSeconds - i.BusySeconds - i.ParkedSeconds - i.WakingSeconds) * Roof.IdleWatts, i.IdleJoules, 1e-6);
+                Assert.Equal(i.WakingSeconds * Roof.IdleWatts, i.WakingJoules, 1e-6);
             }
+            Assert.Equal(s.GpuHours, s.PerInstance.Sum(i => s.SimulatedSeconds - i.ParkedSeconds) / 3600, 1e-9);
             // the power timeline adds up to the same energy
             Assert.Equal(s.EnergyJ, sink.Power.Sum(p => p.Joules), 1e-7 * s.EnergyJ + 1e-9);
         }).QuickCheckThrowOnFailure();

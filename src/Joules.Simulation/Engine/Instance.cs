@@ -3,6 +3,19 @@ using Joules.Scheduling;
 
 namespace Joules.Simulation.Engine;
 
+/// <summary>Power state of an instance, for autoscaling.</summary>
+public enum InstanceState : byte
+{
+    /// <summary>Loaded and taking requests (busy or idle).</summary>
+    Serving,
+    /// <summary>Loaded, finishing its requests, taking no new ones; parks when empty.</summary>
+    Draining,
+    /// <summary>Off: the GPUs draw nothing, only the server's share stays on.</summary>
+    Parked,
+    /// <summary>Cold start: loading weights and starting the engine; requests routed to it wait.</summary>
+    Waking,
+}
+
 /// <summary>
 /// One model replica on <c>tp</c> GPUs in virtual time: it keeps the clock, asks its batch scheduler (the same
 /// pure scheduler `joules serve` drives a GPU with) for each iteration, prices the iteration with the cost model,
@@ -65,6 +78,74 @@ public sealed class Instance
     }
 
     public int Index { get; }
+
+    /// <summary>Power state (always Serving without an autoscaler).</summary>
+    public InstanceState State { get; private set; }
+    /// <summary>When a waking instance can start its first iteration.</summary>
+    public double ReadyAt { get; private set; }
+    /// <summary>Seconds spent parked, waking, and (GPU) energy drawn while waking, up to the last state change.</summary>
+    public double ParkedSeconds { get; private set; }
+    public double WakingSeconds { get; private set; }
+    /// <summary>Cold starts so far.</summary>
+    public int Wakes { get; private set; }
+    private double _stateSince;
+
+    /// <summary>Whether a router may hand it new requests (serving, or waking when nothing serves).</summary>
+    public bool Routable => State == InstanceState.Serving;
+
+    /// <summary>Turns the instance off at <paramref name="t"/> (it must hold no requests).</summary>
+    public void Park(double t)
+    {
+        if (Resident > 0) throw new InvalidOperationException($"instance {Index} cannot park with {Resident} requests");
+        Enter(InstanceState.Parked, t);
+        _power?.SetLevel(t, 0, PowerLevel.Parked);
+    }
+
+    /// <summary>Starts a cold start at <paramref name="t"/> that ends <paramref name="seconds"/> later.</summary>
+    public void Wake(double t, double seconds)
+    {
+        Enter(InstanceState.Waking, t);
+        ReadyAt = t + seconds;
+        Wakes++;
+        // While waking the GPUs draw their idle power (loading weights, building the engine).
+        _power?.SetLevel(t, _cost.IdleWatts, PowerLevel.Waking);
+        _power?.SetLevel(ReadyAt, _cost.IdleWatts, PowerLevel.Idle);
+    }
+
+    /// <summary>A waking instance whose cold start is over becomes serving (at <see cref="ReadyAt"/>).</summary>
+    public void MarkReady()
+    {
+        if (State == InstanceState.Waking) Enter(InstanceState.Serving, ReadyAt);
+    }
+
+    /// <summary>Stops taking requests; it parks once its requests are done.</summary>
+    public void Drain(double t)
+    {
+        if (State == InstanceState.Serving) Enter(InstanceState.Draining, t);
+    }
+
+    /// <summary>A draining instance takes requests again (a scale-up that needs no cold start).</summary>
+    public void Undrain(double t)
+    {
+        if (State == InstanceState.Draining) Enter(InstanceState.Serving, t);
+    }
+
+    private void Enter(InstanceState next, double t)
+    {
+        if (State == InstanceState.Parked) ParkedSeconds += t - _stateSince;
+        else if (State == InstanceState.Waking) WakingSeconds += t - _stateSince;
+        State = next;
+        _stateSince = t;
+    }
+
+    /// <summary>Closes the state accounting at the end of the run.</summary>
+    public void FinishStates(double end)
+    {
+        if (State == InstanceState.Parked) ParkedSeconds += Math.Max(0, end - _stateSince);
+        else if (State == InstanceState.Waking) WakingSeconds += Math.Max(0, Math.Min(end, ReadyAt) - _stateSince);
+        _stateSince = end;
+    }
+
     public int TotalBlocks => _kv.Total;
     public int FreeBlocks => _kv.Free;
     public int PeakBlocksUsed => _kv.PeakUsed;
@@ -133,7 +214,8 @@ public sealed class Instance
         {
             _active = true;
             _inflight = false;
-            _pending = now;
+            // A waking instance starts its first iteration once its cold start is over.
+            _pending = State == InstanceState.Waking ? Math.Max(now, ReadyAt) : now;
         }
     }
 
@@ -356,10 +438,16 @@ public sealed class Instance
 
     public InstanceStats Stats(double endTime) => new(
         Index, Iterations, BusySeconds, BusyJoules, IdleJoules(endTime), Preemptions,
-        TotalBlocks > 0 ? (double)PeakBlocksUsed / TotalBlocks : 0, RequestsRouted);
+        TotalBlocks > 0 ? (double)PeakBlocksUsed / TotalBlocks : 0, RequestsRouted)
+    {
+        ParkedSeconds = ParkedSeconds, WakingSeconds = WakingSeconds, WakingJoules = WakingJoules, Wakes = Wakes,
+    };
 
-    /// <summary>Idle energy over [0, <paramref name="endTime"/>].</summary>
-    public double IdleJoules(double endTime) => Math.Max(0, endTime - BusySeconds) * _cost.IdleWatts;
+    /// <summary>Idle energy over [0, <paramref name="endTime"/>]: idle power while loaded and not iterating (not parked, not waking).</summary>
+    public double IdleJoules(double endTime) => Math.Max(0, endTime - BusySeconds - ParkedSeconds - WakingSeconds) * _cost.IdleWatts;
+
+    /// <summary>GPU energy of cold starts (idle power while waking).</summary>
+    public double WakingJoules => WakingSeconds * _cost.IdleWatts;
 }
 
 /// <summary>Told about every request the moment it finishes or is rejected.</summary>

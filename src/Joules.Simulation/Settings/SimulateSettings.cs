@@ -19,6 +19,18 @@ public static class SimulateSettings
     public static readonly Setting<string> Model = Text("model", "Model card name (llama-3.1-8b, llama-3.1-70b, ...) or JSON file", ScenarioSpec.DefaultModel, "a model name or file", alias: "-m");
     public static readonly Setting<int> Tp = Int("tp", "Tensor-parallel GPUs per instance", "1", min: 1);
     public static readonly Setting<int> Instances = Int("instances", "Model replicas in the cluster", "8", min: 1, alias: "-n");
+    public static readonly Setting<string> Autoscaler = Choice("autoscaler",
+        "How many of --instances serve over time: fixed (all), reactive (Kubernetes HPA on --scale-signal), schedule (--schedule by hour), predictive (forecast rate vs. the TPOT target)",
+        "fixed", Autoscaling.AutoscalerNames.All);
+    public static readonly Setting<int> MinInstances = Int("min-instances", "Fewest serving instances under an autoscaler; 0 allows scale-to-zero (the first request then waits for a cold start)", "1", min: 0);
+    public static readonly Setting<string> ScaleSignal = Choice("scale-signal", "What the reactive autoscaler holds near --scale-target: requests (running + waiting per instance) or kv (KV-cache use)", "requests", ["requests", "kv"]);
+    public static readonly Setting<double> ScaleTarget = Double("scale-target", "Reactive target per instance: requests in flight, or a KV-use fraction", "32 requests (0.7 for kv)", min: 0, minExclusive: true);
+    public static readonly Setting<double> ScaleInterval = Double("scale-interval", "Seconds between autoscaling decisions", "15 (HPA's sync period)", min: 0, minExclusive: true);
+    public static readonly Setting<double> ScaleUpWindow = Double("scale-up-window", "Scale-up stabilisation window, seconds", "0 (HPA's)", min: 0);
+    public static readonly Setting<double> ScaleDownWindow = Double("scale-down-window", "Scale-down stabilisation window, seconds", "300 (HPA's)", min: 0);
+    public static readonly Setting<string> Schedule = Text("schedule", "Instances by hour of day (UTC) for --autoscaler schedule, e.g. 0:2,8:6,18:4", "", "HOUR:INSTANCES,...");
+    public static readonly Setting<double> ScaleHeadroom = Double("scale-headroom", "Spare capacity the predictive autoscaler keeps above its forecast", "0.2", min: 0);
+    public static readonly Setting<string> WeightsFrom = Choice("weights-from", "Where a cold instance loads its weights from (bandwidth in the server card)", "nvme", ["host-memory", "nvme", "network"]);
     public static readonly Setting<string> Router = Choice("router", "Routing policy", RouterNames.LeastOutstanding, RouterNames.All, alias: "-r");
     public static readonly Setting<bool> OutputLengthOracle = Switch("output-length-oracle",
         "Research only: least-outstanding routes by true remaining output tokens, which no real router knows", "off");
@@ -50,7 +62,8 @@ public static class SimulateSettings
     /// <summary>Every setting, in the order `--help` lists them.</summary>
     public static readonly IReadOnlyList<Setting> All =
     [
-        Name, CostModel, Profile, Gpu, Model, Tp, Instances, Router, OutputLengthOracle, Mode, Batching, ChunkedPrefill,
+        Name, CostModel, Profile, Gpu, Model, Tp, Instances, Autoscaler, MinInstances, ScaleSignal, ScaleTarget, ScaleInterval,
+        ScaleUpWindow, ScaleDownWindow, Schedule, ScaleHeadroom, WeightsFrom, Router, OutputLengthOracle, Mode, Batching, ChunkedPrefill,
         MaxNumBatchedTokens, MaxNumSeqs, MaxModelLen, BlockSize, GpuMemoryUtilization, KvBlocks, PrefixCaching, HashBlockTokens,
         TtftSlo, TpotSlo, Node, Pue, Carbon, Price, Seed, PowerBin,
     ];
