@@ -111,6 +111,8 @@ public static class SimulateJob
                     var summary = sim.Run(request.Trace.Read(cancel), p => progress?.Report(p.RequestsArrived), cancel);
                     progress?.End();
                     sink?.Complete();
+                    if (summary.IdleShare > 0.5 && summary.Autoscaler == Simulation.Autoscaling.AutoscalerNames.Fixed)
+                        warnings?.WriteLine($"note: scenario '{cluster.Name}' spends {summary.IdleShare:P0} of its GPU energy idle on a fixed fleet of {summary.Instances}; fewer instances or --autoscaler reactive|predictive would show what scaling saves");
                     if (summary.ExtrapolatedShare > ExtrapolationWarning)
                         warnings?.WriteLine($"warning: scenario '{cluster.Name}': {summary.ExtrapolatedShare:P0} of busy energy is priced beyond the measured grid (extrapolated); measure the shapes it runs (joules calibrate) or read its figures as estimates");
                     summaries.Add(summary);
