@@ -49,6 +49,60 @@ internal static class RleBitPacked
         return pos;
     }
 
+    /// <summary>
+    /// Decodes exactly <paramref name="dst"/>.Length one-bit values (definition levels of a primitive optional column) as booleans;
+    /// returns how many are true. Runs fill whole spans and bit-packed bytes expand eight at a time.
+    /// </summary>
+    public static int DecodeBits(ReadOnlySpan<byte> data, Span<bool> dst)
+    {
+        int pos = 0, n = 0, ones = 0;
+        while (n < dst.Length)
+        {
+            if (pos >= data.Length) throw new ParquetFormatException($"RLE data ends after {n} of {dst.Length} values");
+            ulong header = ReadUleb(data, ref pos);
+            if ((header & 1) == 0)
+            {
+                ulong run = header >> 1;
+                if (pos >= data.Length) throw new ParquetFormatException("RLE run value past the end of the data");
+                int value = data[pos++];
+                if (value > 1) throw new ParquetFormatException($"RLE run value {value} does not fit in 1 bit");
+                int take = (int)Math.Min(run, (ulong)(dst.Length - n));
+                dst.Slice(n, take).Fill(value != 0);
+                if (value != 0) ones += take;
+                n += take;
+            }
+            else
+            {
+                ulong groups = header >> 1;
+                // One byte per group of eight; writers may truncate the final group.
+                int bytes = (int)Math.Min(groups, (ulong)(data.Length - pos));
+                int take = (int)Math.Min(groups * 8, (ulong)(dst.Length - n));
+                if ((take + 7) / 8 > bytes) throw new ParquetFormatException("bit-packed run past the end of the data");
+                var src = data.Slice(pos, (take + 7) / 8);
+                var bools = System.Runtime.InteropServices.MemoryMarshal.AsBytes(dst.Slice(n, take));
+                int whole = take / 8;
+                for (int b = 0; b < whole; b++)
+                {
+                    byte v = src[b];
+                    // Spread the byte's eight bits into eight bytes of 0 or 1.
+                    ulong spread = (v & 0x01UL) | ((v & 0x02UL) << 7) | ((v & 0x04UL) << 14) | ((v & 0x08UL) << 21)
+                        | ((v & 0x10UL) << 28) | ((v & 0x20UL) << 35) | ((v & 0x40UL) << 42) | ((v & 0x80UL) << 49);
+                    BinaryPrimitives.WriteUInt64LittleEndian(bools.Slice(b * 8), spread);
+                    ones += System.Numerics.BitOperations.PopCount(v);
+                }
+                for (int i = whole * 8; i < take; i++)
+                {
+                    int bit = (src[i >> 3] >> (i & 7)) & 1;
+                    bools[i] = (byte)bit;
+                    ones += bit;
+                }
+                n += take;
+                pos += (int)Math.Min(groups, (ulong)(data.Length - pos));
+            }
+        }
+        return ones;
+    }
+
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static ulong ReadUleb(ReadOnlySpan<byte> data, ref int pos)
     {
