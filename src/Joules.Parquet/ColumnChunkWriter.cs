@@ -19,17 +19,15 @@ internal sealed class ColumnChunkWriter
     private readonly CompressionCodec _codec;
     private readonly RleBitPackedEncoder _rle = new();
     private readonly ArrayBufferWriter<byte> _header = new(256);
-    private byte[] _page = new byte[1 << 16];
+    private readonly WriteScratch _s;
     private int _pageLen;
-    private byte[] _compressed = new byte[1 << 16];
-    private int[] _def = [], _rep = [], _indices = [];
-    private Array? _dense;
     private object? _dictionary;
 
-    public ColumnChunkWriter(ParquetColumn column, ParquetWriteOptions options)
+    public ColumnChunkWriter(ParquetColumn column, ParquetWriteOptions options, WriteScratch scratch)
     {
         _column = column;
         _options = options;
+        _s = scratch;
         _codec = options.Codec switch
         {
             ParquetCodec.None => CompressionCodec.Uncompressed,
@@ -60,35 +58,41 @@ internal sealed class ColumnChunkWriter
         };
     }
 
-    private T[] Dense<T>(int n)
+    /// <summary>Values of one chunk as the writer walks them: a primitive column's rows or a list column's elements, with their null marks.</summary>
+    private readonly ref struct Chunk<T>
     {
-        if (_dense is T[] d && d.Length >= n) return d;
-        var a = new T[Math.Max(n, 1024)];
-        _dense = a;
-        return a;
+        public Chunk(ReadOnlySpan<T> values, ReadOnlySpan<bool> valid) { Values = values; Valid = valid; }
+        /// <summary>Rows (primitive) or the chunk's elements (list), indexed from the chunk's first.</summary>
+        public readonly ReadOnlySpan<T> Values;
+        /// <summary>Null marks parallel to <see cref="Values"/>; empty when nothing is marked null.</summary>
+        public readonly ReadOnlySpan<bool> Valid;
     }
 
     private ColumnChunk WriteTyped<T, TKey>(ColumnData data, int start, int count, Stream output, long offset, PlainCodec<T, TKey> codec) where TKey : notnull
     {
-        // 1. Levels and the values actually present, densely (a copy only where nulls or lists make it necessary).
-        int entries;
-        ReadOnlySpan<T> dense;
-        bool gathered;
-        if (data is ListColumnData<T> list)
+        ListColumnData<T>? list = data as ListColumnData<T>;
+        if (list != null && !_column.IsList) throw new ArgumentException($"column '{_column.Name}' ({_column.TypeDescription}) is not a list column; it takes {_column.ClrType.Name} values, not lists");
+        if (list == null && _column.IsList) throw new ArgumentException($"column '{_column.Name}' is a list column: give it ListColumnData (ColumnData.FromLists)");
+        if (list == null && data is not ColumnData<T>) throw new ArgumentException($"column '{_column.Name}': {data.GetType().Name} cannot be written");
+        int first = 0, last = count;
+        Chunk<T> chunk;
+        if (list != null)
         {
-            if (!_column.IsList) throw new ArgumentException($"column '{_column.Name}' ({_column.TypeDescription}) is not a list column; it takes {_column.ClrType.Name} values, not lists");
-            dense = ListLevels(list, start, count, codec, out entries);
-            gathered = true;
+            first = list.Offsets[start];
+            last = list.Offsets[start + count];
+            if (first < 0 || last > list.Elements.Count || last < first)
+                throw new ArgumentException($"column '{_column.Name}': list offsets of rows {start}..{start + count - 1} point outside the {list.Elements.Count} elements given");
+            var ev = list.Elements.Validity;
+            chunk = new Chunk<T>(list.Elements.Values.AsSpan(first, last - first), ev == null ? default : ev.AsSpan(first, last - first));
+            CheckLists(list, start, count, codec);
         }
-        else if (data is ColumnData<T> flat)
+        else
         {
-            if (_column.IsList) throw new ArgumentException($"column '{_column.Name}' is a list column: give it ListColumnData (ColumnData.FromLists)");
-            entries = count;
-            dense = FlatLevels(flat, start, count, codec, out gathered);
+            var flat = (ColumnData<T>)data;
+            var va = flat.Validity;
+            chunk = new Chunk<T>(flat.Values.AsSpan(start, count), va == null ? default : va.AsSpan(start, count));
+            CheckRequired(chunk, start, codec);
         }
-        else throw new ArgumentException($"column '{_column.Name}': {data.GetType().Name} cannot be written");
-        int maxDef = _column.MaxDefinitionLevel;
-        long nullCount = entries - dense.Length;
 
         var stats = new StatsTracker<T, TKey>(codec);
         long chunkStart = offset;
@@ -96,21 +100,25 @@ internal sealed class ColumnChunkWriter
         var encodings = new List<ValueEncoding>();
         long? dictOffset = null;
 
-        // 2. Dictionary attempt: given up as soon as the dictionary page would pass its size limit.
+        // 1. Dictionary over the present values, given up as soon as its page would pass the size limit. Primitive
+        //    columns keep every value's index (one int per row); lists look their elements up again page by page.
         DictionaryEncoder<T, TKey>? dict = null;
-        if (_options.Dictionary && codec.SupportsDictionary && dense.Length > 0)
+        bool keepIds = list == null;
+        int present = 0;
+        if (_options.Dictionary && codec.SupportsDictionary)
         {
             dict = _dictionary as DictionaryEncoder<T, TKey> ?? new DictionaryEncoder<T, TKey>(codec);
             _dictionary = dict;
-            if (_indices.Length < dense.Length) _indices = new int[Math.Max(dense.Length, 1024)];
-            if (!dict.Encode(dense, _indices.AsSpan(0, dense.Length), _options.DictionaryPageBytes)) { dict.Release(); dict = null; }
+            dict.Reset();
+            if (!AddToDictionary(dict, chunk, codec, keepIds, out present)) { dict.Release(); dict = null; }
+            else if (present == 0) dict = null; // all null: no dictionary page
         }
         if (dict != null)
         {
             // Statistics over the dictionary entries: every entry occurs in the data.
             stats.AddAll(dict.Entries);
             _pageLen = 0;
-            codec.WritePlainSpan(dict.Entries, ref _page, ref _pageLen);
+            codec.WritePlainSpan(dict.Entries, ref _s.Page, ref _pageLen);
             dictOffset = offset;
             offset += WritePage(output, PageType.DictionaryPage, dict.Entries.Length, ValueEncoding.Plain, ref uncompressedTotal);
             encodings.Add(ValueEncoding.Plain);
@@ -119,56 +127,72 @@ internal sealed class ColumnChunkWriter
         }
         else
         {
-            stats.AddAll(dense);
             encodings.Add(ValueEncoding.Plain);
             encodings.Add(ValueEncoding.Rle);
         }
 
-        // 3. Data pages, cut at row boundaries, each compressed and written before the next is encoded.
+        // 2. Data pages, cut at row boundaries; each page's levels and values are built, compressed and written before the next.
         long dataOffset = offset;
         int bitWidth = dict == null ? 0 : Math.Max(1, RleBitPacked.BitWidth(dict.Entries.Length - 1));
         int entriesPerPage = EntriesPerPage(codec, dict != null, bitWidth);
+        int maxDef = _column.MaxDefinitionLevel;
         int defWidth = RleBitPacked.BitWidth(maxDef);
-        int e0 = 0, v0 = 0;
+        long entries = 0, nulls = 0;
+        int row = 0, elem = 0, idPos = 0;
         do
         {
-            int e1 = Math.Min(entries, e0 + entriesPerPage);
-            if (_column.IsList) while (e1 < entries && _rep[e1] != 0) e1++;
-            int n = e1 - e0;
-            int present = n;
+            // Rows of this page and, for lists, how many elements they hold.
+            int r1 = row, entriesInPage = 0;
+            if (list == null) r1 = Math.Min(count, row + entriesPerPage);
+            else
+                while (r1 < count && (r1 == row || entriesInPage < entriesPerPage))
+                {
+                    entriesInPage += Math.Max(1, list.Offsets[start + r1 + 1] - list.Offsets[start + r1]);
+                    r1++;
+                }
+            int e1 = list == null ? r1 : list.Offsets[start + r1] - first;
+            var pageValues = chunk.Values.Slice(elem, e1 - elem);
+            var pageValid = chunk.Valid.IsEmpty ? default : chunk.Valid.Slice(elem, e1 - elem);
             _pageLen = 0;
-            if (_column.IsList) WriteLevels(_rep.AsSpan(e0, n), 1);
-            if (maxDef > 0)
-            {
-                var def = _def.AsSpan(e0, n);
-                WriteLevels(def, defWidth);
-                present = 0;
-                foreach (int d in def) if (d == maxDef) present++;
-            }
+            int n = list == null ? FlatPageLevels(pageValues, pageValid, codec, maxDef, defWidth, out int pagePresent)
+                : ListPageLevels(list, start + row, start + r1, pageValues, pageValid, codec, defWidth, out pagePresent);
+            // The page's present values, densely (the caller's span itself when none is null); not needed for kept indices.
+            var dense = dict != null && keepIds ? default : Dense(pageValues, pageValid, codec, out _);
             ValueEncoding enc;
             if (dict != null)
             {
+                Span<int> ids;
+                if (keepIds) ids = _s.Indices.AsSpan(idPos, pagePresent);
+                else
+                {
+                    ids = _s.PageIndices(pagePresent);
+                    dict.Lookup(dense, ids);
+                }
+                idPos += pagePresent;
                 EnsurePage(1);
-                _page[_pageLen++] = (byte)bitWidth;
+                _s.Page[_pageLen++] = (byte)bitWidth;
                 _rle.Reset();
-                _rle.Encode(_indices.AsSpan(v0, present), bitWidth);
+                _rle.Encode(ids, bitWidth);
                 EnsurePage(_rle.Written.Length);
-                _rle.Written.CopyTo(_page.AsSpan(_pageLen));
+                _rle.Written.CopyTo(_s.Page.AsSpan(_pageLen));
                 _pageLen += _rle.Written.Length;
                 enc = ValueEncoding.RleDictionary;
             }
             else
             {
-                codec.WritePlainSpan(dense.Slice(v0, present), ref _page, ref _pageLen);
+                stats.AddAll(dense);
+                codec.WritePlainSpan(dense, ref _s.Page, ref _pageLen);
                 enc = ValueEncoding.Plain;
             }
             offset += WritePage(output, PageType.DataPage, n, enc, ref uncompressedTotal);
-            e0 = e1;
-            v0 += present;
-        } while (e0 < entries);
+            entries += n;
+            nulls += n - pagePresent;
+            row = r1;
+            elem = e1;
+        } while (row < count);
 
         dict?.Release();
-        if (gathered && !typeof(T).IsValueType) Array.Clear(_dense!, 0, dense.Length); // drop references to the caller's strings
+        _s.ClearDense<T>();
         var meta = new ColumnMetaData
         {
             Type = _column.PhysicalType,
@@ -180,97 +204,128 @@ internal sealed class ColumnChunkWriter
             TotalCompressedSize = offset - chunkStart,
             DataPageOffset = dataOffset,
             DictionaryPageOffset = dictOffset,
-            Statistics = stats.ToStatistics(nullCount),
+            Statistics = stats.ToStatistics(nulls),
         };
         return new ColumnChunk { FileOffset = chunkStart, MetaData = meta };
     }
 
-    /// <summary>Definition levels of a primitive column (1 = present) and its present values: the caller's span itself when nothing is null.</summary>
-    private ReadOnlySpan<T> FlatLevels<T, TKey>(ColumnData<T> data, int start, int count, PlainCodec<T, TKey> codec, out bool gathered) where TKey : notnull
+    private static bool Present<T, TKey>(in Chunk<T> chunk, int i, PlainCodec<T, TKey> codec) where TKey : notnull =>
+        (chunk.Valid.IsEmpty || chunk.Valid[i]) && !codec.IsNullRef(chunk.Values[i]);
+
+    /// <summary>Pass 1: adds the chunk's present values to the dictionary (in slices, so no copy of the chunk is needed); false when it overflows.</summary>
+    private bool AddToDictionary<T, TKey>(DictionaryEncoder<T, TKey> dict, in Chunk<T> chunk, PlainCodec<T, TKey> codec, bool keepIds, out int present) where TKey : notnull
     {
-        gathered = false;
-        var values = data.Values.AsSpan(start, count);
-        var validity = data.Validity is { } va ? va.AsSpan(start, count) : default;
-        bool optional = _column.IsOptional;
-        if (!optional)
+        present = 0;
+        if (keepIds && _s.Indices.Length < chunk.Values.Length) _s.Indices = new int[Math.Max(chunk.Values.Length, 1024)];
+        const int Slice = 1 << 14;
+        for (int i = 0; i < chunk.Values.Length; i += Slice)
         {
-            // A required column takes no levels; every row must hold a value.
-            if (!validity.IsEmpty && validity.IndexOf(false) is int bad and >= 0) throw new ArgumentException($"column '{_column.Name}' is required but row {start + bad} is null");
-            if (!typeof(T).IsValueType)
-                for (int i = 0; i < count; i++)
-                    if (codec.IsNullRef(values[i])) throw new ArgumentException($"column '{_column.Name}' is required but row {start + i} is null");
-            return values;
+            var part = new Chunk<T>(chunk.Values.Slice(i, Math.Min(Slice, chunk.Values.Length - i)),
+                chunk.Valid.IsEmpty ? default : chunk.Valid.Slice(i, Math.Min(Slice, chunk.Values.Length - i)));
+            var dense = Dense(part.Values, part.Valid, codec, out int k);
+            var ids = keepIds ? _s.Indices.AsSpan(present, k) : _s.PageIndices(k);
+            if (!dict.Add(dense, ids, _options.DictionaryPageBytes)) return false;
+            present += k;
         }
-        if (_def.Length < count) _def = new int[Math.Max(count, 1024)];
-        var def = _def.AsSpan(0, count);
-        int present = 0;
-        if (validity.IsEmpty && typeof(T).IsValueType)
-        {
-            def.Fill(1);
-            return values;
-        }
-        for (int i = 0; i < count; i++)
-        {
-            bool has = (validity.IsEmpty || validity[i]) && !codec.IsNullRef(values[i]);
-            def[i] = has ? 1 : 0;
-            present += has ? 1 : 0;
-        }
-        if (present == count) return values;
-        var dense = Dense<T>(present);
-        int k = 0;
-        for (int i = 0; i < count; i++) if (def[i] != 0) dense[k++] = values[i];
-        gathered = true;
-        return dense.AsSpan(0, present);
+        return true;
     }
 
-    /// <summary>Repetition and definition levels of rows [start, start+count) of a list column, and its present elements densely.</summary>
-    private ReadOnlySpan<T> ListLevels<T, TKey>(ListColumnData<T> list, int start, int count, PlainCodec<T, TKey> codec, out int entries) where TKey : notnull
+    /// <summary>The present values of <paramref name="values"/>: the span itself when none is null, else a copy in the shared scratch.</summary>
+    private ReadOnlySpan<T> Dense<T, TKey>(ReadOnlySpan<T> values, ReadOnlySpan<bool> valid, PlainCodec<T, TKey> codec, out int present) where TKey : notnull
+    {
+        int firstNull = -1;
+        if (!valid.IsEmpty) firstNull = valid.IndexOf(false);
+        if (firstNull < 0 && !typeof(T).IsValueType)
+            for (int i = 0; i < values.Length; i++) if (codec.IsNullRef(values[i])) { firstNull = i; break; }
+        if (firstNull < 0) { present = values.Length; return values; }
+        var dense = _s.Dense<T>(values.Length);
+        values.Slice(0, firstNull).CopyTo(dense);
+        int k = firstNull;
+        for (int i = firstNull; i < values.Length; i++)
+            if ((valid.IsEmpty || valid[i]) && !codec.IsNullRef(values[i])) dense[k++] = values[i];
+        present = k;
+        return dense.AsSpan(0, k);
+    }
+
+    /// <summary>A required primitive column must hold a value in every row.</summary>
+    private void CheckRequired<T, TKey>(in Chunk<T> chunk, int start, PlainCodec<T, TKey> codec) where TKey : notnull
+    {
+        if (_column.IsOptional) return;
+        if (!chunk.Valid.IsEmpty && chunk.Valid.IndexOf(false) is int bad and >= 0) throw new ArgumentException($"column '{_column.Name}' is required but row {start + bad} is null");
+        if (!typeof(T).IsValueType)
+            for (int i = 0; i < chunk.Values.Length; i++)
+                if (codec.IsNullRef(chunk.Values[i])) throw new ArgumentException($"column '{_column.Name}' is required but row {start + i} is null");
+    }
+
+    /// <summary>Offsets must not decrease, null lists must be empty and allowed, and null elements allowed.</summary>
+    private void CheckLists<T, TKey>(ListColumnData<T> list, int start, int count, PlainCodec<T, TKey> codec) where TKey : notnull
     {
         var offsets = list.Offsets;
-        var elements = list.Elements;
-        int first = offsets[start], last = offsets[start + count];
-        if (first < 0 || last > elements.Count || last < first)
-            throw new ArgumentException($"column '{_column.Name}': list offsets of rows {start}..{start + count - 1} point outside the {elements.Count} elements given");
-        // Entries: one per element, one per empty or null list.
-        long upper = (long)(last - first) + count;
-        if (upper > int.MaxValue) throw new ArgumentException($"column '{_column.Name}': {upper} level entries in one row group; write fewer rows per row group");
-        int cap = (int)upper;
-        if (_def.Length < cap) _def = new int[Math.Max(cap, 1024)];
-        if (_rep.Length < cap) _rep = new int[Math.Max(cap, 1024)];
-        var dense = Dense<T>(last - first);
-        int listLevel = _column.ListDefinedLevel, maxDef = _column.MaxDefinitionLevel;
-        bool optionalList = _column.IsOptional, optionalElements = _column.Element!.IsOptional;
         var listValid = list.Validity;
-        var elemValid = elements.Validity;
-        var values = elements.Values;
-        int e = 0, k = 0;
         for (int r = start; r < start + count; r++)
         {
             int a = offsets[r], b = offsets[r + 1];
             if (b < a) throw new ArgumentException($"column '{_column.Name}': list offsets decrease at row {r} ({a} then {b})");
             if (listValid != null && !listValid[r])
             {
-                if (!optionalList) throw new ArgumentException($"column '{_column.Name}' holds required lists but row {r} is null");
+                if (!_column.IsOptional) throw new ArgumentException($"column '{_column.Name}' holds required lists but row {r} is null");
                 if (b != a) throw new ArgumentException($"column '{_column.Name}': row {r} is a null list but has {b - a} elements");
-                _rep[e] = 0; _def[e++] = 0;
-                continue;
-            }
-            if (a == b)
-            {
-                _rep[e] = 0; _def[e++] = listLevel;
-                continue;
-            }
-            for (int j = a; j < b; j++)
-            {
-                bool has = (elemValid == null || elemValid[j]) && !codec.IsNullRef(values[j]);
-                if (!has && !optionalElements) throw new ArgumentException($"column '{_column.Name}' holds required elements but element {j - a} of row {r} is null");
-                _rep[e] = j == a ? 0 : 1;
-                _def[e++] = has ? maxDef : maxDef - 1;
-                if (has) dense[k++] = values[j];
             }
         }
-        entries = e;
-        return dense.AsSpan(0, k);
+        if (_column.Element!.IsOptional) return;
+        var elements = list.Elements;
+        for (int j = offsets[start]; j < offsets[start + count]; j++)
+            if (elements.IsNull(j)) throw new ArgumentException($"column '{_column.Name}' holds required elements but element {j} is null");
+    }
+
+    /// <summary>A primitive page's definition levels (1 = present), written to the page; returns the page's entry count.</summary>
+    private int FlatPageLevels<T, TKey>(ReadOnlySpan<T> values, ReadOnlySpan<bool> valid, PlainCodec<T, TKey> codec, int maxDef, int defWidth, out int present) where TKey : notnull
+    {
+        int n = values.Length;
+        present = n;
+        if (maxDef == 0) return n;
+        var def = _s.Def(n);
+        if (valid.IsEmpty && typeof(T).IsValueType) def.Fill(1);
+        else
+        {
+            present = 0;
+            for (int i = 0; i < n; i++)
+            {
+                int d = (valid.IsEmpty || valid[i]) && !codec.IsNullRef(values[i]) ? 1 : 0;
+                def[i] = d;
+                present += d;
+            }
+        }
+        WriteLevels(def, defWidth);
+        return n;
+    }
+
+    /// <summary>A list page's repetition and definition levels for rows [r0, r1), written to the page; returns the page's entry count.</summary>
+    private int ListPageLevels<T, TKey>(ListColumnData<T> list, int r0, int r1, ReadOnlySpan<T> values, ReadOnlySpan<bool> valid, PlainCodec<T, TKey> codec, int defWidth, out int present) where TKey : notnull
+    {
+        int cap = values.Length + (r1 - r0);
+        var rep = _s.Rep(cap);
+        var def = _s.Def(cap);
+        int listLevel = _column.ListDefinedLevel, maxDef = _column.MaxDefinitionLevel;
+        var listValid = list.Validity;
+        int e = 0, k = 0;
+        for (int r = r0; r < r1; r++)
+        {
+            int len = list.Offsets[r + 1] - list.Offsets[r];
+            if (listValid != null && !listValid[r]) { rep[e] = 0; def[e++] = 0; continue; }
+            if (len == 0) { rep[e] = 0; def[e++] = listLevel; continue; }
+            for (int j = 0; j < len; j++, k++)
+            {
+                rep[e] = j == 0 ? 0 : 1;
+                bool has = (valid.IsEmpty || valid[k]) && !codec.IsNullRef(values[k]);
+                def[e++] = has ? maxDef : maxDef - 1;
+            }
+        }
+        present = 0;
+        foreach (int d in def.Slice(0, e)) if (d == maxDef) present++;
+        WriteLevels(rep.Slice(0, e), 1);
+        WriteLevels(def.Slice(0, e), defWidth);
+        return e;
     }
 
     private void WriteLevels(ReadOnlySpan<int> levels, int bitWidth)
@@ -278,8 +333,8 @@ internal sealed class ColumnChunkWriter
         _rle.Reset();
         _rle.Encode(levels, bitWidth);
         EnsurePage(4 + _rle.Written.Length);
-        BinaryPrimitives.WriteInt32LittleEndian(_page.AsSpan(_pageLen), _rle.Written.Length);
-        _rle.Written.CopyTo(_page.AsSpan(_pageLen + 4));
+        BinaryPrimitives.WriteInt32LittleEndian(_s.Page.AsSpan(_pageLen), _rle.Written.Length);
+        _rle.Written.CopyTo(_s.Page.AsSpan(_pageLen + 4));
         _pageLen += 4 + _rle.Written.Length;
     }
 
@@ -291,14 +346,14 @@ internal sealed class ColumnChunkWriter
 
     private void EnsurePage(int more)
     {
-        if (_pageLen + more > _page.Length) Array.Resize(ref _page, Math.Max(_page.Length * 2, _pageLen + more));
+        if (_pageLen + more > _s.Page.Length) Array.Resize(ref _s.Page, Math.Max(_s.Page.Length * 2, _pageLen + more));
     }
 
-    /// <summary>Compresses the page in <see cref="_page"/> and writes header and body; returns the bytes written.</summary>
+    /// <summary>Compresses the page in the scratch page buffer and writes header and body; returns the bytes written.</summary>
     private int WritePage(Stream output, PageType type, int numValues, ValueEncoding encoding, ref long uncompressedTotal)
     {
-        var src = _page.AsSpan(0, _pageLen);
-        int clen = Compression.Compress(_codec, src, ref _compressed, _options.CompressionLevel);
+        var src = _s.Page.AsSpan(0, _pageLen);
+        int clen = Compression.Compress(_codec, src, ref _s.Compressed, _options.CompressionLevel);
         var header = new PageHeader
         {
             Type = type,
@@ -310,8 +365,43 @@ internal sealed class ColumnChunkWriter
         _header.ResetWrittenCount();
         header.Write(new CompactWriter(_header));
         output.Write(_header.WrittenSpan);
-        output.Write(_compressed.AsSpan(0, clen));
+        output.Write(_s.Compressed.AsSpan(0, clen));
         uncompressedTotal += _header.WrittenCount + _pageLen;
         return _header.WrittenCount + clen;
+    }
+}
+
+/// <summary>Buffers the column writers of one file share (they write one chunk at a time): page bytes, levels, dictionary indices, dense values.</summary>
+internal sealed class WriteScratch
+{
+    public byte[] Page = new byte[1 << 16];
+    public byte[] Compressed = new byte[1 << 16];
+    /// <summary>One dictionary index per present value of the chunk being written (primitive columns).</summary>
+    public int[] Indices = [];
+    private int[] _pageIndices = [], _def = [], _rep = [];
+    private readonly Dictionary<Type, Array> _dense = new();
+
+    private static Span<int> Take(ref int[] buffer, int n)
+    {
+        if (buffer.Length < n) buffer = new int[Math.Max(n, 1024)];
+        return buffer.AsSpan(0, n);
+    }
+
+    public Span<int> PageIndices(int n) => Take(ref _pageIndices, n);
+    public Span<int> Def(int n) => Take(ref _def, n);
+    public Span<int> Rep(int n) => Take(ref _rep, n);
+
+    public T[] Dense<T>(int n)
+    {
+        if (_dense.TryGetValue(typeof(T), out var a) && a.Length >= n) return (T[])a;
+        var made = new T[Math.Max(n, 1024)];
+        _dense[typeof(T)] = made;
+        return made;
+    }
+
+    /// <summary>Drops references to the caller's strings once a chunk is written.</summary>
+    public void ClearDense<T>()
+    {
+        if (!typeof(T).IsValueType && _dense.TryGetValue(typeof(T), out var a)) Array.Clear(a);
     }
 }

@@ -147,7 +147,8 @@ public sealed class ParquetFileReader : IDisposable
     /// Decodes one primitive column of one row group straight into the caller's arrays: row r of the group lands in
     /// <paramref name="values"/>[r] (so pass <c>array.AsSpan(firstRow)</c> to fill a whole-file array), and for optional columns
     /// <paramref name="validity"/>[r] says whether it is present. Returns the number of nulls. <paramref name="validity"/> may be
-    /// empty when the caller expects none; a null then throws <see cref="InvalidOperationException"/>.
+    /// empty when the caller expects none (a null number then throws <see cref="InvalidOperationException"/>) and for strings and
+    /// byte arrays, whose nulls are null references.
     /// </summary>
     public int ReadColumn<T>(int rowGroup, string column, Span<T> values, Span<bool> validity = default)
     {
@@ -162,7 +163,8 @@ public sealed class ParquetFileReader : IDisposable
         var (reader, meta, offset, length) = LoadChunk(rowGroup, c, rows);
         int nulls = reader.ReadFlat(rowGroup, _chunkBuf, offset, length, meta, values.Slice(0, rows), validity.IsEmpty || !col.IsOptional ? default : validity.Slice(0, rows));
         if (!validity.IsEmpty && !col.IsOptional) validity.Slice(0, rows).Fill(true);
-        if (nulls > 0 && validity.IsEmpty)
+        // Strings and byte arrays mark nulls with null references; numbers need the validity span.
+        if (nulls > 0 && validity.IsEmpty && typeof(T).IsValueType)
             throw new InvalidOperationException($"{Name}, row group {rowGroup}, column '{column}' has {nulls} nulls: pass a validity span to receive them");
         return nulls;
     }

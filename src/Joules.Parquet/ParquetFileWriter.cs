@@ -36,7 +36,8 @@ public sealed class ParquetFileWriter : IDisposable
         if (_options.RowGroupRows <= 0) throw new ArgumentException("RowGroupRows must be positive");
         foreach (var c in schema)
             if (c.NotSupportedReason != null) throw new ArgumentException($"column '{c.Name}' cannot be written: {c.NotSupportedReason}");
-        _columnWriters = schema.Select(c => new ColumnChunkWriter(c, _options)).ToArray();
+        var scratch = new WriteScratch();
+        _columnWriters = schema.Select(c => new ColumnChunkWriter(c, _options, scratch)).ToArray();
         _stream.Write(Magic);
         _pos = Magic.Length;
     }

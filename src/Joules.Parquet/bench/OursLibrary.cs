@@ -19,6 +19,7 @@ public sealed class OursLibrary : IBenchLibrary
         BenchKind.Int32 => ParquetColumn.Int32(c.Name, c.Optional),
         BenchKind.Double => ParquetColumn.Double(c.Name, c.Optional),
         BenchKind.String => ParquetColumn.String(c.Name, c.Optional),
+        BenchKind.ListInt64 => ParquetColumn.List(c.Name, ParquetColumn.Int64("element"), c.Optional),
         _ => throw new NotSupportedException($"column kind {c.Kind}"),
     };
 
@@ -28,6 +29,7 @@ public sealed class OursLibrary : IBenchLibrary
         BenchKind.Int32 => ColumnData.From(c.Ints!, c.Validity),
         BenchKind.Double => ColumnData.From(c.Doubles!, c.Validity),
         BenchKind.String => ColumnData.From(c.Strings!),
+        BenchKind.ListInt64 => ColumnData.FromLists(c.Offsets!, c.Longs!, c.Validity),
         _ => throw new NotSupportedException($"column kind {c.Kind}"),
     };
 
@@ -41,29 +43,40 @@ public sealed class OursLibrary : IBenchLibrary
     public void Read(string path, BenchTable into)
     {
         using var reader = ParquetFileReader.Open(path);
-        var names = into.Columns.Select(c => c.Name).ToArray();
         int row = 0;
+        var lists = new RowGroupData?[into.Columns.Count];
         for (int g = 0; g < reader.RowGroupCount; g++)
         {
-            var group = reader.ReadRowGroup(g, names);
+            int n = reader.RowGroupRowCount(g);
             for (int k = 0; k < into.Columns.Count; k++)
             {
-                var dst = into.Columns[k];
-                var src = group.Columns[k];
-                switch (src)
+                var c = into.Columns[k];
+                // Primitive columns decode straight into the caller's whole-file arrays.
+                switch (c.Kind)
                 {
-                    case ColumnData<long> l: l.Span.CopyTo(dst.Longs.AsSpan(row)); break;
-                    case ColumnData<int> n: n.Span.CopyTo(dst.Ints.AsSpan(row)); break;
-                    case ColumnData<double> d: d.Span.CopyTo(dst.Doubles.AsSpan(row)); break;
-                    case ColumnData<string> s: s.Span.CopyTo(dst.Strings.AsSpan(row)!); break;
-                }
-                if (dst.Validity != null)
-                {
-                    if (src.Validity is { } v) v.AsSpan(0, group.RowCount).CopyTo(dst.Validity.AsSpan(row));
-                    else dst.Validity.AsSpan(row, group.RowCount).Fill(true);
+                    case BenchKind.Int64 or BenchKind.Timestamp: reader.ReadColumn<long>(g, c.Name, c.Longs.AsSpan(row), c.Validity.AsSpan(row)); break;
+                    case BenchKind.Int32: reader.ReadColumn<int>(g, c.Name, c.Ints.AsSpan(row), c.Validity.AsSpan(row)); break;
+                    case BenchKind.Double: reader.ReadColumn<double>(g, c.Name, c.Doubles.AsSpan(row), c.Validity.AsSpan(row)); break;
+                    case BenchKind.String: reader.ReadColumn<string>(g, c.Name, c.Strings.AsSpan(row)!); break;
+                    default:
+                        // Lists come as offsets and values per row group (buffers reused), appended to the caller's arrays.
+                        lists[k] = reader.ReadRowGroup(g, [c.Name], lists[k]);
+                        Append(c, lists[k]!.GetList<long>(c.Name), row);
+                        break;
                 }
             }
-            row += group.RowCount;
+            row += n;
         }
+    }
+
+    private static void Append(BenchColumn c, ListColumnData<long> list, int row)
+    {
+        int start = row == 0 ? 0 : c.Offsets![row];
+        int count = list.Elements.Count;
+        if (c.Longs!.Length < start + count) { var bigger = new long[Math.Max(start + count, c.Longs.Length * 2)]; c.Longs.AsSpan(0, start).CopyTo(bigger); c.Longs = bigger; }
+        list.Elements.Span.CopyTo(c.Longs.AsSpan(start));
+        for (int i = 0; i <= list.Count; i++) c.Offsets![row + i] = start + list.Offsets[i];
+        if (c.Validity != null)
+            for (int i = 0; i < list.Count; i++) c.Validity[row + i] = !list.IsNull(i);
     }
 }
