@@ -64,12 +64,54 @@ internal sealed partial class ColumnChunkReader
                 nulls += n - present;
             }
             var dst = values.Slice(row, n);
-            DecodeValues(decoder, page, dict, dst.Slice(0, present));
-            if (present < n) Spread(dst, validity.Slice(row, n), present);
+            if (present == n) DecodeValues(decoder, page, dict, dst);
+            else DecodeSpaced(decoder, page, dict, dst, validity.Slice(row, n), present);
             row += n;
         }
         if (row != rows) throw Error($"column chunk holds {row} values but the row group has {rows} rows");
         return nulls;
+    }
+
+    /// <summary>
+    /// A page with nulls: dictionary indices and fixed-width PLAIN values are decoded run by run of present rows straight into
+    /// those rows (null rows cleared); other encodings decode densely and are spread afterwards.
+    /// </summary>
+    private void DecodeSpaced<T>(ValueDecoder<T> decoder, in DataPage page, T[]? dict, Span<T> dst, ReadOnlySpan<bool> valid, int present)
+    {
+        bool dictionary = page.Encoding is ValueEncoding.RleDictionary or ValueEncoding.PlainDictionary;
+        int width = typeof(T).IsValueType && page.Encoding == ValueEncoding.Plain && _column.PhysicalType is PhysicalType.Int32 or PhysicalType.Int64 or PhysicalType.Float or PhysicalType.Double
+            ? System.Runtime.CompilerServices.Unsafe.SizeOf<T>() : 0;
+        if (!dictionary && width == 0)
+        {
+            DecodeValues(decoder, page, dict, dst.Slice(0, present));
+            Spread(dst, valid, present);
+            return;
+        }
+        if (dictionary)
+        {
+            if (dict == null) throw Error("dictionary-encoded page but the chunk has no dictionary page");
+            if (page.Values.Length < 1 && present > 0) throw Error("dictionary indices missing");
+        }
+        else if ((long)present * width > page.Values.Length) throw Error($"page holds {page.Values.Length} bytes of values, {(long)present * width} needed");
+        var indices = dictionary && present > 0 ? new DictionaryIndices(page.Values.Slice(1), page.Values[0]) : default;
+        // Fixed-width PLAIN values are the numbers' little-endian bytes: view them as the element type (width checked above).
+        var plain = dictionary ? default : System.Runtime.InteropServices.MemoryMarshal.CreateReadOnlySpan(
+            ref System.Runtime.CompilerServices.Unsafe.As<byte, T>(ref System.Runtime.InteropServices.MemoryMarshal.GetReference(page.Values)), present);
+        var entries = dictionary ? new ReadOnlySpan<T>(dict, 0, _dictCount) : default;
+        int i = 0, taken = 0;
+        while (i < dst.Length)
+        {
+            int a = valid.Slice(i).IndexOf(true);
+            if (a < 0) { dst.Slice(i).Clear(); break; }
+            a += i;
+            dst.Slice(i, a - i).Clear();
+            int b = valid.Slice(a).IndexOf(false);
+            b = b < 0 ? dst.Length : a + b;
+            if (dictionary) indices.Gather(entries, dst.Slice(a, b - a), ref _indices);
+            else plain.Slice(taken, b - a).CopyTo(dst.Slice(a, b - a));
+            taken += b - a;
+            i = b;
+        }
     }
 
     /// <summary>Values were decoded densely at the front; moves them to their rows from the back, in place, and clears null rows.</summary>

@@ -226,7 +226,7 @@ internal sealed partial class ColumnChunkReader
         {
             if (dict == null) throw Error("dictionary-encoded page but the chunk has no dictionary page");
             if (page.Values.Length < 1) throw Error("dictionary indices missing");
-            DictionaryIndices.Gather(page.Values.Slice(1), page.Values[0], dict, _dictCount, dst, ref _indices);
+            new DictionaryIndices(page.Values.Slice(1), page.Values[0]).Gather(new ReadOnlySpan<T>(dict, 0, _dictCount), dst, ref _indices);
         }
         else decoder.Decode(page.Encoding, page.Values, dst);
     }

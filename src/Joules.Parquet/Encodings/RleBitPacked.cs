@@ -118,25 +118,29 @@ internal static class RleBitPacked
     }
 
     /// <summary>Unpacks little-endian bit-packed values of up to 32 bits.</summary>
-    public static unsafe void Unpack32(ReadOnlySpan<byte> src, int bitWidth, Span<int> dst)
+    public static void Unpack32(ReadOnlySpan<byte> src, int bitWidth, Span<int> dst) => Unpack32(src, 0, bitWidth, dst);
+
+    /// <summary>Unpacks little-endian bit-packed values of up to 32 bits starting at bit <paramref name="startBit"/> of <paramref name="src"/>.</summary>
+    public static unsafe void Unpack32(ReadOnlySpan<byte> src, long startBit, int bitWidth, Span<int> dst)
     {
         if (bitWidth == 0) { dst.Clear(); return; }
         uint mask = bitWidth == 32 ? uint.MaxValue : (1u << bitWidth) - 1;
         int i = 0;
-        // Fast path while a full 8-byte load stays inside the buffer: the last value needs bit + 39 bits at most.
-        long safeValues = src.Length >= 8 ? ((long)(src.Length - 8) * 8) / bitWidth + 1 : 0;
+        // Fast path while a full 8-byte load stays inside the buffer: a value starting at bit b needs bytes b/8 .. b/8+7.
+        long lastSafeBit = ((long)src.Length - 8) * 8;
+        long safeValues = lastSafeBit >= startBit ? (lastSafeBit - startBit) / bitWidth + 1 : 0;
         int fast = (int)Math.Min(dst.Length, safeValues);
         fixed (byte* p = src)
         fixed (int* o = dst)
         {
-            long bit = 0;
+            long bit = startBit;
             for (; i < fast; i++, bit += bitWidth)
             {
                 ulong word = Unsafe.ReadUnaligned<ulong>(p + (bit >> 3));
                 o[i] = (int)((uint)(word >> (int)(bit & 7)) & mask);
             }
         }
-        for (long bit = (long)i * bitWidth; i < dst.Length; i++, bit += bitWidth) dst[i] = (int)(uint)(ReadBitsSlow(src, bit, bitWidth) & mask);
+        for (long bit = startBit + (long)i * bitWidth; i < dst.Length; i++, bit += bitWidth) dst[i] = (int)(uint)(ReadBitsSlow(src, bit, bitWidth) & mask);
     }
 
     /// <summary>Reads up to 64 bits at an arbitrary bit offset; bytes past the end read as zero.</summary>

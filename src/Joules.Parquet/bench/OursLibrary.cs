@@ -54,9 +54,9 @@ public sealed class OursLibrary : IBenchLibrary
                 // Primitive columns decode straight into the caller's whole-file arrays.
                 switch (c.Kind)
                 {
-                    case BenchKind.Int64 or BenchKind.Timestamp: reader.ReadColumn<long>(g, c.Name, c.Longs.AsSpan(row), c.Validity.AsSpan(row)); break;
-                    case BenchKind.Int32: reader.ReadColumn<int>(g, c.Name, c.Ints.AsSpan(row), c.Validity.AsSpan(row)); break;
-                    case BenchKind.Double: reader.ReadColumn<double>(g, c.Name, c.Doubles.AsSpan(row), c.Validity.AsSpan(row)); break;
+                    case BenchKind.Int64 or BenchKind.Timestamp: reader.ReadColumn<long>(g, c.Name, c.Longs.AsSpan(row), Valid(c, row)); break;
+                    case BenchKind.Int32: reader.ReadColumn<int>(g, c.Name, c.Ints.AsSpan(row), Valid(c, row)); break;
+                    case BenchKind.Double: reader.ReadColumn<double>(g, c.Name, c.Doubles.AsSpan(row), Valid(c, row)); break;
                     case BenchKind.String: reader.ReadColumn<string>(g, c.Name, c.Strings.AsSpan(row)!); break;
                     default:
                         // Lists come as offsets and values per row group (buffers reused), appended to the caller's arrays.
@@ -68,6 +68,8 @@ public sealed class OursLibrary : IBenchLibrary
             row += n;
         }
     }
+
+    private static Span<bool> Valid(BenchColumn c, int row) => c.Validity == null ? default : c.Validity.AsSpan(row);
 
     private static void Append(BenchColumn c, ListColumnData<long> list, int row)
     {

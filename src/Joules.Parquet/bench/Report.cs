@@ -9,8 +9,8 @@ public static class Report
     {
         var inv = CultureInfo.InvariantCulture;
         o.WriteLine();
-        o.WriteLine("| data set | codec | op | joules rows/s | parquetsharp rows/s | ratio | joules file | parquetsharp file | joules above arrays | parquetsharp above arrays | cold pass (j / ps) |");
-        o.WriteLine("|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|");
+        o.WriteLine("| data set | codec | op | joules rows/s | parquetsharp rows/s | ratio | ratio (CPU time) | joules file | parquetsharp file | joules above arrays | parquetsharp above arrays | cold pass (j / ps) |");
+        o.WriteLine("|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
         foreach (var (dataset, codec, writer) in configs)
         foreach (var op in results.Select(r => r.Op).Distinct())
         {
@@ -20,14 +20,15 @@ public static class Report
             if (ours.Concat(theirs).Select(r => r.Checksum).Distinct().Count() != 1)
                 throw new InvalidOperationException($"{dataset}/{codec} {op}: the libraries disagree on the data (checksums {string.Join(", ", ours.Concat(theirs).Select(r => r.Checksum).Distinct())})");
             double oRate = Median(ours.Select(r => r.Rows / r.BestSeconds)), tRate = Median(theirs.Select(r => r.Rows / r.BestSeconds));
+            double oCpu = Median(ours.Select(r => r.Rows / r.BestCpuSeconds)), tCpu = Median(theirs.Select(r => r.Rows / r.BestCpuSeconds));
             string label = op == "read" ? $"{dataset} (written by {writer})" : dataset;
-            o.WriteLine(string.Create(inv, $"| {label} | {codec} | {op} | {oRate / 1e6:0.00} M | {tRate / 1e6:0.00} M | {oRate / tRate:0.00}x | " +
+            o.WriteLine(string.Create(inv, $"| {label} | {codec} | {op} | {oRate / 1e6:0.00} M | {tRate / 1e6:0.00} M | {oRate / tRate:0.00}x | {oCpu / tCpu:0.00}x | " +
                 $"{MiB(ours[0].FileBytes)} | {MiB(theirs[0].FileBytes)} | {MiB(Median(ours.Select(r => (double)r.OverheadBytes)))} | {MiB(Median(theirs.Select(r => (double)r.OverheadBytes)))} | " +
                 $"{Median(ours.Select(r => r.ColdSeconds)):0.00} / {Median(theirs.Select(r => r.ColdSeconds)):0.00} s |"));
         }
         var any = results.FirstOrDefault();
         if (any != null)
-            o.WriteLine(string.Create(inv, $"\nrows/s: median over processes of each process's best warm pass; above arrays: peak resident set (VmHWM, restarted after the caller's arrays were filled{(results.All(r => r.PeakReset) ? "" : "; NOT restarted on this kernel")}) minus the resident set then, minus what the decoded data added to the managed heap (strings, list values); median over processes."));
+            o.WriteLine(string.Create(inv, $"\nrows/s: median over processes of each process's best warm pass (wall clock); ratio (CPU time): the same with the process's CPU seconds per pass, less sensitive to other load; above arrays: peak resident set (VmHWM, restarted after the caller's arrays were filled{(results.All(r => r.PeakReset) ? "" : "; NOT restarted on this kernel")}) minus the resident set then, minus what the decoded data added to the managed heap (strings, list values); median over processes."));
     }
 
     private static double Median(IEnumerable<double> xs)
