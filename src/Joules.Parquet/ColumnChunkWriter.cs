@@ -21,7 +21,7 @@ internal sealed class ColumnChunkWriter
     private readonly ArrayBufferWriter<byte> _header = new(256);
     private readonly WriteScratch _s;
     private int _pageLen;
-    private object? _dictionary;
+    private FixedCodec? _fixedCodec;
 
     public ColumnChunkWriter(ParquetColumn column, ParquetWriteOptions options, WriteScratch scratch)
     {
@@ -44,7 +44,7 @@ internal sealed class ColumnChunkWriter
     public ColumnChunk Write(ColumnData data, int start, int count, Stream output, long offset)
     {
         if (data.ElementType == typeof(byte[]) && _column.PhysicalType == PhysicalType.FixedLenByteArray)
-            return WriteTyped<byte[], string>(data, start, count, output, offset, new FixedCodec(_column.TypeLength));
+            return WriteTyped<byte[], string>(data, start, count, output, offset, _fixedCodec ??= new FixedCodec(_column.TypeLength));
         return data.ElementType switch
         {
             var t when t == typeof(bool) => WriteTyped(data, start, count, output, offset, BoolCodec.Instance),
@@ -107,8 +107,7 @@ internal sealed class ColumnChunkWriter
         int present = 0;
         if (_options.Dictionary && codec.SupportsDictionary)
         {
-            dict = _dictionary as DictionaryEncoder<T, TKey> ?? new DictionaryEncoder<T, TKey>(codec);
-            _dictionary = dict;
+            dict = _s.Encoder(codec);
             dict.Reset();
             if (!AddToDictionary(dict, chunk, codec, keepIds, out present)) { dict.Release(); dict = null; }
             else if (present == 0) dict = null; // all null: no dictionary page
@@ -380,6 +379,17 @@ internal sealed class WriteScratch
     public int[] Indices = [];
     private int[] _pageIndices = [], _def = [], _rep = [];
     private readonly Dictionary<Type, Array> _dense = new();
+    private readonly Dictionary<object, object> _encoders = new(ReferenceEqualityComparer.Instance);
+
+    /// <summary>The dictionary encoder for one value type, shared by the columns of that type (one chunk is encoded at a time).</summary>
+    public DictionaryEncoder<T, TKey> Encoder<T, TKey>(PlainCodec<T, TKey> codec) where TKey : notnull
+    {
+        // Keyed by codec instance: the shared codecs are singletons; a fixed-length column brings its own (its width).
+        if (_encoders.TryGetValue(codec, out var e)) return (DictionaryEncoder<T, TKey>)e;
+        var made = new DictionaryEncoder<T, TKey>(codec);
+        _encoders[codec] = made;
+        return made;
+    }
 
     private static Span<int> Take(ref int[] buffer, int n)
     {
