@@ -188,6 +188,33 @@ internal sealed class RleBitPackedEncoder
         _buf[_len++] = (byte)v;
     }
 
+    /// <summary>Bit-packs <paramref name="values"/> little-endian into <paramref name="dst"/> (which it fills; a partial last group is padded with zero bits).</summary>
+    private static unsafe void Pack(ReadOnlySpan<int> values, int bitWidth, Span<byte> dst)
+    {
+        dst.Clear();
+        if (bitWidth == 0) return;
+        ulong acc = 0;
+        int bits = 0, o = 0;
+        fixed (byte* p = dst)
+        {
+            foreach (int v in values)
+            {
+                acc |= (ulong)(uint)v << bits;
+                bits += bitWidth;
+                if (bits >= 32)
+                {
+                    // Whole groups fill whole bytes, so 32-bit stores never pass the end of dst until the last one.
+                    if (o + 4 <= dst.Length) Unsafe.WriteUnaligned(p + o, (uint)acc);
+                    else for (int k = 0; k < dst.Length - o; k++) p[o + k] = (byte)(acc >> (8 * k));
+                    o += 4;
+                    acc >>= 32;
+                    bits -= 32;
+                }
+            }
+            for (; bits > 0 && o < dst.Length; bits -= 8, o++) { p[o] = (byte)acc; acc >>= 8; }
+        }
+    }
+
     public void Encode(ReadOnlySpan<int> values, int bitWidth)
     {
         int byteWidth = (bitWidth + 7) >> 3;
@@ -231,16 +258,7 @@ internal sealed class RleBitPackedEncoder
             WriteUleb(((ulong)groups << 1) | 1);
             int bytes = groups * bitWidth;
             Ensure(bytes + 8);
-            _buf.AsSpan(_len, bytes + 8).Clear();
-            long bit = 0;
-            for (int k = 0; k < packed; k++, bit += bitWidth)
-            {
-                ulong val = (uint)values[start + k];
-                int p = _len + (int)(bit >> 3);
-                int off = (int)(bit & 7);
-                ulong word = BinaryPrimitives.ReadUInt64LittleEndian(_buf.AsSpan(p)) | (val << off);
-                BinaryPrimitives.WriteUInt64LittleEndian(_buf.AsSpan(p), word);
-            }
+            Pack(values.Slice(start, packed), bitWidth, _buf.AsSpan(_len, bytes));
             _len += bytes;
             i = start + packed;
         }
