@@ -283,17 +283,26 @@ internal sealed class ColumnChunkWriter
         int n = values.Length;
         present = n;
         if (maxDef == 0) return n;
-        var def = _s.Def(n);
-        if (valid.IsEmpty && typeof(T).IsValueType) def.Fill(1);
-        else
+        if (typeof(T).IsValueType)
         {
-            present = 0;
-            for (int i = 0; i < n; i++)
+            // Numbers: the validity array is the definition levels; no nulls is one run of ones.
+            _rle.Reset();
+            if (valid.IsEmpty) _rle.Run(1, n, 1);
+            else
             {
-                int d = (valid.IsEmpty || valid[i]) && !codec.IsNullRef(values[i]) ? 1 : 0;
-                def[i] = d;
-                present += d;
+                _rle.EncodeBits(valid);
+                present = n - System.MemoryExtensions.Count(valid, false);
             }
+            WriteRleLevels();
+            return n;
+        }
+        var def = _s.Def(n);
+        present = 0;
+        for (int i = 0; i < n; i++)
+        {
+            int d = (valid.IsEmpty || valid[i]) && !codec.IsNullRef(values[i]) ? 1 : 0;
+            def[i] = d;
+            present += d;
         }
         WriteLevels(def, defWidth);
         return n;
@@ -331,6 +340,12 @@ internal sealed class ColumnChunkWriter
     {
         _rle.Reset();
         _rle.Encode(levels, bitWidth);
+        WriteRleLevels();
+    }
+
+    /// <summary>Appends the encoder's output to the page with its 4-byte length prefix (v1 pages).</summary>
+    private void WriteRleLevels()
+    {
         EnsurePage(4 + _rle.Written.Length);
         BinaryPrimitives.WriteInt32LittleEndian(_s.Page.AsSpan(_pageLen), _rle.Written.Length);
         _rle.Written.CopyTo(_s.Page.AsSpan(_pageLen + 4));

@@ -16,9 +16,9 @@ internal sealed class DictionaryEncoder<T, TKey> where TKey : notnull
     private T[] _entries = new T[256];
     private int _count;
     private long _bytes;
-    // Fixed-width values: keys by bit pattern, slots hold id + 1 (0 = empty).
-    private ulong[] _keys = [];
-    private int[] _slots = [];
+    // Fixed-width values: keys by bit pattern next to id + 1 (0 = empty), so a probe touches one cache line.
+    private Slot[] _slots = [];
+    private struct Slot { public ulong Key; public int Id; }
     private int _shift;
     // Reference types.
     private Dictionary<TKey, int>? _dict;
@@ -91,7 +91,6 @@ internal sealed class DictionaryEncoder<T, TKey> where TKey : notnull
         int size = Unsafe.SizeOf<T>();
         long maxEntries = limitBytes / size;
         int mask = _slots.Length - 1;
-        var keys = _keys;
         var slots = _slots;
         for (int i = 0; i < values.Length; i++)
         {
@@ -100,19 +99,19 @@ internal sealed class DictionaryEncoder<T, TKey> where TKey : notnull
             int h = (int)((key * 0x9E3779B97F4A7C15UL) >> _shift);
             while (true)
             {
-                int s = slots[h];
-                if (s == 0)
+                ref Slot slot = ref slots[h];
+                if (slot.Id == 0)
                 {
                     if (!insert || _count >= maxEntries) return false;
-                    keys[h] = key;
-                    slots[h] = _count + 1;
+                    slot.Key = key;
+                    slot.Id = _count + 1;
                     ids[i] = _count;
                     Append(v);
                     _bytes += size;
-                    if (_count * 2 > slots.Length) { Grow(slots.Length * 2); mask = _slots.Length - 1; keys = _keys; slots = _slots; }
+                    if (_count * 2 > slots.Length) { Grow(slots.Length * 2); mask = _slots.Length - 1; slots = _slots; }
                     break;
                 }
-                if (keys[h] == key) { ids[i] = s - 1; break; }
+                if (slot.Key == key) { ids[i] = slot.Id - 1; break; }
                 h = (h + 1) & mask;
             }
         }
@@ -137,17 +136,15 @@ internal sealed class DictionaryEncoder<T, TKey> where TKey : notnull
     /// <summary>Resizes the table to <paramref name="capacity"/> slots (a power of two) and re-inserts the entries so far.</summary>
     private void Grow(int capacity)
     {
-        _keys = new ulong[capacity];
-        _slots = new int[capacity];
+        _slots = new Slot[capacity];
         _shift = 64 - System.Numerics.BitOperations.Log2((uint)capacity);
         int mask = capacity - 1;
         for (int id = 0; id < _count; id++)
         {
             ulong key = Bits(_entries[id]);
             int h = (int)((key * 0x9E3779B97F4A7C15UL) >> _shift);
-            while (_slots[h] != 0) h = (h + 1) & mask;
-            _keys[h] = key;
-            _slots[h] = id + 1;
+            while (_slots[h].Id != 0) h = (h + 1) & mask;
+            _slots[h] = new Slot { Key = key, Id = id + 1 };
         }
     }
 }

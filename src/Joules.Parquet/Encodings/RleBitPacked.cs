@@ -215,6 +215,64 @@ internal sealed class RleBitPackedEncoder
         }
     }
 
+    /// <summary>
+    /// Encodes one-bit values (the definition levels of a primitive optional column) straight from the validity array: runs are
+    /// found with vectorised searches and bit-packed groups are built eight booleans at a time, with no level array in between.
+    /// </summary>
+    public void EncodeBits(ReadOnlySpan<bool> values)
+    {
+        int i = 0, n = values.Length;
+        while (i < n)
+        {
+            int run = RunLength(values, i);
+            if (run >= 8)
+            {
+                WriteUleb((ulong)run << 1);
+                Ensure(1);
+                _buf[_len++] = values[i] ? (byte)1 : (byte)0;
+                i += run;
+                continue;
+            }
+            // Bit-pack until a run of 8 or more begins; whole groups unless the data ends.
+            int start = i, end = i;
+            while (end < n)
+            {
+                int r = RunLength(values, end);
+                if (r >= 8) break;
+                end += r;
+            }
+            int count = end - start;
+            int groups = end < n ? Math.Max(1, count / 8) : (count + 7) / 8;
+            int packed = Math.Min(groups * 8, n - start);
+            WriteUleb(((ulong)groups << 1) | 1);
+            Ensure(groups);
+            var bytes = System.Runtime.InteropServices.MemoryMarshal.AsBytes(values.Slice(start, packed));
+            for (int g = 0; g < groups; g++)
+            {
+                int b = 0;
+                for (int k = 0; k < 8 && g * 8 + k < packed; k++) b |= bytes[g * 8 + k] << k;
+                _buf[_len++] = (byte)b;
+            }
+            i = start + packed;
+        }
+    }
+
+    /// <summary>One RLE run of <paramref name="count"/> copies of <paramref name="value"/>.</summary>
+    public void Run(int value, int count, int bitWidth)
+    {
+        if (count == 0) return;
+        WriteUleb((ulong)count << 1);
+        int byteWidth = (bitWidth + 7) >> 3;
+        Ensure(byteWidth);
+        for (int b = 0; b < byteWidth; b++) _buf[_len++] = (byte)(value >> (8 * b));
+    }
+
+    private static int RunLength(ReadOnlySpan<bool> values, int i)
+    {
+        int other = values.Slice(i).IndexOf(!values[i]);
+        return other < 0 ? values.Length - i : other;
+    }
+
     public void Encode(ReadOnlySpan<int> values, int bitWidth)
     {
         int byteWidth = (bitWidth + 7) >> 3;
