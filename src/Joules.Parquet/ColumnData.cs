@@ -85,7 +85,7 @@ public sealed class ColumnData<T> : ColumnData
 /// The values of a LIST column for a run of rows: list i holds <see cref="Elements"/>[<see cref="Offsets"/>[i] .. Offsets[i + 1]);
 /// <see cref="ColumnData.Validity"/> marks null lists, <c>Elements.Validity</c> null elements. Build one with <see cref="ColumnData.FromLists{T}"/>.
 /// </summary>
-public sealed class ListColumnData<T> : ColumnData
+public sealed class ListColumnData<T> : ColumnData, IListColumnData
 {
     public ListColumnData(int[] offsets, ColumnData<T> elements, bool[]? validity = null, int? count = null) : base(count ?? offsets.Length - 1, validity)
     {
@@ -100,6 +100,8 @@ public sealed class ListColumnData<T> : ColumnData
 
     /// <summary>Every list's elements back to back, with null elements marked in their validity.</summary>
     public ColumnData<T> Elements { get; }
+
+    ColumnData IListColumnData.Elements => Elements;
 
     /// <summary>The elements of row <paramref name="row"/> (empty for a null or empty list).</summary>
     public ReadOnlySpan<T> this[int row] => Elements.Values.AsSpan(Offsets[row], Offsets[row + 1] - Offsets[row]);
@@ -122,6 +124,19 @@ public sealed class ListColumnData<T> : ColumnData
         for (int k = 0; k < items.Length; k++) items[k] = Elements.GetValue(Offsets[row] + k);
         return items;
     }
+}
+
+/// <summary>A LIST column's data without its element type, for code that handles every list alike (display, statistics).</summary>
+public interface IListColumnData
+{
+    /// <summary>Number of lists.</summary>
+    int Count { get; }
+    /// <summary>Count + 1 positions into <see cref="Elements"/>.</summary>
+    int[] Offsets { get; }
+    /// <summary>The elements of every list, back to back.</summary>
+    ColumnData Elements { get; }
+    /// <summary>True when list <paramref name="row"/> is null.</summary>
+    bool IsNull(int row);
 }
 
 /// <summary>The columns of one row group, as read: look columns up by name and get typed views.</summary>

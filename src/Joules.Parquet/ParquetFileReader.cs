@@ -169,6 +169,66 @@ public sealed class ParquetFileReader : IDisposable
         return nulls;
     }
 
+    /// <summary>Values one column chunk stores, nulls included; for a list column also its empty and null lists, so it bounds the elements.</summary>
+    public long ValueCount(int rowGroup, string column)
+    {
+        CheckRowGroup(rowGroup);
+        return _meta.RowGroups[rowGroup].Columns[_leafIndex[Schema.IndexOf(column)]].MetaData?.NumValues ?? 0;
+    }
+
+    /// <summary>
+    /// Reads a whole LIST column, every row group, into one <see cref="ListColumnData{T}"/> whose arrays are sized once from the
+    /// footer: a few million lists cost three arrays, not one per row. Pass the result of an earlier call as <paramref name="reuse"/>
+    /// to decode into its arrays again where they are large enough.
+    /// </summary>
+    public ListColumnData<T> ReadListColumn<T>(string column, ListColumnData<T>? reuse = null)
+    {
+        var col = Schema[column];
+        if (!col.IsList) throw new ArgumentException($"column '{column}' ({col.TypeDescription}) is not a list column", nameof(column));
+        if (col.ClrType != typeof(T)) throw new ArgumentException($"column '{column}' is a list of {col.ClrType.Name} values, not of {typeof(T).Name}", nameof(column));
+        long capacity = 0;
+        for (int g = 0; g < RowGroupCount; g++) capacity += ValueCount(g, column);
+        if (RowCount > int.MaxValue - 1 || capacity > Array.MaxLength)
+            throw ParquetFormatException.At(Name, null, column, null, $"{RowCount} rows with up to {capacity} elements do not fit one array; read it row group by row group");
+        int rows = (int)RowCount;
+        var offsets = reuse != null && reuse.Offsets.Length >= rows + 1 ? reuse.Offsets : new int[rows + 1];
+        var values = reuse != null && reuse.Elements.Values.Length >= capacity ? reuse.Elements.Values : new T[capacity];
+        bool[]? validity = null, elementValidity = null;
+        RowGroupData? group = null;
+        int row = 0, elements = 0;
+        for (int g = 0; g < RowGroupCount; g++)
+        {
+            group = ReadRowGroup(g, [column], group);
+            var part = group.GetList<T>(column);
+            part.Elements.Span.CopyTo(values.AsSpan(elements));
+            for (int i = 0; i < part.Count; i++) offsets[row + i] = elements + part.Offsets[i] - part.Offsets[0];
+            if (part.Validity != null)
+            {
+                validity ??= Fill(reuse?.Validity, rows, row);
+                part.Validity.AsSpan(0, part.Count).CopyTo(validity.AsSpan(row));
+            }
+            else validity?.AsSpan(row, part.Count).Fill(true);
+            if (part.Elements.Validity != null)
+            {
+                elementValidity ??= Fill(reuse?.Elements.Validity, (int)capacity, elements);
+                part.Elements.Validity.AsSpan(0, part.Elements.Count).CopyTo(elementValidity.AsSpan(elements));
+            }
+            else elementValidity?.AsSpan(elements, part.Elements.Count).Fill(true);
+            row += part.Count;
+            elements += part.Elements.Count;
+        }
+        offsets[rows] = elements;
+        return new ListColumnData<T>(offsets, new ColumnData<T>(values, elementValidity, elements), validity, rows);
+
+        // A null-mark array first needed part way through: everything before was present.
+        static bool[] Fill(bool[]? old, int length, int presentUpTo)
+        {
+            var a = old != null && old.Length >= length ? old : new bool[length];
+            a.AsSpan(0, presentUpTo).Fill(true);
+            return a;
+        }
+    }
+
     private ColumnData Decode<T>(int rowGroup, int column, int rows, ColumnData? old)
     {
         var col = Schema[column];

@@ -22,7 +22,7 @@ public static class Measurement
         }
         else if (op == "write")
         {
-            table = dataset.Generate(rows);
+            table = dataset.Generate(rows / dataset.RowsDivisor);
             if (lib.NullableShape) table = table.ToNullable();
             output = Path.Combine(Path.GetDirectoryName(file)!, $"out-{lib.Name}-{dataset.Name}-{codec}-{Environment.ProcessId}.parquet");
         }
@@ -58,7 +58,7 @@ public static class Measurement
         long checksum = output != null ? ReadBackChecksum(output, dataset) : table.Checksum();
         if (output != null) File.Delete(output);
         GC.KeepAlive(table);
-        return new MeasureResult(lib.Name, op, dataset.Name, codec, rows, cold, best, bestCpu, peak - baseline - grown, table.ArrayBytes + grown, baseline, peak, fileBytes, checksum, reset);
+        return new MeasureResult(lib.Name, op, dataset.Name, codec, table.Rows, cold, best, bestCpu, peak - baseline - grown, table.ArrayBytes + grown, baseline, peak, fileBytes, checksum, reset);
     }
 
     /// <summary>Writes every page of the caller's arrays so they are resident before the baseline is taken.</summary>

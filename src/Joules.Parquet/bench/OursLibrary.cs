@@ -44,7 +44,6 @@ public sealed class OursLibrary : IBenchLibrary
     {
         using var reader = ParquetFileReader.Open(path);
         int row = 0;
-        var lists = new RowGroupData?[into.Columns.Count];
         for (int g = 0; g < reader.RowGroupCount; g++)
         {
             int n = reader.RowGroupRowCount(g);
@@ -59,26 +58,23 @@ public sealed class OursLibrary : IBenchLibrary
                     case BenchKind.Double: reader.ReadColumn<double>(g, c.Name, c.Doubles.AsSpan(row), Valid(c, row)); break;
                     case BenchKind.String: reader.ReadColumn<string>(g, c.Name, c.Strings.AsSpan(row)!); break;
                     default:
-                        // Lists come as offsets and values per row group (buffers reused), appended to the caller's arrays.
-                        lists[k] = reader.ReadRowGroup(g, [c.Name], lists[k]);
-                        Append(c, lists[k]!.GetList<long>(c.Name), row);
-                        break;
+                        break; // lists are read whole below
                 }
             }
             row += n;
+        }
+        // Lists: the whole column at once, into arrays sized from the footer (and reused from the previous pass).
+        foreach (var c in into.Columns.Where(c => c.Kind == BenchKind.ListInt64))
+        {
+            var list = reader.ReadListColumn<long>(c.Name, c.OursList);
+            c.OursList = list;
+            c.Longs = list.Elements.Values;
+            list.Offsets.AsSpan(0, into.Rows + 1).CopyTo(c.Offsets);
+            for (int i = 0; i < into.Rows; i++) c.Validity![i] = !list.IsNull(i);
         }
     }
 
     private static Span<bool> Valid(BenchColumn c, int row) => c.Validity == null ? default : c.Validity.AsSpan(row);
 
-    private static void Append(BenchColumn c, ListColumnData<long> list, int row)
-    {
-        int start = row == 0 ? 0 : c.Offsets![row];
-        int count = list.Elements.Count;
-        if (c.Longs!.Length < start + count) { var bigger = new long[Math.Max(start + count, c.Longs.Length * 2)]; c.Longs.AsSpan(0, start).CopyTo(bigger); c.Longs = bigger; }
-        list.Elements.Span.CopyTo(c.Longs.AsSpan(start));
-        for (int i = 0; i <= list.Count; i++) c.Offsets![row + i] = start + list.Offsets[i];
-        if (c.Validity != null)
-            for (int i = 0; i < list.Count; i++) c.Validity[row + i] = !list.IsNull(i);
-    }
+
 }

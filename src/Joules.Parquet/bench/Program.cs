@@ -86,10 +86,11 @@ internal static class Runner
                 var ds = Dataset.All.Single(d => d.Name == name);
                 foreach (var codec in s.Codecs)
                 {
-                    var file = Path.Combine(dir, $"{ds.Name}.{codec}.parquet");
+                    int rows = s.Rows / ds.RowsDivisor;
+                    var file = Path.Combine(dir, $"{ds.Name}.{rows}.{codec}.parquet");
                     if (!File.Exists(file))
                     {
-                        var table = ds.Generate(s.Rows);
+                        var table = ds.Generate(rows);
                         var writer = Libraries.Get(ds.Writer);
                         writer.Write(file, ds, writer.NullableShape ? table.ToNullable() : table, codec, ds.RowGroupRows);
                     }
