@@ -22,10 +22,13 @@ internal sealed partial class ColumnChunkReader
             throw Error($"list chunk declares {entries} entries, which would need more than the {_options.MaxColumnBytes} byte limit for one column");
         int cap = (int)entries;
         var offsets = reuse is { } r0 && r0.Offsets.Length >= rows + 1 ? r0.Offsets : new int[rows + 1];
+        // Row groups hold different numbers of elements: arrays grow by half again when one does not fit, so streaming
+        // through a file reallocates a few times, not at every larger group.
+        int grown = reuse == null ? cap : (int)Math.Min(Array.MaxLength, Math.Max(cap, reuse.Elements.Values.Length * 3L / 2));
         var values = reuse is { } r1 && r1.Elements.Values.Length >= cap ? r1.Elements.Values
-            : typeof(T).IsValueType ? GC.AllocateUninitializedArray<T>(cap) : new T[cap];
+            : typeof(T).IsValueType ? GC.AllocateUninitializedArray<T>(grown) : new T[grown];
         if (_listValidScratch.Length < rows) _listValidScratch = new bool[rows];
-        if (_elementValidScratch.Length < cap) _elementValidScratch = new bool[cap];
+        if (_elementValidScratch.Length < cap) _elementValidScratch = new bool[Math.Max(cap, (int)Math.Min(Array.MaxLength, _elementValidScratch.Length * 3L / 2))];
         var listValid = _listValidScratch.AsSpan(0, rows);
         var elemValid = _elementValidScratch.AsSpan(0, cap);
         int elements, nullLists, nullElements;

@@ -19,8 +19,9 @@ public static class Report
             if (ours.Count == 0 || theirs.Count == 0) continue;
             if (ours.Concat(theirs).Select(r => r.Checksum).Distinct().Count() != 1)
                 throw new InvalidOperationException($"{dataset}/{codec} {op}: the libraries disagree on the data (checksums {string.Join(", ", ours.Concat(theirs).Select(r => r.Checksum).Distinct())})");
-            double oRate = Median(ours.Select(r => r.Rows / r.BestSeconds)), tRate = Median(theirs.Select(r => r.Rows / r.BestSeconds));
-            double oCpu = Median(ours.Select(r => r.Rows / r.BestCpuSeconds)), tCpu = Median(theirs.Select(r => r.Rows / r.BestCpuSeconds));
+            // The best pass of all processes: on a shared machine the fastest pass is the one least slowed by other work.
+            double oRate = ours.Max(r => r.Rows / r.BestSeconds), tRate = theirs.Max(r => r.Rows / r.BestSeconds);
+            double oCpu = ours.Max(r => r.Rows / r.BestCpuSeconds), tCpu = theirs.Max(r => r.Rows / r.BestCpuSeconds);
             string label = op == "read" ? $"{dataset} (written by {writer})" : dataset;
             o.WriteLine(string.Create(inv, $"| {label} | {codec} | {op} | {oRate / 1e6:0.00} M | {tRate / 1e6:0.00} M | {oRate / tRate:0.00}x | {oCpu / tCpu:0.00}x | " +
                 $"{MiB(ours[0].FileBytes)} | {MiB(theirs[0].FileBytes)} | {MiB(Median(ours.Select(r => (double)r.OverheadBytes)))} | {MiB(Median(theirs.Select(r => (double)r.OverheadBytes)))} | " +
@@ -28,7 +29,7 @@ public static class Report
         }
         var any = results.FirstOrDefault();
         if (any != null)
-            o.WriteLine(string.Create(inv, $"\nrows/s: median over processes of each process's best warm pass (wall clock); ratio (CPU time): the same with the process's CPU seconds per pass, less sensitive to other load; above arrays: peak resident set (VmHWM, restarted after the caller's arrays were filled{(results.All(r => r.PeakReset) ? "" : "; NOT restarted on this kernel")}) minus the resident set then, minus what the decoded data added to the managed heap (strings, list values); median over processes."));
+            o.WriteLine(string.Create(inv, $"\nrows/s: the best warm pass over all processes (wall clock; on a shared machine the least disturbed one); ratio (CPU time): the same with the process's CPU seconds per pass; above arrays: peak resident set (VmHWM, restarted after the caller's arrays were filled{(results.All(r => r.PeakReset) ? "" : "; NOT restarted on this kernel")}) minus the resident set then, minus what the decoded data added to the managed heap (strings, list values); median over processes."));
     }
 
     private static double Median(IEnumerable<double> xs)
