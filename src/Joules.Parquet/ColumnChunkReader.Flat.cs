@@ -24,7 +24,7 @@ internal sealed partial class ColumnChunkReader
         bool optional = _column.MaxDefinitionLevel > 0;
         if (optional && validity.IsEmpty)
         {
-            if (_validScratch.Length < rows) _validScratch = new bool[rows];
+            Pooled.Ensure(ref _validScratch, rows);
             validity = _validScratch.AsSpan(0, rows);
         }
         return GuardFlat(decoder, values, validity, rows, optional);

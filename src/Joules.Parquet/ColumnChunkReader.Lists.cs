@@ -27,8 +27,8 @@ internal sealed partial class ColumnChunkReader
         int grown = reuse == null ? cap : (int)Math.Min(Array.MaxLength, Math.Max(cap, reuse.Elements.Values.Length * 3L / 2));
         var values = reuse is { } r1 && r1.Elements.Values.Length >= cap ? r1.Elements.Values
             : typeof(T).IsValueType ? GC.AllocateUninitializedArray<T>(grown) : new T[grown];
-        if (_listValidScratch.Length < rows) _listValidScratch = new bool[rows];
-        if (_elementValidScratch.Length < cap) _elementValidScratch = new bool[Math.Max(cap, (int)Math.Min(Array.MaxLength, _elementValidScratch.Length * 3L / 2))];
+        Pooled.Ensure(ref _listValidScratch, rows);
+        Pooled.Ensure(ref _elementValidScratch, cap);
         var listValid = _listValidScratch.AsSpan(0, rows);
         var elemValid = _elementValidScratch.AsSpan(0, cap);
         int elements, nullLists, nullElements;
@@ -72,7 +72,8 @@ internal sealed partial class ColumnChunkReader
             }
             int n = page.NumValues;
             if (n > cap - entry) throw Error($"pages hold more than the {cap} level entries the column chunk declares");
-            if (_rep.Length < n) { _rep = new int[Math.Max(n, 1024)]; _def = new int[Math.Max(n, 1024)]; }
+            Pooled.Ensure(ref _rep, n);
+            Pooled.Ensure(ref _def, n);
             var rep = _rep.AsSpan(0, n);
             var def = _def.AsSpan(0, n);
             RleBitPacked.Decode(page.Repetition, 1, rep);

@@ -197,7 +197,7 @@ internal sealed partial class ColumnChunkReader
             if (src.Length != size) throw Error($"uncompressed page has {src.Length} bytes but declares {size}");
             return src;
         }
-        if (_pageBuf.Length < size) _pageBuf = new byte[Math.Max(size, Math.Min(2 * _pageBuf.Length, _options.MaxPageBytes))];
+        Pooled.Ensure(ref _pageBuf, size);
         var dst = _pageBuf.AsSpan(0, size);
         Compression.Decompress(_codec, src, dst);
         return dst;
@@ -232,4 +232,16 @@ internal sealed partial class ColumnChunkReader
     }
 
     private int[] _indices = [];
+
+    /// <summary>Gives the scratch buffers back to the shared pool (the reader is being disposed).</summary>
+    public void Release()
+    {
+        Pooled.Return(ref _pageBuf);
+        Pooled.Return(ref _validScratch);
+        Pooled.Return(ref _rep);
+        Pooled.Return(ref _def);
+        Pooled.Return(ref _listValidScratch);
+        Pooled.Return(ref _elementValidScratch);
+        _dict = null;
+    }
 }

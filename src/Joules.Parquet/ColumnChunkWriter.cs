@@ -208,9 +208,6 @@ internal sealed class ColumnChunkWriter
         return new ColumnChunk { FileOffset = chunkStart, MetaData = meta };
     }
 
-    private static bool Present<T, TKey>(in Chunk<T> chunk, int i, PlainCodec<T, TKey> codec) where TKey : notnull =>
-        (chunk.Valid.IsEmpty || chunk.Valid[i]) && !codec.IsNullRef(chunk.Values[i]);
-
     /// <summary>Pass 1: adds the chunk's present values to the dictionary (in slices, so no copy of the chunk is needed); false when it overflows.</summary>
     private bool AddToDictionary<T, TKey>(DictionaryEncoder<T, TKey> dict, in Chunk<T> chunk, PlainCodec<T, TKey> codec, bool keepIds, out int present) where TKey : notnull
     {
@@ -385,9 +382,24 @@ internal sealed class ColumnChunkWriter
     }
 }
 
-/// <summary>Buffers the column writers of one file share (they write one chunk at a time): page bytes, levels, dictionary indices, dense values.</summary>
+/// <summary>
+/// Buffers the column writers of one file share (they write one chunk at a time): page bytes, levels, dictionary indices,
+/// dense values, dictionary tables. Kept in a small pool between files, so writing file after file reuses them.
+/// </summary>
 internal sealed class WriteScratch
 {
+    private static readonly System.Collections.Concurrent.ConcurrentBag<WriteScratch> Pool = new();
+
+    /// <summary>A scratch set from the pool, or a new one.</summary>
+    public static WriteScratch Take() => Pool.TryTake(out var s) ? s : new WriteScratch();
+
+    /// <summary>Back to the pool (at most two are kept) once its writer is done; it holds none of the caller's values by then.</summary>
+    public void Return()
+    {
+        foreach (var a in _dense.Values) if (a.GetType().GetElementType() is { IsValueType: false }) Array.Clear(a);
+        if (Pool.Count < 2) Pool.Add(this);
+    }
+
     public byte[] Page = new byte[1 << 16];
     public byte[] Compressed = new byte[1 << 16];
     /// <summary>One dictionary index per present value of the chunk being written (primitive columns).</summary>

@@ -279,7 +279,7 @@ public sealed class ParquetFileReader : IDisposable
             throw ParquetFormatException.At(Name, index, column.Name, null, $"column chunk at offset {start} with {len} bytes lies outside the data region (4..{_footerStart})");
         if (len > _options.MaxChunkBytes)
             throw ParquetFormatException.At(Name, index, column.Name, null, $"column chunk of {len} bytes is over the {_options.MaxChunkBytes} byte limit");
-        if (_chunkBuf.Length < len) _chunkBuf = new byte[Math.Max(len, Math.Min(_chunkBuf.Length * 2L, _options.MaxChunkBytes))];
+        Pooled.Ensure(ref _chunkBuf, (int)len);
         ReadAt(start, _chunkBuf.AsSpan(0, (int)len));
         var reader = _readers[columnIndex] ??= new ColumnChunkReader(Name, column, _options);
         return (reader, meta, 0, (int)len);
@@ -451,6 +451,8 @@ public sealed class ParquetFileReader : IDisposable
 
     public void Dispose()
     {
+        foreach (var r in _readers) r?.Release();
+        Pooled.Return(ref _chunkBuf);
         if (_ownsStream) _stream.Dispose();
     }
 }

@@ -12,6 +12,7 @@ public sealed class ParquetFileWriter : IDisposable
     private readonly bool _ownsStream;
     private readonly ParquetWriteOptions _options;
     private readonly ColumnChunkWriter[] _columnWriters;
+    private WriteScratch? _scratch;
     private readonly List<RowGroup> _rowGroups = new();
     private long _pos;
     private bool _completed;
@@ -36,8 +37,8 @@ public sealed class ParquetFileWriter : IDisposable
         if (_options.RowGroupRows <= 0) throw new ArgumentException("RowGroupRows must be positive");
         foreach (var c in schema)
             if (c.NotSupportedReason != null) throw new ArgumentException($"column '{c.Name}' cannot be written: {c.NotSupportedReason}");
-        var scratch = new WriteScratch();
-        _columnWriters = schema.Select(c => new ColumnChunkWriter(c, _options, scratch)).ToArray();
+        _scratch = WriteScratch.Take();
+        _columnWriters = schema.Select(c => new ColumnChunkWriter(c, _options, _scratch)).ToArray();
         _stream.Write(Magic);
         _pos = Magic.Length;
     }
@@ -195,6 +196,8 @@ public sealed class ParquetFileWriter : IDisposable
         }
         finally
         {
+            _scratch?.Return();
+            _scratch = null;
             if (_ownsStream) _stream.Dispose();
         }
     }

@@ -118,6 +118,26 @@ public sealed class BenchTable
     }
 
     public long ArrayBytes => Columns.Sum(c => c.ArrayBytes);
+
+    /// <summary>
+    /// Bytes the caller's data takes: the arrays, each distinct string object once, and the per-row arrays of jagged lists.
+    /// Counted from the data itself, so buffers a library keeps (pooled or not) never pass as data.
+    /// </summary>
+    public long DecodedBytes()
+    {
+        long bytes = ArrayBytes;
+        var seen = new HashSet<object>(ReferenceEqualityComparer.Instance);
+        foreach (var c in Columns)
+        {
+            if (c.Strings != null)
+                foreach (var s in c.Strings)
+                    if (s != null && seen.Add(s)) bytes += (22 + 2L * s.Length + 7) & ~7L;
+            if (c.Jagged != null)
+                foreach (var a in c.Jagged)
+                    if (a != null) bytes += (24 + 8L * a.Length + 7) & ~7L;
+        }
+        return bytes;
+    }
 }
 
 /// <summary>The benchmark data sets: what each table holds, how its rows are generated, and which library writes its input file.</summary>

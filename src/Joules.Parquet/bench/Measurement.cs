@@ -29,7 +29,7 @@ public static class Measurement
         else throw new ArgumentException($"unknown operation '{op}' (read, write)");
 
         Memory.Settle();
-        long managedBefore = GC.GetTotalMemory(false);
+        long dataBefore = table.DecodedBytes();
         long baseline = Memory.ResidentBytes;
         bool reset = Memory.ResetPeak();
         double cold = 0, best = double.MaxValue, bestCpu = double.MaxValue;
@@ -53,7 +53,7 @@ public static class Measurement
         }
         long peak = Memory.PeakResidentBytes;
         // What reading added to the caller's data (string objects, list values) is decoded data, not overhead.
-        long grown = Math.Max(0, GC.GetTotalMemory(true) - managedBefore);
+        long grown = Math.Max(0, table.DecodedBytes() - dataBefore);
         long fileBytes = new FileInfo(output ?? file).Length;
         long checksum = output != null ? ReadBackChecksum(output, dataset) : table.Checksum();
         if (output != null) File.Delete(output);

@@ -29,7 +29,7 @@ public static class Report
         }
         var any = results.FirstOrDefault();
         if (any != null)
-            o.WriteLine(string.Create(inv, $"\nrows/s: the best warm pass over all processes (wall clock; on a shared machine the least disturbed one); ratio (CPU time): the same with the process's CPU seconds per pass; above arrays: peak resident set (VmHWM, restarted after the caller's arrays were filled{(results.All(r => r.PeakReset) ? "" : "; NOT restarted on this kernel")}) minus the resident set then, minus what the decoded data added to the managed heap (strings, list values); median over processes."));
+            o.WriteLine(string.Create(inv, $"\nrows/s: the best warm pass over all processes (wall clock; on a shared machine the least disturbed one); ratio (CPU time): the same with the process's CPU seconds per pass; above arrays: peak resident set (VmHWM, restarted after the caller's arrays were filled{(results.All(r => r.PeakReset) ? "" : "; NOT restarted on this kernel")}) minus the resident set then, minus what the decoded data added (distinct strings, list values, counted from the data); median over processes."));
     }
 
     private static double Median(IEnumerable<double> xs)
