@@ -31,13 +31,7 @@ internal sealed partial class ColumnChunkReader
         Pooled.Ensure(ref _elementValidScratch, cap);
         var listValid = _listValidScratch.AsSpan(0, rows);
         var elemValid = _elementValidScratch.AsSpan(0, cap);
-        int elements, nullLists, nullElements;
-        try
-        {
-            (elements, nullLists, nullElements) = DecodeList(decoder, rows, offsets, values, listValid, elemValid);
-            _page = -1;
-        }
-        catch (Exception e) when (Locate(e) is { } located) { throw located; }
+        var (elements, nullLists, nullElements) = DecodeListGuarded(decoder, rows, offsets, values, listValid, elemValid, 0);
 
         bool[]? validity = null, elementValidity = null;
         if (nullLists > 0)
@@ -53,7 +47,32 @@ internal sealed partial class ColumnChunkReader
         return new ListColumnData<T>(offsets, new ColumnData<T>(values, elementValidity, elements), validity, rows);
     }
 
-    private (int Elements, int NullLists, int NullElements) DecodeList<T>(ValueDecoder<T> decoder, int rows, int[] offsets, T[] values, Span<bool> listValid, Span<bool> elemValid)
+    /// <summary>
+    /// Decodes a list chunk straight into the caller's spans (a whole-column read): <paramref name="offsets"/> gets rows + 1
+    /// positions counted from <paramref name="elementBase"/>, <paramref name="values"/> the elements, and the validity spans
+    /// every row's and element's mark. Returns the element, null-list and null-element counts.
+    /// </summary>
+    public (int Elements, int NullLists, int NullElements) ReadListInto<T>(int rowGroup, byte[] buffer, int offset, int length, ColumnMetaData meta, int rows,
+        Span<int> offsets, Span<T> values, Span<bool> listValid, Span<bool> elemValid, int elementBase)
+    {
+        Begin(rowGroup, buffer, offset, length, meta);
+        if (meta.NumValues < rows) throw Error($"list chunk holds {meta.NumValues} level entries for {rows} rows (at least one per row needed)");
+        if (meta.NumValues > values.Length) throw Error($"list chunk declares {meta.NumValues} entries, more than the {values.Length} the footer's counts allowed for");
+        return DecodeListGuarded(Decoder<T>(), rows, offsets, values, listValid, elemValid, elementBase);
+    }
+
+    private (int Elements, int NullLists, int NullElements) DecodeListGuarded<T>(ValueDecoder<T> decoder, int rows, Span<int> offsets, Span<T> values, Span<bool> listValid, Span<bool> elemValid, int elementBase)
+    {
+        try
+        {
+            var r = DecodeList(decoder, rows, offsets, values, listValid, elemValid, elementBase);
+            _page = -1;
+            return r;
+        }
+        catch (Exception e) when (Locate(e) is { } located) { throw located; }
+    }
+
+    private (int Elements, int NullLists, int NullElements) DecodeList<T>(ValueDecoder<T> decoder, int rows, Span<int> offsets, Span<T> values, Span<bool> listValid, Span<bool> elemValid, int elementBase)
     {
         int maxDef = _column.MaxDefinitionLevel;
         int listLevel = _column.ListDefinedLevel;
@@ -88,7 +107,7 @@ internal sealed partial class ColumnChunkReader
                 if (rep[i] == 0)
                 {
                     if (row == rows) throw Error($"column chunk holds more than the row group's {rows} rows");
-                    offsets[row] = elem;
+                    offsets[row] = elementBase + elem;
                     bool isList = d >= listLevel;
                     listValid[row] = isList;
                     if (!isList) nullLists++;
@@ -105,12 +124,12 @@ internal sealed partial class ColumnChunkReader
             }
             entry += n;
             // Values are dense (present elements only): decode them in place of this page's elements, then spread over the nulls.
-            var pageElems = values.AsSpan(firstElem, elem - firstElem);
+            var pageElems = values.Slice(firstElem, elem - firstElem);
             DecodeValues(decoder, page, dict, pageElems.Slice(0, present));
             if (present < pageElems.Length) Spread(pageElems, elemValid.Slice(firstElem, pageElems.Length), present);
         }
         if (row != rows) throw Error($"column chunk holds {row} rows but the row group has {rows}");
-        offsets[rows] = elem;
+        offsets[rows] = elementBase + elem;
         return (elem, nullLists, nullElements);
     }
 }

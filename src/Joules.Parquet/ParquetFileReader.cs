@@ -188,44 +188,51 @@ public sealed class ParquetFileReader : IDisposable
         if (col.ClrType != typeof(T)) throw new ArgumentException($"column '{column}' is a list of {col.ClrType.Name} values, not of {typeof(T).Name}", nameof(column));
         long capacity = 0;
         for (int g = 0; g < RowGroupCount; g++) capacity += ValueCount(g, column);
+        long elementBytes = typeof(T).IsValueType ? System.Runtime.CompilerServices.Unsafe.SizeOf<T>() : IntPtr.Size;
+        if (capacity * (elementBytes + 1) > _options.MaxColumnBytes * Math.Max(1L, RowGroupCount))
+            throw ParquetFormatException.At(Name, null, column, null, $"the footer declares {capacity} list entries, over the {_options.MaxColumnBytes} byte limit per row group");
         if (RowCount > int.MaxValue - 1 || capacity > Array.MaxLength)
             throw ParquetFormatException.At(Name, null, column, null, $"{RowCount} rows with up to {capacity} elements do not fit one array; read it row group by row group");
         int rows = (int)RowCount;
         var offsets = reuse != null && reuse.Offsets.Length >= rows + 1 ? reuse.Offsets : new int[rows + 1];
-        var values = reuse != null && reuse.Elements.Values.Length >= capacity ? reuse.Elements.Values : new T[capacity];
-        bool[]? validity = null, elementValidity = null;
-        RowGroupData? group = null;
-        int row = 0, elements = 0;
-        for (int g = 0; g < RowGroupCount; g++)
+        var values = reuse != null && reuse.Elements.Values.Length >= capacity ? reuse.Elements.Values
+            : typeof(T).IsValueType ? GC.AllocateUninitializedArray<T>((int)capacity) : new T[capacity];
+        // Every row group decodes straight into the whole-column arrays; null marks go to pooled scratch and are kept only if needed.
+        bool[] listValid = [], elemValid = [];
+        Pooled.Ensure(ref listValid, rows);
+        Pooled.Ensure(ref elemValid, (int)capacity);
+        try
         {
-            group = ReadRowGroup(g, [column], group);
-            var part = group.GetList<T>(column);
-            part.Elements.Span.CopyTo(values.AsSpan(elements));
-            for (int i = 0; i < part.Count; i++) offsets[row + i] = elements + part.Offsets[i] - part.Offsets[0];
-            if (part.Validity != null)
+            int c = Schema.IndexOf(column), row = 0, elements = 0, nullLists = 0, nullElements = 0;
+            for (int g = 0; g < RowGroupCount; g++)
             {
-                validity ??= Fill(reuse?.Validity, rows, row);
-                part.Validity.AsSpan(0, part.Count).CopyTo(validity.AsSpan(row));
+                int n = RowGroupRowCount(g);
+                var (reader, meta, offset, length) = LoadChunk(g, c, n);
+                var (e, nl, ne) = reader.ReadListInto(g, _chunkBuf, offset, length, meta, n, offsets.AsSpan(row, n + 1), values.AsSpan(elements),
+                    listValid.AsSpan(row, n), elemValid.AsSpan(elements), elements);
+                row += n;
+                elements += e;
+                nullLists += nl;
+                nullElements += ne;
             }
-            else validity?.AsSpan(row, part.Count).Fill(true);
-            if (part.Elements.Validity != null)
+            offsets[rows] = elements;
+            bool[]? validity = null, elementValidity = null;
+            if (nullLists > 0)
             {
-                elementValidity ??= Fill(reuse?.Elements.Validity, (int)capacity, elements);
-                part.Elements.Validity.AsSpan(0, part.Elements.Count).CopyTo(elementValidity.AsSpan(elements));
+                validity = reuse?.Validity is { } rv && rv.Length >= rows ? rv : new bool[rows];
+                listValid.AsSpan(0, rows).CopyTo(validity);
             }
-            else elementValidity?.AsSpan(elements, part.Elements.Count).Fill(true);
-            row += part.Count;
-            elements += part.Elements.Count;
+            if (nullElements > 0)
+            {
+                elementValidity = reuse?.Elements.Validity is { } ev && ev.Length >= elements ? ev : new bool[elements];
+                elemValid.AsSpan(0, elements).CopyTo(elementValidity);
+            }
+            return new ListColumnData<T>(offsets, new ColumnData<T>(values, elementValidity, elements), validity, rows);
         }
-        offsets[rows] = elements;
-        return new ListColumnData<T>(offsets, new ColumnData<T>(values, elementValidity, elements), validity, rows);
-
-        // A null-mark array first needed part way through: everything before was present.
-        static bool[] Fill(bool[]? old, int length, int presentUpTo)
+        finally
         {
-            var a = old != null && old.Length >= length ? old : new bool[length];
-            a.AsSpan(0, presentUpTo).Fill(true);
-            return a;
+            Pooled.Return(ref listValid);
+            Pooled.Return(ref elemValid);
         }
     }
 
