@@ -1,7 +1,5 @@
 using System.Buffers;
 using System.Buffers.Binary;
-using System.Runtime.InteropServices;
-using System.Text;
 using Joules.Parquet.Codecs;
 using Joules.Parquet.Encodings;
 using Joules.Parquet.Format;
@@ -9,7 +7,11 @@ using Joules.Parquet.Thrift;
 
 namespace Joules.Parquet;
 
-/// <summary>Encodes one column's slice of rows as a column chunk: optional dictionary page, then v1 data pages, with statistics.</summary>
+/// <summary>
+/// Encodes one column's slice of rows as a column chunk: optional dictionary page, then v1 data pages (each compressed and
+/// written as soon as it is full), with statistics. Primitive columns have one level entry per row; LIST columns one per
+/// element, or one for an empty or null list. Scratch buffers are kept from chunk to chunk.
+/// </summary>
 internal sealed class ColumnChunkWriter
 {
     private readonly ParquetColumn _column;
@@ -17,19 +19,15 @@ internal sealed class ColumnChunkWriter
     private readonly CompressionCodec _codec;
     private readonly RleBitPackedEncoder _rle = new();
     private readonly ArrayBufferWriter<byte> _header = new(256);
-    private byte[] _page = new byte[1 << 16];
+    private readonly WriteScratch _s;
     private int _pageLen;
-    private byte[] _compressed = new byte[1 << 16];
-    private int[] _levels = [];
-    private int[] _indices = [];
-    private const int RefCacheSize = 256;
-    private readonly object?[] _refCache = new object?[RefCacheSize];
-    private readonly int[] _refCacheIds = new int[RefCacheSize];
+    private FixedCodec? _fixedCodec;
 
-    public ColumnChunkWriter(ParquetColumn column, ParquetWriteOptions options)
+    public ColumnChunkWriter(ParquetColumn column, ParquetWriteOptions options, WriteScratch scratch)
     {
         _column = column;
         _options = options;
+        _s = scratch;
         _codec = options.Codec switch
         {
             ParquetCodec.None => CompressionCodec.Uncompressed,
@@ -45,41 +43,55 @@ internal sealed class ColumnChunkWriter
     /// <summary>Writes rows [start, start+count) of <paramref name="data"/> to <paramref name="output"/> at file offset <paramref name="offset"/>; returns the chunk metadata.</summary>
     public ColumnChunk Write(ColumnData data, int start, int count, Stream output, long offset)
     {
-        return data switch
+        if (data.ElementType == typeof(byte[]) && _column.PhysicalType == PhysicalType.FixedLenByteArray)
+            return WriteTyped<byte[], string>(data, start, count, output, offset, _fixedCodec ??= new FixedCodec(_column.TypeLength));
+        return data.ElementType switch
         {
-            ColumnData<bool> d => WriteTyped(d, start, count, output, offset, BoolCodec.Instance),
-            ColumnData<int> d => WriteTyped(d, start, count, output, offset, Int32Codec.Instance),
-            ColumnData<long> d => WriteTyped(d, start, count, output, offset, Int64Codec.Instance),
-            ColumnData<float> d => WriteTyped(d, start, count, output, offset, FloatCodec.Instance),
-            ColumnData<double> d => WriteTyped(d, start, count, output, offset, DoubleCodec.Instance),
-            ColumnData<string> d => WriteTyped(d, start, count, output, offset, StringCodec.Instance),
-            ColumnData<byte[]> d when _column.PhysicalType == PhysicalType.FixedLenByteArray => WriteTyped(d, start, count, output, offset, new FixedCodec(_column.TypeLength)),
-            ColumnData<byte[]> d => WriteTyped(d, start, count, output, offset, BinaryCodec.Instance),
+            var t when t == typeof(bool) => WriteTyped(data, start, count, output, offset, BoolCodec.Instance),
+            var t when t == typeof(int) => WriteTyped(data, start, count, output, offset, Int32Codec.Instance),
+            var t when t == typeof(long) => WriteTyped(data, start, count, output, offset, Int64Codec.Instance),
+            var t when t == typeof(float) => WriteTyped(data, start, count, output, offset, FloatCodec.Instance),
+            var t when t == typeof(double) => WriteTyped(data, start, count, output, offset, DoubleCodec.Instance),
+            var t when t == typeof(string) => WriteTyped(data, start, count, output, offset, StringCodec.Instance),
+            var t when t == typeof(byte[]) => WriteTyped(data, start, count, output, offset, BinaryCodec.Instance),
             _ => throw new ArgumentException($"column '{_column.Name}': {data.ElementType.Name} values cannot be written to a {_column.TypeDescription} column"),
         };
     }
 
-    private ColumnChunk WriteTyped<T, TKey>(ColumnData<T> data, int start, int count, Stream output, long offset, PlainCodec<T, TKey> codec) where TKey : notnull
+    /// <summary>Values of one chunk as the writer walks them: a primitive column's rows or a list column's elements, with their null marks.</summary>
+    private readonly ref struct Chunk<T>
     {
-        var values = data.Values.AsSpan(start, count);
-        var validity = data.Validity is { } va ? va.AsSpan(start, count) : default;
-        bool optional = _column.IsOptional;
+        public Chunk(ReadOnlySpan<T> values, ReadOnlySpan<bool> valid) { Values = values; Valid = valid; }
+        /// <summary>Rows (primitive) or the chunk's elements (list), indexed from the chunk's first.</summary>
+        public readonly ReadOnlySpan<T> Values;
+        /// <summary>Null marks parallel to <see cref="Values"/>; empty when nothing is marked null.</summary>
+        public readonly ReadOnlySpan<bool> Valid;
+    }
 
-        // Definition levels (1 = present) and the dense list of present values' row positions.
-        if (_levels.Length < count) _levels = new int[count];
-        int nonNull = 0;
-        long nullCount = 0;
-        if (!optional && typeof(T).IsValueType)
+    private ColumnChunk WriteTyped<T, TKey>(ColumnData data, int start, int count, Stream output, long offset, PlainCodec<T, TKey> codec) where TKey : notnull
+    {
+        ListColumnData<T>? list = data as ListColumnData<T>;
+        if (list != null && !_column.IsList) throw new ArgumentException($"column '{_column.Name}' ({_column.TypeDescription}) is not a list column; it takes {_column.ClrType.Name} values, not lists");
+        if (list == null && _column.IsList) throw new ArgumentException($"column '{_column.Name}' is a list column: give it ListColumnData (ColumnData.FromLists)");
+        if (list == null && data is not ColumnData<T>) throw new ArgumentException($"column '{_column.Name}': {data.GetType().Name} cannot be written");
+        int first = 0, last = count;
+        Chunk<T> chunk;
+        if (list != null)
         {
-            _levels.AsSpan(0, count).Fill(1);
-            nonNull = count;
+            first = list.Offsets[start];
+            last = list.Offsets[start + count];
+            if (first < 0 || last > list.Elements.Count || last < first)
+                throw new ArgumentException($"column '{_column.Name}': list offsets of rows {start}..{start + count - 1} point outside the {list.Elements.Count} elements given");
+            var ev = list.Elements.Validity;
+            chunk = new Chunk<T>(list.Elements.Values.AsSpan(first, last - first), ev == null ? default : ev.AsSpan(first, last - first));
+            CheckLists(list, start, count, codec);
         }
-        else for (int i = 0; i < count; i++)
+        else
         {
-            bool present = (validity.IsEmpty || validity[i]) && !codec.IsNullRef(values[i]);
-            if (!present && !optional) throw new ArgumentException($"column '{_column.Name}' is required but row {start + i} is null");
-            _levels[i] = present ? 1 : 0;
-            if (present) nonNull++; else nullCount++;
+            var flat = (ColumnData<T>)data;
+            var va = flat.Validity;
+            chunk = new Chunk<T>(flat.Values.AsSpan(start, count), va == null ? default : va.AsSpan(start, count));
+            CheckRequired(chunk, start, codec);
         }
 
         var stats = new StatsTracker<T, TKey>(codec);
@@ -88,143 +100,271 @@ internal sealed class ColumnChunkWriter
         var encodings = new List<ValueEncoding>();
         long? dictOffset = null;
 
-        // Dictionary attempt: give up as soon as the dictionary page would pass its size limit.
-        Dictionary<TKey, int>? dict = null;
-        List<T>? dictValues = null;
+        // 1. Dictionary over the present values, given up as soon as its page would pass the size limit. Primitive
+        //    columns keep every value's index (one int per row); lists look their elements up again page by page.
+        DictionaryEncoder<T, TKey>? dict = null;
+        bool keepIds = list == null;
+        int present = 0;
         if (_options.Dictionary && codec.SupportsDictionary)
         {
-            dict = new Dictionary<TKey, int>();
-            dictValues = new List<T>();
-            long dictBytes = 0;
-            if (_indices.Length < count) _indices = new int[count];
-            int k = 0;
-            // Repeated string instances (pooled values) skip hashing through a small identity cache.
-            bool byRef = !typeof(T).IsValueType;
-            if (byRef) { Array.Clear(_refCache); }
-            for (int i = 0; i < count; i++)
-            {
-                if (_levels[i] == 0) continue;
-                var v = values[i];
-                int slotIndex = 0;
-                if (byRef)
-                {
-                    slotIndex = System.Runtime.CompilerServices.RuntimeHelpers.GetHashCode(v!) & (RefCacheSize - 1);
-                    if (ReferenceEquals(_refCache[slotIndex], v)) { _indices[k++] = _refCacheIds[slotIndex]; continue; }
-                }
-                ref int id = ref CollectionsMarshal.GetValueRefOrAddDefault(dict, codec.Key(v), out bool exists);
-                if (!exists)
-                {
-                    id = dict.Count - 1;
-                    dictValues.Add(v);
-                    dictBytes += codec.PlainSize(v);
-                    if (dictBytes > _options.DictionaryPageBytes) { dict = null; dictValues = null; break; }
-                }
-                if (byRef) { _refCache[slotIndex] = v; _refCacheIds[slotIndex] = id; }
-                _indices[k++] = id;
-            }
+            dict = _s.Encoder(codec);
+            dict.Reset();
+            if (!AddToDictionary(dict, chunk, codec, keepIds, out present)) { dict.Release(); dict = null; }
+            else if (present == 0) dict = null; // all null: no dictionary page
         }
-
-        if (dictValues is { Count: 0 }) { dict = null; dictValues = null; } // all null: no dictionary page
-        if (dict != null && dictValues != null)
+        if (dict != null)
         {
             // Statistics over the dictionary entries: every entry occurs in the data.
-            foreach (var v in dictValues) stats.Add(v);
+            stats.AddAll(dict.Entries);
             _pageLen = 0;
-            foreach (var v in dictValues) codec.WritePlain(v, ref _page, ref _pageLen);
+            codec.WritePlainSpan(dict.Entries, ref _s.Page, ref _pageLen);
             dictOffset = offset;
-            offset += WritePage(output, PageType.DictionaryPage, dictValues.Count, ValueEncoding.Plain, ref uncompressedTotal);
+            offset += WritePage(output, PageType.DictionaryPage, dict.Entries.Length, ValueEncoding.Plain, ref uncompressedTotal);
             encodings.Add(ValueEncoding.Plain);
             encodings.Add(ValueEncoding.Rle);
             encodings.Add(ValueEncoding.RleDictionary);
         }
         else
         {
-            for (int i = 0; i < count; i++) if (_levels[i] != 0) stats.Add(values[i]);
             encodings.Add(ValueEncoding.Plain);
             encodings.Add(ValueEncoding.Rle);
         }
 
+        // 2. Data pages, cut at row boundaries; each page's levels and values are built, compressed and written before the next.
         long dataOffset = offset;
-        int bitWidth = dictValues == null ? 0 : Math.Max(1, RleBitPacked.BitWidth(dictValues.Count - 1));
-        int rowsPerPage = RowsPerPage(codec, dictValues != null, bitWidth);
-        int idx = 0; // position in _indices (dense, present values only)
-        for (int p = 0; p < count || (p == 0 && count == 0); p += rowsPerPage)
+        int bitWidth = dict == null ? 0 : Math.Max(1, RleBitPacked.BitWidth(dict.Entries.Length - 1));
+        int entriesPerPage = EntriesPerPage(codec, dict != null, bitWidth);
+        int maxDef = _column.MaxDefinitionLevel;
+        int defWidth = RleBitPacked.BitWidth(maxDef);
+        long entries = 0, nulls = 0;
+        int row = 0, elem = 0, idPos = 0;
+        do
         {
-            int n = Math.Min(rowsPerPage, count - p);
+            // Rows of this page and, for lists, how many elements they hold.
+            int r1 = row, entriesInPage = 0;
+            if (list == null) r1 = Math.Min(count, row + entriesPerPage);
+            else
+                while (r1 < count && (r1 == row || entriesInPage < entriesPerPage))
+                {
+                    entriesInPage += Math.Max(1, list.Offsets[start + r1 + 1] - list.Offsets[start + r1]);
+                    r1++;
+                }
+            int e1 = list == null ? r1 : list.Offsets[start + r1] - first;
+            var pageValues = chunk.Values.Slice(elem, e1 - elem);
+            var pageValid = chunk.Valid.IsEmpty ? default : chunk.Valid.Slice(elem, e1 - elem);
             _pageLen = 0;
-            if (optional)
-            {
-                _rle.Reset();
-                _rle.Encode(_levels.AsSpan(p, n), 1);
-                EnsurePage(4 + _rle.Written.Length);
-                BinaryPrimitives.WriteInt32LittleEndian(_page.AsSpan(_pageLen), _rle.Written.Length);
-                _rle.Written.CopyTo(_page.AsSpan(_pageLen + 4));
-                _pageLen += 4 + _rle.Written.Length;
-            }
-            int present = 0;
-            for (int i = p; i < p + n; i++) present += _levels[i];
+            int n = list == null ? FlatPageLevels(pageValues, pageValid, codec, maxDef, defWidth, out int pagePresent)
+                : ListPageLevels(list, start + row, start + r1, pageValues, pageValid, codec, defWidth, out pagePresent);
+            // The page's present values, densely (the caller's span itself when none is null); not needed for kept indices.
+            var dense = dict != null && keepIds ? default : Dense(pageValues, pageValid, codec, out _);
             ValueEncoding enc;
-            if (dictValues != null)
+            if (dict != null)
             {
+                Span<int> ids;
+                if (keepIds) ids = _s.Indices.AsSpan(idPos, pagePresent);
+                else
+                {
+                    ids = _s.PageIndices(pagePresent);
+                    dict.Lookup(dense, ids);
+                }
+                idPos += pagePresent;
                 EnsurePage(1);
-                _page[_pageLen++] = (byte)bitWidth;
+                _s.Page[_pageLen++] = (byte)bitWidth;
                 _rle.Reset();
-                _rle.Encode(_indices.AsSpan(idx, present), bitWidth);
+                _rle.Encode(ids, bitWidth);
                 EnsurePage(_rle.Written.Length);
-                _rle.Written.CopyTo(_page.AsSpan(_pageLen));
+                _rle.Written.CopyTo(_s.Page.AsSpan(_pageLen));
                 _pageLen += _rle.Written.Length;
-                idx += present;
                 enc = ValueEncoding.RleDictionary;
             }
             else
             {
-                if (optional)
-                {
-                    var dense = ArrayPool<T>.Shared.Rent(Math.Max(present, 1));
-                    int k = 0;
-                    for (int i = p; i < p + n; i++) if (_levels[i] != 0) dense[k++] = values[i];
-                    codec.WritePlainSpan(dense.AsSpan(0, k), ref _page, ref _pageLen);
-                    ArrayPool<T>.Shared.Return(dense, clearArray: !typeof(T).IsValueType);
-                }
-                else codec.WritePlainSpan(values.Slice(p, n), ref _page, ref _pageLen);
+                stats.AddAll(dense);
+                codec.WritePlainSpan(dense, ref _s.Page, ref _pageLen);
                 enc = ValueEncoding.Plain;
             }
             offset += WritePage(output, PageType.DataPage, n, enc, ref uncompressedTotal);
-            if (count == 0) break;
-        }
+            entries += n;
+            nulls += n - pagePresent;
+            row = r1;
+            elem = e1;
+        } while (row < count);
 
+        dict?.Release();
+        _s.ClearDense<T>();
         var meta = new ColumnMetaData
         {
             Type = _column.PhysicalType,
             Encodings = encodings,
-            PathInSchema = [_column.Name],
+            PathInSchema = _column.LeafPath.ToList(),
             Codec = _codec,
-            NumValues = count,
+            NumValues = entries,
             TotalUncompressedSize = uncompressedTotal,
             TotalCompressedSize = offset - chunkStart,
             DataPageOffset = dataOffset,
             DictionaryPageOffset = dictOffset,
-            Statistics = stats.ToStatistics(nullCount),
+            Statistics = stats.ToStatistics(nulls),
         };
         return new ColumnChunk { FileOffset = chunkStart, MetaData = meta };
     }
 
-    private int RowsPerPage<T, TKey>(PlainCodec<T, TKey> codec, bool dictionary, int bitWidth) where TKey : notnull
+    /// <summary>Pass 1: adds the chunk's present values to the dictionary (in slices, so no copy of the chunk is needed); false when it overflows.</summary>
+    private bool AddToDictionary<T, TKey>(DictionaryEncoder<T, TKey> dict, in Chunk<T> chunk, PlainCodec<T, TKey> codec, bool keepIds, out int present) where TKey : notnull
     {
-        double bytesPerRow = dictionary ? Math.Max(bitWidth, 1) / 8.0 + 0.125 : codec.TypicalSize + 0.125;
-        return (int)Math.Clamp(_options.DataPageBytes / bytesPerRow, 1024, 1 << 20);
+        present = 0;
+        if (keepIds && _s.Indices.Length < chunk.Values.Length) _s.Indices = new int[Math.Max(chunk.Values.Length, 1024)];
+        const int Slice = 1 << 14;
+        for (int i = 0; i < chunk.Values.Length; i += Slice)
+        {
+            var part = new Chunk<T>(chunk.Values.Slice(i, Math.Min(Slice, chunk.Values.Length - i)),
+                chunk.Valid.IsEmpty ? default : chunk.Valid.Slice(i, Math.Min(Slice, chunk.Values.Length - i)));
+            var dense = Dense(part.Values, part.Valid, codec, out int k);
+            var ids = keepIds ? _s.Indices.AsSpan(present, k) : _s.PageIndices(k);
+            if (!dict.Add(dense, ids, _options.DictionaryPageBytes)) return false;
+            present += k;
+        }
+        return true;
+    }
+
+    /// <summary>The present values of <paramref name="values"/>: the span itself when none is null, else a copy in the shared scratch.</summary>
+    private ReadOnlySpan<T> Dense<T, TKey>(ReadOnlySpan<T> values, ReadOnlySpan<bool> valid, PlainCodec<T, TKey> codec, out int present) where TKey : notnull
+    {
+        int firstNull = -1;
+        if (!valid.IsEmpty) firstNull = valid.IndexOf(false);
+        if (firstNull < 0 && !typeof(T).IsValueType)
+            for (int i = 0; i < values.Length; i++) if (codec.IsNullRef(values[i])) { firstNull = i; break; }
+        if (firstNull < 0) { present = values.Length; return values; }
+        var dense = _s.Dense<T>(values.Length);
+        values.Slice(0, firstNull).CopyTo(dense);
+        int k = firstNull;
+        for (int i = firstNull; i < values.Length; i++)
+            if ((valid.IsEmpty || valid[i]) && !codec.IsNullRef(values[i])) dense[k++] = values[i];
+        present = k;
+        return dense.AsSpan(0, k);
+    }
+
+    /// <summary>A required primitive column must hold a value in every row.</summary>
+    private void CheckRequired<T, TKey>(in Chunk<T> chunk, int start, PlainCodec<T, TKey> codec) where TKey : notnull
+    {
+        if (_column.IsOptional) return;
+        if (!chunk.Valid.IsEmpty && chunk.Valid.IndexOf(false) is int bad and >= 0) throw new ArgumentException($"column '{_column.Name}' is required but row {start + bad} is null");
+        if (!typeof(T).IsValueType)
+            for (int i = 0; i < chunk.Values.Length; i++)
+                if (codec.IsNullRef(chunk.Values[i])) throw new ArgumentException($"column '{_column.Name}' is required but row {start + i} is null");
+    }
+
+    /// <summary>Offsets must not decrease, null lists must be empty and allowed, and null elements allowed.</summary>
+    private void CheckLists<T, TKey>(ListColumnData<T> list, int start, int count, PlainCodec<T, TKey> codec) where TKey : notnull
+    {
+        var offsets = list.Offsets;
+        var listValid = list.Validity;
+        for (int r = start; r < start + count; r++)
+        {
+            int a = offsets[r], b = offsets[r + 1];
+            if (b < a) throw new ArgumentException($"column '{_column.Name}': list offsets decrease at row {r} ({a} then {b})");
+            if (listValid != null && !listValid[r])
+            {
+                if (!_column.IsOptional) throw new ArgumentException($"column '{_column.Name}' holds required lists but row {r} is null");
+                if (b != a) throw new ArgumentException($"column '{_column.Name}': row {r} is a null list but has {b - a} elements");
+            }
+        }
+        if (_column.Element!.IsOptional) return;
+        var elements = list.Elements;
+        for (int j = offsets[start]; j < offsets[start + count]; j++)
+            if (elements.IsNull(j)) throw new ArgumentException($"column '{_column.Name}' holds required elements but element {j} is null");
+    }
+
+    /// <summary>A primitive page's definition levels (1 = present), written to the page; returns the page's entry count.</summary>
+    private int FlatPageLevels<T, TKey>(ReadOnlySpan<T> values, ReadOnlySpan<bool> valid, PlainCodec<T, TKey> codec, int maxDef, int defWidth, out int present) where TKey : notnull
+    {
+        int n = values.Length;
+        present = n;
+        if (maxDef == 0) return n;
+        if (typeof(T).IsValueType)
+        {
+            // Numbers: the validity array is the definition levels; no nulls is one run of ones.
+            _rle.Reset();
+            if (valid.IsEmpty) _rle.Run(1, n, 1);
+            else
+            {
+                _rle.EncodeBits(valid);
+                present = n - System.MemoryExtensions.Count(valid, false);
+            }
+            WriteRleLevels();
+            return n;
+        }
+        var def = _s.Def(n);
+        present = 0;
+        for (int i = 0; i < n; i++)
+        {
+            int d = (valid.IsEmpty || valid[i]) && !codec.IsNullRef(values[i]) ? 1 : 0;
+            def[i] = d;
+            present += d;
+        }
+        WriteLevels(def, defWidth);
+        return n;
+    }
+
+    /// <summary>A list page's repetition and definition levels for rows [r0, r1), written to the page; returns the page's entry count.</summary>
+    private int ListPageLevels<T, TKey>(ListColumnData<T> list, int r0, int r1, ReadOnlySpan<T> values, ReadOnlySpan<bool> valid, PlainCodec<T, TKey> codec, int defWidth, out int present) where TKey : notnull
+    {
+        int cap = values.Length + (r1 - r0);
+        var rep = _s.Rep(cap);
+        var def = _s.Def(cap);
+        int listLevel = _column.ListDefinedLevel, maxDef = _column.MaxDefinitionLevel;
+        var listValid = list.Validity;
+        int e = 0, k = 0;
+        for (int r = r0; r < r1; r++)
+        {
+            int len = list.Offsets[r + 1] - list.Offsets[r];
+            if (listValid != null && !listValid[r]) { rep[e] = 0; def[e++] = 0; continue; }
+            if (len == 0) { rep[e] = 0; def[e++] = listLevel; continue; }
+            for (int j = 0; j < len; j++, k++)
+            {
+                rep[e] = j == 0 ? 0 : 1;
+                bool has = (valid.IsEmpty || valid[k]) && !codec.IsNullRef(values[k]);
+                def[e++] = has ? maxDef : maxDef - 1;
+            }
+        }
+        present = 0;
+        foreach (int d in def.Slice(0, e)) if (d == maxDef) present++;
+        WriteLevels(rep.Slice(0, e), 1);
+        WriteLevels(def.Slice(0, e), defWidth);
+        return e;
+    }
+
+    private void WriteLevels(ReadOnlySpan<int> levels, int bitWidth)
+    {
+        _rle.Reset();
+        _rle.Encode(levels, bitWidth);
+        WriteRleLevels();
+    }
+
+    /// <summary>Appends the encoder's output to the page with its 4-byte length prefix (v1 pages).</summary>
+    private void WriteRleLevels()
+    {
+        EnsurePage(4 + _rle.Written.Length);
+        BinaryPrimitives.WriteInt32LittleEndian(_s.Page.AsSpan(_pageLen), _rle.Written.Length);
+        _rle.Written.CopyTo(_s.Page.AsSpan(_pageLen + 4));
+        _pageLen += 4 + _rle.Written.Length;
+    }
+
+    private int EntriesPerPage<T, TKey>(PlainCodec<T, TKey> codec, bool dictionary, int bitWidth) where TKey : notnull
+    {
+        double bytesPerEntry = (dictionary ? Math.Max(bitWidth, 1) / 8.0 : codec.TypicalSize) + (_column.IsList ? 0.25 : 0.125);
+        return (int)Math.Clamp(_options.DataPageBytes / bytesPerEntry, 1024, 1 << 20);
     }
 
     private void EnsurePage(int more)
     {
-        if (_pageLen + more > _page.Length) Array.Resize(ref _page, Math.Max(_page.Length * 2, _pageLen + more));
+        if (_pageLen + more > _s.Page.Length) Array.Resize(ref _s.Page, Math.Max(_s.Page.Length * 2, _pageLen + more));
     }
 
-    /// <summary>Compresses the page in <see cref="_page"/> and writes header and body; returns the bytes written.</summary>
+    /// <summary>Compresses the page in the scratch page buffer and writes header and body; returns the bytes written.</summary>
     private int WritePage(Stream output, PageType type, int numValues, ValueEncoding encoding, ref long uncompressedTotal)
     {
-        var src = _page.AsSpan(0, _pageLen);
-        int clen = Compression.Compress(_codec, src, ref _compressed, _options.CompressionLevel);
+        var src = _s.Page.AsSpan(0, _pageLen);
+        int clen = Compression.Compress(_codec, src, ref _s.Compressed, _options.CompressionLevel);
         var header = new PageHeader
         {
             Type = type,
@@ -236,236 +376,69 @@ internal sealed class ColumnChunkWriter
         _header.ResetWrittenCount();
         header.Write(new CompactWriter(_header));
         output.Write(_header.WrittenSpan);
-        output.Write(_compressed.AsSpan(0, clen));
+        output.Write(_s.Compressed.AsSpan(0, clen));
         uncompressedTotal += _header.WrittenCount + _pageLen;
         return _header.WrittenCount + clen;
     }
 }
 
-/// <summary>Per-type PLAIN encoding, dictionary keys and statistic ordering used by the writer.</summary>
-internal abstract class PlainCodec<T, TKey> where TKey : notnull
+/// <summary>
+/// Buffers the column writers of one file share (they write one chunk at a time): page bytes, levels, dictionary indices,
+/// dense values, dictionary tables. Kept in a small pool between files, so writing file after file reuses them.
+/// </summary>
+internal sealed class WriteScratch
 {
-    public virtual bool SupportsDictionary => true;
-    public abstract TKey Key(T value);
-    public abstract int PlainSize(T value);
-    public abstract double TypicalSize { get; }
-    public virtual bool IsNullRef(T value) => false;
-    public abstract void WritePlain(T value, ref byte[] buf, ref int len);
-    public virtual void WritePlainSpan(ReadOnlySpan<T> values, ref byte[] buf, ref int len)
-    {
-        foreach (var v in values) WritePlain(v, ref buf, ref len);
-    }
-    /// <summary>Order for min/max; values where <see cref="Skip"/> is true (NaN) are left out.</summary>
-    public abstract int Compare(T a, T b);
-    public virtual bool Skip(T value) => false;
-    public abstract byte[] StatBytes(T value);
-    /// <summary>Whether the deprecated signed-order min/max fields may carry the same values.</summary>
-    public virtual bool LegacyStats => true;
+    private static readonly System.Collections.Concurrent.ConcurrentBag<WriteScratch> Pool = new();
 
-    protected static void Ensure(ref byte[] buf, int len, int more)
-    {
-        if (len + more > buf.Length) Array.Resize(ref buf, Math.Max(buf.Length * 2, len + more));
-    }
-}
+    /// <summary>A scratch set from the pool, or a new one.</summary>
+    public static WriteScratch Take() => Pool.TryTake(out var s) ? s : new WriteScratch();
 
-/// <summary>Fixed-width numbers: PLAIN is a memory copy, keys are the values.</summary>
-internal abstract class FixedPlainCodec<T> : PlainCodec<T, T> where T : unmanaged, IComparable<T>
-{
-    public override T Key(T value) => value;
-    public override unsafe int PlainSize(T value) => sizeof(T);
-    public override unsafe double TypicalSize => sizeof(T);
-    public override unsafe void WritePlain(T value, ref byte[] buf, ref int len)
+    /// <summary>Back to the pool (at most two are kept) once its writer is done; it holds none of the caller's values by then.</summary>
+    public void Return()
     {
-        Ensure(ref buf, len, sizeof(T));
-        MemoryMarshal.Write(buf.AsSpan(len), in value);
-        len += sizeof(T);
-    }
-    public override unsafe void WritePlainSpan(ReadOnlySpan<T> values, ref byte[] buf, ref int len)
-    {
-        var bytes = MemoryMarshal.AsBytes(values);
-        Ensure(ref buf, len, bytes.Length);
-        bytes.CopyTo(buf.AsSpan(len));
-        len += bytes.Length;
-    }
-    public override int Compare(T a, T b) => a.CompareTo(b);
-    public override unsafe byte[] StatBytes(T value)
-    {
-        var b = new byte[sizeof(T)];
-        MemoryMarshal.Write(b, in value);
-        return b;
-    }
-}
-
-/// <summary>INT32 writer codec.</summary>
-internal sealed class Int32Codec : FixedPlainCodec<int> { public static readonly Int32Codec Instance = new(); }
-/// <summary>INT64 writer codec (timestamps too).</summary>
-internal sealed class Int64Codec : FixedPlainCodec<long> { public static readonly Int64Codec Instance = new(); }
-
-/// <summary>FLOAT writer codec; NaN stays out of statistics.</summary>
-internal sealed class FloatCodec : FixedPlainCodec<float>
-{
-    public static readonly FloatCodec Instance = new();
-    public override bool Skip(float value) => float.IsNaN(value);
-}
-
-/// <summary>Doubles: dictionary keys by bit pattern, so NaN and -0.0 stay distinct values.</summary>
-internal sealed class DoubleCodec : PlainCodec<double, long>
-{
-    public static readonly DoubleCodec Instance = new();
-    public override long Key(double value) => BitConverter.DoubleToInt64Bits(value);
-    public override int PlainSize(double value) => 8;
-    public override double TypicalSize => 8;
-    public override void WritePlain(double value, ref byte[] buf, ref int len)
-    {
-        Ensure(ref buf, len, 8);
-        BinaryPrimitives.WriteDoubleLittleEndian(buf.AsSpan(len), value);
-        len += 8;
-    }
-    public override void WritePlainSpan(ReadOnlySpan<double> values, ref byte[] buf, ref int len)
-    {
-        var bytes = MemoryMarshal.AsBytes(values);
-        Ensure(ref buf, len, bytes.Length);
-        bytes.CopyTo(buf.AsSpan(len));
-        len += bytes.Length;
-    }
-    public override int Compare(double a, double b) => a.CompareTo(b);
-    public override bool Skip(double value) => double.IsNaN(value);
-    public override byte[] StatBytes(double value) => BitConverter.GetBytes(value);
-}
-
-/// <summary>BOOLEAN writer codec: bit-packed PLAIN, never dictionary-encoded.</summary>
-internal sealed class BoolCodec : PlainCodec<bool, bool>
-{
-    public static readonly BoolCodec Instance = new();
-    public override bool SupportsDictionary => false;
-    public override bool Key(bool value) => value;
-    public override int PlainSize(bool value) => 1;
-    public override double TypicalSize => 0.125;
-    public override void WritePlain(bool value, ref byte[] buf, ref int len) => throw new InvalidOperationException("booleans are bit-packed per page");
-    public override void WritePlainSpan(ReadOnlySpan<bool> values, ref byte[] buf, ref int len)
-    {
-        int bytes = (values.Length + 7) / 8;
-        Ensure(ref buf, len, bytes);
-        var dst = buf.AsSpan(len, bytes);
-        dst.Clear();
-        for (int i = 0; i < values.Length; i++) if (values[i]) dst[i >> 3] |= (byte)(1 << (i & 7));
-        len += bytes;
-    }
-    public override int Compare(bool a, bool b) => a.CompareTo(b);
-    public override byte[] StatBytes(bool value) => [value ? (byte)1 : (byte)0];
-}
-
-/// <summary>Strings go out as UTF-8; statistics compare the UTF-8 bytes unsigned, as the format's ordering says.</summary>
-internal sealed class StringCodec : PlainCodec<string, string>
-{
-    public static readonly StringCodec Instance = new();
-    public override string Key(string value) => value;
-    public override int PlainSize(string value) => 4 + System.Text.Encoding.UTF8.GetByteCount(value);
-    public override double TypicalSize => 16;
-    public override bool IsNullRef(string value) => value is null;
-    public override void WritePlain(string value, ref byte[] buf, ref int len)
-    {
-        int max = System.Text.Encoding.UTF8.GetMaxByteCount(value.Length);
-        Ensure(ref buf, len, 4 + max);
-        int n = System.Text.Encoding.UTF8.GetBytes(value, buf.AsSpan(len + 4));
-        BinaryPrimitives.WriteInt32LittleEndian(buf.AsSpan(len), n);
-        len += 4 + n;
-    }
-    public override int Compare(string a, string b)
-    {
-        // Ordinal UTF-16 order differs from UTF-8 byte order only around surrogates; compare bytes then.
-        int c = string.CompareOrdinal(a, b);
-        if (c == 0) return 0;
-        if (!HasSurrogate(a) && !HasSurrogate(b)) return c;
-        return System.Text.Encoding.UTF8.GetBytes(a).AsSpan().SequenceCompareTo(System.Text.Encoding.UTF8.GetBytes(b));
-    }
-    private static bool HasSurrogate(string s)
-    {
-        foreach (char ch in s) if (char.IsSurrogate(ch)) return true;
-        return false;
-    }
-    public override byte[] StatBytes(string value) => System.Text.Encoding.UTF8.GetBytes(value);
-    public override bool LegacyStats => false;
-}
-
-/// <summary>BYTE_ARRAY (binary) writer codec.</summary>
-internal sealed class BinaryCodec : PlainCodec<byte[], string>
-{
-    public static readonly BinaryCodec Instance = new();
-    // Latin-1 style widening keeps keys exact and hashing cheap.
-    public override string Key(byte[] value) => System.Text.Encoding.Latin1.GetString(value);
-    public override int PlainSize(byte[] value) => 4 + value.Length;
-    public override double TypicalSize => 16;
-    public override bool IsNullRef(byte[] value) => value is null;
-    public override void WritePlain(byte[] value, ref byte[] buf, ref int len)
-    {
-        Ensure(ref buf, len, 4 + value.Length);
-        BinaryPrimitives.WriteInt32LittleEndian(buf.AsSpan(len), value.Length);
-        value.CopyTo(buf.AsSpan(len + 4));
-        len += 4 + value.Length;
-    }
-    public override int Compare(byte[] a, byte[] b) => a.AsSpan().SequenceCompareTo(b);
-    public override byte[] StatBytes(byte[] value) => value;
-    public override bool LegacyStats => false;
-}
-
-/// <summary>FIXED_LEN_BYTE_ARRAY writer codec.</summary>
-internal sealed class FixedCodec : PlainCodec<byte[], string>
-{
-    private readonly int _width;
-    public FixedCodec(int width) => _width = width;
-    public override string Key(byte[] value) => System.Text.Encoding.Latin1.GetString(value);
-    public override int PlainSize(byte[] value) => _width;
-    public override double TypicalSize => _width;
-    public override bool IsNullRef(byte[] value) => value is null;
-    public override void WritePlain(byte[] value, ref byte[] buf, ref int len)
-    {
-        if (value.Length != _width) throw new ArgumentException($"fixed-length value has {value.Length} bytes, the column needs {_width}");
-        Ensure(ref buf, len, _width);
-        value.CopyTo(buf.AsSpan(len));
-        len += _width;
-    }
-    public override int Compare(byte[] a, byte[] b) => a.AsSpan().SequenceCompareTo(b);
-    public override byte[] StatBytes(byte[] value) => value;
-    public override bool LegacyStats => false;
-}
-
-/// <summary>Running min and max of a column chunk.</summary>
-internal struct StatsTracker<T, TKey> where TKey : notnull
-{
-    private readonly PlainCodec<T, TKey> _codec;
-    private T _min, _max;
-    private bool _any;
-
-    public StatsTracker(PlainCodec<T, TKey> codec)
-    {
-        _codec = codec;
-        _min = default!;
-        _max = default!;
-        _any = false;
+        foreach (var a in _dense.Values) if (a.GetType().GetElementType() is { IsValueType: false }) Array.Clear(a);
+        if (Pool.Count < 2) Pool.Add(this);
     }
 
-    public void Add(T v)
+    public byte[] Page = new byte[1 << 16];
+    public byte[] Compressed = new byte[1 << 16];
+    /// <summary>One dictionary index per present value of the chunk being written (primitive columns).</summary>
+    public int[] Indices = [];
+    private int[] _pageIndices = [], _def = [], _rep = [];
+    private readonly Dictionary<Type, Array> _dense = new();
+    private readonly Dictionary<object, object> _encoders = new(ReferenceEqualityComparer.Instance);
+
+    /// <summary>The dictionary encoder for one value type, shared by the columns of that type (one chunk is encoded at a time).</summary>
+    public DictionaryEncoder<T, TKey> Encoder<T, TKey>(PlainCodec<T, TKey> codec) where TKey : notnull
     {
-        if (_codec.Skip(v)) return;
-        if (!_any) { _min = _max = v; _any = true; return; }
-        if (_codec.Compare(v, _min) < 0) _min = v;
-        if (_codec.Compare(v, _max) > 0) _max = v;
+        // Keyed by codec instance: the shared codecs are singletons; a fixed-length column brings its own (its width).
+        if (_encoders.TryGetValue(codec, out var e)) return (DictionaryEncoder<T, TKey>)e;
+        var made = new DictionaryEncoder<T, TKey>(codec);
+        _encoders[codec] = made;
+        return made;
     }
 
-    public Statistics ToStatistics(long nullCount)
+    private static Span<int> Take(ref int[] buffer, int n)
     {
-        var s = new Statistics { NullCount = nullCount };
-        if (!_any) return s;
-        T min = _min, max = _max;
-        // The format asks for -0.0 as a minimum zero and +0.0 as a maximum zero.
-        if (min is double dmin && dmin == 0) min = (T)(object)(-0.0);
-        if (max is double dmax && dmax == 0) max = (T)(object)0.0;
-        if (min is float fmin && fmin == 0) min = (T)(object)(-0.0f);
-        if (max is float fmax && fmax == 0) max = (T)(object)0.0f;
-        s.MinValue = _codec.StatBytes(min);
-        s.MaxValue = _codec.StatBytes(max);
-        if (_codec.LegacyStats) { s.Min = s.MinValue; s.Max = s.MaxValue; }
-        return s;
+        if (buffer.Length < n) buffer = new int[Math.Max(n, 1024)];
+        return buffer.AsSpan(0, n);
+    }
+
+    public Span<int> PageIndices(int n) => Take(ref _pageIndices, n);
+    public Span<int> Def(int n) => Take(ref _def, n);
+    public Span<int> Rep(int n) => Take(ref _rep, n);
+
+    public T[] Dense<T>(int n)
+    {
+        if (_dense.TryGetValue(typeof(T), out var a) && a.Length >= n) return (T[])a;
+        var made = new T[Math.Max(n, 1024)];
+        _dense[typeof(T)] = made;
+        return made;
+    }
+
+    /// <summary>Drops references to the caller's strings once a chunk is written.</summary>
+    public void ClearDense<T>()
+    {
+        if (!typeof(T).IsValueType && _dense.TryGetValue(typeof(T), out var a)) Array.Clear(a);
     }
 }

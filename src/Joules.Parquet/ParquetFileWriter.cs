@@ -4,7 +4,7 @@ using Joules.Parquet.Thrift;
 
 namespace Joules.Parquet;
 
-/// <summary>Writes a flat Parquet file row group by row group: hand it typed column arrays, then Dispose (or Complete) to write the footer.</summary>
+/// <summary>Writes a Parquet file (primitive and one-level LIST columns) row group by row group: hand it typed column arrays, then Dispose (or Complete) to write the footer.</summary>
 public sealed class ParquetFileWriter : IDisposable
 {
     private static readonly byte[] Magic = "PAR1"u8.ToArray();
@@ -12,6 +12,7 @@ public sealed class ParquetFileWriter : IDisposable
     private readonly bool _ownsStream;
     private readonly ParquetWriteOptions _options;
     private readonly ColumnChunkWriter[] _columnWriters;
+    private WriteScratch? _scratch;
     private readonly List<RowGroup> _rowGroups = new();
     private long _pos;
     private bool _completed;
@@ -36,7 +37,8 @@ public sealed class ParquetFileWriter : IDisposable
         if (_options.RowGroupRows <= 0) throw new ArgumentException("RowGroupRows must be positive");
         foreach (var c in schema)
             if (c.NotSupportedReason != null) throw new ArgumentException($"column '{c.Name}' cannot be written: {c.NotSupportedReason}");
-        _columnWriters = schema.Select(c => new ColumnChunkWriter(c, _options)).ToArray();
+        _scratch = WriteScratch.Take();
+        _columnWriters = schema.Select(c => new ColumnChunkWriter(c, _options, _scratch)).ToArray();
         _stream.Write(Magic);
         _pos = Magic.Length;
     }
@@ -55,6 +57,10 @@ public sealed class ParquetFileWriter : IDisposable
             if (columns[c].Count != rows) throw new ArgumentException($"column '{Schema[c].Name}' has {columns[c].Count} rows, column '{Schema[0].Name}' has {rows}");
             if (columns[c].ElementType != Schema[c].ClrType)
                 throw new ArgumentException($"column '{Schema[c].Name}' ({Schema[c].TypeDescription}) takes {Schema[c].ClrType.Name} values, not {columns[c].ElementType.Name}");
+            if (columns[c].IsList != Schema[c].IsList)
+                throw new ArgumentException(Schema[c].IsList
+                    ? $"column '{Schema[c].Name}' is a list column: give it lists (ColumnData.FromLists)"
+                    : $"column '{Schema[c].Name}' ({Schema[c].TypeDescription}) is not a list column; it takes one value per row, not lists");
         }
         for (int start = 0; start < rows || (rows == 0 && start == 0); start += _options.RowGroupRows)
         {
@@ -103,7 +109,23 @@ public sealed class ParquetFileWriter : IDisposable
             ColumnOrderCount = Schema.Count,
         };
         meta.Schema.Add(new SchemaElement { Name = "schema", NumChildren = Schema.Count });
-        foreach (var c in Schema) meta.Schema.Add(ToElement(c));
+        foreach (var c in Schema)
+        {
+            if (c.Element is { } element)
+            {
+                // The standard three-level layout: <list> (LIST) { repeated group list { <element> } }.
+                meta.Schema.Add(new SchemaElement
+                {
+                    Name = c.Name, NumChildren = 1, RepetitionType = c.IsOptional ? Repetition.Optional : Repetition.Required,
+                    ConvertedType = ConvertedType.List, LogicalType = new LogicalTypeRaw { Kind = 3 },
+                });
+                meta.Schema.Add(new SchemaElement { Name = c.LeafPath[1], NumChildren = 1, RepetitionType = Repetition.Repeated });
+                var leaf = ToElement(element);
+                leaf.Name = c.LeafPath[^1];
+                meta.Schema.Add(leaf);
+            }
+            else meta.Schema.Add(ToElement(c));
+        }
         if (_options.Metadata != null)
             foreach (var kv in _options.Metadata) meta.KeyValueMetadata.Add(new(kv.Key, kv.Value));
         var buf = new ArrayBufferWriter<byte>(4096);
@@ -174,6 +196,8 @@ public sealed class ParquetFileWriter : IDisposable
         }
         finally
         {
+            _scratch?.Return();
+            _scratch = null;
             if (_ownsStream) _stream.Dispose();
         }
     }

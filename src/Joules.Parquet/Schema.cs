@@ -47,7 +47,7 @@ public sealed record ParquetLogicalType
     };
 }
 
-/// <summary>One top-level column of a flat Parquet schema: name, physical type, optional logical type, and whether it may hold nulls.</summary>
+/// <summary>One top-level column: a primitive (name, physical type, optional logical type, whether it may hold nulls) or a one-level LIST of primitives (<see cref="Element"/>).</summary>
 public sealed class ParquetColumn
 {
     public ParquetColumn(string name, PhysicalType physicalType, ParquetLogicalType? logicalType = null, bool optional = false, int typeLength = 0)
@@ -70,10 +70,24 @@ public sealed class ParquetColumn
     /// <summary>Byte length of FIXED_LEN_BYTE_ARRAY values; 0 otherwise.</summary>
     public int TypeLength { get; }
 
-    /// <summary>Set when the file has this column but the library cannot read it (nested or repeated); reading it throws with this reason.</summary>
+    /// <summary>Set when the file has this column but the library cannot read it (structs, maps, lists of lists); reading it throws with this reason.</summary>
     public string? NotSupportedReason { get; init; }
 
-    /// <summary>The element type of <see cref="ColumnData{T}"/> that holds this column's values.</summary>
+    /// <summary>For a LIST column, its element: physical and logical type, and whether elements may be null (<see cref="IsOptional"/> then says whether whole lists may be null). Null for primitive columns.</summary>
+    public ParquetColumn? Element { get; private init; }
+
+    /// <summary>True for a LIST column (values are <see cref="ListColumnData{T}"/>).</summary>
+    public bool IsList => Element != null;
+
+    // Where the writer puts the leaf: a primitive at [name], a list's element at [name, "list", element] (the
+    // three-level layout, whichever layout the column was read from). Level bounds follow from the repetitions.
+    internal string[] LeafPath => IsList ? [Name, "list", Element!.Name] : [Name];
+    /// <summary>Definition level at which a list is present (1 for an optional list, else 0); entries below it are null lists, at it empty lists.</summary>
+    internal int ListDefinedLevel => IsOptional ? 1 : 0;
+    internal int MaxDefinitionLevel => IsList ? ListDefinedLevel + 1 + (Element!.IsOptional ? 1 : 0) : IsOptional ? 1 : 0;
+    internal int MaxRepetitionLevel => IsList ? 1 : 0;
+
+    /// <summary>The element type of <see cref="ColumnData{T}"/> (for lists, of <see cref="ListColumnData{T}"/>) that holds this column's values.</summary>
     public Type ClrType => PhysicalType switch
     {
         PhysicalType.Boolean => typeof(bool),
@@ -105,11 +119,30 @@ public sealed class ParquetColumn
     public static ParquetColumn Timestamp(string name, TimeUnit unit = TimeUnit.Micros, bool utc = true, bool optional = false) =>
         new(name, PhysicalType.Int64, ParquetLogicalType.Timestamp(unit, utc), optional);
 
-    /// <summary>Human-readable type, e.g. "INT64 Timestamp(MICROS, UTC)".</summary>
+    /// <summary>
+    /// A LIST column of <paramref name="element"/> values, written in the standard three-level layout
+    /// (<c>group name (LIST) { repeated group list { element } }</c>) that pyarrow, DuckDB and Spark write.
+    /// <paramref name="element"/>'s optionality says whether elements may be null; <paramref name="optional"/> whether whole lists may be.
+    /// Example: <c>ParquetColumn.List("hash_ids", ParquetColumn.Int64("element"), optional: true)</c>.
+    /// </summary>
+    public static ParquetColumn List(string name, ParquetColumn element, bool optional = false)
+    {
+        ArgumentNullException.ThrowIfNull(element);
+        if (element.IsList) throw new ArgumentException($"column '{name}': lists of lists are not supported (one level of nesting only)", nameof(element));
+        if (element.NotSupportedReason != null) throw new ArgumentException($"column '{name}': its element cannot be written: {element.NotSupportedReason}", nameof(element));
+        return new ParquetColumn(name, element.PhysicalType, element.LogicalType, optional, element.TypeLength) { Element = element };
+    }
+
+    /// <summary>A list column as found in a file (any of the list layouts the reader accepts), keeping the file's field names.</summary>
+    internal static ParquetColumn ListFromFile(string name, ParquetColumn element, bool optional) =>
+        new(name, element.PhysicalType, element.LogicalType, optional, element.TypeLength) { Element = element };
+
+    /// <summary>Human-readable type, e.g. "INT64 Timestamp(MICROS, UTC)" or "LIST&lt;INT64&gt;".</summary>
     public string TypeDescription
     {
         get
         {
+            if (Element is { } e) return $"LIST<{e.TypeDescription}{(e.IsOptional ? " (optional elements)" : "")}>";
             var sb = new StringBuilder(PhysicalTypeName(PhysicalType));
             if (PhysicalType == PhysicalType.FixedLenByteArray) sb.Append('(').Append(TypeLength).Append(')');
             if (LogicalType != null) sb.Append(' ').Append(LogicalType);
@@ -127,7 +160,7 @@ public sealed class ParquetColumn
     public override string ToString() => $"{Name}: {TypeDescription}{(IsOptional ? " (optional)" : "")}";
 }
 
-/// <summary>The ordered top-level columns of a flat Parquet file.</summary>
+/// <summary>The ordered top-level columns of a Parquet file.</summary>
 public sealed class ParquetSchema : IReadOnlyList<ParquetColumn>
 {
     private readonly ParquetColumn[] _columns;

@@ -103,14 +103,22 @@ public class ParquetCommandTests
     }
 
     [Fact]
-    public void StatsOnAFixtureWithANestedColumnReportsItAndReadsTheRest()
+    public void StatsAndHeadOnAFixtureWithAListColumn()
     {
         var (code, output, err) = Run("parquet", "stats", Fixture("datapage_v2.snappy.parquet"), "--json");
         Assert.True(code == 0, err);
         using var doc = JsonDocument.Parse(output);
         var cols = doc.RootElement.GetProperty("columns");
         Assert.Equal(15, cols.GetProperty("b").GetProperty("sum").GetInt64());
-        Assert.Contains("nested", cols.GetProperty("e").GetProperty("error").GetString());
+        // e: [1,2,3], null, null, [1,2,3], [1,2]; statistics of a list column are over its elements.
+        var e = cols.GetProperty("e");
+        Assert.Equal(8, e.GetProperty("non_null").GetInt64());
+        Assert.Equal(15, e.GetProperty("sum").GetInt64());
+        Assert.Equal(3, e.GetProperty("max").GetInt64());
+        var (code2, head, err2) = Run("parquet", "head", Fixture("datapage_v2.snappy.parquet"));
+        Assert.True(code2 == 0, err2);
+        Assert.Contains("[1, 2, 3]", head);
+        Assert.Contains("[1, 2]", head);
     }
 
     [Fact]

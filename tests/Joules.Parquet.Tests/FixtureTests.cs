@@ -74,7 +74,7 @@ public class FixtureTests
     }
 
     [Fact]
-    public void DataPageV2WithANestedColumn()
+    public void DataPageV2WithAListColumn()
     {
         using var r = Open("datapage_v2.snappy.parquet");
         Assert.Equal(5, r.RowCount);
@@ -82,10 +82,19 @@ public class FixtureTests
         Assert.Equal([1, 2, 3, 4, 5], All<int>(r, "b"));
         Assert.Equal([2.0, 3, 4, 5, 2], All<double>(r, "c"));
         Assert.Equal([true, true, true, false, true], All<bool>(r, "d"));
-        var e = Assert.Throws<ParquetFormatException>(() => r.ReadRowGroup(0));
-        Assert.Contains("'e'", e.Message);
-        Assert.Contains("not supported", e.Message);
-        Assert.Equal(["a", "b", "c", "d"], r.ReadableColumns);
+        // e is an optional LIST<INT32> in the three-level layout (parquet-mr, data page v2): [1,2,3], null, null, [1,2,3], [1,2].
+        var column = r.Schema["e"];
+        Assert.True(column.IsList);
+        Assert.True(column.IsOptional);
+        Assert.Equal(PhysicalType.Int32, column.Element!.PhysicalType);
+        Assert.Equal(["a", "b", "c", "d", "e"], r.ReadableColumns);
+        var e = r.ReadRowGroup(0, ["e"]).GetList<int>("e");
+        Assert.Equal([false, true, true, false, false], Enumerable.Range(0, 5).Select(e.IsNull));
+        Assert.Equal([1, 2, 3], e[0].ToArray());
+        Assert.Equal([1, 2, 3], e[3].ToArray());
+        Assert.Equal([1, 2], e[4].ToArray());
+        Assert.Equal(0, e.LengthOf(1));
+        Assert.Null(e.Elements.Validity);
     }
 
     [Fact]

@@ -142,7 +142,8 @@ public class InteropTests
             var duck = DuckDb.Read(file);
             using var r = ParquetFileReader.Open(file);
             Assert.Equal((long)duck["rows"]!, r.RowCount);
-            var readable = r.ReadableColumns;
+            // List columns are compared with DuckDB in ListInteropTests.
+            var readable = r.ReadableColumns.Where(c => !r.Schema[c].IsList).ToList();
             var groups = r.ReadRowGroups(readable).ToList();
             var columns = duck["columns"]!.AsObject();
             for (int c = 0; c < readable.Count; c++)

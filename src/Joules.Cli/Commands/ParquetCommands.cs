@@ -41,8 +41,9 @@ public static class ParquetCommands
             output.WriteLine($"{reader.Name}: {reader.RowCount} rows in {reader.RowGroupCount} row groups" + (reader.CreatedBy != null ? $", created by {reader.CreatedBy}" : ""));
             var rows = reader.Schema.Select(c => new[]
             {
-                c.Name, ParquetColumn.PhysicalTypeName(c.PhysicalType) + (c.PhysicalType == PhysicalType.FixedLenByteArray ? $"({c.TypeLength})" : ""),
-                c.LogicalType?.ToString() ?? "", c.IsOptional ? "optional" : "required", c.NotSupportedReason != null ? "not supported: nested" : "",
+                c.Name, (c.IsList ? "LIST<" : "") + ParquetColumn.PhysicalTypeName(c.PhysicalType) + (c.PhysicalType == PhysicalType.FixedLenByteArray ? $"({c.TypeLength})" : "") + (c.IsList ? ">" : ""),
+                c.LogicalType?.ToString() ?? "", (c.IsOptional ? "optional" : "required") + (c.Element is { IsOptional: true } ? ", optional elements" : ""),
+                c.NotSupportedReason != null ? "not supported: nested" : "",
             });
             TextTable.Write(output, ["column", "physical", "logical", "repetition", "note"], rows);
             if (reader.Metadata.Count > 0)
@@ -165,6 +166,11 @@ public static class ParquetCommands
     internal static string Format(ParquetColumn column, ColumnData data, int row)
     {
         if (data.IsNull(row)) return "null";
+        if (data is IListColumnData list && column.Element is { } element)
+        {
+            int start = list.Offsets[row], end = list.Offsets[row + 1];
+            return "[" + string.Join(", ", Enumerable.Range(start, end - start).Select(k => Format(element, list.Elements, k))) + "]";
+        }
         var inv = CultureInfo.InvariantCulture;
         return data switch
         {

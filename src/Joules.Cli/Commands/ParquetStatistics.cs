@@ -42,8 +42,10 @@ internal sealed class ColumnStatistics
     /// <summary>Sums make sense for plain numbers, not for timestamps, dates or decimals' raw integers.</summary>
     private bool Summable => !IsTimestamp && !IsDate && Column.LogicalType?.Kind is null or LogicalKind.Int;
 
+    /// <summary>Adds one row group's values; a list column counts its elements (non-null, sum, min, max over every list's elements).</summary>
     public void Add(ColumnData data)
     {
+        if (data is IListColumnData list) data = list.Elements;
         switch (data)
         {
             case ColumnData<int> d:

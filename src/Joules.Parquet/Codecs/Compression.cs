@@ -41,7 +41,21 @@ internal static unsafe class Compression
         }
     }
 
-    private static void DecompressSnappy(ReadOnlySpan<byte> src, Span<byte> dst) => SnappyDecoder.Decode(src, dst);
+    private static void DecompressSnappy(ReadOnlySpan<byte> src, Span<byte> dst)
+    {
+        int written;
+        try
+        {
+            int declared = Snappier.Snappy.GetUncompressedLength(src);
+            if (declared != dst.Length) throw new ParquetFormatException($"corrupt SNAPPY page: block holds {declared} bytes, page declares {dst.Length}");
+            written = Snappier.Snappy.Decompress(src, dst);
+        }
+        catch (Exception e) when (e is InvalidDataException or ArgumentException or IndexOutOfRangeException)
+        {
+            throw new ParquetFormatException($"corrupt SNAPPY page: {e.Message}", e);
+        }
+        if (written != dst.Length) throw new ParquetFormatException($"corrupt SNAPPY page: decoded {written} bytes, page declares {dst.Length}");
+    }
 
     private static void DecompressGzip(ReadOnlySpan<byte> src, Span<byte> dst)
     {
@@ -114,8 +128,8 @@ internal static unsafe class Compression
                 return src.Length;
             case CompressionCodec.Snappy:
             {
-                Ensure(ref buffer, SnappyEncoder.MaxCompressedLength(src.Length));
-                return SnappyEncoder.Encode(src, buffer);
+                Ensure(ref buffer, Snappier.Snappy.GetMaxCompressedLength(src.Length));
+                return Snappier.Snappy.Compress(src, buffer);
             }
             case CompressionCodec.Zstd:
             {

@@ -49,6 +49,60 @@ internal static class RleBitPacked
         return pos;
     }
 
+    /// <summary>
+    /// Decodes exactly <paramref name="dst"/>.Length one-bit values (definition levels of a primitive optional column) as booleans;
+    /// returns how many are true. Runs fill whole spans and bit-packed bytes expand eight at a time.
+    /// </summary>
+    public static int DecodeBits(ReadOnlySpan<byte> data, Span<bool> dst)
+    {
+        int pos = 0, n = 0, ones = 0;
+        while (n < dst.Length)
+        {
+            if (pos >= data.Length) throw new ParquetFormatException($"RLE data ends after {n} of {dst.Length} values");
+            ulong header = ReadUleb(data, ref pos);
+            if ((header & 1) == 0)
+            {
+                ulong run = header >> 1;
+                if (pos >= data.Length) throw new ParquetFormatException("RLE run value past the end of the data");
+                int value = data[pos++];
+                if (value > 1) throw new ParquetFormatException($"RLE run value {value} does not fit in 1 bit");
+                int take = (int)Math.Min(run, (ulong)(dst.Length - n));
+                dst.Slice(n, take).Fill(value != 0);
+                if (value != 0) ones += take;
+                n += take;
+            }
+            else
+            {
+                ulong groups = header >> 1;
+                // One byte per group of eight; writers may truncate the final group.
+                int bytes = (int)Math.Min(groups, (ulong)(data.Length - pos));
+                int take = (int)Math.Min(groups * 8, (ulong)(dst.Length - n));
+                if ((take + 7) / 8 > bytes) throw new ParquetFormatException("bit-packed run past the end of the data");
+                var src = data.Slice(pos, (take + 7) / 8);
+                var bools = System.Runtime.InteropServices.MemoryMarshal.AsBytes(dst.Slice(n, take));
+                int whole = take / 8;
+                for (int b = 0; b < whole; b++)
+                {
+                    byte v = src[b];
+                    // Spread the byte's eight bits into eight bytes of 0 or 1.
+                    ulong spread = (v & 0x01UL) | ((v & 0x02UL) << 7) | ((v & 0x04UL) << 14) | ((v & 0x08UL) << 21)
+                        | ((v & 0x10UL) << 28) | ((v & 0x20UL) << 35) | ((v & 0x40UL) << 42) | ((v & 0x80UL) << 49);
+                    BinaryPrimitives.WriteUInt64LittleEndian(bools.Slice(b * 8), spread);
+                    ones += System.Numerics.BitOperations.PopCount(v);
+                }
+                for (int i = whole * 8; i < take; i++)
+                {
+                    int bit = (src[i >> 3] >> (i & 7)) & 1;
+                    bools[i] = (byte)bit;
+                    ones += bit;
+                }
+                n += take;
+                pos += (int)Math.Min(groups, (ulong)(data.Length - pos));
+            }
+        }
+        return ones;
+    }
+
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static ulong ReadUleb(ReadOnlySpan<byte> data, ref int pos)
     {
@@ -64,25 +118,29 @@ internal static class RleBitPacked
     }
 
     /// <summary>Unpacks little-endian bit-packed values of up to 32 bits.</summary>
-    public static unsafe void Unpack32(ReadOnlySpan<byte> src, int bitWidth, Span<int> dst)
+    public static void Unpack32(ReadOnlySpan<byte> src, int bitWidth, Span<int> dst) => Unpack32(src, 0, bitWidth, dst);
+
+    /// <summary>Unpacks little-endian bit-packed values of up to 32 bits starting at bit <paramref name="startBit"/> of <paramref name="src"/>.</summary>
+    public static unsafe void Unpack32(ReadOnlySpan<byte> src, long startBit, int bitWidth, Span<int> dst)
     {
         if (bitWidth == 0) { dst.Clear(); return; }
         uint mask = bitWidth == 32 ? uint.MaxValue : (1u << bitWidth) - 1;
         int i = 0;
-        // Fast path while a full 8-byte load stays inside the buffer: the last value needs bit + 39 bits at most.
-        long safeValues = src.Length >= 8 ? ((long)(src.Length - 8) * 8) / bitWidth + 1 : 0;
+        // Fast path while a full 8-byte load stays inside the buffer: a value starting at bit b needs bytes b/8 .. b/8+7.
+        long lastSafeBit = ((long)src.Length - 8) * 8;
+        long safeValues = lastSafeBit >= startBit ? (lastSafeBit - startBit) / bitWidth + 1 : 0;
         int fast = (int)Math.Min(dst.Length, safeValues);
         fixed (byte* p = src)
         fixed (int* o = dst)
         {
-            long bit = 0;
+            long bit = startBit;
             for (; i < fast; i++, bit += bitWidth)
             {
                 ulong word = Unsafe.ReadUnaligned<ulong>(p + (bit >> 3));
                 o[i] = (int)((uint)(word >> (int)(bit & 7)) & mask);
             }
         }
-        for (long bit = (long)i * bitWidth; i < dst.Length; i++, bit += bitWidth) dst[i] = (int)(uint)(ReadBitsSlow(src, bit, bitWidth) & mask);
+        for (long bit = startBit + (long)i * bitWidth; i < dst.Length; i++, bit += bitWidth) dst[i] = (int)(uint)(ReadBitsSlow(src, bit, bitWidth) & mask);
     }
 
     /// <summary>Reads up to 64 bits at an arbitrary bit offset; bytes past the end read as zero.</summary>
@@ -130,6 +188,91 @@ internal sealed class RleBitPackedEncoder
         _buf[_len++] = (byte)v;
     }
 
+    /// <summary>Bit-packs <paramref name="values"/> little-endian into <paramref name="dst"/> (which it fills; a partial last group is padded with zero bits).</summary>
+    private static unsafe void Pack(ReadOnlySpan<int> values, int bitWidth, Span<byte> dst)
+    {
+        dst.Clear();
+        if (bitWidth == 0) return;
+        ulong acc = 0;
+        int bits = 0, o = 0;
+        fixed (byte* p = dst)
+        {
+            foreach (int v in values)
+            {
+                acc |= (ulong)(uint)v << bits;
+                bits += bitWidth;
+                if (bits >= 32)
+                {
+                    // Whole groups fill whole bytes, so 32-bit stores never pass the end of dst until the last one.
+                    if (o + 4 <= dst.Length) Unsafe.WriteUnaligned(p + o, (uint)acc);
+                    else for (int k = 0; k < dst.Length - o; k++) p[o + k] = (byte)(acc >> (8 * k));
+                    o += 4;
+                    acc >>= 32;
+                    bits -= 32;
+                }
+            }
+            for (; bits > 0 && o < dst.Length; bits -= 8, o++) { p[o] = (byte)acc; acc >>= 8; }
+        }
+    }
+
+    /// <summary>
+    /// Encodes one-bit values (the definition levels of a primitive optional column) straight from the validity array: runs are
+    /// found with vectorised searches and bit-packed groups are built eight booleans at a time, with no level array in between.
+    /// </summary>
+    public void EncodeBits(ReadOnlySpan<bool> values)
+    {
+        int i = 0, n = values.Length;
+        while (i < n)
+        {
+            int run = RunLength(values, i);
+            if (run >= 8)
+            {
+                WriteUleb((ulong)run << 1);
+                Ensure(1);
+                _buf[_len++] = values[i] ? (byte)1 : (byte)0;
+                i += run;
+                continue;
+            }
+            // Bit-pack until a run of 8 or more begins; whole groups unless the data ends.
+            int start = i, end = i;
+            while (end < n)
+            {
+                int r = RunLength(values, end);
+                if (r >= 8) break;
+                end += r;
+            }
+            int count = end - start;
+            int groups = end < n ? Math.Max(1, count / 8) : (count + 7) / 8;
+            int packed = Math.Min(groups * 8, n - start);
+            WriteUleb(((ulong)groups << 1) | 1);
+            Ensure(groups);
+            var bytes = System.Runtime.InteropServices.MemoryMarshal.AsBytes(values.Slice(start, packed));
+            for (int g = 0; g < groups; g++)
+            {
+                int b = 0;
+                for (int k = 0; k < 8 && g * 8 + k < packed; k++) b |= bytes[g * 8 + k] << k;
+                _buf[_len++] = (byte)b;
+            }
+            i = start + packed;
+        }
+    }
+
+    /// <summary>One RLE run of <paramref name="count"/> copies of <paramref name="value"/>.</summary>
+    public void Run(int value, int count, int bitWidth)
+    {
+        if (count == 0) return;
+        WriteUleb((ulong)count << 1);
+        int byteWidth = (bitWidth + 7) >> 3;
+        Ensure(byteWidth);
+        for (int b = 0; b < byteWidth; b++) _buf[_len++] = (byte)(value >> (8 * b));
+    }
+
+    private static int RunLength(ReadOnlySpan<bool> values, int i)
+    {
+        int other = values.Slice(i).IndexOf(!values[i]);
+        return other < 0 ? values.Length - i : other;
+    }
+
     public void Encode(ReadOnlySpan<int> values, int bitWidth)
     {
         int byteWidth = (bitWidth + 7) >> 3;
@@ -173,16 +316,7 @@ internal sealed class RleBitPackedEncoder
             WriteUleb(((ulong)groups << 1) | 1);
             int bytes = groups * bitWidth;
             Ensure(bytes + 8);
-            _buf.AsSpan(_len, bytes + 8).Clear();
-            long bit = 0;
-            for (int k = 0; k < packed; k++, bit += bitWidth)
-            {
-                ulong val = (uint)values[start + k];
-                int p = _len + (int)(bit >> 3);
-                int off = (int)(bit & 7);
-                ulong word = BinaryPrimitives.ReadUInt64LittleEndian(_buf.AsSpan(p)) | (val << off);
-                BinaryPrimitives.WriteUInt64LittleEndian(_buf.AsSpan(p), word);
-            }
+            Pack(values.Slice(start, packed), bitWidth, _buf.AsSpan(_len, bytes));
             _len += bytes;
             i = start + packed;
         }

@@ -10,15 +10,6 @@ internal abstract class ValueDecoder<T>
 {
     protected readonly ByteArrayBuffer Bytes = new();
 
-    /// <summary>Decodes a PLAIN dictionary page.</summary>
-    public virtual T[] DecodeDictionary(ReadOnlySpan<byte> data, int count)
-    {
-        var dict = new T[count];
-        int used = DecodePlain(data, dict);
-        _ = used;
-        return dict;
-    }
-
     /// <summary>Decodes PLAIN values into <paramref name="dst"/>; returns bytes consumed.</summary>
     public abstract int DecodePlain(ReadOnlySpan<byte> data, Span<T> dst);
 

@@ -444,6 +444,7 @@ internal sealed class PageHeader
     public int NumValues;
     public ValueEncoding Encoding;
     public ValueEncoding DefinitionLevelEncoding = ValueEncoding.Rle;
+    public ValueEncoding RepetitionLevelEncoding = ValueEncoding.Rle;
     // v2
     public int NumNulls, NumRows;
     public int DefinitionLevelsByteLength, RepetitionLevelsByteLength;
@@ -470,6 +471,7 @@ internal sealed class PageHeader
                             case (1, CompactType.I32): h.NumValues = r.ReadI32(); break;
                             case (2, CompactType.I32): h.Encoding = (ValueEncoding)r.ReadI32(); break;
                             case (3, CompactType.I32): h.DefinitionLevelEncoding = (ValueEncoding)r.ReadI32(); break;
+                            case (4, CompactType.I32): h.RepetitionLevelEncoding = (ValueEncoding)r.ReadI32(); break;
                             default: r.Skip(ft); break;
                         }
                     }
