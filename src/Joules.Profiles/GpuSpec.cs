@@ -16,6 +16,8 @@ public sealed record GpuSpec
     [JsonPropertyName("idle_watts")] public required double IdleWatts { get; init; }
     /// <summary>Per-direction GPU-to-GPU bandwidth, for tensor-parallel all-reduce time.</summary>
     [JsonPropertyName("interconnect_gbs")] public double InterconnectGBs { get; init; } = 450;
+    /// <summary>Highest SM (graphics) clock the card runs at, MHz (its maximum boost); 0 when the card file does not say. The frequency model scales from it.</summary>
+    [JsonPropertyName("max_sm_clock_mhz")] public double MaxSmClockMHz { get; init; }
     [JsonPropertyName("source")] public string? Source { get; init; }
 
     public long MemoryBytes => (long)(MemoryGiB * 1024 * 1024 * 1024);
