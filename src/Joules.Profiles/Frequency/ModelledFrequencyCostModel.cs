@@ -11,7 +11,7 @@ namespace Joules.Profiles.Frequency;
 /// <remarks>
 /// For a shape, the inner model gives time T_b and energy E_b per GPU at the clock f_b the card ran at. f_b and whether
 /// the card was power-capped come from the profile's nearest measured point of the same kind (decode-only or with
-/// prefill, nearest in log tokens): its observed SM clock and NVML clock-event reasons. Without observations (derived
+/// prefill, nearest in log prefill tokens, decode sequences and contexts): its observed SM clock and NVML clock-event reasons. Without observations (derived
 /// profiles, roofline) f_b is the card's maximum and a point is capped when its power is within
 /// <see cref="FrequencyModelParameters.PowerCapFraction"/> of the limit.
 /// <para>Time. Each stage (GEMMs, decode attention, prefill attention; <see cref="ShardWork"/>) has a compute floor
@@ -38,8 +38,15 @@ public sealed class ModelledFrequencyCostModel : IClockedCostModel
     private readonly ClockObservation[] _decodeObs;
     private readonly ClockObservation[] _prefillObs;
 
-    /// <summary>A measured point's clock: where it sits (log2 tokens), the SM clock it ran at and whether it was power-capped.</summary>
-    private readonly record struct ClockObservation(double Log2Tokens, double ClockMHz, bool Capped);
+    /// <summary>A measured point's clock: where it sits (<see cref="Coordinates"/>), the SM clock it ran at and whether it was power-capped.</summary>
+    private readonly record struct ClockObservation(double A, double B, double C, double D, double E, double ClockMHz, bool Capped);
+
+    // Where a shape sits for the nearest-point lookup: log2 of prefill tokens, decode sequences, prefill sequences, mean decode context
+    // and mean prefill cached context (each +1), so a measured point's own shape finds its own clock.
+    private static (double A, double B, double C, double D, double E) Coordinates(in IterationShape s) => (
+        Math.Log2(1 + s.PrefillTokens), Math.Log2(1 + s.DecodeSequences), Math.Log2(1 + s.PrefillSequences),
+        Math.Log2(1 + (s.DecodeSequences > 0 ? (double)s.DecodeContextTokens / s.DecodeSequences : 0)),
+        Math.Log2(1 + (s.PrefillSequences > 0 ? (double)s.PrefillContextTokens / s.PrefillSequences : 0)));
 
     public ModelledFrequencyCostModel(ICostModel inner, FrequencyModelParameters? parameters = null)
     {
@@ -67,8 +74,11 @@ public sealed class ModelledFrequencyCostModel : IClockedCostModel
         if (!(_fmax > 0))
             throw new ArgumentException($"GPU card '{gpu.Name}' gives no max_sm_clock_mhz and its profile recorded no SM clocks: the frequency model needs the card's maximum clock");
         _staticWatts = inner.IdleWatts / inner.TensorParallel;
-        ClockObservation Obs((ProfilePoint P, IterationShape S) o) => new(Math.Log2(Math.Max(1, o.S.TotalTokens)), o.P.SmClockMHz,
-            o.P.Throttled || o.P.MeanPowerWatts >= _p.PowerCapFraction * _limitWatts);
+        ClockObservation Obs((ProfilePoint P, IterationShape S) o)
+        {
+            var (a, b, c, d, e) = Coordinates(o.S);
+            return new(a, b, c, d, e, o.P.SmClockMHz, o.P.Throttled || o.P.MeanPowerWatts >= _p.PowerCapFraction * _limitWatts);
+        }
         _decodeObs = observed.Where(o => o.S.PrefillSequences == 0).Select(Obs).ToArray();
         _prefillObs = observed.Where(o => o.S.PrefillSequences > 0).Select(Obs).ToArray();
         if (_decodeObs.Length == 0) _decodeObs = _prefillObs;
@@ -102,18 +112,42 @@ public sealed class ModelledFrequencyCostModel : IClockedCostModel
         return f;
     }
 
+    /// <summary>Pieces a decode run is cut into, each scaled by the factors of its middle step.</summary>
+    private const int RunPieces = 8;
+
     /// <summary>
-    /// A decode run at a clock: the inner model's run, scaled by the factors the model gives the run's middle step.
-    /// The factors vary slowly with context (the tests hold the result within 0.5% of the step-by-step sum).
+    /// A decode run at a clock: the inner model's run cut into <see cref="RunPieces"/> pieces, each scaled by the factors
+    /// the model gives its middle step (short runs step by step). The factors vary slowly with context (the tests hold
+    /// the result within 0.5% of the step-by-step sum).
     /// </summary>
     public IterationCost EstimateDecodeRun(int batch, long contextSum, long steps, double clockMHz)
     {
         if (steps <= 0 || batch <= 0) return default;
-        var run = InnerRun(batch, contextSum, steps);
-        var mid = IterationShape.Decode(batch, 0) with { DecodeContextTokens = contextSum + (long)batch * (steps / 2) };
-        var b = _inner.Estimate(mid);
-        var s = Scale(mid, b, clockMHz, out _);
-        return new IterationCost(run.Seconds * (s.Seconds / b.Seconds), run.Joules * (s.Joules / b.Joules));
+        double t = 0, e = 0;
+        if (steps <= 2 * RunPieces)
+        {
+            for (long j = 0; j < steps; j++)
+            {
+                var c = Estimate(IterationShape.Decode(batch, 0) with { DecodeContextTokens = contextSum + batch * j }, clockMHz);
+                t += c.Seconds;
+                e += c.Joules;
+            }
+            return new IterationCost(t, e);
+        }
+        long from = 0;
+        for (var k = 1; k <= RunPieces; k++)
+        {
+            var to = steps * k / RunPieces;
+            var ctx = contextSum + (long)batch * from;
+            var run = InnerRun(batch, ctx, to - from);
+            var mid = IterationShape.Decode(batch, 0) with { DecodeContextTokens = ctx + (long)batch * ((to - from) / 2) };
+            var b = _inner.Estimate(mid);
+            var s = Scale(mid, b, clockMHz, out _);
+            t += run.Seconds * (s.Seconds / b.Seconds);
+            e += run.Joules * (s.Joules / b.Joules);
+            from = to;
+        }
+        return new IterationCost(t, e);
     }
 
     private IterationCost InnerRun(int batch, long contextSum, long steps)
@@ -134,12 +168,12 @@ public sealed class ModelledFrequencyCostModel : IClockedCostModel
     {
         var obs = shape.PrefillSequences > 0 ? _prefillObs : _decodeObs;
         if (obs.Length == 0) return (_fmax, wattsPerGpu >= _p.PowerCapFraction * _limitWatts);
-        var x = Math.Log2(Math.Max(1, shape.TotalTokens));
+        var (a, b, c, e, g) = Coordinates(shape);
         var best = obs[0];
         var bestD = double.PositiveInfinity;
         foreach (var o in obs)
         {
-            var d = Math.Abs(o.Log2Tokens - x);
+            var d = Math.Abs(o.A - a) + Math.Abs(o.B - b) + Math.Abs(o.C - c) + Math.Abs(o.D - e) + Math.Abs(o.E - g);
             if (d < bestD) { best = o; bestD = d; }
         }
         return (Math.Min(best.ClockMHz, _fmax), best.Capped || wattsPerGpu >= _p.PowerCapFraction * _limitWatts);
@@ -170,14 +204,15 @@ public sealed class ModelledFrequencyCostModel : IClockedCostModel
         var fe = Math.Min(clockMHz, _fmax);
         if (capped) fe = Math.Min(fe, fb);
         var te = T(fe);
-        if (P(fe, te) > Math.Max(_limitWatts, pb))
+        var ceiling = Math.Max(_limitWatts, pb) * (1 + 1e-9);
+        if (P(fe, te) > ceiling)
         {
             // The power limit holds the clock down: the highest clock whose modelled power fits under it.
             double lo = Math.Min(fb, fe), hi = fe;
             for (var i = 0; i < 40 && hi - lo > 1e-3; i++)
             {
                 var mid = (lo + hi) / 2;
-                if (P(mid, T(mid)) > Math.Max(_limitWatts, pb)) hi = mid; else lo = mid;
+                if (P(mid, T(mid)) > ceiling) hi = mid; else lo = mid;
             }
             fe = lo;
             te = T(fe);
