@@ -1,4 +1,3 @@
-using System.Collections.Concurrent;
 using System.Diagnostics;
 using Joules.Profiles;
 using Joules.Profiles.Derived;
@@ -11,8 +10,8 @@ namespace Joules.Planning;
 /// <summary>
 /// Evaluates work items: each setting at the instance counts the search asks for, by simulation. With a count range
 /// the smallest count that meets the goal is found by bisection (at most 1 + log2(range) simulations), and a
-/// simulation stops as soon as more requests have missed their SLOs than the goal allows. Thread-safe: cost models
-/// are built once per deployment and shared.
+/// simulation stops as soon as more requests have missed their SLOs than the goal allows. Thread-safe: each simulation
+/// builds its own cost model, so results do not depend on which thread ran what before.
 /// </summary>
 public sealed class PlanEvaluator
 {
@@ -21,7 +20,6 @@ public sealed class PlanEvaluator
     private readonly PlanGoal _goal;
     private readonly TraceRequest[] _trace;
     private readonly string? _profileRoot;
-    private readonly ConcurrentDictionary<CostModelRequest, Lazy<ICostModel>> _costs = new();
 
     /// <param name="header">The plan.</param>
     /// <param name="trace">Its requests (<see cref="PlanTrace.Load"/>).</param>
@@ -46,21 +44,22 @@ public sealed class PlanEvaluator
             return [Point(item, 0, e.Message.Contains("does not fit", StringComparison.Ordinal) ? PlanStatus.DoesNotFit : PlanStatus.Error, message: e.Message)];
         }
         var results = new List<PlanPoint>();
+        var costs = new Dictionary<CostModelRequest, ICostModel>();
         var search = _space.Instances;
         if (search.Explicit is { Count: > 0 } counts)
         {
-            foreach (var n in counts) results.Add(Run(item, spec, n, cancel));
+            foreach (var n in counts) results.Add(Run(item, spec, n, costs, cancel));
             return results;
         }
         // Bisection for the smallest feasible count: feasibility is taken to grow with the count.
-        var top = Run(item, spec, search.Max, cancel);
+        var top = Run(item, spec, search.Max, costs, cancel);
         results.Add(top);
         if (!top.Feasible) return results;
         int lo = search.Min - 1, hi = search.Max;
         while (hi - lo > 1)
         {
             var mid = lo + (hi - lo) / 2;
-            var p = Run(item, spec, mid, cancel);
+            var p = Run(item, spec, mid, costs, cancel);
             results.Add(p);
             if (p.Status is PlanStatus.Error or PlanStatus.DoesNotFit) return results;
             if (p.Feasible) hi = mid; else lo = mid;
@@ -91,7 +90,7 @@ public sealed class PlanEvaluator
         return File.Exists(derived) ? derived : null;
     }
 
-    private PlanPoint Run(PlanWorkItem item, ScenarioSpec spec, int instances, CancellationToken cancel)
+    private PlanPoint Run(PlanWorkItem item, ScenarioSpec spec, int instances, Dictionary<CostModelRequest, ICostModel> costs, CancellationToken cancel)
     {
         cancel.ThrowIfCancellationRequested();
         var wall = Stopwatch.StartNew();
@@ -100,7 +99,10 @@ public sealed class PlanEvaluator
         try
         {
             sc = spec.Over(new ScenarioSpec()).With(S.Instances, instances).Resolve(_profileRoot);
-            cost = _costs.GetOrAdd(sc.Cost, r => new Lazy<ICostModel>(() => CostModelFactory.Create(r))).Value;
+            // Cost models are shared only within one work item, which one thread evaluates in a fixed order: the profile
+            // model caches its last decode-run plan, and sharing it across items would make the last bits of a result
+            // depend on what ran before on another thread. Shards must reproduce a one-machine run exactly.
+            if (!costs.TryGetValue(sc.Cost, out cost!)) costs[sc.Cost] = cost = CostModelFactory.Create(sc.Cost);
         }
         catch (Exception e) when (e is ArgumentException or FileNotFoundException or InvalidDataException or KeyNotFoundException)
         {
