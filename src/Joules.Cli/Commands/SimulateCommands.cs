@@ -79,15 +79,15 @@ public static class SimulateCommands
         var showProgress = !p.GetValue(NoProgressOpt) && ReferenceEquals(stderr, Console.Error) && !Console.IsErrorRedirected;
 
         var summaries = new List<SimulationSummary>();
-        var powerSeries = new List<ClusterPowerSink?>();
+        var powerSeries = new List<ReportSink?>();
         for (var i = 0; i < scenarios.Count; i++)
         {
             var sc = scenarios[i];
             TableSink? sink = null;
-            ClusterPowerSink? clusterPower = null;
+            ReportSink? clusterPower = null;
             if (outDir != null)
             {
-                clusterPower = new ClusterPowerSink(sc.Cluster.PowerBinSeconds);
+                clusterPower = new ReportSink(sc.Cluster.PowerBinSeconds);
                 var dir = scenarios.Count == 1 ? outDir : Path.Combine(outDir, SafeName(sc.Cluster.Name));
                 Directory.CreateDirectory(dir);
                 sink = new TableSink(TableWriters.Factory(Path.Combine(dir, "requests")).Writer, TableWriters.Factory(Path.Combine(dir, "power")).Writer);
@@ -108,7 +108,10 @@ public static class SimulateCommands
         if (outDir != null)
         {
             File.WriteAllText(Path.Combine(outDir, "summary.json"), json + Environment.NewLine);
-            HtmlReport.Write(Path.Combine(outDir, "report.html"), summaries, powerSeries, traceName);
+            var provenance = ReportProvenance.Create(Program.VersionString, "joules " + string.Join(' ', Environment.GetCommandLineArgs().Skip(1)), traceName,
+                synthetic is null ? traceName : null, seed,
+                scenarios.Select((sc, k) => (sc.Cluster.Name, summaries[k].CostModel, CostModelKinds.Of(costModels[k]) == CostModelFactory.Profile ? sc.Cost.ProfilePath ?? CostModelFactory.FindProfile(sc.Cost) : null)));
+            HtmlReport.Write(Path.Combine(outDir, "report.html"), summaries.Select((s, k) => new ScenarioReport(s, powerSeries[k])).ToArray(), provenance);
         }
         if (p.GetValue(JsonOpt)) stdout.WriteLine(json);
         else
