@@ -50,8 +50,7 @@ public static class PlanReport
         ]);
 
         doc.Heading("pareto", "Pareto frontier");
-        doc.Paragraph("Every configuration that met the goal, with the frontier (no other feasible configuration is at least as good in energy, p99 TTFT, p99 TPOT and GPU count, and better in one) marked. Configurations that missed the goal but ran to the end are shown grey for contrast.");
-        var infeasible = r.Points.Where(p => p.Status == PlanStatus.Infeasible).ToArray();
+        doc.Paragraph("Every configuration that met the goal, with the frontier (no other feasible configuration is at least as good in energy, p99 TTFT, p99 TPOT and GPU count, and better in one) marked. Configurations that missed the goal are not drawn: their simulations stop as soon as the goal is out of reach, so they have no totals (results.parquet lists them).");
         foreach (var (key, title, x, xTitle) in new (string, string, Func<PlanPoint, double>, string)[]
                  {
                      ("pareto-gpus", "Energy against GPU count", p => p.Gpus, "GPUs"),
@@ -65,7 +64,6 @@ public static class PlanReport
                 return new Series(name, a.Select(x).ToArray(), a.Select(p => p.EnergyKwh).ToArray(), a.Select(p => p.Describe()).ToArray());
             }
             var series = new List<Series> { S("feasible", feasible.Where(p => !p.OnFrontier)), S("Pareto frontier", frontier) };
-            if (infeasible.Length > 0) series.Add(S("missed the goal", infeasible));
             doc.Figure(new Figure(key, title, $"Energy at the GPUs (kWh) of each configuration against {xTitle}; hover a point for its settings.",
                 Charts.Points(series, xTitle, "energy (kWh)"), series.Select(s => s.Name).ToArray(), series.Sum(s => s.X.Count), "kWh"));
         }
