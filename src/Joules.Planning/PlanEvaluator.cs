@@ -34,8 +34,42 @@ public sealed class PlanEvaluator
         _profileRoot = profileRoot;
     }
 
+    /// <summary>
+    /// Evaluates a group of settings that differ only in their clock (<see cref="PlanGroups"/>), fastest clock first, pruning
+    /// what the faster clocks settle: a slower clock cannot meet a goal a faster one misses at the largest count, nor with
+    /// fewer instances than the faster one needed, so its search starts at that count and usually ends there.
+    /// </summary>
+    public IReadOnlyList<PlanPoint> EvaluateGroup(IReadOnlyList<PlanWorkItem> group, CancellationToken cancel = default)
+    {
+        var all = new List<PlanPoint>();
+        int? floor = null;
+        PlanPoint? missedAtTop = null;
+        PlanWorkItem? faster = null;
+        foreach (var item in group)
+        {
+            if (missedAtTop != null)
+            {
+                all.Add(Point(item, missedAtTop.Instances, PlanStatus.Pruned, message:
+                    $"not simulated: the faster clock {faster!.Value(ClockDimension.Name)} already misses the goal with {missedAtTop.Instances} instances"));
+                continue;
+            }
+            var points = Evaluate(item, floor, cancel);
+            all.AddRange(points);
+            if (points.Any(p => p.Status is PlanStatus.Error or PlanStatus.DoesNotFit)) continue;
+            var best = points.Where(p => p.Feasible).Select(p => (int?)p.Instances).Min();
+            if (best is { } b) floor = b;
+            else if (points.FirstOrDefault(p => p.Instances == _space.Instances.Max) is { } top && _space.Instances.Explicit is null)
+                missedAtTop = top;
+            faster = item;
+        }
+        return all;
+    }
+
     /// <summary>Every configuration of the item the search evaluates, in the order evaluated.</summary>
-    public IReadOnlyList<PlanPoint> Evaluate(PlanWorkItem item, CancellationToken cancel = default)
+    /// <param name="item">The setting.</param>
+    /// <param name="startAt">A count known to be needed at least (from a faster clock): tried first, and the answer when it meets the goal.</param>
+    /// <param name="cancel">Stops between simulations.</param>
+    public IReadOnlyList<PlanPoint> Evaluate(PlanWorkItem item, int? startAt = null, CancellationToken cancel = default)
     {
         ScenarioSpec spec;
         try { spec = SpecFor(item); }
@@ -51,11 +85,19 @@ public sealed class PlanEvaluator
             foreach (var n in counts) results.Add(Run(item, spec, n, costs, cancel));
             return results;
         }
+        int lo = search.Min - 1;
+        if (startAt is { } s0 && s0 > search.Min && s0 < search.Max)
+        {
+            var first = Run(item, spec, s0, costs, cancel);
+            results.Add(first);
+            if (first.Feasible || first.Status is PlanStatus.Error or PlanStatus.DoesNotFit) return results;
+            lo = s0;
+        }
         // Bisection for the smallest feasible count: feasibility is taken to grow with the count.
         var top = Run(item, spec, search.Max, costs, cancel);
         results.Add(top);
         if (!top.Feasible) return results;
-        int lo = search.Min - 1, hi = search.Max;
+        var hi = search.Max;
         while (hi - lo > 1)
         {
             var mid = lo + (hi - lo) / 2;
@@ -177,7 +219,7 @@ public sealed class PlanEvaluator
     }
 }
 
-/// <summary>Runs a plan's work items in parallel on all cores (or <c>jobs</c>), reporting each finished evaluation.</summary>
+/// <summary>Runs a plan's work items in parallel on all cores (or <c>jobs</c>), a clock group (<see cref="PlanGroups"/>) at a time, reporting each finished group.</summary>
 public static class PlanRunner
 {
     /// <param name="evaluator">Evaluates one item.</param>
@@ -188,15 +230,49 @@ public static class PlanRunner
     public static IReadOnlyList<PlanPoint> Run(PlanEvaluator evaluator, IReadOnlyList<PlanWorkItem> items, int jobs = 0,
         Action<int, int, int>? progress = null, CancellationToken cancel = default)
     {
-        var results = new IReadOnlyList<PlanPoint>[items.Count];
+        var groups = PlanGroups.Of(items);
+        var results = new IReadOnlyList<PlanPoint>[groups.Count];
         int done = 0, evaluations = 0;
         var options = new ParallelOptions { MaxDegreeOfParallelism = jobs > 0 ? jobs : Environment.ProcessorCount, CancellationToken = cancel };
-        Parallel.For(0, items.Count, options, i =>
+        Parallel.For(0, groups.Count, options, i =>
         {
-            results[i] = evaluator.Evaluate(items[i], cancel);
-            var e = Interlocked.Add(ref evaluations, results[i].Count);
-            progress?.Invoke(Interlocked.Increment(ref done), items.Count, e);
+            results[i] = evaluator.EvaluateGroup(groups[i], cancel);
+            var e = Interlocked.Add(ref evaluations, results[i].Count(p => p.Status != PlanStatus.Pruned));
+            progress?.Invoke(Interlocked.Add(ref done, groups[i].Count), items.Count, e);
         });
         return results.SelectMany(r => r).ToArray();
     }
+}
+
+/// <summary>
+/// Work items that differ only in an ordered clock choice (<c>default</c>, then fixed clocks from fast to slow): evaluated
+/// together, fastest first, so slower clocks start from what faster ones found (<see cref="PlanEvaluator.EvaluateGroup"/>).
+/// Governors (per-phase, slo-aware) are not ordered against fixed clocks and form groups of their own. Groups are the unit
+/// of sharding, so a shard's results never depend on another shard's.
+/// </summary>
+public static class PlanGroups
+{
+    public static IReadOnlyList<IReadOnlyList<PlanWorkItem>> Of(IEnumerable<PlanWorkItem> items)
+    {
+        var groups = new List<List<PlanWorkItem>>();
+        var byKey = new Dictionary<string, List<PlanWorkItem>>(StringComparer.Ordinal);
+        foreach (var item in items)
+        {
+            var clock = item.Value(ClockDimension.Name);
+            var ordered = Speed(clock) is not null;
+            var key = string.Join('\u001f', item.Values.Where(kv => !(ordered && kv.Key == ClockDimension.Name)).Select(kv => kv.Key + "=" + kv.Value)) + (ordered ? "" : "\u001e" + item.Id);
+            if (!byKey.TryGetValue(key, out var g)) { byKey[key] = g = []; groups.Add(g); }
+            g.Add(item);
+        }
+        return groups.Select(g => (IReadOnlyList<PlanWorkItem>)g.OrderByDescending(i => Speed(i.Value(ClockDimension.Name)) ?? 0).ThenBy(i => i.Id).ToArray()).ToArray();
+    }
+
+    /// <summary>How fast a clock choice runs, for ordering: the card's own management first, then fixed clocks by MHz; null for governors and no clock.</summary>
+    public static double? Speed(string clock) =>
+        clock.Trim().ToLowerInvariant() switch
+        {
+            "default" => double.PositiveInfinity,
+            var c when double.TryParse(c, System.Globalization.NumberStyles.Float, System.Globalization.CultureInfo.InvariantCulture, out var mhz) => mhz,
+            _ => null,
+        };
 }

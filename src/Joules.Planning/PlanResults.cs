@@ -13,6 +13,8 @@ public static class PlanStatus
     public const string DoesNotFit = "does-not-fit";
     /// <summary>The configuration could not be simulated; the message says why.</summary>
     public const string Error = "error";
+    /// <summary>Not simulated: a faster clock of the same setting already missed the goal at the largest count.</summary>
+    public const string Pruned = "pruned";
 }
 
 /// <summary>One evaluated configuration: a work item at one instance count, and what the simulation reported.</summary>

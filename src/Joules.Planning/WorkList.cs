@@ -73,8 +73,12 @@ public sealed class WorkList
         return Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(sb.ToString())))[..16];
     }
 
-    /// <summary>The items of shard <paramref name="shard"/> (items whose id modulo the shard count is the shard's index: neighbouring settings, which cost alike, spread over shards).</summary>
-    public IReadOnlyList<PlanWorkItem> Slice(ShardSpec shard) => Items.Where(i => i.Id % shard.Count == shard.Index).ToArray();
+    /// <summary>
+    /// The items of shard <paramref name="shard"/>: the clock groups (<see cref="PlanGroups"/>) whose number modulo the shard
+    /// count is the shard's index, so neighbouring groups, which cost alike, spread over shards and a group is never split.
+    /// </summary>
+    public IReadOnlyList<PlanWorkItem> Slice(ShardSpec shard) =>
+        PlanGroups.Of(Items).Where((_, g) => g % shard.Count == shard.Index).SelectMany(g => g).OrderBy(i => i.Id).ToArray();
 
     public void Write(string path, CancellationToken cancel = default)
     {

@@ -80,6 +80,25 @@ public sealed class PlanTests : IDisposable
     }
 
     [Fact]
+    public void Slower_clocks_start_where_the_faster_clock_ended_and_find_what_a_full_search_finds()
+    {
+        var settings = new Dictionary<string, IReadOnlyList<string>> { ["tpot_slo"] = ["0.0063"], ["router"] = ["round-robin"] };
+        var clocks = new[] { "default", "1700", "1200" };
+        var grouped = RunAll(Header(0.9, new InstanceSearch(1, 8), settings, clocks), ShardSpec.All);
+        var alone = clocks.Select(c => RunAll(Header(0.9, new InstanceSearch(1, 8), settings, [c]), ShardSpec.All)).ToArray();
+        var full = clocks.Length * (1 + 3);
+        Assert.True(grouped.Points.Count(p => p.Status != PlanStatus.Pruned) < full, "the group should need fewer simulations than three full searches");
+        for (var i = 0; i < clocks.Length; i++)
+        {
+            var mine = grouped.Points.Where(p => p.Values.Any(v => v.Value == clocks[i])).ToArray();
+            var ref0 = alone[i].Points;
+            int? Min(IEnumerable<PlanPoint> ps) => ps.Where(p => p.Feasible).Select(p => (int?)p.Instances).Min();
+            Assert.Equal(Min(ref0), Min(mine));
+            if (mine.Any(p => p.Status == PlanStatus.Pruned)) Assert.DoesNotContain(ref0, p => p.Feasible);
+        }
+    }
+
+    [Fact]
     public void A_hopeless_configuration_stops_early_and_says_why()
     {
         var settings = new Dictionary<string, IReadOnlyList<string>> { ["ttft_slo"] = ["0.001"] };
@@ -116,7 +135,8 @@ public sealed class PlanTests : IDisposable
         Assert.Equal(list.PlanId, back.PlanId);
         Assert.Equal(list.Items.Select(i => i.Describe()), back.Items.Select(i => i.Describe()));
         Assert.Equal(8, list.Items.Count);
-        Assert.Equal([0, 3, 6], list.Slice(new ShardSpec(0, 3)).Select(i => i.Id));
+        // Settings that differ only in a fixed clock (default, 1400) are one group: groups 0 and 3 of four go to shard 0 of 3.
+        Assert.Equal([0, 1, 6, 7], list.Slice(new ShardSpec(0, 3)).Select(i => i.Id));
 
         var t = PlanTable.Read(path);
         t.Column<string>("router")[2] = "random";
