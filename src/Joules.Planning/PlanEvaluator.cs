@@ -86,8 +86,9 @@ public sealed class PlanEvaluator
             return results;
         }
         int lo = search.Min - 1;
-        if (startAt is { } s0 && s0 > search.Min && s0 < search.Max)
+        if (startAt is { } s0 && s0 >= search.Min && s0 < search.Max)
         {
+            // Fewer than s0 instances cannot meet the goal: s0 itself is the answer when it does.
             var first = Run(item, spec, s0, costs, cancel);
             results.Add(first);
             if (first.Feasible || first.Status is PlanStatus.Error or PlanStatus.DoesNotFit) return results;
