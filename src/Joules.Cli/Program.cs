@@ -118,6 +118,7 @@ public static class Program
         root.Subcommands.Add(CalibrateCommands.Create());
         root.Subcommands.Add(GpuCommands.Create());
         root.Subcommands.Add(EngineCommands.Create());
+        root.Subcommands.Add(PlanCommands.Create());
         return root;
     }
 

@@ -24,6 +24,8 @@ public sealed record GpuSpec
     [JsonPropertyName("allreduce_hop_latency_us")] public double? AllReduceHopLatencyUs { get; init; }
     /// <summary>Where the interconnect figures come from.</summary>
     [JsonPropertyName("interconnect_source")] public string? InterconnectSource { get; init; }
+    /// <summary>Highest SM (graphics) clock the card runs at, MHz (its maximum boost); 0 when the card file does not say. The frequency model scales from it.</summary>
+    [JsonPropertyName("max_sm_clock_mhz")] public double MaxSmClockMHz { get; init; }
     [JsonPropertyName("source")] public string? Source { get; init; }
 
     public long MemoryBytes => (long)(MemoryGiB * 1024 * 1024 * 1024);

@@ -1,101 +1,136 @@
 using System.Globalization;
-using System.Net;
-using System.Text;
+using Joules.Output;
+using Joules.Reports.Html;
 using Joules.Simulation;
 
 namespace Joules.Reports;
 
-/// <summary>Sums every instance's power samples into one cluster power series (bins of the timeline's width).</summary>
-public sealed class ClusterPowerSink(double binSeconds) : ISimulationSink
-{
-    private readonly List<double> _joules = [];
-    public bool WantsPower => true;
-    public double BinSeconds { get; } = binSeconds;
-    public IReadOnlyList<double> Joules => _joules;
-    public void OnRequest(in RequestResult result) { }
+/// <summary>One scenario of a report: its summary and, when it was collected, its time series and latency histograms.</summary>
+public sealed record ScenarioReport(SimulationSummary Summary, ReportSink? Series);
 
-    public void OnPower(in PowerSample s)
-    {
-        var bin = (int)Math.Floor(s.StartS / BinSeconds + 1e-9);
-        while (_joules.Count <= bin) _joules.Add(0);
-        _joules[bin] += s.Joules;
-    }
-
-    /// <summary>Mean cluster watts per bin.</summary>
-    public double[] Watts() => _joules.Select(j => j / BinSeconds).ToArray();
-}
-
-/// <summary>A self-contained HTML report: the summary table and a cluster power chart per scenario (inline SVG, no scripts).</summary>
+/// <summary>
+/// The simulation report (report.html): one self-contained planning document — provenance, headline figures, the
+/// scenarios compared (energy by part, J/token, SLO attainment, GPU-hours), power and busy-instance timelines on
+/// common axes, latency CDFs, the summary table and a table of every figure. Charts are Plotly.NET's, with plotly.js
+/// embedded, so the file opens anywhere without a network.
+/// </summary>
 public static class HtmlReport
 {
-    public static void Write(string path, IReadOnlyList<SimulationSummary> summaries, IReadOnlyList<ClusterPowerSink?> power, string traceName)
+    private static readonly CultureInfo C = CultureInfo.InvariantCulture;
+
+    /// <summary>Writes the report atomically (temporary file renamed into place).</summary>
+    public static void Write(string path, IReadOnlyList<ScenarioReport> scenarios, RunProvenance provenance, CancellationToken cancel = default) =>
+        AtomicFile.WriteAllText(path, Render(scenarios, provenance), cancel);
+
+    public static string Render(IReadOnlyList<ScenarioReport> scenarios, RunProvenance provenance)
     {
-        var c = CultureInfo.InvariantCulture;
-        var sb = new StringBuilder();
-        sb.Append("<!doctype html><html><head><meta charset=\"utf-8\"><title>Joules simulation report</title><style>")
-          .Append("body{font-family:system-ui,sans-serif;margin:2em;color:#222}table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:4px 8px;text-align:right}")
-          .Append("th:first-child,td:first-child{text-align:left}h2{margin-top:2em}svg{background:#fafafa;border:1px solid #ddd}</style></head><body>")
-          .Append("<h1>Joules simulation report</h1><p>trace: ").Append(WebUtility.HtmlEncode(traceName)).Append("</p><table><tr><th>metric</th>");
-        foreach (var s in summaries) sb.Append("<th>").Append(WebUtility.HtmlEncode(s.Name)).Append("</th>");
-        sb.Append("</tr>");
-        void Row(string label, Func<SimulationSummary, string> f)
+        if (scenarios.Count == 0) throw new ArgumentException("a report needs at least one scenario");
+        var doc = new ReportDocument("Joules simulation report");
+        var sums = scenarios.Select(s => s.Summary).ToArray();
+        var names = sums.Select(s => s.Name).ToArray();
+        var rows = new List<(string, string)>
         {
-            sb.Append("<tr><td>").Append(WebUtility.HtmlEncode(label)).Append("</td>");
-            foreach (var s in summaries) sb.Append("<td>").Append(WebUtility.HtmlEncode(f(s))).Append("</td>");
-            sb.Append("</tr>");
-        }
-        string F(double v, string fmt) => double.IsFinite(v) ? v.ToString(fmt, c) : "-";
-        Row("deployment", s => $"{s.Instances} x {s.Gpu} x{s.TensorParallel}, {s.Model}, {s.CostModel}");
-        Row("router / batching / mode", s => $"{s.Router} / {s.Batching} / {s.Mode}");
-        Row("requests completed / total", s => $"{s.RequestsCompleted:N0} / {s.RequestsTotal:N0}");
-        Row("energy (kWh)", s => F(s.EnergyKwh, "N4"));
-        Row("busy / idle (kJ)", s => $"{F(s.BusyJoules / 1e3, "N1")} / {F(s.IdleJoules / 1e3, "N1")}");
-        Row("J per output token", s => F(s.JPerOutputToken, "F3"));
-        Row("J per request", s => F(s.JPerRequest, "F1"));
-        Row("facility kWh / CO2 g / cost", s => $"{F(s.FacilityKwh, "N4")} / {F(s.Co2Grams, "N1")} / {F(s.Cost, "N4")}");
-        Row("TTFT p50 / p90 / p99 (ms)", s => $"{F(s.Ttft.P50 * 1e3, "F1")} / {F(s.Ttft.P90 * 1e3, "F1")} / {F(s.Ttft.P99 * 1e3, "F1")}");
-        Row("TPOT p50 / p90 / p99 (ms)", s => $"{F(s.Tpot.P50 * 1e3, "F2")} / {F(s.Tpot.P90 * 1e3, "F2")} / {F(s.Tpot.P99 * 1e3, "F2")}");
-        Row("E2E p50 / p99 (s)", s => $"{F(s.E2e.P50, "F3")} / {F(s.E2e.P99, "F3")}");
-        Row("SLO attainment", s => F(s.SloAttainment * 100, "F1") + " %");
-        Row("GPU busy", s => F(s.BusyFraction * 100, "F1") + " %");
-        Row("peak KV / preemptions", s => $"{F(s.PeakKvFraction * 100, "F1")} % / {s.Preemptions:N0}");
-        sb.Append("</table>");
-        for (var i = 0; i < summaries.Count; i++)
+            ("joules", provenance.ToolVersion),
+            ("command", provenance.CommandLine),
+            ("created (UTC)", provenance.CreatedUtc.UtcDateTime.ToString("yyyy-MM-dd HH:mm:ss", C)),
+            ("trace", provenance.Trace),
+            ("trace sha256", provenance.TraceSha256 ?? "synthetic (no file)"),
+            ("seed", provenance.Seed.ToString(C)),
+        };
+        foreach (var sc in provenance.Scenarios)
+            rows.Add(($"scenario {sc.Name}", $"{sc.Deployment}; " + (sc.ProfilePath is null ? sc.CostModel : $"{sc.CostModel} — {sc.ProfilePath} (sha256 {sc.ProfileSha256})")));
+        rows.Add(("charts", $"Plotly.NET with plotly.js {Charts.PlotlyJsVersion}, embedded"));
+        doc.Provenance(rows);
+
+        var parts = sums.Select(EnergyParts.From).ToArray();
+        var first = sums[0];
+        doc.Kpis(sums.Length == 1 ? "Headline figures" : $"Headline figures (first scenario: {first.Name})",
+        [
+            ("energy at the GPUs", $"{first.EnergyKwh:N3} kWh", $"{first.FacilityKwh:N3} kWh at PUE {first.Pue:0.##}"),
+            ("energy per output token", $"{first.JPerOutputToken:N3} J", $"{first.JPerInputToken:N3} J per input token"),
+            ("SLO attainment", $"{first.SloAttainment * 100:N1} %", $"TTFT <= {first.TtftTargetS:0.###} s and TPOT <= {first.TpotTargetS * 1e3:0.#} ms"),
+            ("GPU-hours", $"{parts[0].GpuHours:N2}", $"{first.Instances} x {first.TensorParallel} {first.Gpu} over {first.SimulatedSeconds / 3600:N2} h"),
+            ("mean power", $"{first.MeanWatts / 1e3:N2} kW", $"busy {first.BusyFraction * 100:N0} % of the time"),
+            ("p99 TTFT / TPOT", $"{first.Ttft.P99 * 1e3:N0} / {first.Tpot.P99 * 1e3:N1} ms", $"{first.RequestsCompleted:N0} of {first.RequestsTotal:N0} requests served"),
+        ]);
+
+        doc.Heading("compare", sums.Length == 1 ? "The scenario" : "Scenarios compared");
+        var energyParts = EnergyParts.Known.Select((k, i) => (k.Part, (IReadOnlyList<double>)parts.Select(p => p.Parts[i].Joules / 3.6e6).ToArray())).ToArray();
+        doc.Figure(new Figure("energy", "Energy by part", "GPU energy of each scenario, stacked by where it went (busy iterations, idle, and the parts the simulator reports when present: communication, host, waking). kWh at the GPUs, before PUE.",
+            Charts.StackedColumns(names, energyParts, "energy (kWh)"), EnergyParts.Known.Select(k => k.Part).ToArray(), names.Length * EnergyParts.Known.Length, "kWh",
+            ReportDocument.TableHtml("energy-table", ["scenario", .. EnergyParts.Known.Select(k => k.Part + " (kWh)"), "total (kWh)"],
+                sums.Select((s, i) => (IReadOnlyList<string>)[s.Name, .. parts[i].Parts.Select(p => (p.Joules / 3.6e6).ToString("N4", C)), (parts[i].Total / 3.6e6).ToString("N4", C)]))));
+        doc.Figure(new Figure("jpertoken", "Energy per output token", "Joules at the GPUs per generated token (prefill included).",
+            Charts.Columns(names, sums.Select(s => s.JPerOutputToken).ToArray(), "J per output token", "energy per output token (J)"), ["J per output token"], names.Length, "J"));
+        doc.Figure(new Figure("slo", "SLO attainment", "Fraction of requests (rejected ones count as misses) that met both the TTFT and the TPOT target.",
+            Charts.Columns(names, sums.Select(s => s.SloAttainment * 100).ToArray(), "SLO attainment", "requests meeting both targets (%)"), ["SLO attainment"], names.Length, "%"));
+        doc.Figure(new Figure("gpuhours", "GPU-hours", "GPUs held times simulated hours.",
+            Charts.Columns(names, parts.Select(p => p.GpuHours).ToArray(), "GPU-hours", "GPU-hours (h)"), ["GPU-hours"], names.Length, "h"));
+
+        var withSeries = scenarios.Where(s => s.Series is { Joules.Count: > 0 }).ToArray();
+        if (withSeries.Length > 0)
         {
-            if (i >= power.Count || power[i] is not { } p || p.Joules.Count == 0) continue;
-            sb.Append("<h2>").Append(WebUtility.HtmlEncode(summaries[i].Name)).Append(": cluster power</h2>");
-            sb.Append(Chart(p.Watts(), p.BinSeconds, summaries[i].Instances * summaries[i].TensorParallel));
+            doc.Heading("timelines", "Power and instances over time");
+            var power = withSeries.Select(s => Downsample(s.Series!.Watts().Select(w => w / 1e3).ToArray(), s.Series.BinSeconds, s.Summary.Name)).ToArray();
+            doc.Figure(new Figure("power", "Cluster power", "Power of every scenario's whole cluster (all GPUs, busy and idle) on one time axis, in bins averaged to at most 1,000 points.",
+                Charts.Lines(power, "time since the first arrival (s)", "cluster power (kW)"), power.Select(p => p.Name).ToArray(), power.Sum(p => p.X.Count), "kW"));
+            var busy = withSeries.Select(s => Downsample(s.Series!.BusyInstances(), s.Series.BinSeconds, s.Summary.Name + ": serving")).ToArray();
+            doc.Figure(new Figure("states", "Instances serving", "Mean number of instances running an iteration in each bin; the rest of each scenario's instances are idle (their count is in the summary table).",
+                Charts.Lines(busy, "time since the first arrival (s)", "instances serving"), busy.Select(p => p.Name).ToArray(), busy.Sum(p => p.X.Count), "instances"));
+
+            doc.Heading("latency", "Latency distributions");
+            foreach (var (key, title, pick, unit) in new (string, string, Func<ReportSink, Joules.Simulation.LogHistogram>, string)[]
+                     {
+                         ("ttft", "Time to first token", r => r.Ttft, "s"), ("tpot", "Time per output token", r => r.Tpot, "s"), ("e2e", "End-to-end latency", r => r.E2e, "s"),
+                     })
+            {
+                var cdfs = withSeries.Select(s => { var (x, y) = ReportSink.Cdf(pick(s.Series!)); return new Series(s.Summary.Name, x, y); }).Where(s => s.X.Count > 0).ToArray();
+                if (cdfs.Length == 0) continue;
+                doc.Figure(new Figure(key + "-cdf", $"{title}: CDF", $"Fraction of served requests whose {title.ToLowerInvariant()} is at most x (log scale), one line per scenario, 200 quantiles each.",
+                    Charts.Lines(cdfs, $"{title.ToLowerInvariant()} ({unit}, log scale)", "fraction of requests", logX: true), cdfs.Select(c => c.Name).ToArray(), cdfs.Sum(c => c.X.Count), "fraction"));
+            }
         }
-        sb.Append("</body></html>");
-        File.WriteAllText(path, sb.ToString());
+
+        doc.Heading("summary", "Summary table");
+        doc.Table("summary-table", ["metric", .. names], SummaryRows(sums));
+        return doc.Render($"Written by joules {provenance.ToolVersion}. Numbers priced by the cost model each scenario names: 'modelled' clocks come from the frequency model, not a measured clock sweep.");
     }
 
-    private static string Chart(double[] watts, double bin, int gpus)
+    private static IEnumerable<IReadOnlyList<string>> SummaryRows(IReadOnlyList<SimulationSummary> s)
     {
-        const int W = 900, H = 260, L = 60, B = 30;
-        var c = CultureInfo.InvariantCulture;
-        // at most W points: average neighbouring bins
-        var step = Math.Max(1, (int)Math.Ceiling(watts.Length / (double)W));
-        var pts = new List<double>();
-        for (var i = 0; i < watts.Length; i += step)
+        static string F(double v, string fmt) => double.IsFinite(v) ? v.ToString(fmt, C) : "-";
+        IReadOnlyList<string> Row(string label, Func<SimulationSummary, string> f) => [label, .. s.Select(f)];
+        yield return Row("deployment", x => $"{x.Instances} x {x.Gpu} x{x.TensorParallel}, {x.Model}");
+        yield return Row("cost model", x => x.CostModel);
+        yield return Row("router / batching / mode", x => $"{x.Router} / {x.Batching} / {x.Mode}");
+        yield return Row("requests completed / total", x => $"{x.RequestsCompleted:N0} / {x.RequestsTotal:N0}");
+        yield return Row("energy (kWh)", x => F(x.EnergyKwh, "N4"));
+        yield return Row("busy / idle (kJ)", x => $"{F(x.BusyJoules / 1e3, "N1")} / {F(x.IdleJoules / 1e3, "N1")}");
+        yield return Row("J per output token", x => F(x.JPerOutputToken, "F3"));
+        yield return Row("J per request", x => F(x.JPerRequest, "F1"));
+        yield return Row("facility kWh / CO2 g / cost", x => $"{F(x.FacilityKwh, "N4")} / {(x.CarbonSet ? F(x.Co2Grams, "N1") : "not set")} / {(x.PriceSet ? F(x.Cost, "N4") : "not set")}");
+        yield return Row("TTFT p50 / p90 / p99 (ms)", x => $"{F(x.Ttft.P50 * 1e3, "F1")} / {F(x.Ttft.P90 * 1e3, "F1")} / {F(x.Ttft.P99 * 1e3, "F1")}");
+        yield return Row("TPOT p50 / p90 / p99 (ms)", x => $"{F(x.Tpot.P50 * 1e3, "F2")} / {F(x.Tpot.P90 * 1e3, "F2")} / {F(x.Tpot.P99 * 1e3, "F2")}");
+        yield return Row("E2E p50 / p99 (s)", x => $"{F(x.E2e.P50, "F3")} / {F(x.E2e.P99, "F3")}");
+        yield return Row("SLO attainment", x => F(x.SloAttainment * 100, "F1") + " %");
+        yield return Row("GPU busy", x => F(x.BusyFraction * 100, "F1") + " %");
+        yield return Row("peak KV / preemptions", x => $"{F(x.PeakKvFraction * 100, "F1")} % / {x.Preemptions:N0}");
+    }
+
+    /// <summary>A timeline as a series of at most <paramref name="max"/> points (neighbouring bins averaged), x at each bin's middle.</summary>
+    public static Series Downsample(double[] values, double bin, string name, int max = 1000)
+    {
+        var step = Math.Max(1, (int)Math.Ceiling(values.Length / (double)max));
+        var x = new List<double>();
+        var y = new List<double>();
+        for (var i = 0; i < values.Length; i += step)
         {
-            double sum = 0; var n = 0;
-            for (var j = i; j < Math.Min(watts.Length, i + step); j++) { sum += watts[j]; n++; }
-            pts.Add(sum / n);
+            var n = Math.Min(step, values.Length - i);
+            double sum = 0;
+            for (var j = 0; j < n; j++) sum += values[i + j];
+            x.Add((i + n / 2.0) * bin);
+            y.Add(sum / n);
         }
-        var max = Math.Max(1, pts.Max()) * 1.1;
-        var span = watts.Length * bin;
-        var sb = new StringBuilder();
-        sb.Append(c, $"<svg width=\"{W + L + 10}\" height=\"{H + B + 10}\" xmlns=\"http://www.w3.org/2000/svg\">");
-        sb.Append(c, $"<line x1=\"{L}\" y1=\"{H}\" x2=\"{L + W}\" y2=\"{H}\" stroke=\"#888\"/><line x1=\"{L}\" y1=\"0\" x2=\"{L}\" y2=\"{H}\" stroke=\"#888\"/>");
-        sb.Append("<polyline fill=\"none\" stroke=\"#c0392b\" stroke-width=\"1.5\" points=\"");
-        for (var i = 0; i < pts.Count; i++)
-            sb.Append(c, $"{L + i * (double)W / Math.Max(1, pts.Count - 1):F1},{H - pts[i] / max * H:F1} ");
-        sb.Append("\"/>");
-        sb.Append(c, $"<text x=\"2\" y=\"12\" font-size=\"11\">{max:N0} W</text><text x=\"2\" y=\"{H}\" font-size=\"11\">0 W</text>");
-        sb.Append(c, $"<text x=\"{L}\" y=\"{H + 20}\" font-size=\"11\">0 s</text><text x=\"{L + W - 60}\" y=\"{H + 20}\" font-size=\"11\">{span:N0} s</text>");
-        sb.Append(c, $"<text x=\"{L + W / 2 - 80}\" y=\"{H + 20}\" font-size=\"11\">cluster power, {gpus} GPUs, {bin * step:G3} s bins</text>");
-        sb.Append("</svg>");
-        return sb.ToString();
+        return new Series(name, x, y);
     }
 }

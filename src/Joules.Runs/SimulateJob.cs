@@ -82,7 +82,7 @@ public static class SimulateJob
         using (staged)
         {
             var summaries = new List<SimulationSummary>();
-            var power = new List<ClusterPowerSink?>();
+            var power = new List<ReportSink?>();
             var written = new List<string>();
             for (var i = 0; i < scenarios.Count; i++)
             {
@@ -92,12 +92,12 @@ public static class SimulateJob
                 double? asked = request.Specs[i].TryGet(SimulateSettings.PowerBin, out var pb) ? pb : null;
                 var cluster = sc.Cluster with { PowerBinSeconds = PowerBins.Choose(asked, span, sc.Cluster.Instances, out _) };
                 TableSink? sink = null;
-                ClusterPowerSink? clusterPower = null;
+                ReportSink? clusterPower = null;
                 if (staged != null)
                 {
                     var dir = scenarios.Count == 1 ? "" : SafeName(cluster.Name) + "/";
                     var meta = provenance.ParquetMetadata(provenance.Scenarios[i]);
-                    clusterPower = new ClusterPowerSink(cluster.PowerBinSeconds);
+                    clusterPower = new ReportSink(cluster.PowerBinSeconds);
                     var rq = staged.PathFor(dir + "requests.parquet");
                     var pw = staged.PathFor(dir + "power.parquet");
                     sink = new TableSink(new ParquetTableWriter(rq, meta), new ParquetTableWriter(pw, meta));
@@ -124,7 +124,7 @@ public static class SimulateJob
             {
                 progress?.Begin("writing summary and report", null);
                 File.WriteAllText(staged.PathFor("summary.json"), json + Environment.NewLine);
-                HtmlReport.Write(staged.PathFor("report.html"), summaries, power, request.Trace.Description);
+                HtmlReport.Write(staged.PathFor("report.html"), summaries.Select((sum, k) => new ScenarioReport(sum, power[k])).ToArray(), provenance, cancel);
                 written.Insert(0, "report.html");
                 written.Insert(0, "summary.json");
                 cancel.ThrowIfCancellationRequested();

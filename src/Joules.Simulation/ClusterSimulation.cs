@@ -45,6 +45,7 @@ public sealed class ClusterSimulation : IRequestObserver
     private readonly IAutoscaler? _autoscaler;
     private ScalingController? _scaling;
     private long _finished;
+    private readonly string _clockSuffix;
 
     /// <param name="cfg">The deployment and its serving policy.</param>
     /// <param name="cost">Prices iterations (shared by all instances); must price <paramref name="cfg"/>'s deployment.</param>
@@ -69,11 +70,14 @@ public sealed class ClusterSimulation : IRequestObserver
         _instances = new Instance[cfg.Instances];
         _router = Routers.Create(cfg, cost);
         if (sink is { WantsPower: true }) _power = new PowerTimeline[cfg.Instances];
+        // Under a clock governor each instance gets its own governed cost model (it keeps the instance's clock).
+        var (instanceCost, clockSuffix) = Clocks.ClockGovernors.Factory(cfg.Clock, cost, cfg.Slo);
+        _clockSuffix = clockSuffix;
         for (var i = 0; i < cfg.Instances; i++)
         {
             PowerTimeline? p = null;
             if (_power != null) p = _power[i] = new PowerTimeline(i, cfg.PowerBinSeconds, cost.IdleWatts, sink!);
-            _instances[i] = new Instance(i, cost, scheduler, blocks, this, p, _options.FastDecodeRuns, _options.CausalAttribution);
+            _instances[i] = new Instance(i, instanceCost(), scheduler, blocks, this, p, _options.FastDecodeRuns, _options.CausalAttribution);
         }
         KvBlocksPerInstance = blocks;
         MaxModelLen = scheduler.MaxModelLen;
@@ -168,7 +172,7 @@ public sealed class ClusterSimulation : IRequestObserver
         return new SimulationSummary
         {
             Name = _cfg.Name,
-            CostModel = _cfg.CostModelLabel ?? _cost.Name,
+            CostModel = (_cfg.CostModelLabel ?? _cost.Name) + _clockSuffix,
             CostModelKind = _cfg.CostModelLabel != null ? "roofline" : CostModelKinds.Of(_cost),
             Gpu = _deployment.Gpu.Name,
             Model = _deployment.Model.Name,

@@ -136,6 +136,8 @@ public sealed record ClusterConfig
     public int Seed { get; init; } = 42;
     /// <summary>Width of the power-timeline bins in seconds.</summary>
     public double PowerBinSeconds { get; init; } = 1.0;
+    /// <summary>How SM clocks are chosen (default: the card's own management, as profiled).</summary>
+    public Clocks.ClockSettings Clock { get; init; } = Clocks.ClockSettings.Default;
 
     public void Validate()
     {
@@ -150,5 +152,6 @@ public sealed record ClusterConfig
         if (!(Facility.CarbonGramsPerKwh >= 0)) throw new ArgumentException($"carbon must not be negative, got {Facility.CarbonGramsPerKwh}");
         if (!(Facility.PricePerKwh >= 0)) throw new ArgumentException($"price must not be negative, got {Facility.PricePerKwh}");
         if (!(PowerBinSeconds > 0)) throw new ArgumentException($"power-bin must be a positive number of seconds, got {PowerBinSeconds}");
+        Clock.Validate();
     }
 }

@@ -133,6 +133,7 @@ public sealed class ScenarioSpec
             PriceSet = IsSet(S.Price),
             Seed = GetOr(S.Seed, 42),
             PowerBinSeconds = GetOr(S.PowerBin, 1.0),
+            Clock = Clocks.ClockSettings.From(this),
         };
         cfg.Validate();
         var cost = new CostModelRequest(kind, gpu, model, tp.Value, profile, profileRoot);

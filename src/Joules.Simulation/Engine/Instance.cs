@@ -27,6 +27,7 @@ public sealed class Instance
 {
     private readonly ICostModel _cost;
     private readonly IDecodeRunCostModel? _runs;
+    private readonly Clocks.IGovernedCostModel? _governor;
     private readonly IBatchScheduler _sched;
     private readonly ContinuousScheduler? _continuous;
     private readonly SequencePool _pool;
@@ -65,6 +66,7 @@ public sealed class Instance
         Index = index;
         _cost = cost;
         _runs = cost as IDecodeRunCostModel;
+        _governor = cost as Clocks.IGovernedCostModel;
         // Counts, not block ids: the simulator needs no block tables, and per-block memory would dominate its time.
         _kv = new KvBlockAccounting(kvBlocks, scheduler.BlockSize, scheduler.PrefixCaching, scheduler.HashBlockTokens);
         _pool = new SequencePool();
@@ -146,6 +148,8 @@ public sealed class Instance
         _stateSince = end;
     }
 
+    /// <summary>What prices this instance's iterations (its own governed model under a clock governor).</summary>
+    public ICostModel CostModel => _cost;
     public int TotalBlocks => _kv.Total;
     public int FreeBlocks => _kv.Free;
     public int PeakBlocksUsed => _kv.PeakUsed;
@@ -289,6 +293,7 @@ public sealed class Instance
 
     private void Launch(double now)
     {
+        _governor?.BeginIteration(now, _batch.Shape);
         _inflightCost = _cost.Estimate(_batch.Shape);
         var seconds = _inflightCost.Seconds;
         if (!(seconds > 0) || double.IsInfinity(seconds))
@@ -367,6 +372,7 @@ public sealed class Instance
     private double DecodeRun(double now, double horizon)
     {
         if (!_continuous!.TryPlanDecodeRun(out var b, out var contextSum, out var maxSteps) || maxSteps < 2) return now;
+        _governor?.BeginIteration(now, IterationShape.Decode(b, 0) with { DecodeContextTokens = contextSum });
         int steps;
         IterationCost run;
         if (_runs != null)

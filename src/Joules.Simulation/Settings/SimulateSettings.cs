@@ -58,6 +58,17 @@ public static class SimulateSettings
     public static readonly Setting<int> Seed = Int("seed", "Random seed (synthetic trace, random router)", "42");
     public static readonly Setting<double> PowerBin = Double("power-bin", "Width of power-timeline bins in seconds",
         "the smallest of 1, 2, 5, 10, 15, 30, 60 s ... that keeps power.parquet under about 1,000,000 rows", min: 0, minExclusive: true);
+    public static readonly Setting<int> SmClock = Int("sm-clock",
+        "Lock every GPU's SM clock at this many MHz (the fixed governor); priced from the profile's measured clock sweep when it has one, else by the modelled frequency scaling (reports say which)",
+        "the card's own clock management, as profiled", min: 1);
+    public static readonly Setting<string> ClockGovernor = Choice("clock-governor",
+        "How SM clocks are chosen: default (the card's own management, as profiled), fixed (--sm-clock), per-phase (--prefill-clock for iterations with prefill work, --decode-clock for decode-only ones) or slo-aware (every --clock-window seconds the lowest clock whose predicted iteration time stays within --clock-slo-margin of the TPOT target, raised at once when an iteration would miss it)",
+        "default, or fixed when --sm-clock is given", Clocks.ClockGovernorNames.All);
+    public static readonly Setting<int> PrefillClock = Int("prefill-clock", "Per-phase governor: SM clock of iterations with prefill work, MHz", "the card's maximum", min: 1);
+    public static readonly Setting<int> DecodeClock = Int("decode-clock", "Per-phase governor: SM clock of decode-only iterations, MHz", "1200", min: 1);
+    public static readonly Setting<int> MinClock = Int("min-clock", "SLO-aware governor: the lowest SM clock it picks, MHz", "800", min: 1);
+    public static readonly Setting<double> ClockWindow = Double("clock-window", "SLO-aware governor: seconds between its clock choices", "1", min: 0, minExclusive: true);
+    public static readonly Setting<double> ClockSloMargin = Double("clock-slo-margin", "SLO-aware governor: fraction of the TPOT target one iteration may take", "0.8", min: 0, minExclusive: true, max: 1);
 
     /// <summary>Every setting, in the order `--help` lists them.</summary>
     public static readonly IReadOnlyList<Setting> All =
@@ -66,6 +77,7 @@ public static class SimulateSettings
         ScaleUpWindow, ScaleDownWindow, Schedule, ScaleHeadroom, WeightsFrom, Router, OutputLengthOracle, Mode, Batching, ChunkedPrefill,
         MaxNumBatchedTokens, MaxNumSeqs, MaxModelLen, BlockSize, GpuMemoryUtilization, KvBlocks, PrefixCaching, HashBlockTokens,
         TtftSlo, TpotSlo, Node, Pue, Carbon, Price, Seed, PowerBin,
+        SmClock, ClockGovernor, PrefillClock, DecodeClock, MinClock, ClockWindow, ClockSloMargin,
     ];
 
     private static readonly Dictionary<string, Setting> s_byYamlKey = All.ToDictionary(s => s.YamlKey, StringComparer.Ordinal);
