@@ -118,6 +118,9 @@ public static class Program
         root.Subcommands.Add(CalibrateCommands.Create());
         root.Subcommands.Add(GpuCommands.Create());
         root.Subcommands.Add(EngineCommands.Create());
+        root.Subcommands.Add(ServeCommand.Create());
+        root.Subcommands.Add(ReplayCommand.Create());
+        root.Subcommands.Add(ValidateCommand.Create());
         return root;
     }
 

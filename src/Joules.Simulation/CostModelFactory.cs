@@ -11,7 +11,11 @@ namespace Joules.Simulation;
 /// <param name="TensorParallel">GPUs per instance.</param>
 /// <param name="ProfilePath">The measured profile to use, when the user named one.</param>
 /// <param name="ProfileRoot">Folder holding measured profiles as calibration/&lt;gpu&gt;/&lt;model&gt;[-tpN]/profile.parquet, searched by the auto kind; null when none is known.</param>
-public sealed record CostModelRequest(string Kind, GpuSpec Gpu, ModelCard Model, int TensorParallel, string? ProfilePath = null, string? ProfileRoot = null);
+public sealed record CostModelRequest(string Kind, GpuSpec Gpu, ModelCard Model, int TensorParallel, string? ProfilePath = null, string? ProfileRoot = null)
+{
+    /// <summary>Host time added to every iteration (see <see cref="HostOverheadCostModel"/>); 0 prices iterations as the model alone does.</summary>
+    public double IterationOverheadSeconds { get; init; }
+}
 
 /// <summary>
 /// The one place cost models are made, by kind name: "roofline" (datasheet estimate), "profile" (a measured
@@ -51,7 +55,7 @@ public static class CostModelFactory
         lock (s_lock) s_kinds.TryGetValue(request.Kind, out build);
         if (build == null)
             throw new ArgumentException($"unknown cost model '{request.Kind}': expected one of {string.Join(", ", Kinds)}");
-        return build(request);
+        return HostOverheadCostModel.Wrap(build(request), request.IterationOverheadSeconds);
     }
 
     /// <summary>The shipped profile for the request's GPU, model and tp under its profile root, or null.</summary>
@@ -98,6 +102,7 @@ public static class CostModelKinds
 {
     public static string Of(ICostModel cost) => cost switch
     {
+        HostOverheadCostModel h => Of(h.Inner),
         ProfileCostModel => CostModelFactory.Profile,
         RooflineCostModel => CostModelFactory.Roofline,
         _ => cost.Name.Split(':')[0],

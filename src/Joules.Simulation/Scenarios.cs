@@ -119,7 +119,7 @@ public sealed class ScenarioSpec
             PowerBinSeconds = GetOr(S.PowerBin, 1.0),
         };
         cfg.Validate();
-        var cost = new CostModelRequest(kind, gpu, model, tp.Value, profile, profileRoot);
+        var cost = new CostModelRequest(kind, gpu, model, tp.Value, profile, profileRoot) { IterationOverheadSeconds = GetOr(S.IterationOverheadMs, 0.0) / 1000 };
         var note = string.Equals(kind, CostModelFactory.Auto, StringComparison.OrdinalIgnoreCase) && CostModelFactory.FindProfile(cost) == null
             ? $"roofline (no measured profile for {deployment})"
             : null;
