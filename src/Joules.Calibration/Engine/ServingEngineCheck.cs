@@ -2,11 +2,15 @@ using Joules.Profiles;
 
 namespace Joules.Calibration.Engine;
 
-/// <summary>One comparison of <see cref="ServingEngineCheck"/>: two runs of the same prompt and how many greedy tokens agree.</summary>
-public sealed record ServingCheckResult(string Name, int Tokens, int Agreeing, int FirstDifference, bool MustMatch)
+/// <summary>One comparison of <see cref="ServingEngineCheck"/>: two runs of the same prompt and how many leading greedy tokens agree.</summary>
+public sealed record ServingCheckResult(string Name, int Tokens, int Agreeing, int FirstDifference)
 {
-    /// <summary>Identical runs (same shapes, only other block ids or graphs) must agree exactly; different shapes (chunking, batch mates) only mostly, since bf16 sums differ.</summary>
-    public bool Passed => MustMatch ? Agreeing == Tokens : Agreeing * 2 >= Tokens;
+    /// <summary>Leading tokens that must agree. Not all: the decode-attention kernel adds its partial sums with shared-memory atomics, so
+    /// the bf16 rounding differs from run to run and a random model's greedy tokens drift apart after a few steps (measured on an H200:
+    /// first differences at token 7 to 20 of 25); a wrong block table or position reads other keys and changes the very first tokens.</summary>
+    public const int Required = 4;
+
+    public bool Passed => Agreeing >= Math.Min(Required, Tokens);
 }
 
 /// <summary>
@@ -41,7 +45,7 @@ public static class ServingEngineCheck
         }
         using (var e = new ServingEngine(model, new ServingEngineOptions { Device = device, KvBlocks = 8 * blocksNeeded, MaxBatchedTokens = 2048, MaxSequences = 8, MaxModelLen = 4096, UseGraphs = false }))
             eager = Generate(e, prompt, steps, Range(0), [prompt.Length]);
-        void Add(string name, List<int> b, bool must)
+        void Add(string name, List<int> b)
         {
             var agree = 0;
             var first = -1;
@@ -50,14 +54,14 @@ public static class ServingEngineCheck
                 if (reference[i] == b[i]) { if (first < 0) agree++; }
                 else if (first < 0) first = i;
             }
-            var r = new ServingCheckResult(name, reference.Count, agree, first, must);
+            var r = new ServingCheckResult(name, reference.Count, agree, first);
             results.Add(r);
             progress?.Invoke(r);
         }
-        Add("same prompt, same blocks, again (graphs replayed)", again, true);
-        Add("same prompt, other (shuffled) block ids", moved, true);
-        Add("same prompt, decodes eager instead of CUDA graphs", eager, true);
-        Add("prefill in chunks of 128 with a batch mate, other block ids", chunked, false);
+        Add("same prompt, same blocks, again (graphs replayed)", again);
+        Add("same prompt, other (shuffled) block ids", moved);
+        Add("same prompt, decodes eager instead of CUDA graphs", eager);
+        Add("prefill in chunks of 128 with a batch mate, other block ids", chunked);
         return results;
     }
 

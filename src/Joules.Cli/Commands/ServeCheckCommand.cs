@@ -14,7 +14,7 @@ public static class ServeCheckCommand
         var device = CliOptions.Whole("--device", "CUDA device ordinal", "a GPU index", v => v >= 0, 0);
         var cmd = new Command("serve-check",
             "Check the serving engine (`joules serve --engine gpu`) on the GPU: one prompt generated again, with other KV block ids, eagerly instead of through " +
-            "CUDA graphs (all must give the same greedy tokens), and prefilled in chunks beside a batch mate (must mostly agree)");
+            "CUDA graphs and prefilled in chunks beside a batch mate; the leading greedy tokens must agree");
         cmd.Options.Add(model);
         cmd.Options.Add(device);
         cmd.SetAction(p =>

@@ -30,6 +30,7 @@ public sealed class IterationLog : IIterationObserver, IDisposable
             new("prefill_context_tokens", ColumnKind.Int64, RowGroup), new("decode_sequences", ColumnKind.Int32, RowGroup),
             new("decode_context_tokens", ColumnKind.Int64, RowGroup), new("predicted_s", ColumnKind.Double, RowGroup),
             new("predicted_j", ColumnKind.Double, RowGroup), new("preempted", ColumnKind.Int32, RowGroup), new("graph", ColumnKind.Boolean, RowGroup),
+            new("decode_max_context", ColumnKind.Int32, RowGroup),
         ];
         _writer = new ParquetTableWriter(_temp);
         _writer.Open(_c);
@@ -52,6 +53,7 @@ public sealed class IterationLog : IIterationObserver, IDisposable
         _c[11].Doubles![i] = r.PredictedJ;
         _c[12].Int32s![i] = r.Preempted;
         _c[13].Booleans![i] = r.Graph;
+        _c[14].Int32s![i] = r.MaxDecodeContext;
         if (_rows == RowGroup) Flush();
     }
 

@@ -12,8 +12,9 @@ namespace Joules.Serving.Loop;
 /// <param name="PredictedJ">The cost model's energy for it (NaN without one).</param>
 /// <param name="Preempted">Sequences preempted while forming it.</param>
 /// <param name="Graph">Whether it replayed a CUDA graph.</param>
+/// <param name="MaxDecodeContext">Longest context of its decodes (the new token included; 0 without decodes): decode attention waits for the longest sequence, while the shape carries only the sum.</param>
 public readonly record struct IterationRecord(double StartS, double EngineS, double DeviceS, double GapS, IterationShape Shape,
-    double PredictedS, double PredictedJ, int Preempted, bool Graph)
+    double PredictedS, double PredictedJ, int Preempted, bool Graph, int MaxDecodeContext = 0)
 {
     /// <summary>Host time this iteration added beyond the device: the gap before it and the engine's own overhead.</summary>
     public double HostS => (double.IsNaN(GapS) ? 0 : GapS) + Math.Max(0, EngineS - DeviceS);

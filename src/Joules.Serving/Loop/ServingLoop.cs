@@ -190,6 +190,9 @@ public sealed class ServingLoop : IDisposable
         var end = Now;
         var shape = _batch.Shape;
         var preempted = _batch.PreemptedCount;
+        var maxDecode = 0;
+        for (var e = 0; e < _batch.Count; e++)
+            if (_batch.IsDecode(e)) maxDecode = Math.Max(maxDecode, _batch.ContextBefore(e) + 1);
         _sched.Commit(_batch);
         for (var e = 0; e < _batch.Count; e++)
         {
@@ -240,7 +243,7 @@ public sealed class ServingLoop : IDisposable
             predS = c.Seconds;
             predJ = c.Joules;
         }
-        var rec = new IterationRecord(start, end - start, step.DeviceSeconds, gap, shape, predS, predJ, preempted, step.Graph);
+        var rec = new IterationRecord(start, end - start, step.DeviceSeconds, gap, shape, predS, predJ, preempted, step.Graph, maxDecode);
         _iterations++;
         if (step.Graph) _graphIterations++;
         _engineS += rec.EngineS;
