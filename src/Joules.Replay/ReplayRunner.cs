@@ -72,7 +72,9 @@ public static class ReplayRunner
 
         var clock = Stopwatch.StartNew();
         double Now() => clock.Elapsed.TotalSeconds;
-        EnergySampler? sampler = energy is null ? null : new EnergySampler(energy, o.SampleIntervalS, Now);
+        // Every time of the run (sends, tokens, power samples) counts from t0, the first request's scheduled send.
+        var t0 = Now();
+        EnergySampler? sampler = energy is null ? null : new EnergySampler(energy, o.SampleIntervalS, () => Now() - t0);
         using var stopSampling = new CancellationTokenSource();
         Task sampling = Task.CompletedTask;
         if (sampler is not null)
@@ -80,7 +82,7 @@ public static class ReplayRunner
             await sampler.StartAsync(cancel);
             sampling = Task.Run(() => sampler.RunAsync(stopSampling.Token), CancellationToken.None);
         }
-        var t0 = Now();
+        t0 = Now();
         var results = new MeasuredRequest[plan.Count];
         var tasks = new Task[plan.Count];
         using var gate = o.MaxConcurrency is { } cap ? new SemaphoreSlim(cap) : null;
