@@ -1,3 +1,4 @@
+using System.Text.Json.Serialization;
 using Joules.Cuda;
 using Joules.Simulation;
 
@@ -13,10 +14,10 @@ public sealed record GpuRecord
     public string Cuda { get; init; } = "";
     public double PowerLimitW { get; init; }
     public double EnergyJ { get; set; }
-    public uint SmClockMinMHz { get; set; } = uint.MaxValue;
-    public uint SmClockMaxMHz { get; set; }
-    public uint MemClockMinMHz { get; set; } = uint.MaxValue;
-    public uint MemClockMaxMHz { get; set; }
+    [JsonPropertyName("sm_clock_min_mhz")] public uint SmClockMinMHz { get; set; } = uint.MaxValue;
+    [JsonPropertyName("sm_clock_max_mhz")] public uint SmClockMaxMHz { get; set; }
+    [JsonPropertyName("mem_clock_min_mhz")] public uint MemClockMinMHz { get; set; } = uint.MaxValue;
+    [JsonPropertyName("mem_clock_max_mhz")] public uint MemClockMaxMHz { get; set; }
     public uint TemperatureMinC { get; set; } = uint.MaxValue;
     public uint TemperatureMaxC { get; set; }
     public double PowerMaxW { get; set; }
