@@ -72,7 +72,8 @@ public static class ReplayRunner
 
         var clock = Stopwatch.StartNew();
         double Now() => clock.Elapsed.TotalSeconds;
-        // Every time of the run (sends, tokens, power samples) counts from t0, the first request's scheduled send.
+        // Every time of the run (sends, tokens, power samples) counts from t0, the first request's scheduled send; the
+        // energy window opens just before it (the sampler's first reading) and closes after the last response.
         var t0 = Now();
         EnergySampler? sampler = energy is null ? null : new EnergySampler(energy, o.SampleIntervalS, () => Now() - t0);
         using var stopSampling = new CancellationTokenSource();
