@@ -119,6 +119,9 @@ public static class Program
         root.Subcommands.Add(GpuCommands.Create());
         root.Subcommands.Add(EngineCommands.Create());
         root.Subcommands.Add(PlanCommands.Create());
+        root.Subcommands.Add(ServeCommand.Create());
+        root.Subcommands.Add(ReplayCommand.Create());
+        root.Subcommands.Add(ValidateCommand.Create());
         return root;
     }
 

@@ -24,6 +24,7 @@ public static unsafe class CuNative
     [DllImport(L)] public static extern int cuMemcpyHtoD_v2(ulong dst, void* src, nuint bytes);
     [DllImport(L)] public static extern int cuMemcpyDtoH_v2(void* dst, ulong src, nuint bytes);
     [DllImport(L)] public static extern int cuMemcpyDtoD_v2(ulong dst, ulong src, nuint bytes);
+    [DllImport(L)] public static extern int cuMemcpyHtoDAsync_v2(ulong dst, void* src, nuint bytes, nint stream);
     [DllImport(L)] public static extern int cuMemsetD8_v2(ulong dst, byte value, nuint count);
     [DllImport(L)] public static extern int cuMemsetD16_v2(ulong dst, ushort value, nuint count);
     [DllImport(L)] public static extern int cuMemsetD32_v2(ulong dst, uint value, nuint count);
@@ -239,6 +240,15 @@ public sealed unsafe class DeviceBuffer : IDisposable
         var n = (long)data.Length * sizeof(T);
         if (offsetBytes + n > Bytes) throw new ArgumentOutOfRangeException(nameof(data), $"upload of {n} bytes at {offsetBytes} exceeds buffer of {Bytes}");
         fixed (T* p = data) Cu.Check(CuNative.cuMemcpyHtoD_v2(Ptr + (ulong)offsetBytes, p, (nuint)n), "cuMemcpyHtoD");
+    }
+
+    /// <summary>Copies <paramref name="data"/> in stream order on <paramref name="stream"/> (pageable memory is staged before this returns, so the span may be reused at once).</summary>
+    public void UploadAsync<T>(ReadOnlySpan<T> data, CudaStream stream, long offsetBytes = 0) where T : unmanaged
+    {
+        var n = (long)data.Length * sizeof(T);
+        if (n == 0) return;
+        if (offsetBytes + n > Bytes) throw new ArgumentOutOfRangeException(nameof(data), $"upload of {n} bytes at {offsetBytes} exceeds buffer of {Bytes}");
+        fixed (T* p = data) Cu.Check(CuNative.cuMemcpyHtoDAsync_v2(Ptr + (ulong)offsetBytes, p, (nuint)n, stream.Handle), "cuMemcpyHtoDAsync");
     }
 
     public void Download<T>(Span<T> data, long offsetBytes = 0) where T : unmanaged

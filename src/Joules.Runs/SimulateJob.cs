@@ -56,7 +56,7 @@ public static class SimulateJob
             if (sc.CostModelNote is { } note) warnings?.WriteLine($"warning: scenario '{sc.Cluster.Name}' is priced by {note}");
         var costModels = ScenarioCostModels.Create(scenarios);
         for (var i = 0; i < scenarios.Count; i++)
-            if (costModels[i] is ProfileCostModel { IsDerived: true } derived)
+            if (CostModelKinds.Unwrap(costModels[i]) is ProfileCostModel { IsDerived: true } derived)
                 warnings?.WriteLine($"note: scenario '{scenarios[i].Cluster.Name}' is priced by a derived profile ({derived.Derivation?.Note ?? derived.SourcePath})");
         var seed = request.Specs.Count > 0 ? request.Specs[0].GetOr(SimulateSettings.Seed, 42) : 42;
         var provenance = new RunProvenance
@@ -137,7 +137,7 @@ public static class SimulateJob
 
     private static ScenarioProvenance Describe(Scenario sc, ICostModel cost)
     {
-        var profile = cost is ProfileCostModel p ? p.SourcePath : null;
+        var profile = CostModelKinds.Unwrap(cost) is ProfileCostModel p ? p.SourcePath : null;
         return new ScenarioProvenance(sc.Cluster.Name, sc.Cluster.Deployment?.ToString() ?? "",
             sc.CostModelNote != null ? CostModelFactory.Roofline : CostModelKinds.Of(cost), sc.CostModelNote ?? cost.Name,
             profile, profile != null && File.Exists(profile) ? RunProvenance.Sha256(profile) : null);

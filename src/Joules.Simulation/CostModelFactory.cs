@@ -11,7 +11,11 @@ namespace Joules.Simulation;
 /// <param name="TensorParallel">GPUs per instance.</param>
 /// <param name="ProfilePath">The measured profile to use, when the user named one.</param>
 /// <param name="ProfileRoot">Folder holding measured profiles as calibration/&lt;gpu&gt;/&lt;model&gt;[-tpN]/profile.parquet, searched by the auto kind; null when none is known.</param>
-public sealed record CostModelRequest(string Kind, GpuSpec Gpu, ModelCard Model, int TensorParallel, string? ProfilePath = null, string? ProfileRoot = null);
+public sealed record CostModelRequest(string Kind, GpuSpec Gpu, ModelCard Model, int TensorParallel, string? ProfilePath = null, string? ProfileRoot = null)
+{
+    /// <summary>Host time added to every iteration (see <see cref="HostOverheadCostModel"/>); 0 prices iterations as the model alone does.</summary>
+    public double IterationOverheadSeconds { get; init; }
+}
 
 /// <summary>
 /// The one place cost models are made, by kind name: "roofline" (datasheet estimate), "profile" (a measured
@@ -51,7 +55,7 @@ public static class CostModelFactory
         lock (s_lock) s_kinds.TryGetValue(request.Kind, out build);
         if (build == null)
             throw new ArgumentException($"unknown cost model '{request.Kind}': expected one of {string.Join(", ", Kinds)}");
-        return build(request);
+        return HostOverheadCostModel.Wrap(build(request), request.IterationOverheadSeconds);
     }
 
     /// <summary>
@@ -110,8 +114,12 @@ public static class CostModelFactory
 /// <summary>The kind name of a built cost model, for reports.</summary>
 public static class CostModelKinds
 {
+    /// <summary>The model under any wrapper (host overhead) that only adds to its figures.</summary>
+    public static ICostModel Unwrap(ICostModel cost) => cost is HostOverheadCostModel h ? Unwrap(h.Inner) : cost;
+
     public static string Of(ICostModel cost) => cost switch
     {
+        HostOverheadCostModel h => Of(h.Inner),
         ProfileCostModel { IsDerived: true } => "derived",
         ProfileCostModel => CostModelFactory.Profile,
         RooflineCostModel => CostModelFactory.Roofline,

@@ -9,6 +9,8 @@ public enum RejectReason : byte
     MaxModelLen,
     /// <summary>Prompt plus output need more KV blocks than the whole cache holds: it could never run.</summary>
     KvCapacity,
+    /// <summary>A measured run only (`joules replay`): the endpoint answered with an error or the connection failed.</summary>
+    Failed,
 }
 
 /// <summary>Names of reject reasons as written to requests.parquet and summaries.</summary>
@@ -19,6 +21,7 @@ public static class RejectReasons
         RejectReason.None => "",
         RejectReason.MaxModelLen => "max-model-len",
         RejectReason.KvCapacity => "kv-capacity",
+        RejectReason.Failed => "failed",
         _ => r.ToString(),
     };
 }

@@ -136,7 +136,7 @@ public sealed class ScenarioSpec
             Clock = Clocks.ClockSettings.From(this),
         };
         cfg.Validate();
-        var cost = new CostModelRequest(kind, gpu, model, tp.Value, profile, profileRoot);
+        var cost = new CostModelRequest(kind, gpu, model, tp.Value, profile, profileRoot) { IterationOverheadSeconds = GetOr(S.IterationOverheadMs, 0.0) / 1000 };
         var auto = string.Equals(kind, CostModelFactory.Auto, StringComparison.OrdinalIgnoreCase);
         var note = auto && CostModelFactory.FindProfile(cost) == null ? $"roofline (no measured profile for {deployment})" : null;
         var derived = auto && CostModelFactory.FindMeasuredProfile(cost) == null ? CostModelFactory.FindDerivedProfile(cost) : null;

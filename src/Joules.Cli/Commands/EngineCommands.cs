@@ -13,6 +13,7 @@ public static class EngineCommands
         var cmd = new Command("engine", "Run and time the calibration transformer engine on the GPU");
         cmd.Subcommands.Add(Bench());
         cmd.Subcommands.Add(SelfTest());
+        cmd.Subcommands.Add(ServeCheckCommand.Create());
         return cmd;
     }
 

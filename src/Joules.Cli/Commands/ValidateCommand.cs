@@ -1,0 +1,58 @@
+using System.CommandLine;
+using Joules.Output;
+using Joules.Validation;
+using S = Joules.Simulation.Settings.SimulateSettings;
+
+namespace Joules.Cli.Commands;
+
+/// <summary>The `joules validate` command: wiring only (the comparison lives in Joules.Validation).</summary>
+public static class ValidateCommand
+{
+    /// <summary>Exit code when a metric misses its limit.</summary>
+    public const int LimitMissedExitCode = 2;
+
+    private static readonly SettingOptions Settings = new([S.Profile, S.CostModel, S.Gpu, S.IterationOverheadMs, S.KvBlocks, S.MaxNumSeqs, S.MaxNumBatchedTokens]);
+
+    public static Command Create()
+    {
+        var run = new Argument<string>("run") { Description = "A run folder written by `joules replay --out`" };
+        var arrivals = CliOptions.Choice("--arrivals", "Arrival times simulated: trace (the run's trace, window and rate scaling) or sent (the times the replay actually sent)", ArrivalSource.Trace);
+        var trace = new Option<string?>("--trace") { Description = "The run's trace file, if it moved since the run (its SHA-256 must match)" };
+        Option<double?> Limit(string name, string what) => CliOptions.OptionalNumber(name, $"Exit with code {LimitMissedExitCode} when the {what} error exceeds this many percent", "a percentage of at least 0", v => v >= 0);
+        var energy = Limit("--max-energy-error", "total-energy");
+        var ttft = Limit("--max-ttft-error", "TTFT p50");
+        var tpot = Limit("--max-tpot-error", "TPOT p50");
+        var e2e = Limit("--max-e2e-error", "E2E p50");
+        var bin = CliOptions.Number("--power-bin", "Width of the power-timeline bins compared, seconds", "a positive number of seconds", v => v > 0, 1.0);
+        var output = new Option<string?>("--out", "-o") { Description = "Folder for validation.json and validation.html; default: the run folder" };
+        var json = new Option<bool>("--json") { Description = "Print validation.json instead of the table" };
+        var cmd = new Command("validate",
+            "Re-simulate a measured run (its trace, window and server configuration, the host time per iteration the server measured) on one instance " +
+            "with a measured profile, and report energy, power, throughput and TTFT/TPOT/E2E percentiles: measured, simulated, error");
+        cmd.Arguments.Add(run);
+        foreach (var o in Settings.All.Concat([arrivals, trace, energy, ttft, tpot, e2e, bin, output, json])) cmd.Options.Add(o);
+        cmd.SetAction((p, cancel) =>
+        {
+            var stdout = p.InvocationConfiguration.Output;
+            var folder = p.GetValue(run)!;
+            var result = RunValidator.Validate(folder, new ValidationOptions
+            {
+                Overrides = Settings.Spec(p),
+                ProfileRoot = SimulateCommands.FindCalibrationRoot(),
+                Arrivals = p.GetValue(arrivals),
+                TracePath = p.GetValue(trace),
+                PowerBinS = p.GetValue(bin),
+                Limits = new ValidationLimits { EnergyPct = p.GetValue(energy), TtftP50Pct = p.GetValue(ttft), TpotP50Pct = p.GetValue(tpot), E2eP50Pct = p.GetValue(e2e) },
+            }, cancel);
+            var outDir = p.GetValue(output) ?? folder;
+            Directory.CreateDirectory(outDir);
+            var text = ValidationReport.Json(result);
+            AtomicFile.Write(Path.Combine(outDir, "validation.json"), s => { using var w = new StreamWriter(s, leaveOpen: true); w.WriteLine(text); }, cancel);
+            AtomicFile.Write(Path.Combine(outDir, "validation.html"), s => { using var w = new StreamWriter(s, leaveOpen: true); w.Write(ValidationReport.Html(result)); }, cancel);
+            if (p.GetValue(json)) stdout.WriteLine(text);
+            else foreach (var line in ValidationReport.Lines(result)) stdout.WriteLine(line);
+            return Task.FromResult(result.Passed ? 0 : LimitMissedExitCode);
+        });
+        return cmd;
+    }
+}

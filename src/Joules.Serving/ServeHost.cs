@@ -1,0 +1,128 @@
+using Joules.Calibration.Engine;
+using Joules.Profiles;
+using Joules.Serving.Engines;
+using Joules.Serving.Http;
+using Joules.Serving.Loop;
+using Joules.Simulation;
+using Microsoft.AspNetCore.Builder;
+using S = Joules.Simulation.Settings.SimulateSettings;
+
+namespace Joules.Serving;
+
+/// <summary>
+/// `joules serve` as a library: resolves the settings the way `joules simulate` does (same defaults, one instance),
+/// builds the engine (gpu or sim), the real-time loop and the HTTP server, runs until cancelled, then drains: new
+/// requests get 503, running ones may finish within the drain timeout, the rest are aborted.
+/// </summary>
+public sealed class ServeHost : IAsyncDisposable
+{
+    private readonly IterationLog? _log;
+    private readonly TimeSpan _drain;
+    private bool _stopped;
+
+    private ServeHost(ServeInfo info, ServingLoop loop, WebApplication app, IterationLog? log, TimeSpan drain, string? predictor)
+    {
+        Info = info;
+        Loop = loop;
+        App = app;
+        _log = log;
+        _drain = drain;
+        Predictor = predictor;
+    }
+
+    public ServeInfo Info { get; }
+    public ServingLoop Loop { get; }
+    public WebApplication App { get; }
+    /// <summary>The cost model that prices (sim) or predicts (gpu, in the iteration log) each iteration.</summary>
+    public string? Predictor { get; }
+
+    /// <summary>Builds everything from the settings in <paramref name="spec"/> (unset ones take their defaults).</summary>
+    /// <param name="spec">The settings of <see cref="ServeSettings.All"/> that were given.</param>
+    /// <param name="profileRoot">Where shipped measured profiles live.</param>
+    /// <param name="configure">Last changes to the web host (tests: the in-memory server).</param>
+    public static ServeHost Create(ScenarioSpec spec, string? profileRoot, Action<WebApplicationBuilder>? configure = null)
+    {
+        var scenario = spec.Over(new ScenarioSpec().With(S.Instances, 1)).Resolve(profileRoot);
+        var d = scenario.Cluster.Deployment!;
+        var engineCfg = scenario.Cluster.Engine;
+        var scheduler = engineCfg.Scheduler(d.Model.MaxContext);
+        var blocks = engineCfg.KvBlocks(d.Gpu, d.Shard);
+        var kind = spec.GetOr(ServeSettings.Engine, ServeSettings.Gpu);
+        IIterationEngine engine;
+        ICostModel? predict;
+        if (kind == ServeSettings.Sim)
+        {
+            predict = scenario.CreateCostModel();
+            engine = new SimulatedEngine(predict, blocks);
+        }
+        else
+        {
+            if (d.TensorParallel != 1) throw new ArgumentException($"--engine gpu serves one GPU (tp 1); the configuration asks for tp {d.TensorParallel}");
+            engine = new GpuEngine(d.Model, new ServingEngineOptions
+            {
+                Device = spec.GetOr(ServeSettings.Device, 0),
+                Seed = (uint)spec.GetOr(ServeSettings.Seed, 1234),
+                BlockSize = scheduler.BlockSize,
+                MaxBatchedTokens = scheduler.MaxNumBatchedTokens,
+                MaxSequences = scheduler.MaxNumSeqs,
+                MaxModelLen = scheduler.MaxModelLen,
+                KvBlocks = blocks,
+                UseGraphs = spec.GetOr(ServeSettings.CudaGraphs, true),
+            });
+            predict = scenario.CreateCostModel();
+        }
+        try
+        {
+            var logPath = spec.Text(ServeSettings.IterationLog);
+            var log = logPath is null ? null : new IterationLog(logPath);
+            var loop = new ServingLoop(engine, scheduler, predict, log);
+            var info = new ServeInfo(spec.Text(ServeSettings.ServedModelName) ?? d.Model.Name, d.Model.Name, engine.Kind, d.Gpu.Name, engine.DeviceName,
+                engine.DeviceUuid, scheduler, engine.KvBlocks, scenario.CostModelNote ?? predict?.Name);
+            var host = spec.Text(ServeSettings.Host) ?? "0.0.0.0";
+            var url = $"http://{(host.Contains(':') ? $"[{host}]" : host)}:{spec.GetOr(ServeSettings.Port, 8000)}";
+            var app = OpenAiServer.Build(loop, info, [url], configure);
+            return new ServeHost(info, loop, app, log, TimeSpan.FromSeconds(spec.GetOr(ServeSettings.DrainTimeout, 30.0)), info.CostModel);
+        }
+        catch
+        {
+            engine.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>Where the server listens once started.</summary>
+    public IEnumerable<string> Urls => App.Urls;
+
+    public Task StartAsync(CancellationToken cancel = default) => App.StartAsync(cancel);
+
+    /// <summary>Drains (503 for new requests, running ones finish or are aborted after the drain timeout), then stops the server and the loop.</summary>
+    public async Task StopAsync()
+    {
+        if (_stopped) return;
+        _stopped = true;
+        await Loop.DrainAsync(_drain);
+        await App.StopAsync();
+        Loop.Dispose();
+        _log?.Complete();
+    }
+
+    /// <summary>Serves until <paramref name="stop"/> is cancelled, then drains and stops.</summary>
+    public async Task RunAsync(CancellationToken stop)
+    {
+        await StartAsync(CancellationToken.None);
+        try { await Task.Delay(Timeout.Infinite, stop); }
+        catch (OperationCanceledException) { }
+        await StopAsync();
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        try { await StopAsync(); }
+        finally
+        {
+            await App.DisposeAsync();
+            Loop.Engine.Dispose();
+            _log?.Dispose();
+        }
+    }
+}

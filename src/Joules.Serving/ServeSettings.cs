@@ -1,0 +1,39 @@
+using Joules.Simulation.Settings;
+using static Joules.Simulation.Settings.Settings;
+using S = Joules.Simulation.Settings.SimulateSettings;
+
+namespace Joules.Serving;
+
+/// <summary>
+/// Every setting of `joules serve`, declared once: its own (engine, address, drain) and the engine and scheduler settings
+/// it shares with `joules simulate` (the same declarations, so names, defaults and checks agree; serving defaults are
+/// vLLM's).
+/// </summary>
+public static class ServeSettings
+{
+    public const string Gpu = "gpu";
+    public const string Sim = "sim";
+
+    public static readonly Setting<string> Engine = Choice("engine",
+        "gpu: the calibration transformer on a CUDA GPU (random weights, real kernels); sim: no GPU, each iteration waits what the cost model prices it at",
+        Gpu, [Gpu, Sim]);
+    public static readonly Setting<string> Host = Text("host", "Address to listen on", "0.0.0.0 (all interfaces, as vLLM)", "an address");
+    public static readonly Setting<int> Port = Int("port", "TCP port to listen on", "8000", min: 1, max: 65535);
+    public static readonly Setting<string> ServedModelName = Text("served-model-name", "Model name clients send in 'model'", "the model card's name", "a name");
+    public static readonly Setting<int> Device = Int("device", "CUDA device ordinal (--engine gpu)", "0", min: 0);
+    public static readonly Setting<double> DrainTimeout = Double("drain-timeout", "Seconds to let running requests finish after Ctrl-C or SIGTERM before aborting them", "30", min: 0);
+    public static readonly Setting<string> IterationLog = Text("iteration-log", "Write every iteration (times, shape, the cost model's prediction) to this Parquet file", "", "a file");
+    public static readonly Setting<bool> CudaGraphs = Switch("cuda-graphs", "Replay decode-only iterations through CUDA graphs, as the calibration measured them (--engine gpu)", "on");
+    public static readonly Setting<int> Seed = Int("seed", "Seed of the random weights (--engine gpu)", "1234");
+
+    /// <summary>Settings shared with `joules simulate`.</summary>
+    public static readonly IReadOnlyList<Setting> Shared =
+    [
+        S.Model, S.Gpu, S.CostModel, S.Profile, S.Batching, S.ChunkedPrefill, S.MaxNumBatchedTokens, S.MaxNumSeqs, S.MaxModelLen,
+        S.BlockSize, S.GpuMemoryUtilization, S.KvBlocks, S.PrefixCaching,
+    ];
+
+    /// <summary>Every setting of `joules serve`, in the order --help lists them.</summary>
+    public static readonly IReadOnlyList<Setting> All =
+        [Engine, Host, Port, ServedModelName, Device, DrainTimeout, IterationLog, CudaGraphs, Seed, .. Shared];
+}

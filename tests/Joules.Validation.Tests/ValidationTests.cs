@@ -1,0 +1,106 @@
+using System.Text.Json;
+using Joules.Replay;
+using Joules.Simulation;
+using Xunit;
+
+namespace Joules.Validation.Tests;
+
+/// <summary>`joules serve --engine sim` + `joules replay` + `joules validate` on a short trace: the measured run and its re-simulation must agree within what timers allow.</summary>
+public class ValidationTests : IAsyncLifetime
+{
+    private static string ShippedTrace => Path.Combine(Joules.Tests.RepoPaths.Root, ShippedData.DefaultTrace);
+    private string _dir = "";
+    private string _run = "";
+
+    public async Task InitializeAsync()
+    {
+        _dir = Directory.CreateTempSubdirectory("joules-validate-").FullName;
+        await using var server = await SimEndpoint.Start();
+        var run = await ReplayRunner.RunAsync(new ReplayOptions
+        {
+            Endpoint = server.Url, TracePath = ShippedTrace, Window = new ReplayWindow { StartS = 30, DurationS = 20, RateScale = 2 },
+        });
+        _run = ReplayOutputs.Write(Path.Combine(_dir, "run"), run, tokenTimes: false);
+    }
+
+    public Task DisposeAsync()
+    {
+        Directory.Delete(_dir, true);
+        return Task.CompletedTask;
+    }
+
+    private ValidationOptions Options(ValidationLimits? limits = null) => new() { ProfileRoot = Joules.Tests.RepoPaths.Calibration, Limits = limits ?? new() };
+
+    [Fact]
+    public void TheSimEngineRunAndItsSimulationAgree()
+    {
+        var v = RunValidator.Validate(_run, Options());
+        double Err(string name) => Math.Abs(v.Metrics.Single(m => m.Name == name).ErrorPct);
+        // The sim engine waits each iteration's price; what separates the two is host time between iterations (measured and
+        // passed on) and the OS timer's wake-up jitter, a millisecond or two on a loaded machine.
+        Assert.True(Err("energy_j") < 5, $"energy {Err("energy_j"):F1} %");
+        Assert.True(Err("duration_s") < 5, $"duration {Err("duration_s"):F1} %");
+        Assert.True(Err("e2e_p50_s") < 15, $"E2E p50 {Err("e2e_p50_s"):F1} %");
+        Assert.True(Err("tpot_p50_s") < 15, $"TPOT p50 {Err("tpot_p50_s"):F1} %");
+        Assert.True(Err("ttft_p50_s") < 30, $"TTFT p50 {Err("ttft_p50_s"):F1} %");
+        Assert.Equal(0, Err("requests_completed"));
+        Assert.True(v.IterationOverheadMs > 0);
+        Assert.Contains("ms/iteration host", v.CostModel);
+        Assert.Equal(v.Run.Server!.CacheConfig!["num_gpu_blocks"], v.Simulated.KvBlocksPerInstance.ToString());
+        // Both power series cover the run and hold its energy.
+        var n = v.MeasuredWatts.Length;
+        var binned = v.MeasuredWatts.Select((w, i) => w * Math.Min(v.PowerBinS, v.Run.DurationS - i * v.PowerBinS)).Sum();
+        Assert.Equal(v.Run.Energy.Joules, binned, v.Run.Energy.Joules * 0.01);
+        Assert.Equal(n, (int)Math.Ceiling(v.Run.DurationS / v.PowerBinS - 1e-9));
+    }
+
+    [Fact]
+    public void ALimitThatIsMissedFailsTheValidationAndJsonSaysWhich()
+    {
+        var v = RunValidator.Validate(_run, Options(new ValidationLimits { EnergyPct = 0, TpotP50Pct = 1000 }));
+        Assert.False(v.Passed);
+        var json = JsonDocument.Parse(ValidationReport.Json(v)).RootElement;
+        Assert.False(json.GetProperty("passed").GetBoolean());
+        Assert.False(json.GetProperty("metrics").GetProperty("energy_j").GetProperty("passed").GetBoolean());
+        Assert.True(json.GetProperty("metrics").GetProperty("tpot_p50_s").GetProperty("passed").GetBoolean());
+        Assert.Contains("MISSED", string.Join('\n', ValidationReport.Lines(v)));
+        Assert.Contains("<section id=\"validation\">", ValidationReport.Html(v));
+    }
+
+    [Fact]
+    public void SentArrivalsReplayTheRecordedSendTimes()
+    {
+        var v = RunValidator.Validate(_run, Options() with { Arrivals = ArrivalSource.Sent });
+        Assert.Equal(v.Run.RequestsSent, v.Simulated.RequestsTotal);
+    }
+
+    [Fact]
+    public void AnotherTraceFileIsRefused()
+    {
+        var other = Path.Combine(_dir, "other.csv");
+        File.WriteAllText(other, "request_id,arrival_time,input_tokens,output_tokens\n1,2024-01-01T00:00:00Z,10,10\n");
+        var e = Assert.Throws<InvalidDataException>(() => RunValidator.Validate(_run, Options() with { TracePath = other }));
+        Assert.Contains("is not the trace the run sent", e.Message);
+    }
+
+    [Fact]
+    public void FoldersThatAreNotRunsAreClearErrors()
+    {
+        Assert.Contains("no such folder", Assert.Throws<DirectoryNotFoundException>(() => MeasuredRun.Load(Path.Combine(_dir, "absent"))).Message);
+        var empty = Directory.CreateDirectory(Path.Combine(_dir, "empty")).FullName;
+        Assert.Contains("joules replay --out", Assert.Throws<FileNotFoundException>(() => MeasuredRun.Load(empty)).Message);
+        File.WriteAllText(Path.Combine(empty, RunMetadata.FileName), "{\"format\": \"something-else\"}");
+        Assert.Contains("not a run metadata file", Assert.Throws<InvalidDataException>(() => MeasuredRun.Load(empty)).Message);
+        File.WriteAllText(Path.Combine(empty, RunMetadata.FileName), "{ not json");
+        Assert.Contains("not a run metadata file", Assert.Throws<InvalidDataException>(() => MeasuredRun.Load(empty)).Message);
+    }
+
+    [Fact]
+    public void BinningKeepsEveryJoule()
+    {
+        var samples = new List<PowerSample> { new(0, 0, 0.25, 100, 0), new(0, 0.25, 1.7, 300, 0), new(1, 0, 2.0, 50, 0) };
+        var w = RunValidator.Bin(samples, 0.5, 2.0);
+        Assert.Equal(4, w.Length);
+        Assert.Equal(450, w.Sum() * 0.5, 9);
+    }
+}
