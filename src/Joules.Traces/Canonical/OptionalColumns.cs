@@ -9,7 +9,9 @@ public enum OptionalColumns
     Tenant = 2,
     SessionId = 4,
     SloClass = 8,
-    All = Model | Tenant | SessionId | SloClass,
+    /// <summary>The prompt's block hashes (LIST&lt;INT64&gt; <c>hash_ids</c>, Mooncake's), for prefix caching.</summary>
+    HashIds = 16,
+    All = Model | Tenant | SessionId | SloClass | HashIds,
 }
 
 /// <summary>Helpers to decide the optional columns of a canonical file from its data or its source.</summary>
@@ -25,6 +27,7 @@ public static class OptionalColumnsOf
             if (r.Tenant is not null) c |= OptionalColumns.Tenant;
             if (r.SessionId is not null) c |= OptionalColumns.SessionId;
             if (r.SloClass is not null) c |= OptionalColumns.SloClass;
+            if (r.HashIds is not null) c |= OptionalColumns.HashIds;
             if (c == OptionalColumns.All) break;
         }
         return c;
@@ -40,6 +43,7 @@ public static class OptionalColumnsOf
         if (reader.Schema.Contains("tenant")) c |= OptionalColumns.Tenant;
         if (reader.Schema.Contains("session_id")) c |= OptionalColumns.SessionId;
         if (reader.Schema.Contains("slo_class")) c |= OptionalColumns.SloClass;
+        if (reader.Schema.Contains("hash_ids")) c |= OptionalColumns.HashIds;
         return c;
     }
 }

@@ -26,6 +26,7 @@ internal sealed class ParquetTraceWriter : CanonicalTraceWriter
         if (optional.HasFlag(OptionalColumns.Tenant)) columns.Add(ParquetColumn.String("tenant", optional: true));
         if (optional.HasFlag(OptionalColumns.SessionId)) columns.Add(ParquetColumn.String("session_id", optional: true));
         if (optional.HasFlag(OptionalColumns.SloClass)) columns.Add(ParquetColumn.String("slo_class", optional: true));
+        if (optional.HasFlag(OptionalColumns.HashIds)) columns.Add(ParquetColumn.List("hash_ids", ParquetColumn.Int64("element"), optional: true));
         return new ParquetSchema(columns);
     }
 
@@ -38,6 +39,10 @@ internal sealed class ParquetTraceWriter : CanonicalTraceWriter
     private readonly string?[] _tenant = new string?[RowGroupRows];
     private readonly string?[] _session = new string?[RowGroupRows];
     private readonly string?[] _slo = new string?[RowGroupRows];
+    // hash_ids of the row group as flat arrays: row i's ids are _hashValues[_hashOffsets[i] .. _hashOffsets[i + 1]).
+    private readonly int[] _hashOffsets = new int[RowGroupRows + 1];
+    private readonly bool[] _hashPresent = new bool[RowGroupRows];
+    private long[] _hashValues = [];
     private readonly OptionalColumns _optional;
     private int _n;
     private bool _done;
@@ -61,6 +66,15 @@ internal sealed class ParquetTraceWriter : CanonicalTraceWriter
         _tenant[_n] = r.Tenant;
         _session[_n] = r.SessionId;
         _slo[_n] = r.SloClass;
+        if (_optional.HasFlag(OptionalColumns.HashIds))
+        {
+            var start = _hashOffsets[_n];
+            var ids = r.HashIds ?? [];
+            if (start + ids.Length > _hashValues.Length) Array.Resize(ref _hashValues, Math.Max(1024, Math.Max(start + ids.Length, _hashValues.Length * 2)));
+            ids.CopyTo(_hashValues, start);
+            _hashOffsets[_n + 1] = start + ids.Length;
+            _hashPresent[_n] = r.HashIds is not null;
+        }
         if (++_n == RowGroupRows) FlushGroup();
     }
 
@@ -69,7 +83,8 @@ internal sealed class ParquetTraceWriter : CanonicalTraceWriter
         if ((r.Model is not null && !_optional.HasFlag(OptionalColumns.Model))
             || (r.Tenant is not null && !_optional.HasFlag(OptionalColumns.Tenant))
             || (r.SessionId is not null && !_optional.HasFlag(OptionalColumns.SessionId))
-            || (r.SloClass is not null && !_optional.HasFlag(OptionalColumns.SloClass)))
+            || (r.SloClass is not null && !_optional.HasFlag(OptionalColumns.SloClass))
+            || (r.HashIds is not null && !_optional.HasFlag(OptionalColumns.HashIds)))
             throw new InvalidOperationException($"{Path}: request {r.RequestId} has a value for an optional column this file was created without ({_optional})");
     }
 
@@ -85,10 +100,12 @@ internal sealed class ParquetTraceWriter : CanonicalTraceWriter
         if (_optional.HasFlag(OptionalColumns.Tenant)) columns.Add(ColumnData.From(_tenant, count: _n));
         if (_optional.HasFlag(OptionalColumns.SessionId)) columns.Add(ColumnData.From(_session, count: _n));
         if (_optional.HasFlag(OptionalColumns.SloClass)) columns.Add(ColumnData.From(_slo, count: _n));
+        if (_optional.HasFlag(OptionalColumns.HashIds)) columns.Add(ColumnData.FromLists(_hashOffsets, _hashValues, _hashPresent, count: _n));
         _writer.WriteRowGroup(columns);
         // Drop string references so a finished group's strings can be collected.
         Array.Clear(_model, 0, _n); Array.Clear(_tenant, 0, _n); Array.Clear(_session, 0, _n); Array.Clear(_slo, 0, _n);
         _n = 0;
+        _hashOffsets[0] = 0;
     }
 
     protected override void Finish()
@@ -121,6 +138,9 @@ internal static class ParquetTraceReader
         string?[] optional = [m.Model, m.Tenant, m.Session, m.Slo, renumber ? null : m.RequestId];
         var present = optional.Select(n => n is not null && reader.Schema.Contains(n) ? n : null).ToArray();
         var projection = wanted.Concat(present.OfType<string>()).Distinct().ToList();
+        // Mooncake-style prompt block hashes, when the file carries them as a LIST<INT64>.
+        var hashes = reader.Schema.Contains("hash_ids") && reader.Schema["hash_ids"].IsList ? "hash_ids" : null;
+        if (hashes is not null) projection.Add(hashes);
         var idCheck = present[4] is not null ? new RequestIdCheck() : null;
         var size = new FileInfo(path).Length;
         if (report is not null)
@@ -136,6 +156,7 @@ internal static class ParquetTraceReader
             var output = Ints(path, g, m.Output);
             var strings = present.Select(n => n is null ? null : Strings(path, g, n)).ToArray();
             var ids = present[4] is { } idCol ? Longs(path, g, idCol) : null;
+            var hashList = hashes is not null ? HashLists(path, g, hashes) : null;
             for (var i = 0; i < g.RowCount; i++)
             {
                 var id = ids is null ? nextId : ids[i];
@@ -143,7 +164,8 @@ internal static class ParquetTraceReader
                     throw Bad(path, g, i, present[4]!, RequestIdCheck.Expected, id.ToString(CultureInfo.InvariantCulture));
                 nextId = id + 1;
                 yield return new TraceRequest(id, arrival[i], input[i], output[i],
-                    strings[0]?[i], strings[1]?[i], strings[2]?[i], strings[3]?[i]);
+                    strings[0]?[i], strings[1]?[i], strings[2]?[i], strings[3]?[i],
+                    hashList is null || hashList.IsNull(i) ? null : hashList[i].ToArray());
             }
             if (report is not null)
             {
@@ -224,6 +246,28 @@ internal static class ParquetTraceReader
             result[i] = c.IsNull(i) ? throw Bad(path, g, i, name, "a request id", null)
                 : c switch { ColumnData<long> l => l.Values[i], ColumnData<int> n => n.Values[i], _ => throw Bad(path, g, i, name, "an integer request id", c.GetValue(i)?.ToString()) };
         return result;
+    }
+
+    private static ListColumnData<long> HashLists(string path, RowGroupData g, string name)
+    {
+        try
+        {
+            var list = g.GetList<long>(name);
+            for (var k = 0; k < list.Elements.Count; k++)
+                if (list.Elements.IsNull(k)) throw Bad(path, g, RowOfElement(list, k), name, "a list of integer block hashes without nulls", "null");
+            return list;
+        }
+        catch (InvalidCastException)
+        {
+            throw new TraceFormatException(path, g.FirstRow + 1, name, "a list of 64-bit integer block hashes", g[name].ElementType.Name);
+        }
+    }
+
+    private static int RowOfElement(ListColumnData<long> list, int element)
+    {
+        var row = 0;
+        while (row + 1 < list.Offsets.Length && list.Offsets[row + 1] <= element) row++;
+        return row;
     }
 
     private static string?[] Strings(string path, RowGroupData g, string name)

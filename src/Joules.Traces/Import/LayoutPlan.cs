@@ -36,6 +36,7 @@ internal sealed record LayoutPlan(TraceFormat Format, ColumnMap Map, ArrivalKind
         if (Map.Tenant is { } t && header.Contains(t)) c |= Canonical.OptionalColumns.Tenant;
         if (Map.Session is { } s && header.Contains(s)) c |= Canonical.OptionalColumns.SessionId;
         if (Map.Slo is { } l && header.Contains(l)) c |= Canonical.OptionalColumns.SloClass;
+        if (Format == TraceFormat.Mooncake && header.Contains("hash_ids")) c |= Canonical.OptionalColumns.HashIds;
         return c;
     }
 
