@@ -12,6 +12,27 @@ public static class ProfileCommands
         var cmd = new Command("profile", "Describe calibration profiles and their cost model");
         cmd.Subcommands.Add(Show());
         cmd.Subcommands.Add(ProfileDeriveCommand.Create());
+        cmd.Subcommands.Add(Check());
+        return cmd;
+    }
+
+    private static Command Check()
+    {
+        var reference = new Argument<string>("reference") { Description = "The profile that predicts (e.g. the shipped calibration/h200/llama-3.1-8b/profile.parquet)" };
+        var against = new Argument<string>("measured") { Description = "A profile measured elsewhere (another card, driver or run) whose points it predicts" };
+        var cmd = new Command("check", "How well one profile predicts points measured elsewhere: per-point time and energy errors, median and worst (markdown)");
+        cmd.Arguments.Add(reference);
+        cmd.Arguments.Add(against);
+        cmd.SetAction(parse =>
+        {
+            var r = parse.GetValue(reference)!;
+            var m = parse.GetValue(against)!;
+            foreach (var f in new[] { r, m })
+                if (!File.Exists(f)) throw new FileNotFoundException($"profile '{f}' does not exist", f);
+            var check = ProfileCheck.Run(ProfileCostModel.FromFile(r), MeasuredProfile.Load(m), r, m);
+            parse.InvocationConfiguration.Output.Write(check.ToMarkdown());
+            return 0;
+        });
         return cmd;
     }
 

@@ -1,0 +1,48 @@
+using Joules.Profiles.Measured;
+using Xunit;
+
+namespace Joules.Profiles.Tests;
+
+/// <summary>`joules profile check`: one profile predicting points measured elsewhere.</summary>
+public class ProfileCheckTests
+{
+    private static string Shipped => Path.Combine(Joules.Tests.RepoPaths.Calibration, "h200", "llama-3.1-8b", "profile.parquet");
+
+    [Fact]
+    public void AProfilePredictsItsOwnPointsAsMeasuredUpToThePowerCap()
+    {
+        var model = ProfileCostModel.FromFile(Shipped);
+        var check = ProfileCheck.Run(model, model.Profile, "shipped", "shipped");
+        Assert.Equal(model.Points.Count, check.Points.Count);
+        // Pure prefill and decode points come back exactly, except the ones measured a few watts over the limit (stretched <= 3 %).
+        Assert.True(check.MedianTimeError < 1e-9);
+        var pure = check.Points.Where(p => p.Point.Phase != ProfilePhase.Mixed).ToArray();
+        Assert.True(pure.Max(p => Math.Abs(p.TimeError)) < 0.035, "pure points beyond the power-cap stretch");
+        // Mixed points are priced by the fit with the grids' residuals, not reproduced exactly.
+        Assert.True(check.WorstTimeError < 0.10, $"worst {check.WorstTimeError:P2}");
+        Assert.True(check.MedianEnergyError < 0.02);
+    }
+
+    [Fact]
+    public void ACardDrawingTenPercentMorePowerShowsAsATenPercentEnergyBias()
+    {
+        // A "second card": the same times, 10 % more energy at every point.
+        var model = ProfileCostModel.FromFile(Shipped);
+        var hungrier = new MeasuredProfile(model.Profile.Metadata with { GpuUuid = "GPU-second" },
+            model.Profile.Points.Select(p => p with { EnergyJoules = p.EnergyJoules * 1.1 }).ToArray());
+        var check = ProfileCheck.Run(model, hungrier, "shipped", "second");
+        var exactPoints = check.Points.Where(p => p.Pricing == PricingClass.Exact).ToArray();
+        Assert.NotEmpty(exactPoints);
+        Assert.All(exactPoints, p => Assert.Equal(1 / 1.1 - 1, p.EnergyError, 9));
+        Assert.InRange(check.MeanEnergyBias, -0.10, -0.07);
+        Assert.Contains("GPU-second", check.ToMarkdown());
+    }
+
+    [Fact]
+    public void ProfilesOfDifferentModelsCannotBeCompared()
+    {
+        var model = ProfileCostModel.FromFile(Shipped);
+        var other = MeasuredProfile.Load(Path.Combine(Joules.Tests.RepoPaths.Calibration, "h200", "llama-3.1-70b-tp8", "profile.parquet"));
+        Assert.Contains("llama-3.1-70b", Assert.Throws<ArgumentException>(() => ProfileCheck.Run(model, other, "a", "b")).Message);
+    }
+}
