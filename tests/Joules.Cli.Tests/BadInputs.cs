@@ -50,7 +50,8 @@ internal static class BadInputs
             using var w = new ParquetFileWriter(p, CanonicalTraceWriter.ParquetSchema);
             w.WriteRowGroup(ColumnData.From(new long[] { 0, 1 }), ColumnData.From(new long[] { 2_000_000, 1_000_000 }), ColumnData.From(new[] { 10, 10 }),
                 ColumnData.From(new[] { 5, 5 }), ColumnData.From(new string?[] { null, null }), ColumnData.From(new string?[] { null, null }),
-                ColumnData.From(new string?[] { null, null }), ColumnData.From(new string?[] { null, null }));
+                ColumnData.From(new string?[] { null, null }), ColumnData.From(new string?[] { null, null }),
+                ColumnData.FromLists(new[] { 0, 0, 0 }, Array.Empty<long>(), validity: new[] { false, false }));
         }, Unsorted: true),
         new("all-rows-invalid", "allbad.csv", "all 2 rows were invalid", (_, p) => File.WriteAllText(p, AzureHeader + "x,1,1\ny,2,2\n"), Extra: ["--skip-invalid"]),
     ];

@@ -14,7 +14,7 @@ public sealed class RobustnessFixture : IDisposable
     /// <summary>The shipped 5-minute trace (1,612 requests).</summary>
     public string Good => Path.Combine(Joules.Tests.RepoPaths.Root, "traces", "azure-conv-5min.parquet");
 
-    /// <summary>1.5 M requests of canonical Parquet (about 22 MB).</summary>
+    /// <summary>4 M requests of canonical Parquet (about 50 MB): the trace commands read it fast, so it must be big for a cancel to land mid-run.</summary>
     public string BigParquet { get; }
 
     /// <summary>400,000 rows of Azure-layout CSV (about 16 MB).</summary>
@@ -24,7 +24,7 @@ public sealed class RobustnessFixture : IDisposable
     {
         Directory.CreateDirectory(Dir);
         BigParquet = Path.Combine(Dir, "big.parquet");
-        var synth = new TraceSynthesizer(new SynthesisOptions { Requests = 1_500_000, Rate = 50, Seed = 3 }, new LogNormalLengths(6.5, 1, 5, 1));
+        var synth = new TraceSynthesizer(new SynthesisOptions { Requests = 4_000_000, Rate = 50, Seed = 3 }, new LogNormalLengths(6.5, 1, 5, 1));
         CanonicalTraceWriter.Write(BigParquet, synth.Generate(), columns: OptionalColumns.None);
         BigCsv = Path.Combine(Dir, "big.csv");
         var sb = new StringBuilder("TIMESTAMP,ContextTokens,GeneratedTokens\n");

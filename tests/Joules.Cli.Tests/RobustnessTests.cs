@@ -153,7 +153,7 @@ public class RobustnessTests : IClassFixture<RobustnessFixture>, IDisposable
         var previous = Previous();
         using var cts = new CancellationTokenSource();
         // Anywhere from before the work starts to well into it (each run takes seconds).
-        var delay = new Random(seed * 31 + command.Length).Next(0, 400);
+        var delay = new Random(seed * 31 + command.Length).Next(0, 250);
         var canceller = Task.Run(async () => { await Task.Delay(delay); cts.Cancel(); });
         var (code, _, err) = Run(BusyArgs(command, previous.Path), cts.Token);
         canceller.Wait();
