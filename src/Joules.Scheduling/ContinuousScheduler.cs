@@ -26,6 +26,7 @@ public sealed class ContinuousScheduler : IBatchScheduler
     private readonly SlotDeque _waiting = new();
     private int[] _running = new int[64];
     private int _runningCount;
+    private readonly KvBlockAccounting? _accounting;
 
     public ContinuousScheduler(SchedulerConfig config, IKvCache kv, SequencePool? sequences = null)
     {
@@ -33,6 +34,7 @@ public sealed class ContinuousScheduler : IBatchScheduler
         if (kv.BlockSize != config.BlockSize) throw new ArgumentException($"KV block size {kv.BlockSize} differs from the scheduler's block-size {config.BlockSize}");
         Config = config;
         Kv = kv;
+        _accounting = kv as KvBlockAccounting;
         Sequences = sequences ?? new SequencePool();
     }
 
@@ -58,19 +60,23 @@ public sealed class ContinuousScheduler : IBatchScheduler
         batch.Clear();
         var pool = Sequences;
         var budget = Config.MaxNumBatchedTokens;
+        var lastPosition = Config.MaxModelLen - 1;
         var preempted = false;
+        // The simulator's block accounting is a sealed class: calling it directly lets the JIT inline the common case
+        // (the sequence's last block has room) in this loop, which runs once per running sequence per iteration.
+        var accounting = _accounting;
 
         for (var i = 0; i < _runningCount && budget > 0;)
         {
             var s = _running[i];
             ref var q = ref pool[s];
             var n = Math.Min(q.Pending, budget);
-            n = Math.Min(n, Config.MaxModelLen - 1 - q.Computed);
+            n = Math.Min(n, lastPosition - q.Computed);
             if (n <= 0) { i++; continue; }
             var scheduled = false;
             while (true)
             {
-                if (Kv.TryGrow(ref q, n)) { scheduled = true; break; }
+                if (accounting != null ? accounting.TryGrow(ref q, n) : Kv.TryGrow(ref q, n)) { scheduled = true; break; }
                 var victim = _running[--_runningCount];
                 Preempt(victim, batch);
                 preempted = true;

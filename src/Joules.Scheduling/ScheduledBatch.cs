@@ -31,6 +31,7 @@ public sealed class ScheduledBatch
     private int[] _admitted = new int[16];
     private int[] _preempted = new int[16];
     private int[] _finished = new int[16];
+    private int[] _prefillEntries = new int[16];
 
     /// <summary>Sequences in the iteration.</summary>
     public int Count { get; private set; }
@@ -63,7 +64,27 @@ public sealed class ScheduledBatch
     /// <summary>Static batching: finished members still running as padding (they cost compute, produce nothing).</summary>
     public int PaddingSequences { get; private set; }
     /// <summary>The aggregate shape the cost model prices (padding included).</summary>
-    public IterationShape Shape { get; private set; }
+    // Kept as loose sums and assembled on read: Add runs once per sequence per iteration, and rebuilding a 48-byte
+    // record struct there costs more than the sums themselves.
+    public IterationShape Shape => new(_prefillSeqs, _prefillTokens, _prefillContext, _prefillPairs, _decodeSeqs, _decodeContext);
+
+    /// <summary>Decode entries (padding excluded).</summary>
+    public int DecodeEntries { get; private set; }
+    /// <summary>Context (new token included) summed over the decode entries (padding excluded).</summary>
+    public long DecodeEntryContext { get; private set; }
+    /// <summary>Entries that are not decodes (prefill chunks), so per-chunk work can skip the decodes.</summary>
+    public int PrefillEntryCount { get; private set; }
+    /// <summary>Index in the batch of the k-th prefill entry.</summary>
+    public int PrefillEntry(int k) => _prefillEntries[k];
+
+    /// <summary>Smallest context (new token included) of the iteration's decode entries (padding excluded); long.MaxValue when none.</summary>
+    public long DecodeContextMin { get; private set; } = long.MaxValue;
+    /// <summary>Largest context (new token included) of the iteration's decode entries (padding excluded); long.MinValue when none.</summary>
+    public long DecodeContextMax { get; private set; } = long.MinValue;
+
+    private int _prefillSeqs, _decodeSeqs;
+    private long _prefillTokens, _prefillContext, _decodeContext;
+    private double _prefillPairs;
 
     public bool IsEmpty => Count == 0 && PaddingSequences == 0;
 
@@ -76,21 +97,21 @@ public sealed class ScheduledBatch
         TotalTokens = 0;
         PaddingSequences = 0;
         FinishedCount = 0;
-        Shape = default;
+        _prefillSeqs = _decodeSeqs = 0;
+        _prefillTokens = _prefillContext = _decodeContext = 0;
+        _prefillPairs = 0;
+        DecodeContextMin = long.MaxValue;
+        DecodeContextMax = long.MinValue;
+        DecodeEntries = 0;
+        DecodeEntryContext = 0;
+        PrefillEntryCount = 0;
     }
 
+    // Runs once per sequence per iteration: kept small enough to inline, the growth out of line.
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]
     internal void Add(int slot, int tokens, int contextBefore, bool decode, int hitTokens = 0)
     {
-        if (Count == _slots.Length)
-        {
-            var n = Count * 2;
-            Array.Resize(ref _slots, n);
-            Array.Resize(ref _tokens, n);
-            Array.Resize(ref _context, n);
-            Array.Resize(ref _outcome, n);
-            Array.Resize(ref _hits, n);
-            Array.Resize(ref _decode, n);
-        }
+        if (Count == _slots.Length) Grow();
         _hits[Count] = hitTokens;
         _decode[Count] = decode;
         _slots[Count] = slot;
@@ -99,13 +120,48 @@ public sealed class ScheduledBatch
         _outcome[Count] = StepOutcome.None;
         Count++;
         TotalTokens += tokens;
-        Shape = decode ? Shape.AddDecode(contextBefore + 1L) : Shape.AddPrefill(tokens, contextBefore);
+        if (decode)
+        {
+            long context = contextBefore + 1L;
+            AddDecodeContext(context);
+            DecodeEntries++;
+            DecodeEntryContext += context;
+            if (context < DecodeContextMin) DecodeContextMin = context;
+            if (context > DecodeContextMax) DecodeContextMax = context;
+        }
+        else
+        {
+            if (PrefillEntryCount == _prefillEntries.Length) Array.Resize(ref _prefillEntries, PrefillEntryCount * 2);
+            _prefillEntries[PrefillEntryCount++] = Count - 1;
+            // Same sums as IterationShape.AddPrefill.
+            _prefillSeqs++;
+            _prefillTokens += tokens;
+            _prefillContext += contextBefore;
+            _prefillPairs += tokens * (double)contextBefore + tokens * (tokens + 1.0) / 2.0;
+        }
+    }
+
+    private void Grow()
+    {
+        var n = Count * 2;
+        Array.Resize(ref _slots, n);
+        Array.Resize(ref _tokens, n);
+        Array.Resize(ref _context, n);
+        Array.Resize(ref _outcome, n);
+        Array.Resize(ref _hits, n);
+        Array.Resize(ref _decode, n);
     }
 
     internal void AddPadding(int contextBefore)
     {
         PaddingSequences++;
-        Shape = Shape.AddDecode(contextBefore + 1L);
+        AddDecodeContext(contextBefore + 1L);
+    }
+
+    private void AddDecodeContext(long context)
+    {
+        _decodeSeqs++;
+        _decodeContext += context;
     }
 
     internal void MarkAdmitted(int slot, int hitTokens)

@@ -323,4 +323,36 @@ public class ProfileCostModelLawTests(ITestOutputHelper output)
         Assert.Equal(PricingClass.Interpolated, model.EstimateDecodeRun(20, 20 * 4000, 98).Pricing);
         Assert.Equal(PricingClass.Extrapolated, model.EstimateDecodeRun(20, 20 * 4000, 99).Pricing);
     }
+
+    [Fact]
+    public void DecodeRunPlansReusedInPlaceAndAcrossThreadsGiveTheAnswersOfAFreshModel()
+    {
+        // Plans are refilled in place and kept per thread; two models, many threads and colliding cache slots must not
+        // change a single answer against a model that prices every run fresh on its own thread.
+        var data = ProfileTestData.Make(ProfileTestData.Smooth, noise: 0.02, seed: 3);
+        var shared = new ProfileCostModel(data);
+        var other = new ProfileCostModel(ProfileTestData.Make(ProfileTestData.Linear));
+        var rng = new Random(7);
+        var runs = Enumerable.Range(0, 400).Select(_ => (Batch: rng.Next(1, 300), Context: rng.Next(50, 6000), Steps: rng.Next(1, 900))).ToArray();
+        IterationCost Fresh((int Batch, int Context, int Steps) r) =>
+            new ProfileCostModel(data).EstimateDecodeRun(r.Batch, (long)r.Batch * r.Context + r.Batch / 2, r.Steps);
+        var expected = runs.Select(Fresh).ToArray();
+        var got = new IterationCost[runs.Length];
+        Parallel.For(0, runs.Length * 4, new ParallelOptions { MaxDegreeOfParallelism = 8 }, k =>
+        {
+            var i = k % runs.Length;
+            var r = runs[i];
+            // A run's suffix (reuses the plan), the other model (same slots, other owner), then the run itself.
+            shared.EstimateDecodeRun(r.Batch, (long)r.Batch * (r.Context + 3) + r.Batch / 2, Math.Max(1, r.Steps - 3));
+            other.EstimateDecodeRun(r.Batch, (long)r.Batch * r.Context + r.Batch / 2, r.Steps);
+            var c = shared.EstimateDecodeRun(r.Batch, (long)r.Batch * r.Context + r.Batch / 2, r.Steps);
+            if (k >= runs.Length * 3) got[i] = c;
+        });
+        for (var i = 0; i < runs.Length; i++)
+        {
+            Assert.Equal(expected[i].Seconds, got[i].Seconds, 12);
+            Assert.Equal(expected[i].Joules, got[i].Joules, 9);
+            Assert.Equal(expected[i].Pricing, got[i].Pricing);
+        }
+    }
 }

@@ -3,9 +3,12 @@ namespace Joules.Profiles.Measured;
 public sealed partial class ProfileCostModel
 {
     // Plans by (batch, context sum mod batch): a later run of the same sequences (same batch, contexts grown by whole
-    // steps) is a suffix of an earlier plan, so a run cut at every arrival is planned once. Plans are immutable, so a
-    // race between threads only costs a re-plan.
-    private readonly DecodeRunPlan?[] _plans = new DecodeRunPlan?[256];
+    // steps) is a suffix of an earlier plan, so a run cut at every arrival is planned once. A router that changes the
+    // batch at every arrival re-plans each time, so a plan's storage is reused rather than allocated (it was 1.4 kB per
+    // request on a week's trace); that makes plans mutable, so each thread keeps its own cache (`joules plan` prices
+    // configurations in parallel over one cost model), keyed by the model that made them (a thread's cache keeps at most
+    // 256 plans, and so the models it last used, alive).
+    [ThreadStatic] private static DecodeRunPlan[]? t_plans;
 
     /// <summary>Closed form of a run of decode steps, equal to the sum of <see cref="Estimate"/> over its steps to rounding.</summary>
     /// <remarks>
@@ -22,18 +25,13 @@ public sealed partial class ProfileCostModel
     {
         if (steps <= 0 || batch <= 0) return default;
         var slot = (int)((uint)(batch * 31 + (int)(contextSum % batch)) & 255);
-        var plan = Volatile.Read(ref _plans[slot]);
-        long offset = 0;
-        if (plan is not null && plan.Batch == batch && contextSum >= plan.ContextSum && (contextSum - plan.ContextSum) % batch == 0)
+        var plans = t_plans ??= new DecodeRunPlan[256];
+        var plan = plans[slot] ??= new DecodeRunPlan();
+        var reusable = plan.Owner == this && plan.Batch == batch && contextSum >= plan.ContextSum && (contextSum - plan.ContextSum) % batch == 0;
+        var offset = reusable ? (contextSum - plan.ContextSum) / batch : 0;
+        if (!reusable || offset + steps > plan.Covered)
         {
-            offset = (contextSum - plan.ContextSum) / batch;
-            if (offset + steps > plan.Covered) plan = null;
-        }
-        else plan = null;
-        if (plan is null)
-        {
-            plan = PlanDecodeRun(batch, contextSum, steps);
-            Volatile.Write(ref _plans[slot], plan);
+            PlanDecodeRun(plan, batch, contextSum, steps);
             offset = 0;
         }
         var start = offset;
@@ -41,8 +39,10 @@ public sealed partial class ProfileCostModel
         var tc = _comm?.Seconds(batch) ?? 0;
         double seconds = 0, joules = 0, commJoules = 0;
         var pricing = PricingClass.Model;
-        foreach (var piece in plan.Pieces)
+        var pieces = plan.Pieces;
+        for (var k = 0; k < plan.Count; k++)
         {
+            ref readonly var piece = ref pieces[k];
             if (piece.To <= start) continue;
             if (piece.From >= end) break;
             var from = Math.Max(piece.From, start);
@@ -78,8 +78,22 @@ public sealed partial class ProfileCostModel
         };
     }
 
-    /// <summary>A decode run cut where the estimate's formula changes, each piece linear in the step index where it checks out.</summary>
-    private sealed record DecodeRunPlan(int Batch, long ContextSum, long Covered, DecodeRunPiece[] Pieces);
+    /// <summary>A decode run cut where the estimate's formula changes, each piece linear in the step index where it checks out; refilled in place when re-planned.</summary>
+    private sealed class DecodeRunPlan
+    {
+        public ProfileCostModel? Owner;
+        public int Batch;
+        public long ContextSum;
+        public long Covered;
+        public DecodeRunPiece[] Pieces = new DecodeRunPiece[16];
+        public int Count;
+
+        public void Add(in DecodeRunPiece piece)
+        {
+            if (Count == Pieces.Length) Array.Resize(ref Pieces, Count * 2);
+            Pieces[Count++] = piece;
+        }
+    }
 
     /// <summary>Steps [From, To) of a run; when Closed, one GPU's time is T0 + TB x and energy E0 + EB x (x = step - From), power-capped when Capped.</summary>
     private readonly record struct DecodeRunPiece(long From, long To, bool Closed, bool Capped, double T0, double TB, double E0, double EB, PricingClass Pricing);
@@ -87,8 +101,10 @@ public sealed partial class ProfileCostModel
     private static IterationShape DecodeStep(int batch, long contextSum, long j) =>
         IterationShape.Decode(batch, 0) with { DecodeContextTokens = contextSum + (long)batch * j };
 
-    private DecodeRunPlan PlanDecodeRun(int batch, long contextSum, long steps)
+    private void PlanDecodeRun(DecodeRunPlan plan, int batch, long contextSum, long steps)
     {
+        plan.Owner = null; // not valid until filled
+        plan.Count = 0;
         var y0 = (double)contextSum / batch;
         // Planned once per run start, so per simulated arrival: the cut list lives on the stack.
         Span<long> cuts = stackalloc long[2 * (_decode?.Ys.Count ?? 0) + 3];
@@ -108,7 +124,6 @@ public sealed partial class ProfileCostModel
         if (edge > 0 && edge < steps) cuts[count++] = edge;
         cuts = cuts[..count];
         cuts.Sort();
-        var pieces = new List<DecodeRunPiece>(2 * count);
         for (var i = 0; i + 1 < cuts.Length; i++)
         {
             long from = cuts[i], to = cuts[i + 1], n = to - from;
@@ -116,21 +131,24 @@ public sealed partial class ProfileCostModel
             var (t0, e0, pricing) = Shard(DecodeStep(batch, contextSum, from));
             if (n < 5 || !Linear(batch, contextSum, from, n, t0, e0, out var tb, out var eb))
             {
-                pieces.Add(new DecodeRunPiece(from, to, false, false, 0, 0, 0, 0, pricing));
+                plan.Add(new DecodeRunPiece(from, to, false, false, 0, 0, 0, 0, pricing));
                 continue;
             }
             // Capped where e / cap > t: d(x) = (e0 + eb x) / cap - (t0 + tb x) is linear, so it changes sign at most once.
             double d0 = e0 / _capWatts - t0, db = eb / _capWatts - tb;
             var dLast = d0 + db * (n - 1);
             long split = d0 > 0 == dLast > 0 ? n : Math.Clamp((long)Math.Floor(-d0 / db) + 1, 1, n - 1);
-            AddPiece(pieces, from, from + split, d0 > 0, t0, tb, e0, eb, pricing);
-            if (split < n) AddPiece(pieces, from + split, to, dLast > 0, t0 + tb * split, tb, e0 + eb * split, eb, pricing);
+            AddPiece(plan, from, from + split, d0 > 0, t0, tb, e0, eb, pricing);
+            if (split < n) AddPiece(plan, from + split, to, dLast > 0, t0 + tb * split, tb, e0 + eb * split, eb, pricing);
         }
-        return new DecodeRunPlan(batch, contextSum, steps, pieces.ToArray());
+        plan.Batch = batch;
+        plan.ContextSum = contextSum;
+        plan.Covered = steps;
+        plan.Owner = this;
     }
 
-    private void AddPiece(List<DecodeRunPiece> pieces, long from, long to, bool capped, double t0, double tb, double e0, double eb, PricingClass pricing) =>
-        pieces.Add(capped
+    private void AddPiece(DecodeRunPlan plan, long from, long to, bool capped, double t0, double tb, double e0, double eb, PricingClass pricing) =>
+        plan.Add(capped
             ? new DecodeRunPiece(from, to, true, true, e0 / _capWatts, eb / _capWatts, e0, eb, pricing)
             : new DecodeRunPiece(from, to, true, false, t0, tb, e0, eb, pricing));
 

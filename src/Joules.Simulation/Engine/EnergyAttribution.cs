@@ -21,56 +21,90 @@ public sealed class EnergyAttribution
     public const int ContextProbe = 64;
 
     private double[] _weights = new double[64];
+    private double[] _prefill = new double[16];
 
     /// <summary>Whether to attribute by marginal cost (default) or by token share (each token of the iteration weighs the same).</summary>
     public bool Causal { get; init; } = true;
+
+    /// <summary>
+    /// How one iteration's energy splits over its entries, prepared once per iteration so that the per-entry weight is a
+    /// few arithmetic operations: a decode's marginal is linear in its context, so the decodes' sum is known in closed form
+    /// and only prefill chunks are priced one by one. Valid until the next <see cref="Prepare"/>.
+    /// </summary>
+    public readonly struct Weighting
+    {
+        internal Weighting(bool byTokens, double a, double g, double mean, double scale, double[] prefill)
+        {
+            ByTokens = byTokens; A = a; G = g; Mean = mean; Scale = scale; Prefill = prefill;
+        }
+
+        internal bool ByTokens { get; }
+        internal double A { get; }
+        internal double G { get; }
+        internal double Mean { get; }
+        internal double Scale { get; }
+        internal double[] Prefill { get; }
+
+        /// <summary>The share (of 1) of the iteration's energy entry <paramref name="e"/> of <paramref name="batch"/> is charged.</summary>
+        public double Share(ScheduledBatch batch, int e)
+        {
+            if (ByTokens) return batch.Tokens(e) * Scale;
+            if (!batch.IsDecode(e)) return Prefill[e] * Scale;
+            var m = A + G * (batch.ContextBefore(e) + 1.0 - Mean);
+            return m > 0 ? m * Scale : 0;
+        }
+    }
+
+    /// <summary>Prepares the split of <paramref name="totalJoules"/> over <paramref name="batch"/>'s entries (see <see cref="Weighting"/>).</summary>
+    public Weighting Prepare(ICostModel cost, ScheduledBatch batch, double totalJoules)
+    {
+        var n = batch.Count;
+        if (n <= 1 || !Causal || !(totalJoules > 0)) return ByTokens(batch);
+        if (_prefill.Length < n) _prefill = new double[Math.Max(n, _prefill.Length * 2)];
+        var shape = batch.Shape;
+        double a = 0, g = 0, mean = 0, sum = 0;
+        var decodes = batch.DecodeEntries;
+        if (decodes > 0)
+        {
+            mean = (double)shape.DecodeContextTokens / shape.DecodeSequences;
+            a = totalJoules - Price(cost, WithoutDecode(shape, (long)Math.Round(mean)));
+            // Padding (static batching) is in the mean but is not an entry: only the entries' range decides whether a slope is needed.
+            if (batch.DecodeContextMax > batch.DecodeContextMin)
+                g = (Price(cost, shape with { DecodeContextTokens = shape.DecodeContextTokens + ContextProbe }) - totalJoules) / ContextProbe;
+            // Unclamped, the decodes' marginals sum to decodes x a + g x (their contexts - decodes x mean). Where the
+            // smallest could fall to zero, sum them one by one with the clamp.
+            var lowest = a + g * ((g >= 0 ? batch.DecodeContextMin : batch.DecodeContextMax) - mean);
+            if (lowest > 0) sum += decodes * a + g * (batch.DecodeEntryContext - decodes * mean);
+            else
+                for (var i = 0; i < n; i++)
+                {
+                    if (!batch.IsDecode(i)) continue;
+                    var m = a + g * (batch.ContextBefore(i) + 1.0 - mean);
+                    if (m > 0) sum += m;
+                }
+        }
+        for (var k = 0; k < batch.PrefillEntryCount; k++)
+        {
+            var e = batch.PrefillEntry(k);
+            var m = totalJoules - Price(cost, WithoutPrefill(shape, batch.Tokens(e), batch.ContextBefore(e)));
+            if (!(m > 0)) m = 0;
+            _prefill[e] = m;
+            sum += m;
+        }
+        return sum > 0 ? new Weighting(false, a, g, mean, 1 / sum, _prefill) : ByTokens(batch);
+    }
+
+    private Weighting ByTokens(ScheduledBatch batch) =>
+        new(true, 0, 0, 0, batch.TotalTokens > 0 ? 1.0 / batch.TotalTokens : 0, _prefill);
 
     /// <summary>Fills the share of the iteration's energy each entry of <paramref name="batch"/> is charged (summing to 1); returns the array (valid for batch.Count entries).</summary>
     public double[] Shares(ICostModel cost, ScheduledBatch batch, double totalJoules)
     {
         var n = batch.Count;
         if (_weights.Length < n) _weights = new double[Math.Max(n, _weights.Length * 2)];
-        var w = _weights;
-        if (n == 0) return w;
-        if (n == 1) { w[0] = 1; return w; }
-        var shape = batch.Shape;
-        double sum = 0;
-        if (Causal && totalJoules > 0)
-        {
-            double a = 0, g = 0, mean = 0;
-            if (shape.DecodeSequences > 0)
-            {
-                mean = (double)shape.DecodeContextTokens / shape.DecodeSequences;
-                var ctxMin = long.MaxValue;
-                var ctxMax = long.MinValue;
-                for (var i = 0; i < n; i++)
-                {
-                    if (!batch.IsDecode(i)) continue;
-                    long c = batch.ContextBefore(i) + 1L;
-                    ctxMin = Math.Min(ctxMin, c);
-                    ctxMax = Math.Max(ctxMax, c);
-                }
-                a = totalJoules - Price(cost, WithoutDecode(shape, (long)Math.Round(mean)));
-                if (ctxMax > ctxMin)
-                    g = (Price(cost, shape with { DecodeContextTokens = shape.DecodeContextTokens + ContextProbe }) - totalJoules) / ContextProbe;
-            }
-            for (var i = 0; i < n; i++)
-            {
-                double m;
-                if (batch.IsDecode(i)) m = a + g * (batch.ContextBefore(i) + 1.0 - mean);
-                else m = totalJoules - Price(cost, WithoutPrefill(shape, batch.Tokens(i), batch.ContextBefore(i)));
-                if (!(m > 0)) m = 0;
-                w[i] = m;
-                sum += m;
-            }
-        }
-        if (!(sum > 0))
-        {
-            sum = 0;
-            for (var i = 0; i < n; i++) sum += w[i] = batch.Tokens(i);
-        }
-        for (var i = 0; i < n; i++) w[i] /= sum;
-        return w;
+        var weighting = Prepare(cost, batch, totalJoules);
+        for (var i = 0; i < n; i++) _weights[i] = weighting.Share(batch, i);
+        return _weights;
     }
 
     /// <summary>

@@ -334,18 +334,20 @@ public sealed class Instance
         PricedJoules[(int)_inflightCost.Pricing] += joules;
         LastBusyEnd = now;
         _power?.AddBusy(_inflightStart, now, joules);
-        var shares = _attribution.Shares(_cost, _batch, joules);
-        for (var e = 0; e < _batch.Count; e++)
+        var weighting = _attribution.Prepare(_cost, _batch, joules);
+        // Only prefill chunks advance a prompt: a decode's prompt is done (it has generated a token).
+        for (var k = 0; k < _batch.PrefillEntryCount; k++)
         {
-            var s = _batch.Slot(e);
-            _energy[s] += joules * shares[e];
-            ref var q = ref _pool[s];
+            var e = _batch.PrefillEntry(k);
+            ref var q = ref _pool[_batch.Slot(e)];
             var prompt = Math.Min(q.Computed + _batch.Tokens(e), q.Input);
             if (prompt > q.PromptDone) OutstandingPromptTokens -= prompt - q.PromptDone;
         }
         _sched.Commit(_batch);
+        // One pass for energy and outcomes: this loop and the scheduler's are the per-sequence cost of an iteration.
         for (var e = 0; e < _batch.Count; e++)
         {
+            _energy[_batch.Slot(e)] += joules * weighting.Share(_batch, e);
             var o = _batch.Outcome(e);
             if ((o & StepOutcome.Token) == 0) continue;
             OutstandingDecodeTokens--;
@@ -382,14 +384,32 @@ public sealed class Instance
             run = _runs.EstimateDecodeRun(b, contextSum, steps);
             if (!(run.Seconds < room))
             {
-                int lo = 0, hi = maxSteps;
+                // The longest run that ends before the horizon. A step takes nearly the same time all run long, so the
+                // proportional guess is within a step or two: probe it, gallop up from it, and bisect only what is left
+                // (a routers' catch-up cuts runs at every arrival, where a plain bisection cost a dozen estimates).
+                int lo = 0, hi = maxSteps; // run(lo) fits before the horizon, run(hi) does not
+                IterationCost atLo = default;
+                var guess = (int)Math.Clamp(Math.Floor(room / run.Seconds * maxSteps), 1, maxSteps - 1);
+                if (guess > lo && guess < hi)
+                {
+                    var c = _runs.EstimateDecodeRun(b, contextSum, guess);
+                    if (c.Seconds < room) { lo = guess; atLo = c; } else hi = guess;
+                }
+                for (var jump = 1; lo > 0 && lo + jump < hi; jump *= 2)
+                {
+                    var c = _runs.EstimateDecodeRun(b, contextSum, lo + jump);
+                    if (!(c.Seconds < room)) { hi = lo + jump; break; }
+                    lo += jump;
+                    atLo = c;
+                }
                 while (hi - lo > 1)
                 {
                     var mid = lo + (hi - lo) / 2;
-                    if (_runs.EstimateDecodeRun(b, contextSum, mid).Seconds < room) lo = mid; else hi = mid;
+                    var c = _runs.EstimateDecodeRun(b, contextSum, mid);
+                    if (c.Seconds < room) { lo = mid; atLo = c; } else hi = mid;
                 }
                 steps = lo;
-                run = steps > 0 ? _runs.EstimateDecodeRun(b, contextSum, steps) : default;
+                run = atLo;
             }
             if (steps == 0) return now;
             _power?.AddBusy(now, now + run.Seconds, run.Joules);
