@@ -21,11 +21,15 @@ namespace Joules.Scheduling;
 /// A preempted sequence is recomputed from scratch (prompt plus the tokens generated so far), reusing whatever of
 /// its blocks is still cached.
 /// </remarks>
-public sealed class ContinuousScheduler : IBatchScheduler
+public sealed partial class ContinuousScheduler : IBatchScheduler
 {
     private readonly SlotDeque _waiting = new();
+    // Running sequences in admission order (with their request ids: while a decode cohort is active, finished entries
+    // stay until the next compaction and their slot may already hold a new request).
     private int[] _running = new int[64];
+    private long[] _runningIds = new long[64];
     private int _runningCount;
+    private long _admissions;
     private readonly KvBlockAccounting? _accounting;
 
     public ContinuousScheduler(SchedulerConfig config, IKvCache kv, SequencePool? sequences = null)
@@ -36,14 +40,22 @@ public sealed class ContinuousScheduler : IBatchScheduler
         Kv = kv;
         _accounting = kv as KvBlockAccounting;
         Sequences = sequences ?? new SequencePool();
+        _cohortEnabled = config.DeferDecodes && _accounting != null && (config.BlockSize & (config.BlockSize - 1)) == 0;
+        _cohortHist = new int[config.BlockSize];
     }
 
     public SchedulerConfig Config { get; }
     public SequencePool Sequences { get; }
     public IKvCache Kv { get; }
-    public int RunningCount => _runningCount;
+    /// <summary>Sequences running (admitted and not finished).</summary>
+    public int RunningCount => _runningCount - _dead;
     public int WaitingCount => _waiting.Count;
-    public int Running(int i) => _running[i];
+    /// <summary>The i-th running sequence in admission order (brings a decode cohort up to date first: see <see cref="SchedulerConfig.DeferDecodes"/>).</summary>
+    public int Running(int i)
+    {
+        if (_cohort) DissolveCohort();
+        return _running[i];
+    }
     /// <summary>The i-th waiting sequence from the head of the queue.</summary>
     public int Waiting(int i) => _waiting[i];
     /// <summary>Preemptions so far.</summary>
@@ -58,6 +70,16 @@ public sealed class ContinuousScheduler : IBatchScheduler
     public void Schedule(ScheduledBatch batch)
     {
         batch.Clear();
+        if (_cohortEnabled)
+        {
+            if (!_cohort && _mixedStreak >= CohortFormsAfter) FormCohort();
+            if (_cohort)
+            {
+                if (TryScheduleWithCohort(batch)) return;
+                DissolveCohort();
+                batch.Clear();
+            }
+        }
         var pool = Sequences;
         var budget = Config.MaxNumBatchedTokens;
         var lastPosition = Config.MaxModelLen - 1;
@@ -89,8 +111,16 @@ public sealed class ContinuousScheduler : IBatchScheduler
             i++;
         }
 
-        if (preempted) return;
-        while (_waiting.Count > 0 && budget > 0 && _runningCount < Config.MaxNumSeqs)
+        if (preempted) { _mixedStreak = 0; return; }
+        Admit(batch, budget);
+        if (_cohortEnabled) NoteStep(batch);
+    }
+
+    // FCFS admission while the budget lasts (both paths).
+    private void Admit(ScheduledBatch batch, int budget)
+    {
+        var pool = Sequences;
+        while (_waiting.Count > 0 && budget > 0 && RunningCount < Config.MaxNumSeqs)
         {
             var s = _waiting.PeekFront();
             ref var q = ref pool[s];
@@ -129,6 +159,7 @@ public sealed class ContinuousScheduler : IBatchScheduler
 
     public void Commit(ScheduledBatch batch)
     {
+        if (_cohort) { CommitWithCohort(batch); return; }
         var pool = Sequences;
         var finished = 0;
         batch.ClearFinished();
@@ -163,11 +194,13 @@ public sealed class ContinuousScheduler : IBatchScheduler
 
     public void Abort(int slot)
     {
+        if (_cohort) DissolveCohort();
         ref var q = ref Sequences[slot];
         if (q.Status == SequenceStatus.Running)
         {
             var w = 0;
-            for (var i = 0; i < _runningCount; i++) if (_running[i] != slot) _running[w++] = _running[i];
+            for (var i = 0; i < _runningCount; i++)
+                if (_running[i] != slot) { _running[w] = _running[i]; _runningIds[w] = _runningIds[i]; w++; }
             _runningCount = w;
         }
         else if (q.Status == SequenceStatus.Waiting) _waiting.Remove(slot);
@@ -184,6 +217,7 @@ public sealed class ContinuousScheduler : IBatchScheduler
     /// </summary>
     public bool TryPlanDecodeRun(out int batch, out long contextSum, out int maxSteps)
     {
+        if (_cohort) return TryPlanDecodeRunWithCohort(out batch, out contextSum, out maxSteps);
         batch = _runningCount;
         contextSum = 0;
         maxSteps = 0;
@@ -209,6 +243,7 @@ public sealed class ContinuousScheduler : IBatchScheduler
     {
         long Extra(int k)
         {
+            if (_cohort) return CohortBlocksNeeded(k, alreadyScheduled) + ExplicitBlocksNeeded(k, alreadyScheduled);
             long extra = 0;
             for (var i = 0; i < _runningCount; i++) extra += Kv.BlocksNeeded(Sequences[_running[i]], (long)k + alreadyScheduled);
             return extra;
@@ -226,6 +261,7 @@ public sealed class ContinuousScheduler : IBatchScheduler
     /// <summary>Commits <paramref name="steps"/> decode steps of a run planned by <see cref="TryPlanDecodeRun"/> in bulk.</summary>
     public void CommitDecodeRun(int steps)
     {
+        if (_cohort) { CommitDecodeRunWithCohort(steps); return; }
         var pool = Sequences;
         for (var i = 0; i < _runningCount; i++)
         {
@@ -238,8 +274,16 @@ public sealed class ContinuousScheduler : IBatchScheduler
 
     private void AddRunning(int s)
     {
-        if (_runningCount == _running.Length) Array.Resize(ref _running, _running.Length * 2);
+        if (_runningCount == _running.Length)
+        {
+            Array.Resize(ref _running, _running.Length * 2);
+            Array.Resize(ref _runningIds, _running.Length);
+        }
+        ref var q = ref Sequences[s];
+        _runningIds[_runningCount] = q.Id;
+        q.RunOrder = _admissions++;
         _running[_runningCount++] = s;
+        if (_cohort) AddExplicit(s);
     }
 
     private void RemoveFinishedFromRunning()
@@ -249,7 +293,7 @@ public sealed class ContinuousScheduler : IBatchScheduler
         for (var i = 0; i < _runningCount; i++)
         {
             var s = _running[i];
-            if (pool[s].Status != SequenceStatus.Finished) _running[w++] = s;
+            if (pool[s].Status != SequenceStatus.Finished) { _running[w] = s; _runningIds[w] = _runningIds[i]; w++; }
         }
         _runningCount = w;
     }

@@ -162,6 +162,18 @@ public sealed class KvBlockAccounting : IKvCache
         return true;
     }
 
+    /// <summary>Whether growing <paramref name="q"/> could still register hashed prompt blocks in the prefix cache (so its growth is not interchangeable with anyone else's).</summary>
+    internal bool HasUnregistered(in SequenceState q) =>
+        PrefixCaching && q.HashIds != null && q.HashedDone < KvRules.HashedBlocks(q, BlockSize, _subBlocks);
+
+    /// <summary>Allocates <paramref name="n"/> blocks that hold no hashed content, for sequences that grow together (the scheduler's decode cohort).</summary>
+    internal void TakeAnonymous(int n)
+    {
+        if (n <= 0) return;
+        Take(n);
+        TrackPeak();
+    }
+
     public void Release(ref SequenceState q, bool keepForReuse)
     {
         var n = q.BlockCount;

@@ -59,7 +59,7 @@ public sealed class ScheduledBatch
     public int Preempted(int i) => _preempted[i];
     /// <summary>Prompt or recomputation tokens that admissions in this iteration found in the prefix cache instead of computing.</summary>
     public long CacheHitTokens { get; private set; }
-    /// <summary>Sum of new tokens.</summary>
+    /// <summary>Sum of new tokens (the cohort's included).</summary>
     public long TotalTokens { get; private set; }
     /// <summary>Static batching: finished members still running as padding (they cost compute, produce nothing).</summary>
     public int PaddingSequences { get; private set; }
@@ -86,7 +86,26 @@ public sealed class ScheduledBatch
     private long _prefillTokens, _prefillContext, _decodeContext;
     private double _prefillPairs;
 
-    public bool IsEmpty => Count == 0 && PaddingSequences == 0;
+    public bool IsEmpty => Count == 0 && PaddingSequences == 0 && CohortSize == 0;
+
+    /// <summary>Decodes of the scheduler's decode cohort in this iteration: one token each, not listed as entries (see <see cref="SchedulerConfig.DeferDecodes"/>).</summary>
+    public int CohortSize { get; private set; }
+    /// <summary>The cohort's contexts (new token included) summed.</summary>
+    public long CohortContext { get; private set; }
+    /// <summary>Bounds on the cohort's contexts (new token included): no member's is below the first or above the second.</summary>
+    public long CohortContextMin { get; private set; }
+    public long CohortContextMax { get; private set; }
+
+    internal void SetCohort(int size, long contextSum, long minBound, long maxBound)
+    {
+        CohortSize = size;
+        CohortContext = contextSum;
+        CohortContextMin = minBound;
+        CohortContextMax = maxBound;
+        TotalTokens += size;
+        _decodeSeqs += size;
+        _decodeContext += contextSum;
+    }
 
     public void Clear()
     {
@@ -105,6 +124,8 @@ public sealed class ScheduledBatch
         DecodeEntries = 0;
         DecodeEntryContext = 0;
         PrefillEntryCount = 0;
+        CohortSize = 0;
+        CohortContext = 0;
     }
 
     // Runs once per sequence per iteration: kept small enough to inline, the growth out of line.

@@ -27,6 +27,14 @@ public sealed record SchedulerConfig
     /// <summary>Static batching instead of continuous: a batch forms, runs until its longest member is done, then the next forms.</summary>
     public bool Static { get; init; }
 
+    /// <summary>
+    /// Let the scheduler advance steady decodes as a cohort (a step counter instead of a pass over each sequence) while
+    /// iterations mix decodes with new prefills. The decisions are exactly those of the plain path; it needs the counting
+    /// KV cache (<see cref="KvBlockAccounting"/>) and a power-of-two block size, and callers that read running sequences
+    /// between iterations must use the scheduler's cohort-aware accessors. The simulator turns it on; `joules serve` does not.
+    /// </summary>
+    public bool DeferDecodes { get; init; }
+
     /// <summary>Checks the limits against each other; messages name the setting as the user spells it.</summary>
     public void Validate()
     {

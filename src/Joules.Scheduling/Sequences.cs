@@ -52,6 +52,20 @@ public struct SequenceState
     public int HashedDone;
     /// <summary>Where its blocks kept after a preemption sit in the free queue (<see cref="KvBlockAccounting"/> only).</summary>
     public long StaleHandle;
+    /// <summary>
+    /// Whether it is in the scheduler's decode cohort: then <see cref="Computed"/> and <see cref="Generated"/> (and the
+    /// block count) are as of <see cref="CohortJoin"/> and advance with the cohort's step counter; the scheduler brings
+    /// them up to date before anything else reads them (see <see cref="ContinuousScheduler"/>).
+    /// </summary>
+    public bool InCohort;
+    /// <summary>Position of its latest admission among all admissions (the running list's order).</summary>
+    public long RunOrder;
+    /// <summary>The cohort step at which it joined.</summary>
+    public long CohortJoin;
+    /// <summary>What the caller accrued to it through the cohort (the simulator: energy), settled when it leaves the cohort.</summary>
+    public double Accrued;
+    /// <summary>The cohort's accrual sums when it joined (or when they were last re-based).</summary>
+    public double AccruedP, AccruedQ, AccruedQE;
 
     /// <summary>Tokens that still have to pass through the model before the next token can be sampled.</summary>
     public readonly int Pending => Input + Generated - Computed;

@@ -15,6 +15,8 @@ public sealed record SimulationOptions
 {
     /// <summary>Price steady decode phases in closed form and commit them in bulk.</summary>
     public bool FastDecodeRuns { get; init; } = true;
+    /// <summary>With <see cref="FastDecodeRuns"/>, advance steady decodes of mixed iterations as a cohort (exact; off only to check that it is).</summary>
+    public bool DeferDecodes { get; init; } = true;
     /// <summary>Bring every instance up to every arrival, not only those whose router-visible state may have changed (the plain reference the fast path is checked against).</summary>
     public bool CatchUpEveryInstance { get; init; }
     /// <summary>Charge each request its marginal cost in an iteration (false: its token share).</summary>
@@ -77,7 +79,7 @@ public sealed class ClusterSimulation : IRequestObserver
         {
             PowerTimeline? p = null;
             if (_power != null) p = _power[i] = new PowerTimeline(i, cfg.PowerBinSeconds, cost.IdleWatts, sink!);
-            _instances[i] = new Instance(i, instanceCost(), scheduler, blocks, this, p, _options.FastDecodeRuns, _options.CausalAttribution);
+            _instances[i] = new Instance(i, instanceCost(), scheduler, blocks, this, p, _options.FastDecodeRuns, _options.CausalAttribution, _options.DeferDecodes);
         }
         KvBlocksPerInstance = blocks;
         MaxModelLen = scheduler.MaxModelLen;

@@ -33,9 +33,9 @@ public sealed class EnergyAttribution
     /// </summary>
     public readonly struct Weighting
     {
-        internal Weighting(bool byTokens, double a, double g, double mean, double scale, double[] prefill)
+        internal Weighting(bool byTokens, double a, double g, double mean, double scale, double[] prefill, bool cohortScanned)
         {
-            ByTokens = byTokens; A = a; G = g; Mean = mean; Scale = scale; Prefill = prefill;
+            ByTokens = byTokens; A = a; G = g; Mean = mean; Scale = scale; Prefill = prefill; CohortScanned = cohortScanned;
         }
 
         internal bool ByTokens { get; }
@@ -44,44 +44,78 @@ public sealed class EnergyAttribution
         internal double Mean { get; }
         internal double Scale { get; }
         internal double[] Prefill { get; }
+        /// <summary>Whether some decode's marginal may be clamped at zero, so cohort members must be charged one by one (<see cref="DecodeShare"/>).</summary>
+        public bool CohortScanned { get; }
 
         /// <summary>The share (of 1) of the iteration's energy entry <paramref name="e"/> of <paramref name="batch"/> is charged.</summary>
         public double Share(ScheduledBatch batch, int e)
         {
             if (ByTokens) return batch.Tokens(e) * Scale;
             if (!batch.IsDecode(e)) return Prefill[e] * Scale;
-            var m = A + G * (batch.ContextBefore(e) + 1.0 - Mean);
+            return DecodeShare(batch.ContextBefore(e) + 1L);
+        }
+
+        /// <summary>The share of a decode whose context (its new token included) is <paramref name="context"/>.</summary>
+        public double DecodeShare(long context)
+        {
+            if (ByTokens) return Scale;
+            var m = A + G * (context - Mean);
             return m > 0 ? m * Scale : 0;
         }
+
+        /// <summary>A cohort member's share as p + q x context when no marginal is clamped (<see cref="CohortScanned"/> false).</summary>
+        public (double P, double Q) CohortLine => ByTokens ? (Scale, 0) : ((A - G * Mean) * Scale, G * Scale);
     }
 
-    /// <summary>Prepares the split of <paramref name="totalJoules"/> over <paramref name="batch"/>'s entries (see <see cref="Weighting"/>).</summary>
-    public Weighting Prepare(ICostModel cost, ScheduledBatch batch, double totalJoules)
+    /// <summary>Prepares the split of <paramref name="totalJoules"/> over <paramref name="batch"/>'s entries and decode cohort (see <see cref="Weighting"/>); <paramref name="cohort"/> lists the members when their contexts must be read one by one.</summary>
+    public Weighting Prepare(ICostModel cost, ScheduledBatch batch, double totalJoules, ContinuousScheduler? cohort = null)
     {
         var n = batch.Count;
-        if (n <= 1 || !Causal || !(totalJoules > 0)) return ByTokens(batch);
+        var members = batch.CohortSize;
+        if (n + members <= 1 || !Causal || !(totalJoules > 0)) return ByTokens(batch);
         if (_prefill.Length < n) _prefill = new double[Math.Max(n, _prefill.Length * 2)];
         var shape = batch.Shape;
         double a = 0, g = 0, mean = 0, sum = 0;
-        var decodes = batch.DecodeEntries;
+        var decodes = batch.DecodeEntries + members;
+        var scanned = false;
         if (decodes > 0)
         {
             mean = (double)shape.DecodeContextTokens / shape.DecodeSequences;
             a = totalJoules - Price(cost, WithoutDecode(shape, (long)Math.Round(mean)));
+            var ctxMin = batch.DecodeContextMin;
+            var ctxMax = batch.DecodeContextMax;
+            if (members > 0)
+            {
+                ctxMin = Math.Min(ctxMin, batch.CohortContextMin);
+                ctxMax = Math.Max(ctxMax, batch.CohortContextMax);
+            }
             // Padding (static batching) is in the mean but is not an entry: only the entries' range decides whether a slope is needed.
-            if (batch.DecodeContextMax > batch.DecodeContextMin)
+            if (ctxMax > ctxMin)
                 g = (Price(cost, shape with { DecodeContextTokens = shape.DecodeContextTokens + ContextProbe }) - totalJoules) / ContextProbe;
             // Unclamped, the decodes' marginals sum to decodes x a + g x (their contexts - decodes x mean). Where the
             // smallest could fall to zero, sum them one by one with the clamp.
-            var lowest = a + g * ((g >= 0 ? batch.DecodeContextMin : batch.DecodeContextMax) - mean);
-            if (lowest > 0) sum += decodes * a + g * (batch.DecodeEntryContext - decodes * mean);
+            var lowest = a + g * ((g >= 0 ? ctxMin : ctxMax) - mean);
+            if (lowest > 0) sum += decodes * a + g * (batch.DecodeEntryContext + batch.CohortContext - decodes * mean);
             else
+            {
                 for (var i = 0; i < n; i++)
                 {
                     if (!batch.IsDecode(i)) continue;
                     var m = a + g * (batch.ContextBefore(i) + 1.0 - mean);
                     if (m > 0) sum += m;
                 }
+                if (members > 0)
+                {
+                    if (cohort is null) throw new ArgumentException("a batch with a decode cohort needs its scheduler to be attributed", nameof(cohort));
+                    scanned = true;
+                    for (var i = 0; i < cohort.RunningEntries; i++)
+                    {
+                        if (!cohort.TryGetRunning(i, out _, out var computed, out var inCohort) || !inCohort) continue;
+                        var m = a + g * (computed + 1.0 - mean);
+                        if (m > 0) sum += m;
+                    }
+                }
+            }
         }
         for (var k = 0; k < batch.PrefillEntryCount; k++)
         {
@@ -91,11 +125,11 @@ public sealed class EnergyAttribution
             _prefill[e] = m;
             sum += m;
         }
-        return sum > 0 ? new Weighting(false, a, g, mean, 1 / sum, _prefill) : ByTokens(batch);
+        return sum > 0 ? new Weighting(false, a, g, mean, 1 / sum, _prefill, scanned) : ByTokens(batch);
     }
 
     private Weighting ByTokens(ScheduledBatch batch) =>
-        new(true, 0, 0, 0, batch.TotalTokens > 0 ? 1.0 / batch.TotalTokens : 0, _prefill);
+        new(true, 0, 0, 0, batch.TotalTokens > 0 ? 1.0 / batch.TotalTokens : 0, _prefill, false);
 
     /// <summary>Fills the share of the iteration's energy each entry of <paramref name="batch"/> is charged (summing to 1); returns the array (valid for batch.Count entries).</summary>
     public double[] Shares(ICostModel cost, ScheduledBatch batch, double totalJoules)

@@ -60,9 +60,11 @@ public sealed class Instance
     /// <param name="power">Power timeline to feed, if any.</param>
     /// <param name="fastDecodeRuns">Price steady decode phases in closed form and commit them in bulk (exact; off only to check that it is).</param>
     /// <param name="causalAttribution">Charge sequences their marginal cost (default) rather than their token share.</param>
+    /// <param name="deferDecodes">With <paramref name="fastDecodeRuns"/>, let the scheduler advance steady decodes as a cohort in mixed iterations (exact; off only to check that it is).</param>
     public Instance(int index, ICostModel cost, SchedulerConfig scheduler, int kvBlocks, IRequestObserver observer,
-        PowerTimeline? power = null, bool fastDecodeRuns = true, bool causalAttribution = true)
+        PowerTimeline? power = null, bool fastDecodeRuns = true, bool causalAttribution = true, bool deferDecodes = true)
     {
+        scheduler = scheduler with { DeferDecodes = fastDecodeRuns && deferDecodes };
         Index = index;
         _cost = cost;
         _runs = cost as IDecodeRunCostModel;
@@ -177,6 +179,8 @@ public sealed class Instance
     /// <summary>Requests routed here and not finished.</summary>
     public int Resident => _pool.Count;
     public int RunningCount => _sched.RunningCount;
+    /// <summary>Iterations its scheduler formed with a decode cohort (see <see cref="SchedulerConfig.DeferDecodes"/>).</summary>
+    public long CohortIterations => _continuous?.CohortIterations ?? 0;
     public int WaitingCount => _sched.WaitingCount;
     public bool IsBusy => _active;
     /// <summary>Time the last committed iteration ended.</summary>
@@ -270,9 +274,17 @@ public sealed class Instance
         if (!_active) return double.PositiveInfinity;
         if (!_inflight || _continuous == null || _runs == null || _continuous.WaitingCount > 0) return _pending;
         var b = _batch.Count;
-        if (b != _continuous.RunningCount || b == 0) return _pending;
+        var members = _batch.CohortSize;
+        if (b + members != _continuous.RunningCount || b + members == 0) return _pending;
         long contextSum = 0;
         var steps = int.MaxValue;
+        if (members > 0)
+        {
+            var (left, next) = _continuous.CohortAfterInFlight;
+            if (left < 1) return _pending;
+            steps = (int)Math.Min(steps, left);
+            contextSum += next;
+        }
         for (var e = 0; e < b; e++)
         {
             if (!_batch.IsDecode(e)) return _pending;
@@ -286,7 +298,7 @@ public sealed class Instance
         if (steps < 1) return _pending;
         steps = _continuous.KvStepsThatFit(steps, alreadyScheduled: 1);
         if (steps < 1) return _pending;
-        var t = _pending + _runs.EstimateDecodeRun(b, contextSum, steps).Seconds;
+        var t = _pending + _runs.EstimateDecodeRun(b + members, contextSum, steps).Seconds;
         // Never later than the true change: the step-by-step clock may round differently.
         return t - 1e-9 * Math.Max(1, Math.Abs(t));
     }
@@ -334,7 +346,8 @@ public sealed class Instance
         PricedJoules[(int)_inflightCost.Pricing] += joules;
         LastBusyEnd = now;
         _power?.AddBusy(_inflightStart, now, joules);
-        var weighting = _attribution.Prepare(_cost, _batch, joules);
+        var weighting = _attribution.Prepare(_cost, _batch, joules, _continuous);
+        if (_batch.CohortSize > 0) ChargeCohort(weighting, joules);
         // Only prefill chunks advance a prompt: a decode's prompt is done (it has generated a token).
         for (var k = 0; k < _batch.PrefillEntryCount; k++)
         {
@@ -356,12 +369,14 @@ public sealed class Instance
             _firstToken[s] = now;
             QueuedPromptTokens -= _pool[s].Input;
         }
+        OutstandingDecodeTokens -= _batch.CohortSize;
         for (var i = 0; i < _batch.FinishedCount; i++)
         {
             var s = _batch.Finished(i);
             ref var q = ref _pool[s];
+            // What the decode cohort charged it is settled in Accrued when it leaves the cohort.
             _observer.OnFinished(new RequestResult(q.Id, Index, _arrival[s], _firstScheduled[s], _firstToken[s], now,
-                q.Input, q.Output, q.Preemptions, _energy[s], RejectReason.None, q.CachedPromptTokens));
+                q.Input, q.Output, q.Preemptions, _energy[s] + q.Accrued, RejectReason.None, q.CachedPromptTokens));
         }
         _sched.ReleaseFinished(_batch);
     }
@@ -445,21 +460,78 @@ public sealed class Instance
         // Each sequence's share: its marginal cost, which differs from the mean only by its context's offset.
         var mean = (double)contextSum / b;
         var slope = _attribution.Slope(_cost, b, contextSum + (long)b * (steps / 2), out _);
-        double sum = 0;
-        for (var i = 0; i < b; i++)
+        if (_continuous.CohortActive) ChargeDecodeRunWithCohort(run.Joules, b, contextSum, mean, slope);
+        else
         {
-            var w = 1 + slope * (_pool[_continuous.Running(i)].Computed + 1 - mean);
-            sum += Math.Max(0, w);
-        }
-        for (var i = 0; i < b; i++)
-        {
-            var s = _continuous.Running(i);
-            var w = Math.Max(0, 1 + slope * (_pool[s].Computed + 1 - mean));
-            _energy[s] += run.Joules * (sum > 0 ? w / sum : 1.0 / b);
+            double sum = 0;
+            for (var i = 0; i < b; i++)
+            {
+                var w = 1 + slope * (_pool[_continuous.Running(i)].Computed + 1 - mean);
+                sum += Math.Max(0, w);
+            }
+            for (var i = 0; i < b; i++)
+            {
+                var s = _continuous.Running(i);
+                var w = Math.Max(0, 1 + slope * (_pool[s].Computed + 1 - mean));
+                _energy[s] += run.Joules * (sum > 0 ? w / sum : 1.0 / b);
+            }
         }
         _continuous.CommitDecodeRun(steps);
         OutstandingDecodeTokens -= (long)b * steps;
         return end;
+    }
+
+    // The decode cohort's share of an iteration: p + q x context for every member through the scheduler's running
+    // sums, or one by one where a marginal may be clamped at zero.
+    private void ChargeCohort(in EnergyAttribution.Weighting weighting, double joules)
+    {
+        var c = _continuous!;
+        if (!weighting.CohortScanned)
+        {
+            var (p, q) = weighting.CohortLine;
+            c.AccrueCohort(joules * p, joules * q);
+            return;
+        }
+        for (var i = 0; i < c.RunningEntries; i++)
+            if (c.TryGetRunning(i, out var slot, out var computed, out var inCohort) && inCohort)
+                _pool[slot].Accrued += joules * weighting.DecodeShare(computed + 1L);
+    }
+
+    // A decode run's energy over running sequences some of which are cohort members: weight 1 + slope x (context -
+    // mean), normalised; in closed form for the members unless a weight may be clamped at zero.
+    private void ChargeDecodeRunWithCohort(double joules, int b, long contextSum, double mean, double slope)
+    {
+        var c = _continuous!;
+        var (lo, hi) = c.CohortContextBounds;
+        for (var k = 0; k < c.ExplicitCount; k++)
+        {
+            long ctx = _pool[c.Explicit(k)].Computed + 1L;
+            lo = Math.Min(lo, ctx);
+            hi = Math.Max(hi, ctx);
+        }
+        var lowest = 1 + slope * ((slope >= 0 ? lo : hi) - mean);
+        if (lowest > 0)
+        {
+            var sum = b + slope * (contextSum - b * mean);
+            for (var k = 0; k < c.ExplicitCount; k++)
+            {
+                var s = c.Explicit(k);
+                _energy[s] += joules * (1 + slope * (_pool[s].Computed + 1 - mean)) / sum;
+            }
+            c.AccrueCohort(joules * (1 - slope * mean) / sum, joules * slope / sum);
+            return;
+        }
+        double total = 0;
+        for (var i = 0; i < c.RunningEntries; i++)
+            if (c.TryGetRunning(i, out _, out var computed, out _)) total += Math.Max(0, 1 + slope * (computed + 1 - mean));
+        for (var i = 0; i < c.RunningEntries; i++)
+        {
+            if (!c.TryGetRunning(i, out var s, out var computed, out var inCohort)) continue;
+            var w = Math.Max(0, 1 + slope * (computed + 1 - mean));
+            var e = joules * (total > 0 ? w / total : 1.0 / b);
+            if (inCohort) _pool[s].Accrued += e;
+            else _energy[s] += e;
+        }
     }
 
     public InstanceStats Stats(double endTime) => new(
