@@ -15,8 +15,8 @@ namespace Joules.Scheduling;
 // Running(i)), the cohort dissolves: each member's counts are brought up to date, in O(batch) once.
 public sealed partial class ContinuousScheduler
 {
-    /// <summary>Consecutive mixed iterations (prefill chunks riding with decodes) after which a cohort forms.</summary>
-    public const int CohortFormsAfter = 4;
+    /// <summary>Consecutive mixed iterations (prefill chunks riding with decodes) after which a cohort forms (it then lives through decode runs too, until an iteration needs the plain path).</summary>
+    public const int CohortFormsAfter = 1;
 
     /// <summary>Fewest decoding sequences worth a cohort.</summary>
     public const int CohortMinimum = 16;
@@ -39,6 +39,8 @@ public sealed partial class ContinuousScheduler
     private double _accP, _accQ, _accQE;
     private int _accruals;
     private readonly List<(long Order, int Slot)> _finishing = new();
+    private int[] _grants = new int[16];
+    private long _maxMemberOrder = long.MinValue;
 
     /// <summary>Iterations scheduled with a decode cohort so far (a diagnostic: how much of a run took the deferred path).</summary>
     public long CohortIterations { get; private set; }
@@ -118,6 +120,7 @@ public sealed partial class ContinuousScheduler
         _dead = 0;
         _accP = _accQ = _accQE = 0;
         _accruals = 0;
+        _maxMemberOrder = long.MinValue;
         var pool = Sequences;
         for (var i = 0; i < _runningCount; i++)
         {
@@ -132,6 +135,7 @@ public sealed partial class ContinuousScheduler
     {
         q.InCohort = true;
         q.CohortJoin = _epoch;
+        if (q.RunOrder > _maxMemberOrder) _maxMemberOrder = q.RunOrder;
         q.AccruedP = _accP;
         q.AccruedQ = _accQ;
         q.AccruedQE = _accQE;
@@ -230,28 +234,48 @@ public sealed partial class ContinuousScheduler
         }
         _explicitCount = w;
 
-        // Would every running sequence get all it asks for? Then vLLM's loop over them changes nothing by its order.
-        long demand = _cohortSize;
+        // vLLM's loop gives running sequences their tokens in admission order while the budget lasts. Members take one
+        // each; if the sequences admitted before the newest member fit in full together with all members, the budget
+        // cannot run out before the last member, and the rest (admitted after every member) share what is left in
+        // admission order, exactly as the loop would give it. Then who gets what does not depend on where members sit.
+        var budget = Config.MaxNumBatchedTokens;
+        long before = _cohortSize;
+        var k0 = 0;
+        for (; k0 < _explicitCount; k0++)
+        {
+            ref var q = ref pool[_explicit[k0]];
+            if (q.RunOrder > _maxMemberOrder) break;
+            before += Math.Max(0, Math.Min(q.Pending, lastPosition - q.Computed));
+        }
+        if (before > budget) return false;
+        var remaining = budget - (int)before;
+        if (_grants.Length < _explicitCount) _grants = new int[Math.Max(_explicitCount, _grants.Length * 2)];
         var cohortBlocks = _cohortSize == 0 ? 0 : _cohortHist[(int)(-_epoch & (Config.BlockSize - 1))];
         long blocks = cohortBlocks;
         for (var k = 0; k < _explicitCount; k++)
         {
             ref var q = ref pool[_explicit[k]];
             var n = Math.Min(q.Pending, lastPosition - q.Computed);
+            if (k >= k0)
+            {
+                n = remaining > 0 ? Math.Min(n, remaining) : 0;
+                if (n > 0) remaining -= n;
+            }
+            _grants[k] = n;
             if (n <= 0) continue;
+            // Growth that registers hashed prompt blocks is not interchangeable: leave that iteration to the plain path.
             if (accounting.HasUnregistered(q)) return false;
-            demand += n;
             blocks += accounting.BlocksNeeded(q, n);
         }
-        if (demand > Config.MaxNumBatchedTokens || blocks > accounting.Free) return false;
+        if (blocks > accounting.Free) return false;
 
         accounting.TakeAnonymous(cohortBlocks);
         for (var k = 0; k < _explicitCount; k++)
         {
+            var n = _grants[k];
+            if (n <= 0) continue;
             var s = _explicit[k];
             ref var q = ref pool[s];
-            var n = Math.Min(q.Pending, lastPosition - q.Computed);
-            if (n <= 0) continue;
             if (!accounting.TryGrow(ref q, n)) throw new InvalidOperationException("KV blocks counted free were not (decode cohort)");
             batch.Add(s, n, q.Computed, q.IsDecoding);
             q.Scheduled = n;
@@ -259,7 +283,7 @@ public sealed partial class ContinuousScheduler
         CohortIterations++;
         if (_cohortSize > 0)
             batch.SetCohort(_cohortSize, _keySum + _cohortSize * (_epoch + 1), _minKey + _epoch + 1, _maxKey + _epoch + 1);
-        Admit(batch, Config.MaxNumBatchedTokens - (int)demand);
+        if (remaining > 0) Admit(batch, remaining);
         return true;
     }
 

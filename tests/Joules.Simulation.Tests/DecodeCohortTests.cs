@@ -1,5 +1,6 @@
 using FsCheck;
 using FsCheck.Fluent;
+using Joules.Simulation.Settings;
 using Joules.Traces;
 using Xunit;
 
@@ -97,5 +98,37 @@ public class DecodeCohortTests
         var s = sim.Run(Trace(5, 3000, 60, hashes: false));
         var share = (double)sim.Instances[0].CohortIterations / s.Iterations;
         Assert.True(share > 0.5, $"{share:P1} of {s.Iterations} iterations through the cohort");
+    }
+
+    [Theory]
+    [InlineData("mooncake_conversation_trace.jsonl", "consolidate", 2)]
+    [InlineData("mooncake_conversation_trace.jsonl", "least-outstanding", 4)]
+    [InlineData("azure2023_AzureLLMInferenceTrace_code.csv", "consolidate", 1)]
+    public void OnARealTraceWithTheMeasuredProfileTheCohortChangesNothing(string file, string router, int instances)
+    {
+        // Real prompts and arrivals (Mooncake's with its hash_ids, so prefix caching hits and evicts), priced by the
+        // shipped H200 profile; the first 3,000 requests.
+        var scenario = new ScenarioSpec().With(SimulateSettings.Instances, instances).With(SimulateSettings.Router, router)
+            .Resolve(Joules.Tests.RepoPaths.Calibration);
+        var cost = scenario.CreateCostModel();
+        var trace = TraceSource.Open(Joules.Tests.RepoPaths.Shared("traces", file)).Read().Take(3000).ToList();
+        var withSink = new CollectingSink(false);
+        var withSim = new ClusterSimulation(scenario.Cluster, cost, withSink);
+        var with = withSim.Run(trace);
+        var withoutSink = new CollectingSink(false);
+        var without = new ClusterSimulation(scenario.Cluster, cost, withoutSink, new SimulationOptions { DeferDecodes = false }).Run(trace);
+        Assert.True(withSim.Instances.Sum(i => i.CohortIterations) > 1000);
+        Assert.Equal(without.Iterations, with.Iterations);
+        Assert.Equal(without.Preemptions, with.Preemptions);
+        Assert.Equal(without.SimulatedSeconds, with.SimulatedSeconds, 1e-9);
+        Assert.Equal(without.EnergyJ, with.EnergyJ, 1e-9 * without.EnergyJ);
+        var a = withSink.Requests.OrderBy(r => r.RequestId).ToList();
+        var b = withoutSink.Requests.OrderBy(r => r.RequestId).ToList();
+        for (var k = 0; k < a.Count; k++)
+        {
+            Assert.Equal(b[k].CachedPromptTokens, a[k].CachedPromptTokens);
+            Assert.Equal(b[k].DoneS, a[k].DoneS, 1e-9);
+            Assert.Equal(b[k].EnergyJ, a[k].EnergyJ, 1e-9 * Math.Max(1, b[k].EnergyJ));
+        }
     }
 }
