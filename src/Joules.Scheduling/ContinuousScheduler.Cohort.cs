@@ -16,10 +16,7 @@ namespace Joules.Scheduling;
 public sealed partial class ContinuousScheduler
 {
     /// <summary>Consecutive mixed iterations (prefill chunks riding with decodes) after which a cohort forms (it then lives through decode runs too, until an iteration needs the plain path).</summary>
-    public const int CohortFormsAfter = 1;
-
-    /// <summary>Fewest decoding sequences worth a cohort.</summary>
-    public const int CohortMinimum = 16;
+    public const int CohortFormsAfter = 2;
 
     // Re-base the accrual sums this often (in accruals), so they stay small next to what one member accrues.
     private const int RebaseEvery = 4096;
@@ -213,7 +210,7 @@ public sealed partial class ContinuousScheduler
     // After a plain iteration: count the mixed ones in a row.
     private void NoteStep(ScheduledBatch batch)
     {
-        if (batch.PrefillEntryCount > 0 && batch.DecodeEntries >= CohortMinimum) _mixedStreak++;
+        if (batch.PrefillEntryCount > 0 && batch.DecodeEntries >= Config.DeferDecodesMinimum) _mixedStreak++;
         else _mixedStreak = 0;
     }
 

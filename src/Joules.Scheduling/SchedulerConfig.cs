@@ -35,6 +35,9 @@ public sealed record SchedulerConfig
     /// </summary>
     public bool DeferDecodes { get; init; }
 
+    /// <summary>Fewest decoding sequences worth a decode cohort (below it the plain path is as fast); a tuning knob, not a vLLM setting.</summary>
+    public int DeferDecodesMinimum { get; init; } = 64;
+
     /// <summary>Checks the limits against each other; messages name the setting as the user spells it.</summary>
     public void Validate()
     {

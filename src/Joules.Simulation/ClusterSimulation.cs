@@ -17,6 +17,8 @@ public sealed record SimulationOptions
     public bool FastDecodeRuns { get; init; } = true;
     /// <summary>With <see cref="FastDecodeRuns"/>, advance steady decodes of mixed iterations as a cohort (exact; off only to check that it is).</summary>
     public bool DeferDecodes { get; init; } = true;
+    /// <summary>Fewest decoding sequences worth a decode cohort (null: the scheduler's default); tests lower it.</summary>
+    public int? CohortMinimum { get; init; }
     /// <summary>Bring every instance up to every arrival, not only those whose router-visible state may have changed (the plain reference the fast path is checked against).</summary>
     public bool CatchUpEveryInstance { get; init; }
     /// <summary>Charge each request its marginal cost in an iteration (false: its token share).</summary>
@@ -79,7 +81,7 @@ public sealed class ClusterSimulation : IRequestObserver
         {
             PowerTimeline? p = null;
             if (_power != null) p = _power[i] = new PowerTimeline(i, cfg.PowerBinSeconds, cost.IdleWatts, sink!);
-            _instances[i] = new Instance(i, instanceCost(), scheduler, blocks, this, p, _options.FastDecodeRuns, _options.CausalAttribution, _options.DeferDecodes);
+            _instances[i] = new Instance(i, instanceCost(), scheduler, blocks, this, p, _options.FastDecodeRuns, _options.CausalAttribution, _options.DeferDecodes, _options.CohortMinimum);
         }
         KvBlocksPerInstance = blocks;
         MaxModelLen = scheduler.MaxModelLen;

@@ -62,7 +62,7 @@ public class DecodeCohortTests
                 };
                 var trace = Trace(c.seed, c.n, c.rate, c.hashes);
                 var withSink = new CollectingSink(false);
-                var withSim = new ClusterSimulation(cfg, SimulationLawTests.Roof, withSink);
+                var withSim = new ClusterSimulation(cfg, SimulationLawTests.Roof, withSink, new SimulationOptions { CohortMinimum = 8 });
                 var with = withSim.Run(trace);
                 var withoutSink = new CollectingSink(false);
                 var without = new ClusterSimulation(cfg, SimulationLawTests.Roof, withoutSink, new SimulationOptions { DeferDecodes = false }).Run(trace);
@@ -92,10 +92,11 @@ public class DecodeCohortTests
     [Fact]
     public void APackingRouterRunsMostIterationsThroughTheCohort()
     {
-        // One instance taking a new prompt nearly every iteration: the case the cohort is for.
-        var cfg = new ClusterConfig { Instances = 1, Router = RouterNames.RoundRobin, Engine = new EngineConfig { MaxNumSeqs = 256 } };
+        // One instance taking a new prompt nearly every iteration with a few hundred decoding: the case the cohort is
+        // for, at the default threshold.
+        var cfg = new ClusterConfig { Instances = 1, Router = RouterNames.RoundRobin, Engine = new EngineConfig { MaxNumSeqs = 512 } };
         var sim = new ClusterSimulation(cfg, SimulationLawTests.Roof, new CollectingSink(false));
-        var s = sim.Run(Trace(5, 3000, 60, hashes: false));
+        var s = sim.Run(Trace(5, 6000, 150, hashes: false));
         var share = (double)sim.Instances[0].CohortIterations / s.Iterations;
         Assert.True(share > 0.5, $"{share:P1} of {s.Iterations} iterations through the cohort");
     }
@@ -113,7 +114,7 @@ public class DecodeCohortTests
         var cost = scenario.CreateCostModel();
         var trace = TraceSource.Open(Joules.Tests.RepoPaths.Shared("traces", file)).Read().Take(3000).ToList();
         var withSink = new CollectingSink(false);
-        var withSim = new ClusterSimulation(scenario.Cluster, cost, withSink);
+        var withSim = new ClusterSimulation(scenario.Cluster, cost, withSink, new SimulationOptions { CohortMinimum = 8 });
         var with = withSim.Run(trace);
         var withoutSink = new CollectingSink(false);
         var without = new ClusterSimulation(scenario.Cluster, cost, withoutSink, new SimulationOptions { DeferDecodes = false }).Run(trace);

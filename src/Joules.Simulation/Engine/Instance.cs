@@ -60,11 +60,12 @@ public sealed class Instance
     /// <param name="power">Power timeline to feed, if any.</param>
     /// <param name="fastDecodeRuns">Price steady decode phases in closed form and commit them in bulk (exact; off only to check that it is).</param>
     /// <param name="causalAttribution">Charge sequences their marginal cost (default) rather than their token share.</param>
+    /// <param name="cohortMinimum">Fewest decoding sequences worth a decode cohort (default: the scheduler's; tests lower it to exercise the cohort on small cases).</param>
     /// <param name="deferDecodes">With <paramref name="fastDecodeRuns"/>, let the scheduler advance steady decodes as a cohort in mixed iterations (exact; off only to check that it is).</param>
     public Instance(int index, ICostModel cost, SchedulerConfig scheduler, int kvBlocks, IRequestObserver observer,
-        PowerTimeline? power = null, bool fastDecodeRuns = true, bool causalAttribution = true, bool deferDecodes = true)
+        PowerTimeline? power = null, bool fastDecodeRuns = true, bool causalAttribution = true, bool deferDecodes = true, int? cohortMinimum = null)
     {
-        scheduler = scheduler with { DeferDecodes = fastDecodeRuns && deferDecodes };
+        scheduler = scheduler with { DeferDecodes = fastDecodeRuns && deferDecodes, DeferDecodesMinimum = cohortMinimum ?? scheduler.DeferDecodesMinimum };
         Index = index;
         _cost = cost;
         _runs = cost as IDecodeRunCostModel;
