@@ -5,6 +5,7 @@ using Joules.Calibration;
 using Joules.Calibration.Engine;
 using Joules.Calibration.Measurement;
 using Joules.Cuda;
+using Joules.Output;
 using Joules.Profiles;
 using Joules.Profiles.Measured;
 
@@ -131,7 +132,7 @@ public static class CalibrateCommands
             }
             var profilePath = Path.Combine(dir, ProfileFileName);
             result.Profile.Save(profilePath);
-            File.WriteAllText(Path.Combine(dir, "command.txt"), command + "\n");
+            AtomicFile.WriteAllText(Path.Combine(dir, "command.txt"), command + "\n");
 
             output.WriteLine();
             if (result.Skipped.Count > 0)
