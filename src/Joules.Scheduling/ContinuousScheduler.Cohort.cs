@@ -181,19 +181,12 @@ public sealed partial class ContinuousScheduler
     private void DissolveCohort()
     {
         var pool = Sequences;
-        var w = 0;
         for (var i = 0; i < _runningCount; i++)
         {
-            var s = _running[i];
-            ref var q = ref pool[s];
-            if (q.Status != SequenceStatus.Running || q.Id != _runningIds[i]) continue;
-            if (q.InCohort) Leave(ref q);
-            _running[w] = s;
-            _runningIds[w] = _runningIds[i];
-            w++;
+            ref var q = ref pool[_running[i]];
+            if (q.InCohort && q.Status == SequenceStatus.Running && q.Id == _runningIds[i]) Leave(ref q);
         }
-        _runningCount = w;
-        _dead = 0;
+        CompactRunning();
         _cohort = false;
         _cohortSize = 0;
         _finishes.Clear();
@@ -284,73 +277,32 @@ public sealed partial class ContinuousScheduler
         return true;
     }
 
-    private void CommitWithCohort(ScheduledBatch batch)
+    // The cohort's part of a commit: its step counter advances, and members whose last token this step generated
+    // leave it and join the commit's finishers.
+    private void CommitCohortStep()
     {
         var pool = Sequences;
-        batch.ClearFinished();
-        _finishing.Clear();
-        for (var e = 0; e < batch.Count; e++)
+        var step = _epoch++;
+        while (_finishes.TryPeek(out var slot, out var at) && at <= step)
         {
-            var slot = batch.Slot(e);
+            _finishes.Dequeue();
             ref var q = ref pool[slot];
-            q.Computed += batch.Tokens(e);
-            q.Scheduled = 0;
-            if (q.Computed > q.PromptDone) q.PromptDone = Math.Min(q.Computed, q.Input);
-            if (q.Computed != q.Input + q.Generated) continue;
-            q.Generated++;
-            var o = StepOutcome.Token;
-            if (q.Generated == 1) o |= StepOutcome.FirstToken;
-            if (q.Done)
-            {
-                o |= StepOutcome.Finished;
-                q.Status = SequenceStatus.Finished;
-                _finishing.Add((q.RunOrder, slot));
-            }
-            batch.SetOutcome(e, o);
+            Leave(ref q);
+            q.Status = SequenceStatus.Finished;
+            _finishing.Add((q.RunOrder, slot));
         }
-        if (batch.CohortSize > 0)
-        {
-            var step = _epoch++;
-            while (_finishes.TryPeek(out var slot, out var at) && at <= step)
-            {
-                _finishes.Dequeue();
-                ref var q = ref pool[slot];
-                Leave(ref q);
-                q.Status = SequenceStatus.Finished;
-                _finishing.Add((q.RunOrder, slot));
-            }
-        }
-        // Blocks go back in the order the plain path frees them (running order): it decides which cached content the
-        // free queue evicts first.
-        if (_finishing.Count > 1) _finishing.Sort();
-        foreach (var (_, slot) in _finishing)
-        {
-            Kv.Release(ref pool[slot], keepForReuse: false);
-            batch.MarkFinished(slot);
-            _dead++;
-        }
-        // Keep the explicit list to running sequences, and the running list from filling up with finished entries.
+    }
+
+    // Finished entries stay in the running list until it is worth compacting; the explicit list keeps only running ones.
+    private void AfterCohortCommit(int finished)
+    {
+        var pool = Sequences;
+        _dead += finished;
         var w = 0;
         for (var k = 0; k < _explicitCount; k++)
             if (pool[_explicit[k]].Status == SequenceStatus.Running) _explicit[w++] = _explicit[k];
         _explicitCount = w;
         if (_dead > 64 && _dead > _runningCount / 2) CompactRunning();
-    }
-
-    private void CompactRunning()
-    {
-        var pool = Sequences;
-        var w = 0;
-        for (var i = 0; i < _runningCount; i++)
-        {
-            ref var q = ref pool[_running[i]];
-            if (q.Status != SequenceStatus.Running || q.Id != _runningIds[i]) continue;
-            _running[w] = _running[i];
-            _runningIds[w] = _runningIds[i];
-            w++;
-        }
-        _runningCount = w;
-        _dead = 0;
     }
 
     private bool TryPlanDecodeRunWithCohort(out int batch, out long contextSum, out int maxSteps)

@@ -159,13 +159,13 @@ public sealed partial class ContinuousScheduler : IBatchScheduler
 
     public void Commit(ScheduledBatch batch)
     {
-        if (_cohort) { CommitWithCohort(batch); return; }
         var pool = Sequences;
-        var finished = 0;
         batch.ClearFinished();
+        _finishing.Clear();
         for (var e = 0; e < batch.Count; e++)
         {
-            ref var q = ref pool[batch.Slot(e)];
+            var slot = batch.Slot(e);
+            ref var q = ref pool[slot];
             q.Computed += batch.Tokens(e);
             q.Scheduled = 0;
             if (q.Computed > q.PromptDone) q.PromptDone = Math.Min(q.Computed, q.Input);
@@ -177,13 +177,21 @@ public sealed partial class ContinuousScheduler : IBatchScheduler
             {
                 o |= StepOutcome.Finished;
                 q.Status = SequenceStatus.Finished;
-                Kv.Release(ref q, keepForReuse: false);
-                batch.MarkFinished(batch.Slot(e));
-                finished++;
+                _finishing.Add((q.RunOrder, slot));
             }
             batch.SetOutcome(e, o);
         }
-        if (finished > 0) RemoveFinishedFromRunning();
+        if (_cohort && batch.CohortSize > 0) CommitCohortStep();
+        // Blocks go back in running order, as vLLM frees them: it decides which cached content the free queue evicts
+        // first. Entries are in running order already; the cohort's finishers join them by admission order.
+        if (_cohort && _finishing.Count > 1) _finishing.Sort();
+        foreach (var (_, slot) in _finishing)
+        {
+            Kv.Release(ref pool[slot], keepForReuse: false);
+            batch.MarkFinished(slot);
+        }
+        if (_cohort) AfterCohortCommit(_finishing.Count);
+        else if (_finishing.Count > 0) CompactRunning();
     }
 
     public void ReleaseFinished(ScheduledBatch batch)
@@ -286,15 +294,20 @@ public sealed partial class ContinuousScheduler : IBatchScheduler
         if (_cohort) AddExplicit(s);
     }
 
-    private void RemoveFinishedFromRunning()
+    // Drops finished entries (and, while a cohort is active, entries whose slot a new request took), keeping order.
+    private void CompactRunning()
     {
         var pool = Sequences;
         var w = 0;
         for (var i = 0; i < _runningCount; i++)
         {
-            var s = _running[i];
-            if (pool[s].Status != SequenceStatus.Finished) { _running[w] = s; _runningIds[w] = _runningIds[i]; w++; }
+            ref var q = ref pool[_running[i]];
+            if (q.Status != SequenceStatus.Running || q.Id != _runningIds[i]) continue;
+            _running[w] = _running[i];
+            _runningIds[w] = _runningIds[i];
+            w++;
         }
         _runningCount = w;
+        _dead = 0;
     }
 }

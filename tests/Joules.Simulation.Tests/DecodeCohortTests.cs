@@ -61,29 +61,7 @@ public class DecodeCohortTests
                     Engine = new EngineConfig { KvBlocksOverride = c.blocks, MaxNumBatchedTokens = c.budget, MaxNumSeqs = c.seqs, PrefixCaching = c.caching },
                 };
                 var trace = Trace(c.seed, c.n, c.rate, c.hashes);
-                var withSink = new CollectingSink(false);
-                var withSim = new ClusterSimulation(cfg, SimulationLawTests.Roof, withSink, new SimulationOptions { CohortMinimum = 8 });
-                var with = withSim.Run(trace);
-                var withoutSink = new CollectingSink(false);
-                var without = new ClusterSimulation(cfg, SimulationLawTests.Roof, withoutSink, new SimulationOptions { DeferDecodes = false }).Run(trace);
-                cohortIterations += withSim.Instances.Sum(i => i.CohortIterations);
-
-                Assert.Equal(without.Iterations, with.Iterations);
-                Assert.Equal(without.Preemptions, with.Preemptions);
-                Assert.Equal(without.SimulatedSeconds, with.SimulatedSeconds, 1e-9);
-                Assert.Equal(without.EnergyJ, with.EnergyJ, 1e-9 * without.EnergyJ);
-                var a = withSink.Requests.OrderBy(r => r.RequestId).ToList();
-                var b = withoutSink.Requests.OrderBy(r => r.RequestId).ToList();
-                Assert.Equal(b.Count, a.Count);
-                for (var i = 0; i < a.Count; i++)
-                {
-                    Assert.Equal(b[i].Instance, a[i].Instance);
-                    Assert.Equal(b[i].Preemptions, a[i].Preemptions);
-                    Assert.Equal(b[i].CachedPromptTokens, a[i].CachedPromptTokens);
-                    Assert.Equal(b[i].FirstTokenS, a[i].FirstTokenS, 1e-9);
-                    Assert.Equal(b[i].DoneS, a[i].DoneS, 1e-9);
-                    Assert.Equal(b[i].EnergyJ, a[i].EnergyJ, 1e-9 * Math.Max(1, b[i].EnergyJ));
-                }
+                cohortIterations += RunWithAndWithoutCohort(cfg, SimulationLawTests.Roof, trace);
             }).Check(Config.QuickThrowOnFailure.WithMaxTest(100));
         // The property means something only if the cohort ran.
         Assert.True(cohortIterations > 5_000, $"only {cohortIterations} iterations went through the cohort");
@@ -113,23 +91,34 @@ public class DecodeCohortTests
             .Resolve(Joules.Tests.RepoPaths.Calibration);
         var cost = scenario.CreateCostModel();
         var trace = TraceSource.Open(Joules.Tests.RepoPaths.Shared("traces", file)).Read().Take(3000).ToList();
+        Assert.True(RunWithAndWithoutCohort(scenario.Cluster, cost, trace) > 1000);
+    }
+
+    // Runs the trace with the cohort (at a low threshold, so small cases use it) and without; asserts that the runs
+    // agree in every decision, time and energy; returns how many iterations went through the cohort.
+    private static long RunWithAndWithoutCohort(ClusterConfig cfg, Joules.Profiles.ICostModel cost, List<TraceRequest> trace)
+    {
         var withSink = new CollectingSink(false);
-        var withSim = new ClusterSimulation(scenario.Cluster, cost, withSink, new SimulationOptions { CohortMinimum = 8 });
+        var withSim = new ClusterSimulation(cfg, cost, withSink, new SimulationOptions { CohortMinimum = 8 });
         var with = withSim.Run(trace);
         var withoutSink = new CollectingSink(false);
-        var without = new ClusterSimulation(scenario.Cluster, cost, withoutSink, new SimulationOptions { DeferDecodes = false }).Run(trace);
-        Assert.True(withSim.Instances.Sum(i => i.CohortIterations) > 1000);
+        var without = new ClusterSimulation(cfg, cost, withoutSink, new SimulationOptions { DeferDecodes = false }).Run(trace);
         Assert.Equal(without.Iterations, with.Iterations);
         Assert.Equal(without.Preemptions, with.Preemptions);
         Assert.Equal(without.SimulatedSeconds, with.SimulatedSeconds, 1e-9);
         Assert.Equal(without.EnergyJ, with.EnergyJ, 1e-9 * without.EnergyJ);
         var a = withSink.Requests.OrderBy(r => r.RequestId).ToList();
         var b = withoutSink.Requests.OrderBy(r => r.RequestId).ToList();
-        for (var k = 0; k < a.Count; k++)
+        Assert.Equal(b.Count, a.Count);
+        for (var i = 0; i < a.Count; i++)
         {
-            Assert.Equal(b[k].CachedPromptTokens, a[k].CachedPromptTokens);
-            Assert.Equal(b[k].DoneS, a[k].DoneS, 1e-9);
-            Assert.Equal(b[k].EnergyJ, a[k].EnergyJ, 1e-9 * Math.Max(1, b[k].EnergyJ));
+            Assert.Equal(b[i].Instance, a[i].Instance);
+            Assert.Equal(b[i].Preemptions, a[i].Preemptions);
+            Assert.Equal(b[i].CachedPromptTokens, a[i].CachedPromptTokens);
+            Assert.Equal(b[i].FirstTokenS, a[i].FirstTokenS, 1e-9);
+            Assert.Equal(b[i].DoneS, a[i].DoneS, 1e-9);
+            Assert.Equal(b[i].EnergyJ, a[i].EnergyJ, 1e-9 * Math.Max(1, b[i].EnergyJ));
         }
+        return withSim.Instances.Sum(i => i.CohortIterations);
     }
 }
