@@ -11,6 +11,8 @@
 #   bash .devrun/serve-validate.sh all [BUDGET_S]    # (a) 400 s of the Azure conversation trace at 2.1x its rate (about 60% of one
 #                                                    # H200, 190 s of wall time), (b) 120 s of it at 10x (a burst that queues),
 #                                                    # (c) an offline backlog of 2,000 requests (about 6.5 minutes in all)
+# PROFILE: validate against this profile instead of the shipped one (card-validate.sh passes the one it calibrated on
+# this card); ONLINE_S: seconds of the trace in run (a), default 400.
 # BUDGET_S (default 440): seconds the step may take; every replay is cut (SIGINT: it writes nothing) when it would
 # overrun, and the archive is rewritten after every run, so what finished comes back.
 #
@@ -26,7 +28,7 @@ left() { echo $(( budget - ($(date +%s) - t_start) )); }
 J=.devrun/joules/joules
 OUT=${OUT:-/tmp/serve-validate-out}
 TRACE=.devrun/azure2023_AzureLLMInferenceTrace_conv.csv
-R=calibration/validation/runs
+R=${RUNS:-calibration/validation/runs}
 PORT=8000
 URL=http://127.0.0.1:$PORT
 mkdir -p "$OUT" "$R"
@@ -52,7 +54,7 @@ stop() {  # SIGTERM (a background job of a script ignores SIGINT): the server dr
   tail -3 "$R/$1-serve.log"
 }
 
-archive() { tar czf "$OUT/validation-$step.tgz" calibration/validation/runs; }
+archive() { tar czf "$OUT/validation-$step.tgz" "$R"; }
 
 run() {  # run NAME REPLAY-ARGS...: replay into runs/NAME, then validate it
   local name=$1; shift
@@ -63,8 +65,8 @@ run() {  # run NAME REPLAY-ARGS...: replay into runs/NAME, then validate it
   if [ "$t" -lt 20 ]; then echo "== skipped (budget): replay $name"; return 0; fi
   timeout -s INT -k 10 "$t" "$J" replay -e "$URL" --trace "$TRACE" "$@" --out "$R/$name" ${TOKENS:---no-token-times}
   echo "== exit $?: replay $name"
-  echo "joules validate $R/$name --max-energy-error 3 --max-tpot-error 5 --max-e2e-error 5 --max-ttft-error 10" >> "$R/$name-command.txt"
-  "$J" validate "$R/$name" --max-energy-error 3 --max-tpot-error 5 --max-e2e-error 5 --max-ttft-error 10
+  echo "joules validate $R/$name ${PROFILE:+--profile $PROFILE }--max-energy-error 3 --max-tpot-error 5 --max-e2e-error 5 --max-ttft-error 10" >> "$R/$name-command.txt"
+  "$J" validate "$R/$name" ${PROFILE:+--profile "$PROFILE"} --max-energy-error 3 --max-tpot-error 5 --max-e2e-error 5 --max-ttft-error 10
   echo "== exit $?: validate $name"
   archive
 }
@@ -96,7 +98,7 @@ warmup() {
     all)
       serve all || exit 1
       warmup
-      run online --duration 400s --rate-scale 2.1
+      run online --duration ${ONLINE_S:-400}s --rate-scale 2.1
       run burst --start 20m --duration 120s --rate-scale 10
       run offline --start 40m --limit 2000 --offline
       stop all

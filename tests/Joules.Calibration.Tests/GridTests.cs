@@ -23,7 +23,30 @@ public class GridTests
     public void PrefillNewTokensArePowersOfTwo()
     {
         foreach (var p in CalibrationGrid.Default().Points.Where(p => p.Phase == Phase.Prefill))
-            Assert.True(int.IsPow2(p.NewTokens) && (long)p.NewTokens * p.BatchSize <= CalibrationGrid.MaxPrefillTokens, p.ToString());
+            Assert.True(int.IsPow2(p.NewTokens) && ((long)p.NewTokens * p.BatchSize <= CalibrationGrid.MaxPrefillTokens || CalibrationGrid.ServingPoints.Contains(p)), p.ToString());
+    }
+
+    [Fact]
+    public void TheServingPointsFillTheBudgetAndReachLongPrefills()
+    {
+        // Issue 16: at least 12 budget-filling mixed points (8192 or 16384 tokens, 32-256 decodes at contexts 512-4096)
+        // and prefills of 8k, 16k and 32k, in the default grid and in the serving grid (quick plus these).
+        var mixed = CalibrationGrid.ServingPoints.Where(p => p.Phase == Phase.Mixed).ToList();
+        Assert.True(mixed.Count >= 12);
+        Assert.All(mixed, p =>
+        {
+            Assert.Contains(p.BatchSize * p.NewTokens + p.DecodeSequences, new[] { 8192, 16384 });
+            Assert.InRange(p.DecodeSequences, 32, 256);
+            Assert.InRange(p.DecodeContext, 512, 4096);
+        });
+        foreach (var n in new[] { 8192, 16384, 32768 })
+            Assert.Contains(new CalibrationPoint(Phase.Prefill, 1, n, 0), CalibrationGrid.ServingPoints);
+        var serving = CalibrationGrid.Named("serving");
+        Assert.All(CalibrationGrid.ServingPoints, p => Assert.Contains(p, CalibrationGrid.Default().Points));
+        Assert.All(CalibrationGrid.Quick().Points, p => Assert.Contains(p, serving.Points));
+        Assert.Equal(serving.Points.Count, serving.Points.Distinct().Count());
+        Assert.True(serving.EstimateDuration(MeasurementOptions.Quick) <= TimeSpan.FromMinutes(6), $"serving {serving.EstimateDuration(MeasurementOptions.Quick)}");
+        Assert.Throws<ArgumentException>(() => CalibrationGrid.Named("huge"));
     }
 
     [Fact]

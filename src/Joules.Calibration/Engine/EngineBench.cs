@@ -37,6 +37,31 @@ public static class EngineBench
         ("decode b=256 ctx=512", IterationComposition.Decode(256, 512)),
     ];
 
+    /// <summary>
+    /// Decode batches of 16, 64 and 128 sequences whose contexts average 1024 tokens: all equal, spread like an
+    /// exponential distribution (longest about 3-5x the mean, as in serving), and one sequence of 8192 with the rest
+    /// short. A kernel whose cost follows the sum of the contexts times all three alike.
+    /// </summary>
+    public static IReadOnlyList<(string Label, IterationComposition Composition)> SpreadSuite { get; } = BuildSpreadSuite();
+
+    private static List<(string, IterationComposition)> BuildSpreadSuite()
+    {
+        const int mean = 1024;
+        var list = new List<(string, IterationComposition)>();
+        foreach (var b in new[] { 16, 64, 128 })
+        {
+            static IterationComposition Of(IEnumerable<int> contexts) =>
+                new(contexts.Select(c => new SequenceWork(1, Math.Max(1, c))).ToArray());
+            var exp = Enumerable.Range(0, b).Select(i => (int)Math.Round(-mean * Math.Log(1 - (i + 0.5) / b))).ToArray();
+            int rest = Math.Max(1, (mean * b - 8192) / (b - 1));
+            var oneLong = Enumerable.Range(0, b).Select(i => i == 0 ? 8192 : rest).ToArray();
+            list.Add(($"decode b={b} ctx=1024 uniform", IterationComposition.Decode(b, mean)));
+            list.Add(($"decode b={b} ctx~exp(1024) max {exp.Max()}", Of(exp)));
+            list.Add(($"decode b={b} 1x8192 + {b - 1}x{rest}", Of(oneLong)));
+        }
+        return list;
+    }
+
     /// <summary>Prepares <paramref name="c"/>, runs <paramref name="warmup"/> iterations, then times <paramref name="iterations"/> one by one.</summary>
     /// <remarks>Each iteration is timed with CUDA events on every GPU's stream; a whole instance's iteration takes as long as its slowest GPU's.</remarks>
     public static BenchResult Measure(IEngineInstance engine, string label, IterationComposition c, int warmup = 3, int iterations = 20)

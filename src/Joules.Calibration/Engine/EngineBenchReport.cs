@@ -25,7 +25,7 @@ public static class EngineBenchReport
 {
     /// <summary>Named shape sets (--suite).</summary>
     public static IReadOnlyDictionary<string, IReadOnlyList<(string Label, IterationComposition Composition)>> Suites { get; } =
-        new Dictionary<string, IReadOnlyList<(string, IterationComposition)>> { ["issue5"] = EngineBench.Issue5Suite };
+        new Dictionary<string, IReadOnlyList<(string, IterationComposition)>> { ["issue5"] = EngineBench.Issue5Suite, ["spread"] = EngineBench.SpreadSuite };
 
     /// <summary>The shapes to run: a named suite, or one shape from --phase and its sizes.</summary>
     public static IReadOnlyList<(string Label, IterationComposition Composition)> Shapes(string? suite, string phase, int batch, int context, int newTokens, int decodes, int decodeContext)

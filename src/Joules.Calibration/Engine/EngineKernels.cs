@@ -3,8 +3,8 @@ using Joules.Cuda;
 
 namespace Joules.Calibration.Engine;
 
-/// <summary>Which decode-attention kernel runs: the single-pass online-softmax one (default) or the two-pass one (scores in shared memory).</summary>
-public enum DecodeKernel { SinglePass, TwoPass }
+/// <summary>Which decode-attention kernel runs: the work-list one (default: chunks of even length over all sequences, cost follows the sum of contexts), the single-pass online-softmax one split by the longest context, or the two-pass one (scores in shared memory).</summary>
+public enum DecodeKernel { WorkList, SinglePass, TwoPass }
 
 /// <summary>The engine's CUDA C kernels (embedded resource), compiled by NVRTC for the current device, with typed launchers.</summary>
 public sealed class EngineKernels : IDisposable
@@ -84,6 +84,24 @@ public sealed class EngineKernels : IDisposable
         }
         _module.Kernel("decode_combine").Launch(new Dim3((uint)decodeCount, (uint)heads), headDim, 0, s, partO, partMl, dseq, seqStart,
             output, splits, heads, headDim);
+    }
+
+    /// <summary>
+    /// Work-list decode attention: <paramref name="work"/> is the device copy of <see cref="DecodeWork.Fill"/>'s table;
+    /// partials need as many rows as its chunks × heads (<see cref="DecodeWork.MaxChunks"/> bounds them). The grid depends only on the decode count.
+    /// </summary>
+    public void DecodeAttentionWorkList(CudaStream s, int headDim, ulong qkv, ulong kc, ulong vc, ulong blockTable, int maxPages, int pageSize,
+        ulong dseq, int decodeCount, ulong seqStart, ulong seqCtx, ulong work, int multiprocessors, ulong partO, ulong partMl, ulong output,
+        int heads, int kvHeads)
+    {
+        int g = heads / kvHeads;
+        if (g is not (1 or 2 or 4 or 8)) throw new NotSupportedException($"decode attention supports 1, 2, 4 or 8 query heads per kv head, got {g}");
+        if (headDim is not (64 or 128)) throw Unsupported(headDim);
+        var grid = (uint)DecodeWork.Grid(decodeCount, kvHeads, multiprocessors);
+        _module.Kernel($"decode_attention_wl_d{headDim}_g{g}_u4").Launch(new Dim3(grid), 128, 0, s,
+            qkv, kc, vc, blockTable, maxPages, pageSize, dseq, seqStart, seqCtx, work, decodeCount, partO, partMl, heads, kvHeads, ScaleLog2(headDim));
+        _module.Kernel("decode_combine_wl").Launch(new Dim3((uint)decodeCount, (uint)heads), headDim, 0, s, partO, partMl, dseq, seqStart, work,
+            output, heads, headDim);
     }
 
     public void SiluMul(CudaStream s, ulong gu, ulong output, int tokens, int ffn) =>

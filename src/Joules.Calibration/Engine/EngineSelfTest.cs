@@ -52,12 +52,22 @@ public static class EngineSelfTest
             Add($"prefill attention d128 gqa4 chunked pipelined={pipe}", () => Prefill(k, s, rnd, 8, 2, 128, pipe));
             Add($"prefill attention d64 gqa8 chunked pipelined={pipe}", () => Prefill(k, s, rnd, 8, 1, 64, pipe));
         }
-        foreach (var v in new[] { DecodeKernel.SinglePass, DecodeKernel.TwoPass })
+        int sms = engine.Context.MultiprocessorCount;
+        foreach (var v in new[] { DecodeKernel.WorkList, DecodeKernel.SinglePass, DecodeKernel.TwoPass })
         {
-            Add($"decode attention d128 gqa4 split-k {v}", () => Decode(k, s, rnd, 8, 2, 128, engine.Context.MultiprocessorCount, v));
-            Add($"decode attention d64 gqa8 split-k {v}", () => Decode(k, s, rnd, 8, 1, 64, engine.Context.MultiprocessorCount, v));
-            Add($"decode attention d128 gqa1 split-k {v}", () => Decode(k, s, rnd, 4, 4, 128, engine.Context.MultiprocessorCount, v));
+            Add($"decode attention d128 gqa4 split-k {v}", () => Decode(k, s, rnd, 8, 2, 128, sms, v, [1, 70, 700, 2000, 33]));
+            Add($"decode attention d64 gqa8 split-k {v}", () => Decode(k, s, rnd, 8, 1, 64, sms, v, [1, 70, 700, 2000, 33]));
+            Add($"decode attention d128 gqa1 split-k {v}", () => Decode(k, s, rnd, 4, 4, 128, sms, v, [1, 70, 700, 2000, 33]));
         }
+        // The work list with many sequences of very different lengths (one long, many short, some at a chunk's edge),
+        // planned for few SMs (long chunks, the long sequence split in two) and for all of them (short chunks).
+        int[] spread = [.. Enumerable.Range(0, 40).Select(i => i == 7 ? 9000 : i % 5 == 0 ? 63 : 1 + (i * 97) % 700)];
+        foreach (var m in new[] { sms, 2 })
+            Add($"decode attention d128 gqa4 work list, 40 spread contexts, {m} SMs", () => Decode(k, s, rnd, 8, 2, 128, m, DecodeKernel.WorkList, spread));
+        // Long contexts on few SMs: more items than blocks, so blocks take several items in turn.
+        int[] longs = [.. Enumerable.Range(0, 6).Select(i => 3000 + 1500 * i)];
+        Add("decode attention d128 gqa4 work list, blocks looping over items", () => Decode(k, s, rnd, 8, 2, 128, 1, DecodeKernel.WorkList, longs));
+        Add("decode attention d128 gqa8 work list, blocks looping over items", () => Decode(k, s, rnd, 8, 1, 128, 1, DecodeKernel.WorkList, longs));
         Add("argmax", () => Argmax(k, s, rnd));
         foreach (var r in Model(engine, "model (2 layers, mixed batch, graph)")) { results.Add(r); progress?.Invoke(r); }
         return results;
@@ -490,10 +500,9 @@ public static class EngineSelfTest
         return Compare($"prefill attention d{d} gqa{hq / hk} chunked pipelined={pipelined}", bo.Download<ushort>((long)t * ow), reference);
     }
 
-    private static SelfTestResult Decode(EngineKernels k, CudaStream s, Random rnd, int hq, int hk, int d, int sms, DecodeKernel variant)
+    private static SelfTestResult Decode(EngineKernels k, CudaStream s, Random rnd, int hq, int hk, int d, int sms, DecodeKernel variant, int[] ctx)
     {
         const int pageSize = 16;
-        int[] ctx = [1, 70, 700, 2000, 33];
         int n = ctx.Length, width = (hq + 2 * hk) * d, ow = hq * d;
         var (table, maxPages, totalPages) = Pages(rnd, ctx.Select(c => c + 1).ToArray(), pageSize);
         var qkv = RandomBf16(rnd, (long)n * width);
@@ -504,9 +513,16 @@ public static class EngineSelfTest
         var dseq = Enumerable.Range(0, n).ToArray();
         using var bq = Up(qkv.Bits); using var bk = Up(kc.Bits); using var bv = Up(vc.Bits); using var bt = Up(table);
         using var bs = Up(start); using var bd = Up(dseq); using var bc = Up(ctx);
-        using var po = new DeviceBuffer((long)n * hq * splits * d * 4); using var pm = new DeviceBuffer((long)n * hq * splits * 2 * 4);
+        var work = new int[DecodeWork.TableLength(n)];
+        int chunks = DecodeWork.Fill(ctx.Select(c => c + 1).ToArray(), hk, sms, work);
+        long rows = variant == DecodeKernel.WorkList ? (long)chunks * hq : (long)n * hq * splits;
+        using var po = new DeviceBuffer(rows * d * 4); using var pm = new DeviceBuffer(rows * 2 * 4);
+        using var bw = Up(work);
         using var bo = Poisoned((long)n * ow);
-        k.DecodeAttention(s, d, bq.Ptr, bk.Ptr, bv.Ptr, bt.Ptr, maxPages, pageSize, bd.Ptr, n, bs.Ptr, bc.Ptr, po.Ptr, pm.Ptr, splits, chunk, bo.Ptr, hq, hk, variant);
+        if (variant == DecodeKernel.WorkList)
+            k.DecodeAttentionWorkList(s, d, bq.Ptr, bk.Ptr, bv.Ptr, bt.Ptr, maxPages, pageSize, bd.Ptr, n, bs.Ptr, bc.Ptr, bw.Ptr, sms, po.Ptr, pm.Ptr, bo.Ptr, hq, hk);
+        else
+            k.DecodeAttention(s, d, bq.Ptr, bk.Ptr, bv.Ptr, bt.Ptr, maxPages, pageSize, bd.Ptr, n, bs.Ptr, bc.Ptr, po.Ptr, pm.Ptr, splits, chunk, bo.Ptr, hq, hk, variant);
         s.Synchronize();
         var reference = new double[(long)n * ow];
         for (var i = 0; i < n; i++)
@@ -520,7 +536,8 @@ public static class EngineSelfTest
                 Array.Copy(o, 0, reference, (long)i * ow + h * d, d);
             }
         }
-        return Compare($"decode attention d{d} gqa{hq / hk} {variant} ({splits}x{chunk})", bo.Download<ushort>((long)n * ow), reference);
+        var layout = variant == DecodeKernel.WorkList ? $"{chunks} chunks, grid {DecodeWork.Grid(n, hk, sms)}" : $"{splits}x{chunk}";
+        return Compare($"decode attention d{d} gqa{hq / hk} {variant} ({layout})", bo.Download<ushort>((long)n * ow), reference);
     }
 
     private static SelfTestResult Argmax(EngineKernels k, CudaStream s, Random rnd)

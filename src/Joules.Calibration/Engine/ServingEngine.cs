@@ -42,14 +42,15 @@ public readonly record struct ServingStepTiming(double DeviceSeconds, bool Graph
 /// </summary>
 /// <remarks>
 /// Decode-only iterations replay CUDA graphs, as the calibration grid was measured; a graph is keyed by the batch size
-/// and the longest context rounded up to <see cref="ContextBucket"/> tokens (which fixes the block-table stride and the
-/// split of decode attention), and is captured on a side stream while the same iteration runs eagerly, so capturing
-/// costs no GPU time. Iterations with prefill chunks run eagerly (they are long enough for launches to hide behind
+/// and the block-table stride (the longest sequence's pages rounded up to a bucket of <see cref="StrideBucket"/>): the
+/// work-list decode attention reads how it splits the keys from device memory, so the contexts themselves do not
+/// enter the key. A graph is captured on a side stream while the same iteration runs eagerly, so capturing costs no
+/// GPU time. Iterations with prefill chunks run eagerly (they are long enough for launches to hide behind
 /// the kernels). The layer sequence is <see cref="TransformerEngine"/>'s (tp = 1, no communication), launch for launch.
 /// </remarks>
 public sealed class ServingEngine : IDisposable
 {
-    /// <summary>Contexts of decode-only iterations are rounded up to this many tokens to pick their graph.</summary>
+    /// <summary>Smallest block-table stride (pages) of a graph: contexts up to 128 tokens at 16-token blocks.</summary>
     public const int ContextBucket = 128;
     private const int Bf16 = 2;
 
@@ -64,12 +65,13 @@ public sealed class ServingEngine : IDisposable
     private readonly int _maxTokens, _maxSeqs, _maxStride, _maxTiles;
     private readonly List<DeviceBuffer> _buffers = new();
     private readonly DeviceBuffer _x, _h, _qkv, _attn, _gateUp, _act, _lastH, _logits, _next, _meta, _kCache, _vCache;
-    private DeviceBuffer _partO, _partMl;
+    private readonly DeviceBuffer _partO, _partMl;
+    private readonly int[] _kvLens;
     private readonly long _layerCacheBytes;
     private readonly int[] _host;
-    private readonly int _offIds, _offPos, _offSlot, _offLast, _offStart, _offNew, _offCtx, _offDseq, _offTiles, _offBt;
+    private readonly int _offIds, _offPos, _offSlot, _offLast, _offStart, _offNew, _offCtx, _offDseq, _offWork, _offTiles, _offBt;
     private readonly CudaEvent _evStart, _evEnd;
-    private readonly Dictionary<(int Batch, int Kv), LinkedListNode<((int, int) Key, CudaGraph Graph)>> _graphs = new();
+    private readonly Dictionary<(int Batch, int Stride), LinkedListNode<((int, int) Key, CudaGraph Graph)>> _graphs = new();
     private readonly LinkedList<((int, int) Key, CudaGraph Graph)> _lru = new();
 
     public ServingEngine(ModelCard model, ServingEngineOptions? options = null)
@@ -109,11 +111,12 @@ public sealed class ServingEngine : IDisposable
             int Region(long n) { var o = off; off += (int)RoundUp(n, 64); return o; }
             _offIds = Region(t); _offPos = Region(t); _offSlot = Region(t);
             _offLast = Region(s); _offStart = Region(s); _offNew = Region(s); _offCtx = Region(s); _offDseq = Region(s);
+            _offWork = Region(DecodeWork.TableLength(_maxSeqs));
             _offTiles = Region(2L * _maxTiles);
             _offBt = Region(s * _maxStride);
             _host = new int[off];
             _meta = Alloc(off * 4L);
-            (_partO, _partMl) = AllocPartials(PartialsFor(_maxSeqs, 2));
+            _kvLens = new int[_maxSeqs];
 
             var blockBytes = EngineMath.PageBytes(_m, _ps);
             _ctx.MakeCurrent();
@@ -124,6 +127,11 @@ public sealed class ServingEngine : IDisposable
             _layerCacheBytes = (long)KvBlocks * _ps * _m.KvHeads * _m.HeadDim * Bf16;
             _kCache = Alloc(_layerCacheBytes * _m.Layers);
             _vCache = Alloc(_layerCacheBytes * _m.Layers);
+            // Sized once for the largest batch over the whole pool (a few MB, inside the memory margin): the work list
+            // never needs more rows, so graphs never see them move.
+            var rows = (long)DecodeWork.MaxChunks(_maxSeqs, _m.KvHeads, _ctx.MultiprocessorCount, (long)KvBlocks * _ps) * _m.Heads;
+            _partO = Alloc(rows * _m.HeadDim * 4);
+            _partMl = Alloc(rows * 2 * 4);
         }
         catch
         {
@@ -153,7 +161,7 @@ public sealed class ServingEngine : IDisposable
         if (n > _maxSeqs) throw new ArgumentException($"iteration of {n} sequences exceeds max-num-seqs {_maxSeqs}");
         _ctx.MakeCurrent();
         var decodeOnly = true;
-        int maxPages = 0, maxKv = 0, decodes = 0;
+        int maxPages = 0, decodes = 0;
         for (var i = 0; i < n; i++)
         {
             var end = b.ContextBefore(i) + b.NewTokens(i);
@@ -161,31 +169,19 @@ public sealed class ServingEngine : IDisposable
             if (pages > b.BlockTable(i).Length)
                 throw new ArgumentException($"sequence {i} holds {b.BlockTable(i).Length} KV blocks but needs {pages} for {end} tokens");
             maxPages = Math.Max(maxPages, pages);
-            if (b.IsDecode(i)) { decodes++; maxKv = Math.Max(maxKv, end); }
+            if (b.IsDecode(i)) decodes++;
             else decodeOnly = false;
         }
         var graph = decodeOnly && Options.UseGraphs;
-        int stride, kvForSplits;
-        if (graph)
-        {
-            kvForSplits = RoundUp(maxKv, ContextBucket);
-            stride = Math.Max(maxPages, EngineMath.PagesFor(kvForSplits, _ps));
-        }
-        else
-        {
-            kvForSplits = maxKv;
-            stride = maxPages;
-        }
-        if (stride > _maxStride) throw new ArgumentException($"a sequence of {maxPages * _ps} tokens exceeds max-model-len");
-        var (splits, chunk) = EngineMath.DecodeSplits(decodes, _m.KvHeads, kvForSplits, _ctx.MultiprocessorCount);
+        if (maxPages > _maxStride) throw new ArgumentException($"a sequence of {maxPages * _ps} tokens exceeds max-model-len");
+        int stride = graph ? StrideBucket(maxPages, EngineMath.PagesFor(ContextBucket, _ps), _maxStride) : maxPages;
         var tiles = FillTables(b, stride);
-        EnsurePartials(PartialsFor(Math.Max(1, decodes), splits));
         Upload(b, stride, tiles, decodes);
 
-        var dims = new Dims(t, n, tiles, decodes, splits, chunk, stride);
+        var dims = new Dims(t, n, tiles, decodes, stride);
         var captured = false;
         _evStart.Record(_stream);
-        if (graph && _graphs.TryGetValue((n, kvForSplits), out var node))
+        if (graph && _graphs.TryGetValue((n, stride), out var node))
         {
             _lru.Remove(node);
             _lru.AddFirst(node);
@@ -209,7 +205,7 @@ public sealed class ServingEngine : IDisposable
                     _graphs.Remove(old.Value.Key);
                     old.Value.Graph.Dispose();
                 }
-                _graphs[(n, kvForSplits)] = _lru.AddFirst(((n, kvForSplits), g));
+                _graphs[(n, stride)] = _lru.AddFirst(((n, stride), g));
                 GraphsCaptured++;
                 captured = true;
             }
@@ -219,7 +215,26 @@ public sealed class ServingEngine : IDisposable
         return new ServingStepTiming(CudaEvent.ElapsedMs(_evStart, _evEnd) / 1000.0, graph && !captured, captured);
     }
 
-    private readonly record struct Dims(int Tokens, int Sequences, int Tiles, int Decodes, int Splits, int Chunk, int Stride);
+    private readonly record struct Dims(int Tokens, int Sequences, int Tiles, int Decodes, int Stride);
+
+    /// <summary>Block-table stride of a graph: the pages of the longest sequence rounded up to 2^k or 1.5 × 2^k (at least <paramref name="minimum"/>, at most <paramref name="maximum"/>), so few graphs cover every context and the table uploaded is at most 1.5x the rows' pages.</summary>
+    public static int StrideBucket(int pages, int minimum, int maximum)
+    {
+        long b = Math.Max(1, minimum);
+        while (b < pages)
+        {
+            long half = b / 2;
+            b = (b & (b - 1)) == 0 && half > 0 ? b + half : NextPowerOfTwo(b);   // 2^k -> 1.5 x 2^k -> 2^(k+1)
+        }
+        return (int)Math.Min(Math.Max(b, pages), maximum);
+    }
+
+    private static long NextPowerOfTwo(long v)
+    {
+        long p = 1;
+        while (p <= v) p <<= 1;
+        return p;
+    }
 
     // Token positions, cache slots, per-sequence tables, prefill tiles (64 queries each), decode list and block table.
     private int FillTables(ServingBatch b, int stride)
@@ -247,7 +262,11 @@ public sealed class ServingEngine : IDisposable
             }
             tok += nw;
             hs[_offLast + i] = tok - 1;
-            if (b.IsDecode(i)) hs[_offDseq + decodes++] = i;
+            if (b.IsDecode(i))
+            {
+                _kvLens[decodes] = ctx + 1;
+                hs[_offDseq + decodes++] = i;
+            }
             else
                 for (var q0 = 0; q0 < nw; q0 += 64)
                 {
@@ -256,6 +275,7 @@ public sealed class ServingEngine : IDisposable
                     tiles++;
                 }
         }
+        if (decodes > 0) DecodeWork.Fill(_kvLens.AsSpan(0, decodes), _m.KvHeads, _ctx.MultiprocessorCount, hs.AsSpan(_offWork));
         return tiles;
     }
 
@@ -266,8 +286,8 @@ public sealed class ServingEngine : IDisposable
         Region(_offIds, t);
         Region(_offPos, t);
         Region(_offSlot, t);
-        // The five per-sequence tables and the decode list are adjacent: one copy.
-        Region(_offLast, _offDseq - _offLast + Math.Max(1, decodes));
+        // The five per-sequence tables, the decode list and its work table are adjacent: one copy.
+        Region(_offLast, decodes > 0 ? _offWork - _offLast + DecodeWork.TableLength(decodes) : _offDseq - _offLast + 1);
         if (tiles > 0) Region(_offTiles, 2 * tiles);
         Region(_offBt, n * stride);
     }
@@ -293,8 +313,8 @@ public sealed class ServingEngine : IDisposable
                 _k.PrefillAttention(s, m.HeadDim, _qkv.Ptr, kc, vc, Meta(_offBt), d.Stride, _ps, Meta(_offTiles), d.Tiles,
                     Meta(_offStart), Meta(_offNew), Meta(_offCtx), _attn.Ptr, m.Heads, m.KvHeads, opts.PipelinedPrefill);
             if (d.Decodes > 0)
-                _k.DecodeAttention(s, m.HeadDim, _qkv.Ptr, kc, vc, Meta(_offBt), d.Stride, _ps, Meta(_offDseq), d.Decodes,
-                    Meta(_offStart), Meta(_offCtx), _partO.Ptr, _partMl.Ptr, d.Splits, d.Chunk, _attn.Ptr, m.Heads, m.KvHeads, opts.DecodeKernel);
+                _k.DecodeAttentionWorkList(s, m.HeadDim, _qkv.Ptr, kc, vc, Meta(_offBt), d.Stride, _ps, Meta(_offDseq), d.Decodes,
+                    Meta(_offStart), Meta(_offCtx), Meta(_offWork), _ctx.MultiprocessorCount, _partO.Ptr, _partMl.Ptr, _attn.Ptr, m.Heads, m.KvHeads);
             _gemm.Run(s, _attn.Ptr, w.O.Ptr, _x.Ptr, t, h, a, accumulate: true);
             _k.RmsNorm(s, _x.Ptr, 0, w.MlpNorm.Ptr, _h.Ptr, t, h, eps);
             _gemm.Run(s, _h.Ptr, w.GateUp.Ptr, _gateUp.Ptr, t, 2 * f, h);
@@ -304,22 +324,6 @@ public sealed class ServingEngine : IDisposable
         _k.RmsNorm(s, _x.Ptr, Meta(_offLast), _engine.FinalNorm.Ptr, _lastH.Ptr, d.Sequences, h, eps);
         _gemm.Run(s, _lastH.Ptr, _engine.LmHead.Ptr, _logits.Ptr, d.Sequences, m.VocabShard, h);
         _k.Argmax(s, _logits.Ptr, d.Sequences, m.VocabShard, _next.Ptr);
-    }
-
-    private long PartialsFor(int decodes, int splits) => (long)decodes * _m.Heads * splits;
-
-    private (DeviceBuffer O, DeviceBuffer Ml) AllocPartials(long rows) =>
-        (new DeviceBuffer(rows * _m.HeadDim * 4), new DeviceBuffer(rows * 2 * 4));
-
-    // Attention partials grow with the longest context; a new buffer moves them, so every graph is dropped.
-    private void EnsurePartials(long rows)
-    {
-        if (rows * _m.HeadDim * 4 <= _partO.Bytes) return;
-        _stream.Synchronize();
-        DropGraphs();
-        _partO.Dispose();
-        _partMl.Dispose();
-        (_partO, _partMl) = AllocPartials(Math.Max(rows, _partO.Bytes / (_m.HeadDim * 4) * 3 / 2));
     }
 
     private void DropGraphs()
@@ -350,8 +354,6 @@ public sealed class ServingEngine : IDisposable
         DropGraphs();
         foreach (var b in _buffers) b.Dispose();
         _buffers.Clear();
-        _partO?.Dispose();
-        _partMl?.Dispose();
         _capture?.Dispose();
         _evStart?.Dispose();
         _evEnd?.Dispose();

@@ -17,9 +17,22 @@ public sealed record EngineOptions
     /// <summary>Prefill attention with double-buffered cp.async K/V tiles (default) or the single-buffer kernel.</summary>
     public bool PipelinedPrefill { get; init; } = true;
     /// <summary>Decode-attention kernel variant.</summary>
-    public DecodeKernel DecodeKernel { get; init; } = DecodeKernel.SinglePass;
+    public DecodeKernel DecodeKernel { get; init; } = DecodeKernel.WorkList;
     /// <summary>Bytes kept free when deciding whether a composition fits.</summary>
     public long MemoryMarginBytes { get; init; } = 1L << 30;
+
+    /// <summary>Profile metadata naming the attention kernels these options run (a profile says what measured it).</summary>
+    public Dictionary<string, string> Provenance() => new()
+    {
+        ["engine.decode_attention"] = DecodeKernel switch
+        {
+            DecodeKernel.WorkList => "joules work-list split-KV (paged, chunks of at most 1024 keys over all sequences)",
+            DecodeKernel.SinglePass => "joules split-KV single-pass (split by the longest context)",
+            _ => "joules split-KV two-pass",
+        },
+        ["engine.prefill_attention"] = PipelinedPrefill ? "joules flash-style, cp.async double-buffered" : "joules flash-style, single buffer",
+        ["engine.decode_graphs"] = UseGraphs ? "cuda graphs" : "eager",
+    };
 }
 
 /// <summary>One GPU's part in a whole tensor-parallel instance: its rank, how the model is split, and the communicator its collectives go through.</summary>
@@ -133,8 +146,12 @@ public sealed class TransformerEngine : IEngineInstance
         long kv = EngineMath.Pages(c, Options.PageSize) * EngineMath.PageBytes(Shard, Options.PageSize);
         long act = t * (2L * Shard.Hidden + Shard.QkvWidth + Shard.Heads * Shard.HeadDim + 3L * Shard.Ffn) * Bf16;
         int maxKv = c.Sequences.Where(EngineMath.IsDecode).Select(s => s.ContextBefore + 1).DefaultIfEmpty(0).Max();
-        var (splits, _) = EngineMath.DecodeSplits(c.Sequences.Count(EngineMath.IsDecode), Shard.KvHeads, maxKv, _ctx.MultiprocessorCount);
-        long part = n * Shard.Heads * (long)splits * (Shard.HeadDim + 2) * 4;
+        int decodes = c.Sequences.Count(EngineMath.IsDecode);
+        var (splits, _) = EngineMath.DecodeSplits(decodes, Shard.KvHeads, maxKv, _ctx.MultiprocessorCount);
+        long partRows = Options.DecodeKernel == DecodeKernel.WorkList
+            ? (long)DecodeWork.MaxChunks(Math.Max(1, decodes), Shard.KvHeads, _ctx.MultiprocessorCount, c.Sequences.Where(EngineMath.IsDecode).Sum(s => (long)s.ContextBefore + 1)) * Shard.Heads
+            : n * Shard.Heads * (long)splits;
+        long part = partRows * (Shard.HeadDim + 2) * 4;
         long logits = n * ((long)Shard.VocabShard + Shard.Hidden) * Bf16 + (_rank is null ? 0 : n * (long)Shard.VocabShard * Shard.Tp * Bf16);
         return kv + act + part + logits + t * 64;
     }
@@ -221,7 +238,10 @@ public sealed class TransformerEngine : IEngineInstance
             if (p.TileCount > 0)
                 _k.PrefillAttention(s, m.HeadDim, p.Qkv.Ptr, kc, vc, p.BlockTable.Ptr, p.MaxPages, Options.PageSize, p.Tiles.Ptr, p.TileCount,
                     p.SeqStart.Ptr, p.SeqNew.Ptr, p.SeqCtx.Ptr, p.Attn.Ptr, m.Heads, m.KvHeads, Options.PipelinedPrefill);
-            if (p.DecodeCount > 0)
+            if (p.DecodeCount > 0 && p.Work is { } work)
+                _k.DecodeAttentionWorkList(s, m.HeadDim, p.Qkv.Ptr, kc, vc, p.BlockTable.Ptr, p.MaxPages, Options.PageSize, p.DecodeSeqs.Ptr, p.DecodeCount,
+                    p.SeqStart.Ptr, p.SeqCtx.Ptr, work.Ptr, _ctx.MultiprocessorCount, p.PartO.Ptr, p.PartMl.Ptr, p.Attn.Ptr, m.Heads, m.KvHeads);
+            else if (p.DecodeCount > 0)
                 _k.DecodeAttention(s, m.HeadDim, p.Qkv.Ptr, kc, vc, p.BlockTable.Ptr, p.MaxPages, Options.PageSize, p.DecodeSeqs.Ptr, p.DecodeCount,
                     p.SeqStart.Ptr, p.SeqCtx.Ptr, p.PartO.Ptr, p.PartMl.Ptr, p.Splits, p.Chunk, p.Attn.Ptr, m.Heads, m.KvHeads, Options.DecodeKernel);
             _gemm.Run(s, p.Attn.Ptr, w.O.Ptr, p.X.Ptr, t, h, a, accumulate: residual);
@@ -331,8 +351,12 @@ public sealed class TransformerEngine : IEngineInstance
             LastH = Alloc((long)Sequences * h * Bf16);
             Logits = Alloc((long)Sequences * m.VocabShard * Bf16);
             NextTokens = Alloc(Sequences * 4L);
-            PartO = Alloc((long)Math.Max(1, DecodeCount) * m.Heads * Splits * m.HeadDim * 4);
-            PartMl = Alloc((long)Math.Max(1, DecodeCount) * m.Heads * Splits * 2 * 4);
+            bool workList = e.Options.DecodeKernel == DecodeKernel.WorkList;
+            long partRows = workList
+                ? (long)DecodeWork.MaxChunks(Math.Max(1, DecodeCount), m.KvHeads, e._ctx.MultiprocessorCount, dseq.Sum(i => (long)seqCtx[i] + 1)) * m.Heads
+                : (long)Math.Max(1, DecodeCount) * m.Heads * Splits;
+            PartO = Alloc(partRows * m.HeadDim * 4);
+            PartMl = Alloc(partRows * 2 * 4);
             LayerCacheBytes = (long)TotalPages * pageSize * m.KvHeads * m.HeadDim * Bf16;
             KCache = Alloc(LayerCacheBytes * m.Layers);
             VCache = Alloc(LayerCacheBytes * m.Layers);
@@ -349,6 +373,12 @@ public sealed class TransformerEngine : IEngineInstance
             Ids = Upload(ids); TokPos = Upload(tokPos); TokSlot = Upload(tokSlot); LastRows = Upload(lastRows);
             SeqStart = Upload(seqStart); SeqNew = Upload(seqNew); SeqCtx = Upload(seqCtx); BlockTable = Upload(blockTable);
             Tiles = Upload(tiles.ToArray()); DecodeSeqs = Upload(dseq.ToArray());
+            if (workList && DecodeCount > 0)
+            {
+                var table = new int[DecodeWork.TableLength(DecodeCount)];
+                DecodeWork.Fill(dseq.Select(i => seqCtx[i] + 1).ToArray(), m.KvHeads, e._ctx.MultiprocessorCount, table);
+                Work = Upload(table);
+            }
             // The cached context holds random keys and values (never zeros, which would make attention trivially uniform).
             e._k.FillUniform(e._stream, KCache.Ptr, KCache.Bytes / 2, e.Options.Seed + 101, 1f);
             e._k.FillUniform(e._stream, VCache.Ptr, VCache.Bytes / 2, e.Options.Seed + 202, 1f);
@@ -406,6 +436,8 @@ public sealed class TransformerEngine : IEngineInstance
         public DeviceBuffer BlockTable { get; }
         public DeviceBuffer Tiles { get; }
         public DeviceBuffer DecodeSeqs { get; }
+        /// <summary>Work-list decode attention's chunk table (null for the other kernels or without decodes).</summary>
+        public DeviceBuffer? Work { get; }
         public CudaGraph? Graph { get; set; }
 
         public void Dispose()

@@ -13,10 +13,46 @@ public sealed record CalibrationGrid(string Name, IReadOnlyList<CalibrationPoint
     /// <summary>Largest prefill batch x new tokens in the grid: beyond it prefill is long and compute bound, so the fit extrapolates linearly.</summary>
     public const int MaxPrefillTokens = 16384;
 
-    /// <summary>The full grid: about 50 points, under 15 minutes with the default protocol.</summary>
+    /// <summary>
+    /// Iterations a busy server runs that the small grids lack: budget-filling mixed iterations (a prefill chunk filling
+    /// 8192 or 16384 tokens with 32-256 decodes riding along at contexts 512-4096, some chunks over cached context), and
+    /// long single prefills (8k, 16k, 32k). Without them offline and mixed serving is priced by extrapolation.
+    /// </summary>
+    public static IReadOnlyList<CalibrationPoint> ServingPoints { get; } =
+    [
+        new(Phase.Mixed, 1, 8160, 0, 32, 512),
+        new(Phase.Mixed, 1, 8128, 0, 64, 2048),
+        new(Phase.Mixed, 1, 8064, 0, 128, 1024),
+        new(Phase.Mixed, 1, 7936, 0, 256, 512),
+        new(Phase.Mixed, 1, 8064, 4096, 128, 4096),
+        new(Phase.Mixed, 2, 4032, 0, 128, 2048),
+        new(Phase.Mixed, 1, 16352, 0, 32, 4096),
+        new(Phase.Mixed, 1, 16320, 0, 64, 1024),
+        new(Phase.Mixed, 1, 16256, 0, 128, 512),
+        new(Phase.Mixed, 1, 16128, 0, 256, 2048),
+        new(Phase.Mixed, 2, 8128, 0, 128, 1024),
+        new(Phase.Mixed, 1, 16256, 8192, 128, 1024),
+        new(Phase.Prefill, 1, 8192, 0),
+        new(Phase.Prefill, 1, 16384, 0),
+        new(Phase.Prefill, 1, 32768, 0),
+    ];
+
+    /// <summary>Grid names accepted by <see cref="Named"/> (calibrate --grid).</summary>
+    public static IReadOnlyList<string> Names { get; } = ["default", "quick", "serving"];
+
+    /// <summary>The grid called <paramref name="name"/>: default, quick, or serving (quick plus <see cref="ServingPoints"/>).</summary>
+    public static CalibrationGrid Named(string name, IEnumerable<Phase>? phases = null) => name switch
+    {
+        "default" => Default(phases),
+        "quick" => Quick(phases),
+        "serving" => Serving(phases),
+        _ => throw new ArgumentException($"--grid: unknown grid '{name}'; expected one of {string.Join(", ", Names)}"),
+    };
+
+    /// <summary>The full grid: about 55 points (the serving points included), under 15 minutes with the default protocol.</summary>
     public static CalibrationGrid Default(IEnumerable<Phase>? phases = null) => Build("default", phases,
         prefillTokens: [128, 256, 512, 1024, 2048, 4096],
-        prefillBatches: [1, 2, 4, 8],
+        prefillBatches: [1, 4, 8],            // batch 2 (in the profiles measured before the serving points) made room for them
         decodeBatches: [1, 8, 32, 64, 128, 256],
         decodeContexts: [256, 1024, 4096],
         mixed:
@@ -27,6 +63,21 @@ public sealed record CalibrationGrid(string Name, IReadOnlyList<CalibrationPoint
             new(Phase.Mixed, 1, 256, 0, 128, 2048),
             new(Phase.Mixed, 2, 1024, 0, 16, 4096),
             new(Phase.Mixed, 1, 1024, 4096, 8, 512),
+            .. ServingPoints,
+        ]);
+
+    /// <summary>The serving grid: the quick grid plus <see cref="ServingPoints"/>, about 35 points in about 5 minutes
+    /// with the quick protocol; what a serving validation calibrates on the card that serves.</summary>
+    public static CalibrationGrid Serving(IEnumerable<Phase>? phases = null) => Build("serving", phases,
+        prefillTokens: [128, 512, 2048],
+        prefillBatches: [1, 4, 16],
+        decodeBatches: [1, 16, 64, 128, 256],
+        decodeContexts: [512, 2048],
+        mixed:
+        [
+            new(Phase.Mixed, 1, 512, 0, 32, 1024),
+            new(Phase.Mixed, 1, 1024, 2048, 64, 1024),
+            .. ServingPoints,
         ]);
 
     /// <summary>The --quick grid: about 20 points, about 3 minutes on an H100 with an 8B model.</summary>
@@ -54,7 +105,8 @@ public sealed record CalibrationGrid(string Name, IReadOnlyList<CalibrationPoint
             foreach (var c in decodeContexts)
             foreach (var b in decodeBatches)
                 points.Add(new CalibrationPoint(Phase.Decode, b, 1, c));
-        if (selected.Contains(Phase.Mixed)) points.AddRange(mixed);
+        // The explicit list holds mixed points and a few long prefills beyond the products above.
+        points.AddRange(mixed.Where(p => selected.Contains(p.Phase) && !points.Contains(p)));
         var suffix = selected.SetEquals(AllPhases) ? "" : "[" + string.Join(",", AllPhases.Where(selected.Contains).Select(PhaseName)) + "]";
         return new CalibrationGrid(name + suffix, points);
     }

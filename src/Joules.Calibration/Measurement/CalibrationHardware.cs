@@ -44,7 +44,7 @@ public sealed class CalibrationHardware : IDisposable
         {
             var engine = new TransformerEngine(model, tp, new EngineOptions { Device = 0 });
             var uuid = telemetry.Uuid;
-            return new CalibrationHardware(telemetry, engine, () => new NvmlClockControl(uuid), owner: telemetry);
+            return new CalibrationHardware(telemetry, engine, () => new NvmlClockControl(uuid), owner: telemetry) { Provenance = engine.Options.Provenance() };
         }
         catch
         {
@@ -70,7 +70,7 @@ public sealed class CalibrationHardware : IDisposable
         }
         return new CalibrationHardware(telemetry.ToArray<IGpuTelemetry>(), engine, clockControl: null, owner: new DisposeAll(telemetry))
         {
-            Provenance = new Dictionary<string, string> { ["nccl.version"] = engine.NcclVersion },
+            Provenance = new Dictionary<string, string>(engine.Options.Provenance()) { ["nccl.version"] = engine.NcclVersion },
         };
     }
 

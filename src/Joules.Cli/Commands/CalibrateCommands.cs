@@ -39,7 +39,14 @@ public static class CalibrateCommands
         var model = new Option<string>("--model", "-m") { Description = "Model card to calibrate (a shipped name or a model-card JSON file)", DefaultValueFactory = _ => "llama-3.1-8b" };
         var tp = new Option<int>("--tp") { Description = "Tensor-parallel degree: without --gpus, measure one GPU's shard of the model split over this many GPUs (no communication)", DefaultValueFactory = _ => 1 };
         var gpus = EngineCommands.GpusOption();
-        var quick = new Option<bool>("--quick") { Description = "Small grid and short windows: about 3 minutes on an H100 with an 8B model" };
+        var quick = new Option<bool>("--quick") { Description = "Small grid and short windows: about 3 minutes on an H100 with an 8B model (same as --grid quick)" };
+        var gridName = new Option<string?>("--grid")
+        {
+            Description = "Grid to measure: default (about 55 points, under 15 minutes), quick (about 20 points, short windows) or serving " +
+                          "(quick plus budget-filling mixed iterations of 8192 and 16384 tokens and 8k-32k prefills, short windows: " +
+                          "what a serving validation calibrates on the card that serves)",
+        };
+        gridName.AcceptOnlyFromAmong([.. CalibrationGrid.Names]);
         var outDir = new Option<string?>("--out", "-o") { Description = "Output directory (default calibration/<gpu>/<model>/); an interrupted run in it is resumed" };
         var window = new Option<double?>("--window-s") { Description = "Minimum seconds per measured window (default 2, quick 1.5)" };
         var trials = new Option<int?>("--trials") { Description = "Measured windows per point (default 5, quick 3)" };
@@ -51,7 +58,7 @@ public static class CalibrateCommands
 
         var cmd = new Command("calibrate", "Measure time and energy per iteration on this machine's GPU and write a calibration profile");
         cmd.Subcommands.Add(CompareTp());
-        foreach (var o in new Option[] { model, tp, gpus, quick, outDir, window, trials, points, smClocks, allowClocks, force, dryRun }) cmd.Options.Add(o);
+        foreach (var o in new Option[] { model, tp, gpus, quick, gridName, outDir, window, trials, points, smClocks, allowClocks, force, dryRun }) cmd.Options.Add(o);
         cmd.SetAction(parse =>
         {
             var env = environment ?? CalibrateEnvironment.Real;
@@ -65,13 +72,17 @@ public static class CalibrateCommands
             if (clocks.Count > 0 && placement.WholeInstance)
                 throw new ArgumentException("--sm-clocks cannot be combined with --gpus: clock sweeps lock one GPU's clocks; sweep a shard instead");
             ClockGuard.RequirePermission(clocks, parse.GetValue(allowClocks));
-            var isQuick = parse.GetValue(quick);
+            var named = parse.GetValue(gridName) ?? (parse.GetValue(quick) ? "quick" : "default");
+            if (parse.GetValue(quick) && named != "quick" && named != "serving")
+                throw new ArgumentException($"--quick asks for the quick grid, --grid for '{named}': give one of them");
+            // The small grids use the short-window protocol; the default grid the full one.
+            var isQuick = named != "default";
             var options = isQuick ? MeasurementOptions.Quick : MeasurementOptions.Default;
             if (parse.GetValue(window) is { } w) options = options with { WindowSeconds = w };
             if (parse.GetValue(trials) is { } n) options = options with { Trials = n };
             options.Validate();
             if (env.AdjustOptions is { } adjust) options = adjust(options);
-            var grid = isQuick ? CalibrationGrid.Quick(phases) : CalibrationGrid.Default(phases);
+            var grid = CalibrationGrid.Named(named, phases);
             var estimate = grid.EstimateDuration(options, Math.Max(1, clocks.Count));
 
             output.WriteLine($"calibrating {(placement.WholeInstance ? placement.Describe(card) + ", energy summed over them" : card.Name + (degree > 1 ? $" (one GPU's shard at tp={degree})" : ""))} on the {grid.Name} grid: " +

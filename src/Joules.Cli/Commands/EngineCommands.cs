@@ -63,12 +63,18 @@ public static class EngineCommands
         var noGraph = new Option<bool>("--no-graph") { Description = "Launch kernels one by one instead of replaying a CUDA graph" };
         var roofline = new Option<bool>("--roofline") { Description = "Also measure the GEMM rate and copy bandwidth and compare with the roofline" };
         var energy = new Option<bool>("--energy") { Description = "Also measure energy per iteration through NVML (read-only; summed over every GPU, each GPU's share shown), with the calibrator's --quick protocol" };
-        var suite = new Option<string?>("--suite") { Description = "Run a named set of shapes instead ('issue5': the prefill and decode shapes of issue 5)" };
-        var twoPass = new Option<bool>("--two-pass-decode") { Description = "Use the two-pass decode-attention kernel instead of the single-pass one" };
+        var suite = new Option<string?>("--suite") { Description = "Run a named set of shapes instead ('issue5': the prefill and decode shapes of issue 5; 'spread': decode batches of equal and of spread contexts with the same sum)" };
+        var decodeKernel = new Option<string>("--decode-kernel")
+        {
+            Description = "Decode-attention kernel: work-list (default: chunks over all sequences, cost follows the sum of contexts), single-pass (split by the longest context) or two-pass",
+            DefaultValueFactory = _ => "work-list",
+        };
+        decodeKernel.AcceptOnlyFromAmong("work-list", "single-pass", "two-pass");
+        var twoPass = new Option<bool>("--two-pass-decode") { Description = "Same as --decode-kernel two-pass" };
         var simplePrefill = new Option<bool>("--simple-prefill") { Description = "Use the single-buffer prefill-attention kernel instead of the pipelined one" };
         var json = new Option<string?>("--json") { Description = "Also write the results as JSON to this file" };
         var cmd = new Command("bench", "Time engine iterations: time per iteration, tokens/s, achieved TFLOP/s and GB/s (of one GPU's shard, or of a whole tp instance with --gpus)");
-        foreach (var opt in new Option[] { model, phase, decodes, decodeContext, batch, context, newTokens, tp, gpus, iterations, noGraph, roofline, energy, suite, twoPass, simplePrefill, json })
+        foreach (var opt in new Option[] { model, phase, decodes, decodeContext, batch, context, newTokens, tp, gpus, iterations, noGraph, roofline, energy, suite, decodeKernel, twoPass, simplePrefill, json })
             cmd.Options.Add(opt);
         cmd.SetAction(parseResult =>
         {
@@ -83,7 +89,12 @@ public static class EngineCommands
             using var engine = EngineFactory.Open(card, placement, new EngineOptions
             {
                 UseGraphs = !parseResult.GetValue(noGraph),
-                DecodeKernel = parseResult.GetValue(twoPass) ? DecodeKernel.TwoPass : DecodeKernel.SinglePass,
+                DecodeKernel = parseResult.GetValue(twoPass) ? DecodeKernel.TwoPass : parseResult.GetValue(decodeKernel) switch
+                {
+                    "single-pass" => DecodeKernel.SinglePass,
+                    "two-pass" => DecodeKernel.TwoPass,
+                    _ => DecodeKernel.WorkList,
+                },
                 PipelinedPrefill = !parseResult.GetValue(simplePrefill),
             });
             var nccl = (engine as TensorParallelEngine)?.NcclVersion;

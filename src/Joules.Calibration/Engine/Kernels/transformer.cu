@@ -645,6 +645,162 @@ __device__ void decode_attention_v2_impl(const bf16* qkv, const bf16* kcache, co
 DECODE_V2(128, 1) DECODE_V2(128, 2) DECODE_V2(128, 4) DECODE_V2(128, 8)
 DECODE_V2(64, 1) DECODE_V2(64, 2) DECODE_V2(64, 4) DECODE_V2(64, 8)
 
+// Work-list variant (the default): the keys of every decode sequence are cut into chunks of about the same length
+// (host: DecodeWork), and each block takes (chunk, kv head) items from a flat list until none is left, so the cost
+// follows the sum of the contexts, not the longest one, and the grid does not depend on them (one CUDA graph serves
+// any contexts of a batch size). work = [total chunks, chunkStart[0..decodes]]: decode di owns chunks
+// [chunkStart[di], chunkStart[di+1]); its kvLen keys are split evenly over them. Partial rows are (chunk, head).
+template <int D, int G, int U>
+__device__ void decode_attention_wl_impl(const bf16* qkv, const bf16* kcache, const bf16* vcache, const int* blockTable,
+    int maxPages, int pageSize, const int* dseq, const int* seqStart, const int* seqCtx, const int* work, int decodes,
+    float* partO, float* partML, int heads, int kvHeads, float scaleLog2)
+{
+    const int LPK = D / 8, NG = 128 / LPK;
+    __shared__ float gm[NG][G], gl[NG][G];
+    __shared__ float acc[G][D];
+    const int chunks = work[0];
+    const int* cstart = work + 1;
+    const int items = chunks * kvHeads;
+    const int width = (heads + 2 * kvHeads) * D;
+    const int sub = threadIdx.x % LPK, grp = threadIdx.x / LPK;
+    for (int w = blockIdx.x; w < items; w += gridDim.x)
+    {
+        int cg = w / kvHeads, kvh = w - cg * kvHeads;
+        int lo = 0, hi = decodes - 1;                 // the decode whose chunks hold cg: last di with cstart[di] <= cg
+        while (lo < hi) { int mid = (lo + hi + 1) >> 1; if (cstart[mid] <= cg) lo = mid; else hi = mid - 1; }
+        int di = lo, j = cg - cstart[di], nch = cstart[di + 1] - cstart[di];
+        int seq = dseq[di];
+        int kvLen = seqCtx[seq] + 1;
+        int tok = seqStart[seq];
+        int len = (kvLen + nch - 1) / nch;
+        int k0 = j * len, k1 = min(k0 + len, kvLen);
+        for (int i = threadIdx.x; i < G * D; i += blockDim.x) (&acc[0][0])[i] = 0.f;
+        float q[G][8];
+#pragma unroll
+        for (int g = 0; g < G; g++)
+        {
+            uint4 v = ((const uint4*)(qkv + (long long)tok * width + (kvh * G + g) * D))[sub];
+            unpack8(v, q[g]);
+        }
+        float m[G], l[G], a[G][8];
+#pragma unroll
+        for (int g = 0; g < G; g++) { m[g] = -INFINITY; l[g] = 0.f; for (int e = 0; e < 8; e++) a[g][e] = 0.f; }
+        const int* pages = blockTable + (long long)seq * maxPages;
+        for (int it = k0; it < k1; it += NG * U)
+        {
+            uint4 kv[U], vv[U];
+#pragma unroll
+            for (int u = 0; u < U; u++)
+            {
+                int kp = it + grp * U + u;
+                kv[u] = make_uint4(0, 0, 0, 0); vv[u] = make_uint4(0, 0, 0, 0);
+                if (kp < k1)
+                {
+                    long long off = (((long long)pages[kp / pageSize] * pageSize + kp % pageSize) * kvHeads + kvh) * D;
+                    kv[u] = ((const uint4*)(kcache + off))[sub];
+                    vv[u] = ((const uint4*)(vcache + off))[sub];
+                }
+            }
+            float sc[U][G];
+#pragma unroll
+            for (int u = 0; u < U; u++)
+            {
+                float f[8]; unpack8(kv[u], f);
+                bool valid = it + grp * U + u < k1;
+#pragma unroll
+                for (int g = 0; g < G; g++)
+                {
+                    float d = 0.f;
+#pragma unroll
+                    for (int e = 0; e < 8; e++) d += q[g][e] * f[e];
+#pragma unroll
+                    for (int s = LPK / 2; s > 0; s >>= 1) d += __shfl_xor_sync(0xffffffffu, d, s);
+                    sc[u][g] = valid ? d * scaleLog2 : -INFINITY;
+                }
+            }
+#pragma unroll
+            for (int g = 0; g < G; g++)
+            {
+                float mx = m[g];
+#pragma unroll
+                for (int u = 0; u < U; u++) mx = fmaxf(mx, sc[u][g]);
+                if (mx == -INFINITY) continue;
+                float alpha = exp2f(m[g] - mx);
+                m[g] = mx;
+                l[g] *= alpha;
+#pragma unroll
+                for (int e = 0; e < 8; e++) a[g][e] *= alpha;
+#pragma unroll
+                for (int u = 0; u < U; u++)
+                {
+                    float p = exp2f(sc[u][g] - mx);
+                    l[g] += p;
+                    float f[8]; unpack8(vv[u], f);
+#pragma unroll
+                    for (int e = 0; e < 8; e++) a[g][e] += p * f[e];
+                }
+            }
+        }
+        if (sub == 0)
+#pragma unroll
+            for (int g = 0; g < G; g++) { gm[grp][g] = m[g]; gl[grp][g] = l[g]; }
+        __syncthreads();
+        long long pbase = (long long)cg * heads + kvh * G;
+#pragma unroll
+        for (int g = 0; g < G; g++)
+        {
+            float M = -INFINITY;
+            for (int jj = 0; jj < NG; jj++) M = fmaxf(M, gm[jj][g]);
+            float L = 0.f;
+            if (M != -INFINITY)
+            {
+                float wgt = m[g] == -INFINITY ? 0.f : exp2f(m[g] - M);
+#pragma unroll
+                for (int e = 0; e < 8; e++) atomicAdd(&acc[g][sub * 8 + e], a[g][e] * wgt);
+                for (int jj = 0; jj < NG; jj++) if (gm[jj][g] != -INFINITY) L += gl[jj][g] * exp2f(gm[jj][g] - M);
+            }
+            if (threadIdx.x == 0) { partML[2 * (pbase + g)] = M; partML[2 * (pbase + g) + 1] = L; }
+        }
+        __syncthreads();
+        for (int i = threadIdx.x; i < G * D; i += blockDim.x)
+            partO[(pbase + i / D) * D + i % D] = (&acc[0][0])[i];
+        __syncthreads();                               // acc and gm are reused by the block's next item
+    }
+}
+
+#define DECODE_WL_ARGS const bf16* qkv, const bf16* kc, const bf16* vc, const int* bt, int maxPages, int pageSize, const int* dseq, \
+    const int* seqStart, const int* seqCtx, const int* work, int decodes, float* partO, float* partML, int heads, int kvHeads, float scaleLog2
+#define DECODE_WL_PASS qkv, kc, vc, bt, maxPages, pageSize, dseq, seqStart, seqCtx, work, decodes, partO, partML, heads, kvHeads, scaleLog2
+// Four blocks per SM (128 registers) for G <= 4, as the v2 kernel gets without asking; G = 8 would spill at that bound.
+// U: keys each lane group loads per step. 8 (twice the bytes in flight, 245 registers) measured 20-25 % slower than 4.
+#define DECODE_WL(d, g, u, minBlocks) extern "C" __global__ void __launch_bounds__(128, minBlocks) decode_attention_wl_d##d##_g##g##_u##u(DECODE_WL_ARGS) \
+    { decode_attention_wl_impl<d, g, u>(DECODE_WL_PASS); }
+DECODE_WL(128, 1, 4, 4) DECODE_WL(128, 2, 4, 4) DECODE_WL(128, 4, 4, 4) DECODE_WL(128, 8, 4, 1)
+DECODE_WL(64, 1, 4, 4) DECODE_WL(64, 2, 4, 4) DECODE_WL(64, 4, 4, 4) DECODE_WL(64, 8, 4, 1)
+
+// Merges the work-list partials: grid (decode sequence, head), one thread per output dim; decode di's rows are its
+// chunks [chunkStart[di], chunkStart[di+1]).
+extern "C" __global__ void decode_combine_wl(const float* partO, const float* partML, const int* dseq, const int* seqStart,
+    const int* work, bf16* out, int heads, int headDim)
+{
+    int di = blockIdx.x, h = blockIdx.y, d = threadIdx.x;
+    const int* cstart = work + 1;
+    int c0 = cstart[di], c1 = cstart[di + 1];
+    float M = -INFINITY;
+    for (int c = c0; c < c1; c++) { long long r = (long long)c * heads + h; if (partML[2 * r + 1] > 0.f) M = fmaxf(M, partML[2 * r]); }
+    float acc = 0.f, L = 0.f;
+    for (int c = c0; c < c1; c++)
+    {
+        long long r = (long long)c * heads + h;
+        float l = partML[2 * r + 1];
+        if (l <= 0.f) continue;
+        float w = exp2f(partML[2 * r] - M);
+        L += w * l;
+        if (d < headDim) acc += w * partO[r * headDim + d];
+    }
+    if (d < headDim) out[(long long)seqStart[dseq[di]] * heads * headDim + h * headDim + d] = f2b(acc / L);
+}
+
 // Merges the split partials of decode attention: grid (decode sequence, head), one thread per output dim.
 extern "C" __global__ void decode_combine(const float* partO, const float* partML, const int* dseq, const int* seqStart,
     bf16* out, int splits, int heads, int headDim)
