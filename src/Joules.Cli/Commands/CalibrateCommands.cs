@@ -42,7 +42,7 @@ public static class CalibrateCommands
         var quick = new Option<bool>("--quick") { Description = "Small grid and short windows: about 3 minutes on an H100 with an 8B model (same as --grid quick)" };
         var gridName = new Option<string?>("--grid")
         {
-            Description = "Grid to measure: default (about 55 points, under 15 minutes), quick (about 20 points, short windows) or serving " +
+            Description = "Grid to measure: default (58 points, under 15 minutes), quick (about 20 points, short windows) or serving " +
                           "(quick plus budget-filling mixed iterations of 8192 and 16384 tokens and 8k-32k prefills, short windows: " +
                           "what a serving validation calibrates on the card that serves)",
         };
