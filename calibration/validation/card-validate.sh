@@ -10,7 +10,7 @@
 # another card (its UUID differs from the profile's), it calibrates the quick grid there first and says so.
 # Publish and copy as for serve-validate.sh, plus: cp calibration/validation/card-validate.sh .devrun/
 set -u
-step=${1:?usage: card-validate.sh calibrate|serve}
+step=${1:?usage: card-validate.sh calibrate|serve|offline}
 J=.devrun/joules/joules
 OUT=${OUT:-/tmp/card-validate-out}
 CAL=.devcal/llama-3.1-8b
@@ -40,6 +40,20 @@ case $step in
       echo "== $(date -u +%FT%TZ) done"
     } 2>&1 | tee "$OUT/card-calibrate-log.txt"
     tar czf "$OUT/card-profile.tgz" .devcal
+    ;;
+  offline)
+    # One call: the serving grid on this card, then the offline backlog alone (validated with the trace's arrivals
+    # and with the server's queue order).
+    {
+      echo "== $(date -u +%FT%TZ) $(hostname) card $(uuid)"
+      nvidia-smi --query-gpu=name,uuid,driver_version,memory.total,power.limit,power.draw,temperature.gpu,clocks.sm --format=csv
+      rm -rf "$CAL"
+      timeout -s INT -k 20 330 "$J" calibrate --model llama-3.1-8b --grid serving -o "$CAL"
+      echo "== exit $?"
+      uuid > .devcal/card
+    } 2>&1 | tee "$OUT/card-calibrate-log.txt"
+    tar czf "$OUT/card-profile.tgz" .devcal
+    RUNS=calibration/validation/card-runs OUT="$OUT" PROFILE="$CAL/profile.parquet" bash .devrun/serve-validate.sh offline 200
     ;;
   serve)
     here=$(uuid)

@@ -21,7 +21,7 @@
 # calibration/h200/llama-3.1-8b, stops the server (SIGTERM: it drains) and archives everything into
 # $OUT/validation-STEP.tgz (calibration/validation/runs/...) with the console log $OUT/validation-STEP-log.txt.
 set -u
-step=${1:?usage: serve-validate.sh smoke|all [BUDGET_S]}
+step=${1:?usage: serve-validate.sh smoke|all|offline [BUDGET_S]}
 budget=${2:-440}
 t_start=$(date +%s)
 left() { echo $(( budget - ($(date +%s) - t_start) )); }
@@ -68,6 +68,11 @@ run() {  # run NAME REPLAY-ARGS...: replay into runs/NAME, then validate it
   echo "joules validate $R/$name ${PROFILE:+--profile $PROFILE }--max-energy-error 3 --max-tpot-error 5 --max-e2e-error 5 --max-ttft-error 10" >> "$R/$name-command.txt"
   "$J" validate "$R/$name" ${PROFILE:+--profile "$PROFILE"} --max-energy-error 3 --max-tpot-error 5 --max-e2e-error 5 --max-ttft-error 10
   echo "== exit $?: validate $name"
+  if [ -f "$R/$name/queue-order.parquet" ]; then
+    echo "joules validate $R/$name ${PROFILE:+--profile $PROFILE }--arrivals received --out $R/$name/received ..." >> "$R/$name-command.txt"
+    "$J" validate "$R/$name" ${PROFILE:+--profile "$PROFILE"} --arrivals received --out "$R/$name/received" --max-energy-error 3 --max-tpot-error 5 --max-e2e-error 5 --max-ttft-error 10
+    echo "== exit $?: validate $name --arrivals received"
+  fi
   archive
 }
 
@@ -94,6 +99,12 @@ warmup() {
       TOKENS=" " run smoke --duration 60s
       curl -s "$URL/metrics" | grep -v '^#' | head -40
       stop smoke
+      ;;
+    offline)
+      serve offline || exit 1
+      warmup
+      run offline --start 40m --limit 2000 --offline
+      stop offline
       ;;
     all)
       serve all || exit 1

@@ -17,8 +17,9 @@ namespace Joules.Replay;
 /// <param name="TokenTimes">Arrival time of every streamed token chunk.</param>
 /// <param name="Error">The endpoint's error message or the transport failure, null when it succeeded.</param>
 /// <param name="Status">HTTP status, 0 when no response came.</param>
+/// <param name="QueueOrder">Place in the endpoint's scheduler queue, where it says (joules serve's x-joules-queue-order header), else null.</param>
 public sealed record MeasuredRequest(long RequestId, double ScheduledS, double SentS, double FirstTokenS, double DoneS, int InputTokens,
-    int OutputTokensAsked, int OutputTokens, double[] TokenTimes, string? Error, int Status)
+    int OutputTokensAsked, int OutputTokens, double[] TokenTimes, string? Error, int Status, long? QueueOrder = null)
 {
     public bool Failed => Error is not null;
     public double LagS => SentS - ScheduledS;
@@ -61,6 +62,7 @@ public sealed class OpenAiStreamClient(HttpClient http, Uri baseUri, string mode
         var times = new List<double>(p.OutputTokens);
         var sent = clock();
         int? usage = null;
+        long? queueOrder = null;
         try
         {
             using var msg = new HttpRequestMessage(HttpMethod.Post, _completions) { Content = new ByteArrayContent(Body(prompt, p.OutputTokens)) };
@@ -68,10 +70,13 @@ public sealed class OpenAiStreamClient(HttpClient http, Uri baseUri, string mode
             sent = clock();
             using var resp = await http.SendAsync(msg, HttpCompletionOption.ResponseHeadersRead, cancel);
             var status = (int)resp.StatusCode;
+            if (resp.Headers.TryGetValues(QueueOrderHeader, out var orders) && long.TryParse(orders.FirstOrDefault(), System.Globalization.NumberStyles.None,
+                    System.Globalization.CultureInfo.InvariantCulture, out var order))
+                queueOrder = order;
             if (!resp.IsSuccessStatusCode)
             {
                 var text = await resp.Content.ReadAsStringAsync(cancel);
-                return Done(p, sent, times, usage, clock(), ErrorMessage(text, status), status);
+                return Done(p, sent, times, usage, clock(), ErrorMessage(text, status), status, queueOrder);
             }
             await using var stream = await resp.Content.ReadAsStreamAsync(cancel);
             using var reader = new StreamReader(stream, Encoding.UTF8);
@@ -84,22 +89,25 @@ public sealed class OpenAiStreamClient(HttpClient http, Uri baseUri, string mode
                 using var doc = JsonDocument.Parse(data.ToString());
                 var root = doc.RootElement;
                 if (root.TryGetProperty("error", out var err))
-                    return Done(p, sent, times, usage, now, err.TryGetProperty("message", out var m) ? m.GetString() ?? "error" : err.ToString(), status);
+                    return Done(p, sent, times, usage, now, err.TryGetProperty("message", out var m) ? m.GetString() ?? "error" : err.ToString(), status, queueOrder);
                 if (root.TryGetProperty("choices", out var ch) && ch.ValueKind == JsonValueKind.Array && ch.GetArrayLength() > 0) times.Add(now);
                 if (root.TryGetProperty("usage", out var u) && u.ValueKind == JsonValueKind.Object && u.TryGetProperty("completion_tokens", out var ct))
                     usage = ct.GetInt32();
             }
-            return Done(p, sent, times, usage, clock(), times.Count == 0 ? "the stream ended without a token" : null, status);
+            return Done(p, sent, times, usage, clock(), times.Count == 0 ? "the stream ended without a token" : null, status, queueOrder);
         }
         catch (Exception e) when (e is HttpRequestException or IOException or JsonException || e is OperationCanceledException && !cancel.IsCancellationRequested)
         {
-            return Done(p, sent, times, usage, clock(), e is OperationCanceledException ? "timed out" : e.Message, 0);
+            return Done(p, sent, times, usage, clock(), e is OperationCanceledException ? "timed out" : e.Message, 0, queueOrder);
         }
     }
 
-    private static MeasuredRequest Done(PlannedRequest p, double sent, List<double> times, int? usage, double end, string? error, int status) =>
+    private static MeasuredRequest Done(PlannedRequest p, double sent, List<double> times, int? usage, double end, string? error, int status, long? queueOrder) =>
         new(p.RequestId, p.SendS, sent, times.Count > 0 ? times[0] : double.NaN, end, p.InputTokens, p.OutputTokens,
-            usage ?? times.Count, times.ToArray(), error, status);
+            usage ?? times.Count, times.ToArray(), error, status, queueOrder);
+
+    /// <summary>The header a joules server numbers its queue with (Joules.Serving's ServingLoop.QueueOrderHeader; replay does not depend on the server).</summary>
+    public const string QueueOrderHeader = "x-joules-queue-order";
 
     private static string ErrorMessage(string body, int status)
     {

@@ -99,10 +99,29 @@ public static class ReplayOutputs
             sink.Complete();
         }
         if (tokenTimes) WriteTokens(staged.PathFor("tokens.parquet"), run.Requests);
+        if (run.Requests.Any(r => r.QueueOrder is not null)) WriteQueueOrder(staged.PathFor(QueueOrderFile), run.Requests);
         File.WriteAllText(staged.PathFor("summary.json"), SummaryJson.Serialize(Summarise(run)) + Environment.NewLine);
         File.WriteAllText(staged.PathFor(RunMetadata.FileName), run.Metadata.ToJson() + Environment.NewLine);
         staged.Commit();
         return staged.Path;
+    }
+
+    /// <summary>File of the order the endpoint queued the requests in (request_id, queue_order), written when it said (joules serve does).</summary>
+    public const string QueueOrderFile = "queue-order.parquet";
+
+    private static void WriteQueueOrder(string path, IReadOnlyList<MeasuredRequest> requests)
+    {
+        var known = requests.Where(r => r.QueueOrder is not null).OrderBy(r => r.QueueOrder).ToArray();
+        ColumnBuffer[] c = [new("request_id", ColumnKind.Int64, Math.Max(1, known.Length)), new("queue_order", ColumnKind.Int64, Math.Max(1, known.Length))];
+        for (var i = 0; i < known.Length; i++)
+        {
+            c[0].Int64s![i] = known[i].RequestId;
+            c[1].Int64s![i] = known[i].QueueOrder!.Value;
+        }
+        using var w = new ParquetTableWriter(path);
+        w.Open(c);
+        if (known.Length > 0) w.WriteRowGroup(c, known.Length);
+        w.Complete();
     }
 
     private static void WriteTokens(string path, IReadOnlyList<MeasuredRequest> requests)

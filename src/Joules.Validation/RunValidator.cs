@@ -14,6 +14,8 @@ public enum ArrivalSource
     Trace,
     /// <summary>The times the replay actually sent each request (its schedule lag included).</summary>
     Sent,
+    /// <summary>The send times, handed out in the order the endpoint queued the requests (joules serve's queue numbers): concurrent requests are admitted as the server admitted them.</summary>
+    Received,
 }
 
 /// <summary>Largest errors (percent, absolute) a validation accepts; null: not checked.</summary>
@@ -90,7 +92,12 @@ public static class RunValidator
         var (spec, overheadMs) = SpecFor(meta, o);
         var scenario = spec.Resolve(o.ProfileRoot);
         var cost = scenario.CreateCostModel();
-        IEnumerable<Joules.Traces.TraceRequest> trace = o.Arrivals == ArrivalSource.Sent ? run.SentTrace() : TraceOf(meta, o, cancel);
+        IEnumerable<Joules.Traces.TraceRequest> trace = o.Arrivals switch
+        {
+            ArrivalSource.Sent => run.SentTrace(),
+            ArrivalSource.Received => run.ReceivedTrace(),
+            _ => TraceOf(meta, o, cancel),
+        };
         var sink = new CollectingSink(wantsPower: true);
         var cluster = scenario.Cluster with { PowerBinSeconds = o.PowerBinS };
         var sim = ClusterSimulation.Run(cluster, cost, trace, sink);

@@ -22,7 +22,7 @@ public static class ValidationReport
             w.WriteString("endpoint", v.Run.Endpoint);
             w.WriteString("trace", v.Run.Trace.Path);
             w.WriteString("trace_sha256", v.Run.Trace.Sha256);
-            w.WriteString("arrivals", v.Arrivals == ArrivalSource.Trace ? "trace" : "sent");
+            w.WriteString("arrivals", v.Arrivals switch { ArrivalSource.Sent => "sent", ArrivalSource.Received => "received", _ => "trace" });
             w.WriteString("cost_model", v.CostModel);
             Num(w, "iteration_overhead_ms", v.IterationOverheadMs);
             w.WriteString("energy_source", v.Run.Energy.Source);
@@ -60,7 +60,7 @@ public static class ValidationReport
     {
         yield return $"run: {v.RunFolder} ({v.Run.RequestsSent:N0} requests to {v.Run.Endpoint}, energy from {v.Run.Energy.Source})";
         yield return $"simulated: 1 instance, {v.CostModel}, {v.Simulated.KvBlocksPerInstance:N0} KV blocks, max-num-seqs {v.Simulated.MaxNumSeqs}, " +
-                     $"max-num-batched-tokens {v.Simulated.MaxNumBatchedTokens}, arrivals from the {(v.Arrivals == ArrivalSource.Trace ? "trace" : "recorded sends")}";
+                     $"max-num-batched-tokens {v.Simulated.MaxNumBatchedTokens}, arrivals from the {v.Arrivals switch { ArrivalSource.Sent => "recorded sends", ArrivalSource.Received => "recorded sends in the server's queue order", _ => "trace" }}";
         yield return $"{"metric",-22} {"measured",14} {"simulated",14} {"error",10}  limit";
         foreach (var m in v.Metrics)
         {

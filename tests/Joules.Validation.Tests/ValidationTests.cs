@@ -88,6 +88,34 @@ public class ValidationTests(SimServedRun served) : IClassFixture<SimServedRun>
     }
 
     [Fact]
+    public void TheServersQueueOrderIsRecordedAndCanDriveTheArrivals()
+    {
+        // joules serve numbers its queue in a response header; replay keeps it in queue-order.parquet.
+        var run = MeasuredRun.Load(_run);
+        Assert.True(File.Exists(Path.Combine(_run, ReplayOutputs.QueueOrderFile)));
+        Assert.Equal(run.Requests.Count(r => !r.Rejected), run.QueueOrder.Count);
+        Assert.Equal(run.QueueOrder.Count, run.QueueOrder.Values.Distinct().Count());
+        var received = run.ReceivedTrace().ToList();
+        // The same requests at the same times, handed out in queue order.
+        Assert.Equal(run.Requests.Select(r => r.RequestId).Order(), received.Select(t => t.RequestId).Order());
+        Assert.Equal(run.Requests.Select(r => (long)Math.Round(r.ArrivalS * 1e6)).Order(), received.Select(t => t.ArrivalMicros));
+        var placed = received.Where(t => run.QueueOrder.ContainsKey(t.RequestId)).Select(t => run.QueueOrder[t.RequestId]).ToList();
+        Assert.Equal(placed.Order(), placed);
+        var v = RunValidator.Validate(_run, Options() with { Arrivals = ArrivalSource.Received });
+        Assert.Equal(v.Run.RequestsSent, v.Simulated.RequestsTotal);
+        Assert.Contains("server's queue order", string.Join('\n', ValidationReport.Lines(v)));
+    }
+
+    [Fact]
+    public void ReceivedArrivalsNeedARunThatRecordedTheQueue()
+    {
+        var copy = Directory.CreateDirectory(Path.Combine(_dir, "no-queue-order")).FullName;
+        foreach (var f in Directory.GetFiles(_run)) if (Path.GetFileName(f) != ReplayOutputs.QueueOrderFile) File.Copy(f, Path.Combine(copy, Path.GetFileName(f)));
+        var e = Assert.Throws<InvalidDataException>(() => RunValidator.Validate(copy, Options() with { Arrivals = ArrivalSource.Received }));
+        Assert.Contains("--arrivals trace or sent", e.Message);
+    }
+
+    [Fact]
     public void AnotherTraceFileIsRefused()
     {
         var other = Path.Combine(_dir, "other.csv");

@@ -16,7 +16,7 @@ public static class ValidateCommand
     public static Command Create()
     {
         var run = new Argument<string>("run") { Description = "A run folder written by `joules replay --out`" };
-        var arrivals = CliOptions.Choice("--arrivals", "Arrival times simulated: trace (the run's trace, window and rate scaling) or sent (the times the replay actually sent)", ArrivalSource.Trace);
+        var arrivals = CliOptions.Choice("--arrivals", "Arrival times simulated: trace (the run's trace, window and rate scaling), sent (the times the replay actually sent) or received (the send times in the order the server queued the requests; needs a run of joules serve, which numbers its queue)", ArrivalSource.Trace);
         var trace = new Option<string?>("--trace") { Description = "The run's trace file, if it moved since the run (its SHA-256 must match)" };
         Option<double?> Limit(string name, string what) => CliOptions.OptionalNumber(name, $"Exit with code {LimitMissedExitCode} when the {what} error exceeds this many percent", "a percentage of at least 0", v => v >= 0);
         var energy = Limit("--max-energy-error", "total-energy");

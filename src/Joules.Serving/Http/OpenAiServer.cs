@@ -82,6 +82,7 @@ public static class OpenAiServer
             }
             r = new ServingRequest(Interlocked.Increment(ref s_nextId), req.Prompt, req.MaxTokens, req.MinTokens, req.IgnoreEos);
             loop.Submit(r);
+            ctx.Response.Headers[ServingLoop.QueueOrderHeader] = r.QueueOrder.ToString(System.Globalization.CultureInfo.InvariantCulture);
         }
         catch (RequestRejectedException e)
         {

@@ -59,6 +59,8 @@ public sealed class ServingRequest
     public int Preemptions { get; internal set; }
     /// <summary>Loop clock when it was queued, first scheduled, and produced its first token (NaN until then).</summary>
     public double QueuedS { get; internal set; } = double.NaN;
+    /// <summary>Place in the order requests reached the scheduler (1, 2, ...; 0 before <see cref="ServingLoop.Submit"/>): sent back as <see cref="ServingLoop.QueueOrderHeader"/>.</summary>
+    public long QueueOrder { get; internal set; }
     public double FirstScheduledS { get; internal set; } = double.NaN;
     public double FirstTokenS { get; internal set; } = double.NaN;
     public FinishReason Finish { get; internal set; }
