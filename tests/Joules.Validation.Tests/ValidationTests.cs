@@ -55,7 +55,11 @@ public class ValidationTests(SimServedRun served) : IClassFixture<SimServedRun>
         Assert.True(Err("duration_s") < 5, $"duration {Err("duration_s"):F1} %");
         Assert.True(Err("e2e_p50_s") < 15, $"E2E p50 {Err("e2e_p50_s"):F1} %");
         Assert.True(Err("tpot_p50_s") < 15, $"TPOT p50 {Err("tpot_p50_s"):F1} %");
-        Assert.True(Err("ttft_p50_s") < 30, $"TTFT p50 {Err("ttft_p50_s"):F1} %");
+        // TTFT p50 of a light run is tens of milliseconds, so a few milliseconds of HTTP round trip and timer jitter
+        // (what the simulation has no model of) are a large share: relative or absolute, whichever is looser.
+        var ttft = v.Metrics.Single(m => m.Name == "ttft_p50_s");
+        Assert.True(Err("ttft_p50_s") < 30 || Math.Abs(ttft.Simulated - ttft.Measured) < 0.010,
+            $"TTFT p50 {ttft.Measured * 1e3:F1} ms measured, {ttft.Simulated * 1e3:F1} ms simulated ({Err("ttft_p50_s"):F1} %)");
         Assert.Equal(0, Err("requests_completed"));
         Assert.True(v.IterationOverheadMs > 0);
         Assert.Contains("ms/iteration host", v.CostModel);

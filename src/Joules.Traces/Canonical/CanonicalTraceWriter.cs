@@ -111,6 +111,9 @@ public abstract class CanonicalTraceWriter : IDisposable
         _cancel.ThrowIfCancellationRequested();
         Finish();
         Close();
+        // Encoding the last row group and flushing can take a while: a cancel that came meanwhile still leaves the
+        // previous file in place (the rename below is the only step that is not undone).
+        _cancel.ThrowIfCancellationRequested();
         _file.Commit();
     }
 
