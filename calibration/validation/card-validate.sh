@@ -16,6 +16,13 @@ OUT=${OUT:-/tmp/card-validate-out}
 CAL=.devcal/llama-3.1-8b
 mkdir -p "$OUT" .devcal
 uuid() { nvidia-smi --query-gpu=uuid --format=csv,noheader | head -1; }
+calibrate_here() {  # calibrate_here TIMEOUT_S: the serving grid on this card into $CAL, the card's UUID beside it
+  echo "== $(date -u +%FT%TZ) joules calibrate --grid serving -o $CAL"
+  rm -rf "$CAL"
+  timeout -s INT -k 20 "$1" "$J" calibrate --model llama-3.1-8b --grid serving -o "$CAL"
+  echo "== exit $?"
+  uuid > .devcal/card
+}
 case $step in
   calibrate)
     {
@@ -31,11 +38,7 @@ case $step in
       for k in work-list single-pass; do
         for b in 1 64; do timeout 60 "$J" engine bench --model llama-3.1-70b --tp 8 --phase decode --batch $b --context 1024 --iterations 10 --decode-kernel $k | tail -1; done
       done
-      echo "== $(date -u +%FT%TZ) joules calibrate --grid serving -o $CAL"
-      rm -rf "$CAL"
-      timeout -s INT -k 20 420 "$J" calibrate --model llama-3.1-8b --grid serving -o "$CAL"
-      echo "== exit $?"
-      uuid > .devcal/card
+      calibrate_here 420
       nvidia-smi --query-gpu=name,uuid,power.draw,temperature.gpu,clocks.sm --format=csv
       echo "== $(date -u +%FT%TZ) done"
     } 2>&1 | tee "$OUT/card-calibrate-log.txt"
@@ -47,10 +50,7 @@ case $step in
     {
       echo "== $(date -u +%FT%TZ) $(hostname) card $(uuid)"
       nvidia-smi --query-gpu=name,uuid,driver_version,memory.total,power.limit,power.draw,temperature.gpu,clocks.sm --format=csv
-      rm -rf "$CAL"
-      timeout -s INT -k 20 330 "$J" calibrate --model llama-3.1-8b --grid serving -o "$CAL"
-      echo "== exit $?"
-      uuid > .devcal/card
+      calibrate_here 330
     } 2>&1 | tee "$OUT/card-calibrate-log.txt"
     tar czf "$OUT/card-profile.tgz" .devcal
     RUNS=calibration/validation/card-runs OUT="$OUT" PROFILE="$CAL/profile.parquet" bash .devrun/serve-validate.sh offline 200

@@ -224,16 +224,10 @@ public sealed class ServingEngine : IDisposable
         while (b < pages)
         {
             long half = b / 2;
-            b = (b & (b - 1)) == 0 && half > 0 ? b + half : NextPowerOfTwo(b);   // 2^k -> 1.5 x 2^k -> 2^(k+1)
+            // 2^k -> 1.5 x 2^k -> 2^(k+1) (1 -> 2: no half step below 2)
+            b = long.IsPow2(b) && half > 0 ? b + half : (long)System.Numerics.BitOperations.RoundUpToPowerOf2((ulong)b + 1);
         }
         return (int)Math.Min(Math.Max(b, pages), maximum);
-    }
-
-    private static long NextPowerOfTwo(long v)
-    {
-        long p = 1;
-        while (p <= v) p <<= 1;
-        return p;
     }
 
     // Token positions, cache slots, per-sequence tables, prefill tiles (64 queries each), decode list and block table.

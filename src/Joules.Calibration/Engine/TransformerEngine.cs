@@ -351,10 +351,14 @@ public sealed class TransformerEngine : IEngineInstance
             LastH = Alloc((long)Sequences * h * Bf16);
             Logits = Alloc((long)Sequences * m.VocabShard * Bf16);
             NextTokens = Alloc(Sequences * 4L);
-            bool workList = e.Options.DecodeKernel == DecodeKernel.WorkList;
-            long partRows = workList
-                ? (long)DecodeWork.MaxChunks(Math.Max(1, DecodeCount), m.KvHeads, e._ctx.MultiprocessorCount, dseq.Sum(i => (long)seqCtx[i] + 1)) * m.Heads
-                : (long)Math.Max(1, DecodeCount) * m.Heads * Splits;
+            // The work list's partials are exactly its chunks (per head); the other kernels' are sequences x splits.
+            int[]? work = null;
+            if (e.Options.DecodeKernel == DecodeKernel.WorkList && DecodeCount > 0)
+            {
+                work = new int[DecodeWork.TableLength(DecodeCount)];
+                DecodeWork.Fill(dseq.Select(i => seqCtx[i] + 1).ToArray(), m.KvHeads, e._ctx.MultiprocessorCount, work);
+            }
+            long partRows = work is not null ? (long)work[0] * m.Heads : (long)Math.Max(1, DecodeCount) * m.Heads * Splits;
             PartO = Alloc(partRows * m.HeadDim * 4);
             PartMl = Alloc(partRows * 2 * 4);
             LayerCacheBytes = (long)TotalPages * pageSize * m.KvHeads * m.HeadDim * Bf16;
@@ -373,12 +377,7 @@ public sealed class TransformerEngine : IEngineInstance
             Ids = Upload(ids); TokPos = Upload(tokPos); TokSlot = Upload(tokSlot); LastRows = Upload(lastRows);
             SeqStart = Upload(seqStart); SeqNew = Upload(seqNew); SeqCtx = Upload(seqCtx); BlockTable = Upload(blockTable);
             Tiles = Upload(tiles.ToArray()); DecodeSeqs = Upload(dseq.ToArray());
-            if (workList && DecodeCount > 0)
-            {
-                var table = new int[DecodeWork.TableLength(DecodeCount)];
-                DecodeWork.Fill(dseq.Select(i => seqCtx[i] + 1).ToArray(), m.KvHeads, e._ctx.MultiprocessorCount, table);
-                Work = Upload(table);
-            }
+            if (work is not null) Work = Upload(work);
             // The cached context holds random keys and values (never zeros, which would make attention trivially uniform).
             e._k.FillUniform(e._stream, KCache.Ptr, KCache.Bytes / 2, e.Options.Seed + 101, 1f);
             e._k.FillUniform(e._stream, VCache.Ptr, VCache.Bytes / 2, e.Options.Seed + 202, 1f);

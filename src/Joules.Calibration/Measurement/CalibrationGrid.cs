@@ -72,20 +72,13 @@ public sealed record CalibrationGrid(string Name, IReadOnlyList<CalibrationPoint
 
     /// <summary>The serving grid: the quick grid plus <see cref="ServingPoints"/>, about 35 points in about 5 minutes
     /// with the quick protocol; what a serving validation calibrates on the card that serves.</summary>
-    public static CalibrationGrid Serving(IEnumerable<Phase>? phases = null) => Build("serving", phases,
-        prefillTokens: [128, 512, 2048],
-        prefillBatches: [1, 4, 16],
-        decodeBatches: [1, 16, 64, 128, 256],
-        decodeContexts: [512, 2048],
-        mixed:
-        [
-            new(Phase.Mixed, 1, 512, 0, 32, 1024),
-            new(Phase.Mixed, 1, 1024, 2048, 64, 1024),
-            .. ServingPoints,
-        ]);
+    public static CalibrationGrid Serving(IEnumerable<Phase>? phases = null) => QuickShapes("serving", phases, ServingPoints);
 
     /// <summary>The --quick grid: about 20 points, about 3 minutes on an H100 with an 8B model.</summary>
-    public static CalibrationGrid Quick(IEnumerable<Phase>? phases = null) => Build("quick", phases,
+    public static CalibrationGrid Quick(IEnumerable<Phase>? phases = null) => QuickShapes("quick", phases, []);
+
+    // The quick grid's products and mixed points, then any further points (the order is the grid's, which its fingerprint keeps).
+    private static CalibrationGrid QuickShapes(string name, IEnumerable<Phase>? phases, IReadOnlyList<CalibrationPoint> extra) => Build(name, phases,
         prefillTokens: [128, 512, 2048],
         prefillBatches: [1, 4, 16],
         decodeBatches: [1, 16, 64, 128, 256],
@@ -94,6 +87,7 @@ public sealed record CalibrationGrid(string Name, IReadOnlyList<CalibrationPoint
         [
             new(Phase.Mixed, 1, 512, 0, 32, 1024),
             new(Phase.Mixed, 1, 1024, 2048, 64, 1024),
+            .. extra,
         ]);
 
     private static CalibrationGrid Build(string name, IEnumerable<Phase>? phases, int[] prefillTokens, int[] prefillBatches,
