@@ -154,9 +154,12 @@ public class RobustnessTests : IClassFixture<RobustnessFixture>, IDisposable
         using var cts = new CancellationTokenSource();
         // Anywhere from before the work starts to well into it (each run takes seconds).
         var delay = new Random(seed * 31 + command.Length).Next(0, 250);
-        var canceller = Task.Run(async () => { await Task.Delay(delay); cts.Cancel(); });
+        // A thread of its own: a thread-pool timer can fire seconds late when the pool is starved (the whole suite runs
+        // at once on a small CI machine), and the command would then have finished before the cancel.
+        var canceller = new Thread(() => { Thread.Sleep(delay); cts.Cancel(); }) { IsBackground = true };
+        canceller.Start();
         var (code, _, err) = Run(BusyArgs(command, previous.Path), cts.Token);
-        canceller.Wait();
+        canceller.Join();
         Assert.True(code == 130, $"exit {code} after a cancel at {delay} ms: {err}");
         var lines = err.Split('\n', StringSplitOptions.RemoveEmptyEntries);
         var line = Assert.Single(lines, l => l.StartsWith("interrupted:", StringComparison.Ordinal));
