@@ -7,13 +7,16 @@
 # (the raw log in calibration/<gpu>/<model>/raw.jsonl is the state).
 #
 #   calibration/device/calibrate.sh BUDGET_S JOB...
-#     JOB = smoke | 8b | 8b-quick | 70b-tp8 | 70b-tp8-full | parquet
+#     JOB = selftest | smoke | 8b | 8b-new | 8b-quick | 70b-tp8 | 70b-tp8-full | parquet
 #
 # How it was run (device tool, carry [".devrun"], after publishing into .devrun/joules; between calls the
 # archive was unpacked into calibration/ here, so the next call resumed from the partial raw log):
 #   bash calibration/device/calibrate.sh 555 8b                  # H200, first call (budget ran out mid-grid)
 #   bash calibration/device/calibrate.sh 540 8b 70b-tp8 parquet  # H200, second call (resumed the 8B grid)
 #   bash calibration/device/calibrate.sh 555 70b-tp8-full         # H200, third call (70B shard on the default grid)
+# Issue 16 (the extended default grid, streaming GEMV at batch 1), 2026-12-02:
+#   bash .devrun/calibrate.sh 540 selftest 8b-new                 # first call: --force replaces the old grid's log
+#   bash .devrun/calibrate.sh 330 8b                              # second call: resumes it (profiles.tgz unpacked here in between)
 set -u
 J=.devrun/joules/joules
 OUT=${OUT:-/tmp/calibrate-out}
@@ -22,6 +25,7 @@ budget=${1:?budget seconds}; shift
 start=$(date +%s)
 left() { echo $(( budget - ($(date +%s) - start) )); }
 log="$OUT/device-log.txt"
+stamp=$(mktemp); touch "$stamp"
 
 calibrate() {
   local t; t=$(left)
@@ -42,7 +46,10 @@ calibrate() {
         # A tiny model and one short window per point: proves the whole path (engine, NVML, profile writing).
         calibrate --model llama-3.2-1b --quick --points decode,idle --trials 1 --window-s 0.5 --out /tmp/smoke --force
         "$J" profile show /tmp/smoke/profile.parquet || { echo "smoke failed"; exit 1; } ;;
+      selftest) echo "== joules engine selftest --no-tensor-parallel"; timeout 120 "$J" engine selftest --no-tensor-parallel | tail -8 ;;
       8b)       calibrate --model llama-3.1-8b ;;
+      # A new grid: --force replaces the previous grid's log (kept beside it as raw.jsonl.<time>.bak).
+      8b-new)   calibrate --model llama-3.1-8b --force ;;
       8b-quick) calibrate --model llama-3.1-8b --quick ;;
       70b-tp8)  calibrate --model llama-3.1-70b --tp 8 --quick ;;
       # The default grid with 3 trials (CVs were under 1.1% on the quick grid) fits one device call;
@@ -63,6 +70,7 @@ calibrate() {
   done
   for p in calibration/*/*/profile.parquet; do [ -f "$p" ] && { echo "== joules profile show $p"; "$J" profile show "$p"; }; done
 } 2>&1 | tee -a "$log"
-dirs=$(find calibration -mindepth 2 -maxdepth 2 -type d ! -path 'calibration/device*' ! -path 'calibration/engine*')
+# Only the profile folders this run wrote to travel back (the others are in the repository already).
+dirs=$(find calibration -mindepth 3 -maxdepth 3 -name raw.jsonl -newer "$stamp" -printf '%h\n' | sort -u)
 [ -n "$dirs" ] && tar czf "$OUT/profiles.tgz" $dirs
 echo "== done in $(( $(date +%s) - start )) s"

@@ -2,6 +2,8 @@
 # Issue 5 device check, run from the repository root on the GPU machine (no .NET needed there):
 #   GPU info, engine selftest (every kernel + a whole small model vs float64 CPU references),
 #   our benchmark suite with the measured roofline, the PyTorch comparison, and the merged markdown table.
+#   TORCH_REFERENCE=1 adds the attention suite and torch_reference.py (budget TORCH_BUDGET_S, default 300 s) and
+#   $OUT/reference-table.md (make_reference_table.py).
 # Expects a self-contained `joules` published into .devrun/joules and this folder's scripts copied into .devrun/
 # (see calibration/engine/README.md). Results go to $OUT.
 set -u
@@ -26,4 +28,14 @@ LOG="$OUT/log.txt"
   done
   if [ -z "${SKIP_TORCH:-}" ]; then echo "== PyTorch"; PYTHONUNBUFFERED=1 timeout 300 python3 "$D/torch_compare.py" --out "$OUT/torch.json"; echo "torch exit $?"; fi
   python3 "$D/make_table.py" "$OUT/engine.json" "$OUT/torch.json" > "$OUT/table.md"; cat "$OUT/table.md"
+  if [ -n "${TORCH_REFERENCE:-}" ]; then
+    # Optional: attention kernels alone against every torch SDPA backend, and whole decode steps against PyTorch's
+    # fastest (StaticCache + CUDA graph, torch.compile reduce-overhead, eager); torch_reference.py stops at its budget.
+    if [ ! -f "$OUT/attention.json" ]; then
+      echo "== joules engine bench --suite attention"; "$J" engine bench --suite attention --json "$OUT/attention.json"; echo "attention bench exit $?"
+    fi
+    echo "== PyTorch reference (torch_reference.py)"
+    PYTHONUNBUFFERED=1 timeout 420 python3 "$D/torch_reference.py" --out "$OUT/torch-reference.json" --budget-s ${TORCH_BUDGET_S:-300}; echo "torch reference exit $?"
+    python3 "$D/make_reference_table.py" "$OUT/engine.json" "$OUT/attention.json" "$OUT/torch-reference.json" > "$OUT/reference-table.md"; cat "$OUT/reference-table.md"
+  fi
 } 2>&1 | tee "$LOG"

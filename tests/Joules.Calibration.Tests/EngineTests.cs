@@ -21,6 +21,59 @@ public class EngineTests
     }
 
     [Fact]
+    public void MacroGeneratedKernelsCoverEveryVariantTheLaunchersName()
+    {
+        var src = EngineKernels.Source();
+        // One streaming GEMV per row count 1..GemvMaxRows, each in all three input modes (GEMV_T expands to the three).
+        var rows = Regex.Matches(src, @"GEMV_T\((\d+)\)").Select(m => int.Parse(m.Groups[1].Value)).ToHashSet();
+        Assert.Equal(Enumerable.Range(1, EngineKernels.GemvMaxRows).ToHashSet(), rows);
+        Assert.Equal(3, Enum.GetValues<GemvInput>().Length);
+        Assert.Contains("GEMV(t, 0) GEMV(t, 1) GEMV(t, 2)", src);
+        // The work-list decode kernel for head_dim 64 and 128 and 1, 2, 4, 8 query heads per kv head.
+        foreach (var d in new[] { 64, 128 })
+            foreach (var g in new[] { 1, 2, 4, 8 })
+                Assert.Matches($@"DECODE_WL\({d}, {g}, 4, \d\)", src);
+    }
+
+    [Theory]
+    [InlineData(1, 4096, 1, true)]      // batch-1 decode
+    [InlineData(2, 4096, 1, false)]
+    [InlineData(4, 4096, 4, true)]
+    [InlineData(5, 4096, 4, false)]     // past the kernels' row counts
+    [InlineData(5, 4096, 16, false)]    // an option above GemvMaxRows is capped by the kernels
+    [InlineData(1, 4096, 0, false)]     // 0 turns the streaming path off
+    [InlineData(1, 4100, 4, false)]     // k must be a multiple of the 8-value loads
+    [InlineData(0, 4096, 4, false)]
+    public void StreamingProjectionsTakeDecodeSizedIterationsOnly(int tokens, int k, int max, bool streams) =>
+        Assert.Equal(streams, DenseOps.Streams(tokens, k, max));
+
+    [Fact]
+    public void AttentionWorkCountsCausalKeysAndTheCacheRead()
+    {
+        var m = Llama8B.Shard(1);
+        // A fresh 4-token prefill: query i sees i + 1 keys, 10 in all; it reads its 4 keys.
+        var (f, b) = EngineBench.AttentionWork(m, IterationComposition.Prefill(1, 4));
+        Assert.Equal(4.0 * 32 * 128 * 10, f);
+        Assert.Equal(4.0 * 8 * 128 * 2 * 2, b);
+        // Two decodes at context 9: each query sees 10 keys, K and V of 20 tokens are read.
+        (f, b) = EngineBench.AttentionWork(m, IterationComposition.Decode(2, 9));
+        Assert.Equal(4.0 * 32 * 128 * 20, f);
+        Assert.Equal(20.0 * 8 * 128 * 2 * 2, b);
+        Assert.Equal(10, EngineBench.AttentionSuite.Count);
+        Assert.All(EngineBench.AttentionSuite, s => Assert.StartsWith("attention ", s.Label));
+    }
+
+    [Fact]
+    public void ProfilesSayWhichProjectionAndAttentionKernelsMeasuredThem()
+    {
+        var p = new EngineOptions().Provenance();
+        Assert.Equal("cuBLASLt", p["engine.projections"]);
+        Assert.Contains("streaming GEMV with RMSNorm/SwiGLU fused for iterations of 1 token", new EngineOptions { GemvMaxTokens = 1 }.Provenance()["engine.projections"]);
+        Assert.Contains("up to 4 tokens", new EngineOptions { GemvMaxTokens = 9 }.Provenance()["engine.projections"]);
+        Assert.Contains("work-list", p["engine.decode_attention"]);
+    }
+
+    [Fact]
     public void SeventyBillionShardsSplitHeadsFfnAndKvHeads()
     {
         var s = Llama70B.Shard(8);

@@ -35,7 +35,7 @@ public class GpuEngineCommandTests
     {
         var (code, output, _) = Run("engine", "bench", "--help");
         Assert.Equal(0, code);
-        foreach (var opt in new[] { "--model", "--phase", "--batch", "--context", "--new-tokens", "--tp", "--gpus", "--energy", "--suite", "--roofline" })
+        foreach (var opt in new[] { "--model", "--phase", "--batch", "--context", "--new-tokens", "--tp", "--gpus", "--energy", "--suite", "--roofline", "--gemv-max-tokens", "'attention'", "'small-batch'" })
             Assert.Contains(opt, output);
         Assert.Equal(0, Run("engine", "selftest", "--help").Code);
         var (code2, help, _) = Run("gpu", "allreduce-bench", "--help");
@@ -55,6 +55,12 @@ public class GpuEngineCommandTests
         (code, _, err) = Run("engine", "bench", "--phase", "sideways");
         Assert.Equal(1, code);
         Assert.Contains("--phase must be prefill, decode or mixed", err);
+        (code, _, err) = Run("engine", "bench", "--gemv-max-tokens", "9");
+        Assert.Equal(1, code);
+        Assert.Contains("--gemv-max-tokens must be between 0 and 4, got 9", err);
+        (code, _, err) = Run("engine", "bench", "--decode-kernel", "fastest");
+        Assert.Equal(1, code);
+        Assert.Contains("single-pass", err);
         (code, _, err) = Run("gpu", "allreduce-bench", "--tokens", "64,-1");
         Assert.Equal(1, code);
         Assert.Contains("--tokens: '-1'", err);

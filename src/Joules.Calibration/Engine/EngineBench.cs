@@ -14,6 +14,13 @@ public sealed record BenchResult(string Label, IterationComposition Composition,
     public double GigabytesPerSecond => Bytes / MedianSeconds / 1e9;
 }
 
+/// <summary>An iteration's time split into its dense projections, its attention and the rest, each part timed alone.</summary>
+public sealed record IterationBreakdown(BenchResult Whole, double ProjectionSeconds, double AttentionSeconds)
+{
+    /// <summary>Whole iteration minus the two timed parts: small kernels and the gaps between kernels.</summary>
+    public double OtherSeconds => Whole.MedianSeconds - ProjectionSeconds - AttentionSeconds;
+}
+
 /// <summary>Measured ceilings of the GPU: dense bf16 GEMM rate and device-to-device copy bandwidth (bytes read plus written).</summary>
 public sealed record Roofline(double GemmFlopsPerSecond, double CopyBytesPerSecond)
 {
@@ -60,6 +67,91 @@ public static class EngineBench
             list.Add(($"decode b={b} 1x8192 + {b - 1}x{rest}", Of(oneLong)));
         }
         return list;
+    }
+
+    /// <summary>Decode batches of 1 to 16 sequences at context 1024 (and 8 at 4096): where the projections are weight streams and the streaming GEMV path competes with cuBLASLt.</summary>
+    public static IReadOnlyList<(string Label, IterationComposition Composition)> SmallBatchSuite { get; } =
+    [
+        .. new[] { 1, 2, 3, 4, 6, 8, 12, 16 }.Select(b => ($"decode b={b} ctx=1024", IterationComposition.Decode(b, 1024))),
+        ("decode b=8 ctx=4096", IterationComposition.Decode(8, 4096)),
+    ];
+
+    /// <summary>
+    /// Attention alone, on Llama-3.1-8B's geometry unless another model is given: fresh causal prefills of 1x2048, 1x8192,
+    /// 1x32768 and 8x2048 tokens, and decode batches (1, 64 and 128 at context 1024, 256 at 512, 64 at 4096, 8 at 32768);
+    /// the shapes PyTorch's SDPA backends are timed on by calibration/device/torch_reference.py.
+    /// </summary>
+    public static IReadOnlyList<(string Label, IterationComposition Composition)> AttentionSuite { get; } =
+    [
+        ("attention prefill 1x2048", IterationComposition.Prefill(1, 2048)),
+        ("attention prefill 1x8192", IterationComposition.Prefill(1, 8192)),
+        ("attention prefill 1x32768", IterationComposition.Prefill(1, 32768)),
+        ("attention prefill 8x2048", IterationComposition.Prefill(8, 2048)),
+        ("attention decode b=1 ctx=1024", IterationComposition.Decode(1, 1024)),
+        ("attention decode b=64 ctx=1024", IterationComposition.Decode(64, 1024)),
+        ("attention decode b=128 ctx=1024", IterationComposition.Decode(128, 1024)),
+        ("attention decode b=256 ctx=512", IterationComposition.Decode(256, 512)),
+        ("attention decode b=64 ctx=4096", IterationComposition.Decode(64, 4096)),
+        ("attention decode b=8 ctx=32768", IterationComposition.Decode(8, 32768)),
+    ];
+
+    /// <summary>FLOPs of one layer's attention (QKᵀ and PV, causal: query i of a chunk sees its context plus i + 1 keys) and the bytes of K and V it reads.</summary>
+    public static (double Flops, double Bytes) AttentionWork(ModelShard m, IterationComposition c)
+    {
+        double keysSeen = 0, keysRead = 0;
+        foreach (var s in c.Sequences)
+        {
+            keysSeen += (double)s.NewTokens * s.ContextBefore + (double)s.NewTokens * (s.NewTokens + 1) / 2;
+            keysRead += s.ContextBefore + s.NewTokens;
+        }
+        return (4.0 * m.Heads * m.HeadDim * keysSeen, keysRead * m.KvHeads * m.HeadDim * 2.0 * 2.0);
+    }
+
+    /// <summary>
+    /// Times the attention kernels of <paramref name="c"/> alone: every layer's attention captured back to back in one
+    /// CUDA graph over its own cache, the median over <paramref name="iterations"/> replays divided by the layers
+    /// (per-layer GPU time, as an SDPA call is timed); FLOPs and bytes are one layer's.
+    /// </summary>
+    public static BenchResult MeasureAttention(TransformerEngine engine, string label, IterationComposition c, int warmup = 3, int iterations = 20)
+    {
+        engine.Prepare(c);
+        var seconds = TimePart(engine, IterationPart.Attention, warmup, iterations).Median / engine.Shard.Layers;
+        var (flops, bytes) = AttentionWork(engine.Shard, c);
+        return new BenchResult(label, c, seconds, seconds, iterations, flops, bytes, Graph: true);
+    }
+
+    /// <summary>Median and fastest GPU time of one part of the prepared iteration over all layers, replayed from its own CUDA graph.</summary>
+    public static (double Median, double Min) TimePart(TransformerEngine engine, IterationPart part, int warmup = 3, int iterations = 20)
+    {
+        using var graph = engine.CapturePart(part);
+        for (var i = 0; i < warmup; i++) graph.Launch(engine.Stream);
+        engine.Synchronize();
+        using var a = new CudaEvent();
+        using var b = new CudaEvent();
+        var times = new double[iterations];
+        for (var i = 0; i < iterations; i++)
+        {
+            a.Record(engine.Stream);
+            graph.Launch(engine.Stream);
+            b.Record(engine.Stream);
+            b.Synchronize();
+            times[i] = CudaEvent.ElapsedMs(a, b) / 1e3;
+        }
+        Array.Sort(times);
+        return (times[iterations / 2], times[0]);
+    }
+
+    /// <summary>
+    /// Where an iteration's time goes: the whole iteration (as <see cref="Measure"/>), its dense projections alone and its
+    /// attention alone, each from its own CUDA graph; the rest (embedding, RoPE and cache writes, sampling, and the gaps
+    /// between kernels) is what the whole iteration takes beyond the two.
+    /// </summary>
+    public static IterationBreakdown MeasureBreakdown(TransformerEngine engine, string label, IterationComposition c, int warmup = 3, int iterations = 20)
+    {
+        var whole = Measure(engine, label, c, warmup, iterations);
+        var projections = TimePart(engine, IterationPart.Projections, warmup, iterations).Median;
+        var attention = TimePart(engine, IterationPart.Attention, warmup, iterations).Median;
+        return new IterationBreakdown(whole, projections, attention);
     }
 
     /// <summary>Prepares <paramref name="c"/>, runs <paramref name="warmup"/> iterations, then times <paramref name="iterations"/> one by one.</summary>

@@ -17,15 +17,18 @@ public static class EngineFactory
     }
 }
 
-/// <summary>One row of `joules engine bench`: timing, the roofline it is compared with, and (with --energy) the energy of all GPUs.</summary>
-public sealed record EngineBenchRow(BenchResult Result, double? RooflineSeconds, EnergyResult? Energy);
+/// <summary>One row of `joules engine bench`: timing, the roofline it is compared with, (with --energy) the energy of all GPUs, and (with --breakdown) the time of its parts.</summary>
+public sealed record EngineBenchRow(BenchResult Result, double? RooflineSeconds, EnergyResult? Energy, IterationBreakdown? Breakdown = null);
 
 /// <summary>The shapes, the table and the JSON file of `joules engine bench`.</summary>
 public static class EngineBenchReport
 {
     /// <summary>Named shape sets (--suite).</summary>
     public static IReadOnlyDictionary<string, IReadOnlyList<(string Label, IterationComposition Composition)>> Suites { get; } =
-        new Dictionary<string, IReadOnlyList<(string, IterationComposition)>> { ["issue5"] = EngineBench.Issue5Suite, ["spread"] = EngineBench.SpreadSuite };
+        new Dictionary<string, IReadOnlyList<(string, IterationComposition)>> { ["issue5"] = EngineBench.Issue5Suite, ["spread"] = EngineBench.SpreadSuite, ["attention"] = EngineBench.AttentionSuite, ["small-batch"] = EngineBench.SmallBatchSuite };
+
+    /// <summary>The suite that times attention kernels alone (<see cref="EngineBench.MeasureAttention"/>) instead of whole iterations.</summary>
+    public const string AttentionSuiteName = "attention";
 
     /// <summary>The shapes to run: a named suite, or one shape from --phase and its sizes.</summary>
     public static IReadOnlyList<(string Label, IterationComposition Composition)> Shapes(string? suite, string phase, int batch, int context, int newTokens, int decodes, int decodeContext)
@@ -53,8 +56,9 @@ public static class EngineBenchReport
           $"({engine.Shard.WeightBytesPerGpu / 1e9:F1} GB of weights per GPU; TFLOP/s and GB/s below are per GPU)"
         : $"{model.Name} tp={engine.Shard.Tp} (one shard: {engine.Shard.WeightBytesPerGpu / 1e9:F1} GB of weights) on {engine.DeviceName}";
 
-    public static string Header(bool energy) =>
+    public static string Header(bool energy, bool breakdown = false) =>
         $"{"shape",-24} {"ms/iter",9} {"tokens/s",10} {"TFLOP/s",8} {"GB/s",7} {"roofline ms",11} {"of roofline",11} graph" +
+        (breakdown ? $" {"proj ms",8} {"attn ms",8} {"other ms",8}" : "") +
         (energy ? $" {"J/iter",9} {"W",6} {"J/iter per GPU",-24}" : "");
 
     public static string Format(EngineBenchRow row)
@@ -63,6 +67,8 @@ public static class EngineBenchReport
         var inv = CultureInfo.InvariantCulture;
         var line = string.Create(inv, $"{r.Label,-24} {r.MedianSeconds * 1e3,9:F3} {r.TokensPerSecond,10:F0} {r.TflopsPerSecond,8:F1} {r.GigabytesPerSecond,7:F0} ") +
                    $"{(row.RooflineSeconds is { } x ? (x * 1e3).ToString("F3", inv) : "-"),11} {(row.RooflineSeconds is { } y ? (y / r.MedianSeconds).ToString("P0", inv) : "-"),11} {(r.Graph ? "yes" : "no"),5}";
+        if (row.Breakdown is { } b)
+            line += string.Create(inv, $" {b.ProjectionSeconds * 1e3,8:F3} {b.AttentionSeconds * 1e3,8:F3} {b.OtherSeconds * 1e3,8:F3}");
         if (row.Energy is { } e)
             line += string.Create(inv, $" {e.JoulesPerIteration,9:F4} {e.MeanPowerWatts,6:F0} ") + string.Join(" + ", e.PerGpu.Select(g => g.JoulesPerIteration.ToString("F4", inv)));
         return line;
@@ -108,6 +114,12 @@ public static class EngineBenchReport
                 w.WriteNumber("bytes", r.Bytes);
                 if (row.RooflineSeconds is { } rs) w.WriteNumber("roofline_s", rs); else w.WriteNull("roofline_s");
                 w.WriteBoolean("graph", r.Graph);
+                if (row.Breakdown is { } b)
+                {
+                    w.WriteNumber("projections_s", b.ProjectionSeconds);
+                    w.WriteNumber("attention_s", b.AttentionSeconds);
+                    w.WriteNumber("other_s", b.OtherSeconds);
+                }
                 if (row.Energy is { } e)
                 {
                     w.WriteNumber("energy_j", e.JoulesPerIteration);

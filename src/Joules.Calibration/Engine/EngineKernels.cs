@@ -6,6 +6,9 @@ namespace Joules.Calibration.Engine;
 /// <summary>Which decode-attention kernel runs: the work-list one (default: chunks of even length over all sequences, cost follows the sum of contexts), the single-pass online-softmax one split by the longest context, or the two-pass one (scores in shared memory).</summary>
 public enum DecodeKernel { WorkList, SinglePass, TwoPass }
 
+/// <summary>What the streaming GEMV computes in front of its product: the input as stored, its RMSNorm, or SwiGLU of a [gate | up] row.</summary>
+public enum GemvInput { Plain = 0, RmsNorm = 1, SwiGlu = 2 }
+
 /// <summary>The engine's CUDA C kernels (embedded resource), compiled by NVRTC for the current device, with typed launchers.</summary>
 public sealed class EngineKernels : IDisposable
 {
@@ -102,6 +105,21 @@ public sealed class EngineKernels : IDisposable
             qkv, kc, vc, blockTable, maxPages, pageSize, dseq, seqStart, seqCtx, work, decodeCount, partO, partMl, heads, kvHeads, ScaleLog2(headDim));
         _module.Kernel("decode_combine_wl").Launch(new Dim3((uint)decodeCount, (uint)heads), headDim, 0, s, partO, partMl, dseq, seqStart, work,
             output, heads, headDim);
+    }
+
+    /// <summary>Most rows of x the streaming GEMV kernels take (one kernel per row count).</summary>
+    public const int GemvMaxRows = 4;
+
+    /// <summary>
+    /// y[t] (+)= f(x[rows?[t] ?? t])·Wᵀ for t in [0, <paramref name="tokens"/>) with W row-major [n][k], streaming each
+    /// weight row once (decode-sized batches, where the product is a weight read): f per <paramref name="input"/>
+    /// (RMSNorm with <paramref name="norm"/> and <paramref name="eps"/>; SwiGLU of rows [gate | up] of width 2k).
+    /// </summary>
+    public void Gemv(CudaStream s, GemvInput input, ulong x, ulong rows, ulong norm, float eps, ulong w, ulong y, int tokens, int n, int k, bool accumulate)
+    {
+        if (tokens is < 1 or > GemvMaxRows) throw new ArgumentOutOfRangeException(nameof(tokens), $"the GEMV kernels take 1 to {GemvMaxRows} rows, got {tokens}");
+        if (k % 8 != 0) throw new ArgumentException($"the GEMV kernels read 8 values at a time: k = {k} is not a multiple of 8", nameof(k));
+        _module.Kernel($"gemv_t{tokens}_m{(int)input}").Launch(new Dim3((uint)((n + 3) / 4)), 256, 0, s, x, rows, norm, eps, w, y, n, k, accumulate ? 1 : 0);
     }
 
     public void SiluMul(CudaStream s, ulong gu, ulong output, int tokens, int ffn) =>

@@ -53,6 +53,11 @@ public static class EngineSelfTest
             Add($"prefill attention d64 gqa8 chunked pipelined={pipe}", () => Prefill(k, s, rnd, 8, 1, 64, pipe));
         }
         int sms = engine.Context.MultiprocessorCount;
+        // The streaming GEMV at every row count it has a kernel for, each input mode; n not a multiple of its 4 rows per
+        // block and k not a multiple of one warp sweep (256) check the edges; gathered rows as the LM head reads them.
+        foreach (var (t, n, kd) in new[] { (1, 1030, 4096), (1, 37, 264), (3, 258, 1000), (4, 4098, 512), (2, 513, 14336 / 4), (4, 100, 8) })
+            foreach (var mode in new[] { GemvInput.Plain, GemvInput.RmsNorm, GemvInput.SwiGlu })
+                Add($"gemv {mode} t={t} n={n} k={kd}", () => Gemv(k, s, rnd, mode, t, n, kd, accumulate: mode != GemvInput.RmsNorm && t % 2 == 1, gather: mode == GemvInput.RmsNorm && t > 2));
         foreach (var v in new[] { DecodeKernel.WorkList, DecodeKernel.SinglePass, DecodeKernel.TwoPass })
         {
             Add($"decode attention d128 gqa4 split-k {v}", () => Decode(k, s, rnd, 8, 2, 128, sms, v, [1, 70, 700, 2000, 33]));
@@ -62,14 +67,18 @@ public static class EngineSelfTest
         // The work list with many sequences of very different lengths (one long, many short, some at a chunk's edge),
         // planned for few SMs (long chunks, the long sequence split in two) and for all of them (short chunks).
         int[] spread = [.. Enumerable.Range(0, 40).Select(i => i == 7 ? 9000 : i % 5 == 0 ? 63 : 1 + (i * 97) % 700)];
-        foreach (var m in new[] { sms, 2 })
-            Add($"decode attention d128 gqa4 work list, 40 spread contexts, {m} SMs", () => Decode(k, s, rnd, 8, 2, 128, m, DecodeKernel.WorkList, spread));
         // Long contexts on few SMs: more items than blocks, so blocks take several items in turn.
         int[] longs = [.. Enumerable.Range(0, 6).Select(i => 3000 + 1500 * i)];
+        foreach (var m in new[] { sms, 2 })
+            Add($"decode attention d128 gqa4 work list, 40 spread contexts, {m} SMs", () => Decode(k, s, rnd, 8, 2, 128, m, DecodeKernel.WorkList, spread));
         Add("decode attention d128 gqa4 work list, blocks looping over items", () => Decode(k, s, rnd, 8, 2, 128, 1, DecodeKernel.WorkList, longs));
         Add("decode attention d128 gqa8 work list, blocks looping over items", () => Decode(k, s, rnd, 8, 1, 128, 1, DecodeKernel.WorkList, longs));
         Add("argmax", () => Argmax(k, s, rnd));
-        foreach (var r in Model(engine, "model (2 layers, mixed batch, graph)")) { results.Add(r); progress?.Invoke(r); }
+        foreach (var r in Model(engine, "model (2 layers, mixed batch, graph)", MixedBatch)) { results.Add(r); progress?.Invoke(r); }
+        // Iterations of at most GemvMaxTokens tokens stream their projections through the GEMV kernels, norms and SwiGLU fused in.
+        using (var gemvEngine = new TransformerEngine(TinyModel, 1, new EngineOptions { UseGraphs = true, Seed = (uint)seed + 1, GemvMaxTokens = EngineKernels.GemvMaxRows }))
+            foreach (var r in Model(gemvEngine, $"model (2 layers, {DecodeBatch.Sequences.Count} decodes: fused GEMV path, graph)", DecodeBatch)) { results.Add(r); progress?.Invoke(r); }
+        foreach (var r in Model(engine, "model (2 layers, 1 decode: cuBLASLt path, graph)", SingleDecode)) { results.Add(r); progress?.Invoke(r); }
         return results;
     }
 
@@ -332,6 +341,36 @@ public static class EngineSelfTest
         return Compare($"gemm{(acc ? " accumulate" : "")} t={t} n={n} k={kd}", by.Download<ushort>((long)t * n), reference);
     }
 
+    private static SelfTestResult Gemv(EngineKernels k, CudaStream s, Random rnd, GemvInput mode, int t, int n, int kd, bool accumulate, bool gather)
+    {
+        // Gathered: the t rows are picked out of 2t + 1 stored ones, in scrambled order.
+        int stored = gather ? 2 * t + 1 : t;
+        int[] pick = gather ? [.. Enumerable.Range(0, t).Select(i => (i * 7 + 3) % stored)] : [.. Enumerable.Range(0, t)];
+        int width = mode == GemvInput.SwiGlu ? 2 * kd : kd;
+        var x = RandomBf16(rnd, (long)stored * width); var w = RandomBf16(rnd, (long)n * kd); var y0 = RandomBf16(rnd, (long)t * n);
+        var nw = RandomBf16(rnd, kd);
+        using var bx = Up(x.Bits); using var bw = Up(w.Bits); using var bn = Up(nw.Bits); using var br = Up(pick);
+        using var by = accumulate ? Up(y0.Bits) : Poisoned((long)t * n);
+        k.Gemv(s, mode, bx.Ptr, gather ? br.Ptr : 0, bn.Ptr, 1e-5f, bw.Ptr, by.Ptr, t, n, kd, accumulate);
+        s.Synchronize();
+        var reference = new double[(long)t * n];
+        for (var i = 0; i < t; i++)
+        {
+            var xi = new double[kd];
+            long row = (long)pick[i] * width;
+            if (mode == GemvInput.RmsNorm) xi = RmsNormRef(x.Values, pick[i], kd, nw.Values, 1e-5);
+            else for (var c = 0; c < kd; c++)
+                    xi[c] = mode == GemvInput.SwiGlu ? Silu(x.Values[row + c]) * x.Values[row + kd + c] : x.Values[row + c];
+            for (var j = 0; j < n; j++)
+            {
+                double sum = accumulate ? y0.Values[(long)i * n + j] : 0;
+                for (var c = 0; c < kd; c++) sum += xi[c] * w.Values[(long)j * kd + c];
+                reference[(long)i * n + j] = sum;
+            }
+        }
+        return Compare($"gemv {mode}{(accumulate ? " accumulate" : "")}{(gather ? " gathered" : "")} t={t} n={n} k={kd}", by.Download<ushort>((long)t * n), reference);
+    }
+
     internal static double[] RmsNormRef(double[] x, int row, int hidden, double[] w, double eps)
     {
         double ss = 0;
@@ -562,9 +601,14 @@ public static class EngineSelfTest
     private static double[] Dl(DeviceBuffer b, long n) => b.Download<ushort>(n).Select(FromBf16).ToArray();
 
     /// <summary>Runs a mixed iteration (chunked prefill, fresh prefill, decodes) of the tiny model through its CUDA graph and compares the final hidden states and logits with a float64 forward pass that rounds to bf16 where the GPU stores.</summary>
-    private static IEnumerable<SelfTestResult> Model(TransformerEngine e, string name)
+    private static readonly IterationComposition MixedBatch =
+        new([new SequenceWork(37, 50), new SequenceWork(1, 70), new SequenceWork(20, 0), new SequenceWork(1, 300), new SequenceWork(65, 0)]);
+    private static readonly IterationComposition DecodeBatch =
+        new([new SequenceWork(1, 70), new SequenceWork(1, 300), new SequenceWork(1, 0), new SequenceWork(1, 129)]);
+    private static readonly IterationComposition SingleDecode = new([new SequenceWork(1, 333)]);
+
+    private static IEnumerable<SelfTestResult> Model(TransformerEngine e, string name, IterationComposition comp)
     {
-        var comp = new IterationComposition([new SequenceWork(37, 50), new SequenceWork(1, 70), new SequenceWork(20, 0), new SequenceWork(1, 300), new SequenceWork(65, 0)]);
         List<SelfTestResult> results = new();
         try
         {

@@ -59,7 +59,7 @@ public sealed class ServingEngine : IDisposable
     private readonly CudaStream _stream;
     private readonly CudaStream _capture;
     private readonly EngineKernels _k;
-    private readonly CublasLtGemm _gemm;
+    private readonly DenseOps _dense;
     private readonly ModelShard _m;
     private readonly int _ps;
     private readonly int _maxTokens, _maxSeqs, _maxStride, _maxTiles;
@@ -85,7 +85,7 @@ public sealed class ServingEngine : IDisposable
             _ctx = _engine.Context;
             _stream = _engine.Stream;
             _k = _engine.Kernels;
-            _gemm = _engine.Gemm;
+            _dense = _engine.Dense;
             _m = _engine.Shard;
             _ps = Options.BlockSize;
             _capture = new CudaStream();
@@ -300,8 +300,7 @@ public sealed class ServingEngine : IDisposable
         {
             var w = _engine.Layers[l];
             ulong kc = _kCache.At(l * _layerCacheBytes), vc = _vCache.At(l * _layerCacheBytes);
-            _k.RmsNorm(s, _x.Ptr, 0, w.AttnNorm.Ptr, _h.Ptr, t, h, eps);
-            _gemm.Run(s, _h.Ptr, w.Qkv.Ptr, _qkv.Ptr, t, q, h);
+            _dense.NormProject(s, _x.Ptr, 0, w.AttnNorm.Ptr, eps, _h.Ptr, w.Qkv.Ptr, _qkv.Ptr, t, q, h);
             _k.QkvRopeCache(s, _qkv.Ptr, w.QkvBias?.Ptr ?? 0, Meta(_offPos), Meta(_offSlot), kc, vc, t, m.Heads, m.KvHeads, m.HeadDim, m.Model.RopeTheta);
             if (d.Tiles > 0)
                 _k.PrefillAttention(s, m.HeadDim, _qkv.Ptr, kc, vc, Meta(_offBt), d.Stride, _ps, Meta(_offTiles), d.Tiles,
@@ -309,14 +308,11 @@ public sealed class ServingEngine : IDisposable
             if (d.Decodes > 0)
                 _k.DecodeAttentionWorkList(s, m.HeadDim, _qkv.Ptr, kc, vc, Meta(_offBt), d.Stride, _ps, Meta(_offDseq), d.Decodes,
                     Meta(_offStart), Meta(_offCtx), Meta(_offWork), _ctx.MultiprocessorCount, _partO.Ptr, _partMl.Ptr, _attn.Ptr, m.Heads, m.KvHeads);
-            _gemm.Run(s, _attn.Ptr, w.O.Ptr, _x.Ptr, t, h, a, accumulate: true);
-            _k.RmsNorm(s, _x.Ptr, 0, w.MlpNorm.Ptr, _h.Ptr, t, h, eps);
-            _gemm.Run(s, _h.Ptr, w.GateUp.Ptr, _gateUp.Ptr, t, 2 * f, h);
-            _k.SiluMul(s, _gateUp.Ptr, _act.Ptr, t, f);
-            _gemm.Run(s, _act.Ptr, w.Down.Ptr, _x.Ptr, t, h, f, accumulate: true);
+            _dense.Project(s, _attn.Ptr, w.O.Ptr, _x.Ptr, t, h, a, accumulate: true);
+            _dense.NormProject(s, _x.Ptr, 0, w.MlpNorm.Ptr, eps, _h.Ptr, w.GateUp.Ptr, _gateUp.Ptr, t, 2 * f, h);
+            _dense.SwiGluProject(s, _gateUp.Ptr, _act.Ptr, w.Down.Ptr, _x.Ptr, t, h, f, accumulate: true);
         }
-        _k.RmsNorm(s, _x.Ptr, Meta(_offLast), _engine.FinalNorm.Ptr, _lastH.Ptr, d.Sequences, h, eps);
-        _gemm.Run(s, _lastH.Ptr, _engine.LmHead.Ptr, _logits.Ptr, d.Sequences, m.VocabShard, h);
+        _dense.NormProject(s, _x.Ptr, Meta(_offLast), _engine.FinalNorm.Ptr, eps, _lastH.Ptr, _engine.LmHead.Ptr, _logits.Ptr, d.Sequences, m.VocabShard, h);
         _k.Argmax(s, _logits.Ptr, d.Sequences, m.VocabShard, _next.Ptr);
     }
 

@@ -18,6 +18,12 @@ public sealed record EngineOptions
     public bool PipelinedPrefill { get; init; } = true;
     /// <summary>Decode-attention kernel variant.</summary>
     public DecodeKernel DecodeKernel { get; init; } = DecodeKernel.WorkList;
+    /// <summary>Iterations of at most this many tokens run their projections through the streaming GEMV kernels with RMSNorm and SwiGLU fused in (0, the default: always cuBLASLt).</summary>
+    /// <remarks>Off by default because it trades energy for speed: on the H200, batch-1 decode of the 8B took 5.08 ms and about
+    /// 3.0 J through the GEMV path (two cards) against 5.28-5.35 ms and 2.25-2.61 J through cuBLASLt (four cards), and vLLM
+    /// runs cuBLAS at batch 1, so cuBLASLt is both the cheaper and the more faithful default. At 2 to 4 tokens the GEMV's
+    /// CUDA-core FMAs cost more than cuBLASLt's tensor cores save (b=2: 6.79 vs 5.40 ms).</remarks>
+    public int GemvMaxTokens { get; init; }
     /// <summary>Bytes kept free when deciding whether a composition fits.</summary>
     public long MemoryMarginBytes { get; init; } = 1L << 30;
 
@@ -32,8 +38,14 @@ public sealed record EngineOptions
         },
         ["engine.prefill_attention"] = PipelinedPrefill ? "joules flash-style, cp.async double-buffered" : "joules flash-style, single buffer",
         ["engine.decode_graphs"] = UseGraphs ? "cuda graphs" : "eager",
+        ["engine.projections"] = Math.Min(GemvMaxTokens, EngineKernels.GemvMaxRows) is var n and > 0
+            ? $"cuBLASLt; joules streaming GEMV with RMSNorm/SwiGLU fused for iterations of {(n == 1 ? "1 token" : $"up to {n} tokens")}"
+            : "cuBLASLt",
     };
 }
+
+/// <summary>A part of an iteration that can be timed alone: the attention kernels, or the dense projections with the norms and SwiGLU they run with.</summary>
+public enum IterationPart { Attention, Projections }
 
 /// <summary>One GPU's part in a whole tensor-parallel instance: its rank, how the model is split, and the communicator its collectives go through.</summary>
 internal sealed record TensorParallelRank(int Rank, TensorParallelLayout Layout, NcclCommunicator Comm);
@@ -52,6 +64,7 @@ public sealed class TransformerEngine : IEngineInstance
     private readonly CudaStream _stream;
     private readonly CublasLtGemm _gemm;
     private readonly EngineKernels _k;
+    private readonly DenseOps _dense;
     private readonly List<DeviceBuffer> _weights = new();
     private readonly LayerWeights[] _layers;
     private readonly DeviceBuffer _embedding, _lmHead, _finalNorm;
@@ -83,6 +96,7 @@ public sealed class TransformerEngine : IEngineInstance
         _stream = new CudaStream();
         _gemm = new CublasLtGemm();
         _k = new EngineKernels(_ctx);
+        _dense = new DenseOps(_k, _gemm, Options.GemvMaxTokens);
 
         int h = Shard.Hidden, q = Shard.QkvWidth, a = Shard.Heads * Shard.HeadDim, f = Shard.Ffn;
         uint seed = Options.Seed;
@@ -130,6 +144,7 @@ public sealed class TransformerEngine : IEngineInstance
     public string DeviceName => _ctx.Name;
     internal EngineKernels Kernels => _k;
     internal CublasLtGemm Gemm => _gemm;
+    internal DenseOps Dense => _dense;
     internal IReadOnlyList<LayerWeights> Layers => _layers;
     internal DeviceBuffer Embedding => _embedding;
     internal DeviceBuffer LmHead => _lmHead;
@@ -232,29 +247,17 @@ public sealed class TransformerEngine : IEngineInstance
         {
             var w = _layers[l];
             ulong kc = p.KCache.At(l * p.LayerCacheBytes), vc = p.VCache.At(l * p.LayerCacheBytes);
-            _k.RmsNorm(s, p.X.Ptr, 0, w.AttnNorm.Ptr, p.H.Ptr, t, h, eps);
-            _gemm.Run(s, p.H.Ptr, w.Qkv.Ptr, p.Qkv.Ptr, t, q, h);
+            _dense.NormProject(s, p.X.Ptr, 0, w.AttnNorm.Ptr, eps, p.H.Ptr, w.Qkv.Ptr, p.Qkv.Ptr, t, q, h);
             _k.QkvRopeCache(s, p.Qkv.Ptr, w.QkvBias?.Ptr ?? 0, p.TokPos.Ptr, p.TokSlot.Ptr, kc, vc, t, m.Heads, m.KvHeads, m.HeadDim, m.Model.RopeTheta);
-            if (p.TileCount > 0)
-                _k.PrefillAttention(s, m.HeadDim, p.Qkv.Ptr, kc, vc, p.BlockTable.Ptr, p.MaxPages, Options.PageSize, p.Tiles.Ptr, p.TileCount,
-                    p.SeqStart.Ptr, p.SeqNew.Ptr, p.SeqCtx.Ptr, p.Attn.Ptr, m.Heads, m.KvHeads, Options.PipelinedPrefill);
-            if (p.DecodeCount > 0 && p.Work is { } work)
-                _k.DecodeAttentionWorkList(s, m.HeadDim, p.Qkv.Ptr, kc, vc, p.BlockTable.Ptr, p.MaxPages, Options.PageSize, p.DecodeSeqs.Ptr, p.DecodeCount,
-                    p.SeqStart.Ptr, p.SeqCtx.Ptr, work.Ptr, _ctx.MultiprocessorCount, p.PartO.Ptr, p.PartMl.Ptr, p.Attn.Ptr, m.Heads, m.KvHeads);
-            else if (p.DecodeCount > 0)
-                _k.DecodeAttention(s, m.HeadDim, p.Qkv.Ptr, kc, vc, p.BlockTable.Ptr, p.MaxPages, Options.PageSize, p.DecodeSeqs.Ptr, p.DecodeCount,
-                    p.SeqStart.Ptr, p.SeqCtx.Ptr, p.PartO.Ptr, p.PartMl.Ptr, p.Splits, p.Chunk, p.Attn.Ptr, m.Heads, m.KvHeads, Options.DecodeKernel);
-            _gemm.Run(s, p.Attn.Ptr, w.O.Ptr, p.X.Ptr, t, h, a, accumulate: residual);
+            Attention(s, p, kc, vc);
+            _dense.Project(s, p.Attn.Ptr, w.O.Ptr, p.X.Ptr, t, h, a, accumulate: residual);
             comm?.AllReduceSumBf16(p.X.Ptr, p.X.Ptr, (long)t * h, s);
-            _k.RmsNorm(s, p.X.Ptr, 0, w.MlpNorm.Ptr, p.H.Ptr, t, h, eps);
-            _gemm.Run(s, p.H.Ptr, w.GateUp.Ptr, p.GateUp.Ptr, t, 2 * f, h);
-            _k.SiluMul(s, p.GateUp.Ptr, p.Act.Ptr, t, f);
-            _gemm.Run(s, p.Act.Ptr, w.Down.Ptr, p.X.Ptr, t, h, f, accumulate: residual);
+            _dense.NormProject(s, p.X.Ptr, 0, w.MlpNorm.Ptr, eps, p.H.Ptr, w.GateUp.Ptr, p.GateUp.Ptr, t, 2 * f, h);
+            _dense.SwiGluProject(s, p.GateUp.Ptr, p.Act.Ptr, w.Down.Ptr, p.X.Ptr, t, h, f, accumulate: residual);
             comm?.AllReduceSumBf16(p.X.Ptr, p.X.Ptr, (long)t * h, s);
         }
         // Serving engines compute logits only for each sequence's last token.
-        _k.RmsNorm(s, p.X.Ptr, p.LastRows.Ptr, _finalNorm.Ptr, p.LastH.Ptr, p.Sequences, h, eps);
-        _gemm.Run(s, p.LastH.Ptr, _lmHead.Ptr, p.Logits.Ptr, p.Sequences, m.VocabShard, h);
+        _dense.NormProject(s, p.X.Ptr, p.LastRows.Ptr, _finalNorm.Ptr, eps, p.LastH.Ptr, _lmHead.Ptr, p.Logits.Ptr, p.Sequences, m.VocabShard, h);
         if (comm is null)
         {
             _k.Argmax(s, p.Logits.Ptr, p.Sequences, m.VocabShard, p.NextTokens.Ptr);
@@ -263,6 +266,58 @@ public sealed class TransformerEngine : IEngineInstance
         // Every rank's vocab slice of the logits, gathered rank-major; rank 0 samples from the whole vocabulary.
         comm.AllGatherBf16(p.Logits.Ptr, p.Gathered!.Ptr, (long)p.Sequences * m.VocabShard, s);
         if (_rank!.Rank == 0) _k.ArgmaxGathered(s, p.Gathered.Ptr, p.Sequences, m.VocabShard, m.Tp, m.Model.Vocab, p.NextTokens.Ptr);
+    }
+
+    /// <summary>Enqueues the attention kernels (prefill and decode) of the prepared iteration for one layer's cache.</summary>
+    private void Attention(CudaStream s, Prepared p, ulong kc, ulong vc)
+    {
+        var m = Shard;
+        if (p.TileCount > 0)
+            _k.PrefillAttention(s, m.HeadDim, p.Qkv.Ptr, kc, vc, p.BlockTable.Ptr, p.MaxPages, Options.PageSize, p.Tiles.Ptr, p.TileCount,
+                p.SeqStart.Ptr, p.SeqNew.Ptr, p.SeqCtx.Ptr, p.Attn.Ptr, m.Heads, m.KvHeads, Options.PipelinedPrefill);
+        if (p.DecodeCount > 0 && p.Work is { } work)
+            _k.DecodeAttentionWorkList(s, m.HeadDim, p.Qkv.Ptr, kc, vc, p.BlockTable.Ptr, p.MaxPages, Options.PageSize, p.DecodeSeqs.Ptr, p.DecodeCount,
+                p.SeqStart.Ptr, p.SeqCtx.Ptr, work.Ptr, _ctx.MultiprocessorCount, p.PartO.Ptr, p.PartMl.Ptr, p.Attn.Ptr, m.Heads, m.KvHeads);
+        else if (p.DecodeCount > 0)
+            _k.DecodeAttention(s, m.HeadDim, p.Qkv.Ptr, kc, vc, p.BlockTable.Ptr, p.MaxPages, Options.PageSize, p.DecodeSeqs.Ptr, p.DecodeCount,
+                p.SeqStart.Ptr, p.SeqCtx.Ptr, p.PartO.Ptr, p.PartMl.Ptr, p.Splits, p.Chunk, p.Attn.Ptr, m.Heads, m.KvHeads, Options.DecodeKernel);
+    }
+
+    /// <summary>
+    /// Captures one part of the prepared iteration, every layer's share of it, into a CUDA graph (for timing the parts
+    /// alone): the attention kernels over each layer's cache, or the dense projections (norms and SwiGLU as the
+    /// iteration runs them, and the LM head). The engine must run alone (no tensor-parallel collectives).
+    /// </summary>
+    internal CudaGraph CapturePart(IterationPart part)
+    {
+        var p = _p ?? throw new InvalidOperationException("Prepare a composition before capturing a part of it");
+        if (_rank is not null) throw new InvalidOperationException("parts are timed on a shard run alone, not on a rank of a whole instance");
+        _ctx.MakeCurrent();
+        var s = _stream;
+        var m = Shard;
+        int h = m.Hidden, q = m.QkvWidth, a = m.Heads * m.HeadDim, f = m.Ffn, t = p.Tokens;
+        float eps = (float)m.Model.RmsEps;
+        s.BeginCapture();
+        try
+        {
+            for (var l = 0; l < m.Layers; l++)
+            {
+                var w = _layers[l];
+                if (part == IterationPart.Attention) { Attention(s, p, p.KCache.At(l * p.LayerCacheBytes), p.VCache.At(l * p.LayerCacheBytes)); continue; }
+                _dense.NormProject(s, p.X.Ptr, 0, w.AttnNorm.Ptr, eps, p.H.Ptr, w.Qkv.Ptr, p.Qkv.Ptr, t, q, h);
+                _dense.Project(s, p.Attn.Ptr, w.O.Ptr, p.X.Ptr, t, h, a, accumulate: true);
+                _dense.NormProject(s, p.X.Ptr, 0, w.MlpNorm.Ptr, eps, p.H.Ptr, w.GateUp.Ptr, p.GateUp.Ptr, t, 2 * f, h);
+                _dense.SwiGluProject(s, p.GateUp.Ptr, p.Act.Ptr, w.Down.Ptr, p.X.Ptr, t, h, f, accumulate: true);
+            }
+            if (part == IterationPart.Projections)
+                _dense.NormProject(s, p.X.Ptr, p.LastRows.Ptr, _finalNorm.Ptr, eps, p.LastH.Ptr, _lmHead.Ptr, p.Logits.Ptr, p.Sequences, m.VocabShard, h);
+        }
+        catch
+        {
+            try { s.EndCapture().Dispose(); } catch (CudaException) { }
+            throw;
+        }
+        return s.EndCapture();
     }
 
     /// <summary>Greedy next tokens of the last executed iteration, one per sequence (in a whole instance: rank 0's).</summary>

@@ -17,6 +17,12 @@ public static class EngineCommands
         return cmd;
     }
 
+    /// <summary>Command-line names of the decode-attention kernels.</summary>
+    internal static IReadOnlyDictionary<DecodeKernel, string> DecodeKernelNames { get; } = new Dictionary<DecodeKernel, string>
+    {
+        [DecodeKernel.WorkList] = "work-list", [DecodeKernel.SinglePass] = "single-pass", [DecodeKernel.TwoPass] = "two-pass",
+    };
+
     /// <summary>The --gpus option of the commands that can run a whole tensor-parallel instance.</summary>
     internal static Option<int?> GpusOption() => new("--gpus") { Description = TensorParallelPlacement.GpusHelp };
 
@@ -63,18 +69,33 @@ public static class EngineCommands
         var noGraph = new Option<bool>("--no-graph") { Description = "Launch kernels one by one instead of replaying a CUDA graph" };
         var roofline = new Option<bool>("--roofline") { Description = "Also measure the GEMM rate and copy bandwidth and compare with the roofline" };
         var energy = new Option<bool>("--energy") { Description = "Also measure energy per iteration through NVML (read-only; summed over every GPU, each GPU's share shown), with the calibrator's --quick protocol" };
-        var suite = new Option<string?>("--suite") { Description = "Run a named set of shapes instead ('issue5': the prefill and decode shapes of issue 5; 'spread': decode batches of equal and of spread contexts with the same sum)" };
+        var suite = new Option<string?>("--suite") { Description = "Run a named set of shapes instead ('issue5': the prefill and decode shapes of issue 5; 'spread': decode batches of equal and of spread contexts with the same sum; 'attention': attention kernels alone, per layer, on the shapes PyTorch's SDPA is compared on; 'small-batch': decode batches of 1 to 16)" };
         var decodeKernel = new Option<string>("--decode-kernel")
         {
-            Description = "Decode-attention kernel: work-list (default: chunks over all sequences, cost follows the sum of contexts), single-pass (split by the longest context) or two-pass",
-            DefaultValueFactory = _ => "work-list",
+            Description = "Decode-attention kernel: work-list (chunks over all sequences, cost follows the sum of contexts), single-pass (split by the longest context) or two-pass",
+            DefaultValueFactory = _ => DecodeKernelNames[new EngineOptions().DecodeKernel],
         };
-        decodeKernel.AcceptOnlyFromAmong("work-list", "single-pass", "two-pass");
+        decodeKernel.AcceptOnlyFromAmong([.. DecodeKernelNames.Values]);
+        var gemvMaxTokens = new Option<int>("--gemv-max-tokens")
+        {
+            Description = $"Iterations of at most this many tokens project through the streaming GEMV kernels with RMSNorm and SwiGLU fused in " +
+                          $"(0: always cuBLASLt; at most {EngineKernels.GemvMaxRows})",
+            DefaultValueFactory = _ => new EngineOptions().GemvMaxTokens,
+        };
+        gemvMaxTokens.Validators.Add(r =>
+        {
+            var v = r.GetValueOrDefault<int>();
+            if (v < 0 || v > EngineKernels.GemvMaxRows) r.AddError($"--gemv-max-tokens must be between 0 and {EngineKernels.GemvMaxRows}, got {v}");
+        });
         var twoPass = new Option<bool>("--two-pass-decode") { Description = "Same as --decode-kernel two-pass" };
         var simplePrefill = new Option<bool>("--simple-prefill") { Description = "Use the single-buffer prefill-attention kernel instead of the pipelined one" };
+        var breakdown = new Option<bool>("--breakdown")
+        {
+            Description = "Also time each shape's dense projections alone and its attention alone (each replayed from its own CUDA graph); the rest is small kernels and gaps (one GPU's shard only)",
+        };
         var json = new Option<string?>("--json") { Description = "Also write the results as JSON to this file" };
         var cmd = new Command("bench", "Time engine iterations: time per iteration, tokens/s, achieved TFLOP/s and GB/s (of one GPU's shard, or of a whole tp instance with --gpus)");
-        foreach (var opt in new Option[] { model, phase, decodes, decodeContext, batch, context, newTokens, tp, gpus, iterations, noGraph, roofline, energy, suite, decodeKernel, twoPass, simplePrefill, json })
+        foreach (var opt in new Option[] { model, phase, decodes, decodeContext, batch, context, newTokens, tp, gpus, iterations, noGraph, roofline, energy, suite, decodeKernel, twoPass, simplePrefill, gemvMaxTokens, breakdown, json })
             cmd.Options.Add(opt);
         cmd.SetAction(parseResult =>
         {
@@ -89,15 +110,18 @@ public static class EngineCommands
             using var engine = EngineFactory.Open(card, placement, new EngineOptions
             {
                 UseGraphs = !parseResult.GetValue(noGraph),
-                DecodeKernel = parseResult.GetValue(twoPass) ? DecodeKernel.TwoPass : parseResult.GetValue(decodeKernel) switch
-                {
-                    "single-pass" => DecodeKernel.SinglePass,
-                    "two-pass" => DecodeKernel.TwoPass,
-                    _ => DecodeKernel.WorkList,
-                },
+                DecodeKernel = parseResult.GetValue(twoPass) ? DecodeKernel.TwoPass
+                    : DecodeKernelNames.Single(kv => kv.Value == parseResult.GetValue(decodeKernel)).Key,
                 PipelinedPrefill = !parseResult.GetValue(simplePrefill),
+                GemvMaxTokens = parseResult.GetValue(gemvMaxTokens),
             });
             var nccl = (engine as TensorParallelEngine)?.NcclVersion;
+            bool attentionOnly = suiteName == EngineBenchReport.AttentionSuiteName, parts = parseResult.GetValue(breakdown) && !attentionOnly;
+            if ((attentionOnly || parts) && engine is not TransformerEngine)
+            {
+                parseResult.InvocationConfiguration.Error.WriteLine("--suite attention and --breakdown time one GPU's kernels: leave out --gpus");
+                return 1;
+            }
             o.WriteLine(EngineBenchReport.Describe(card, engine, nccl));
             Roofline? roof = parseResult.GetValue(roofline) || suiteName != null ? EngineBench.MeasureRoofline(engine) : null;
             if (roof != null) o.WriteLine($"roofline: bf16 GEMM {roof.GemmFlopsPerSecond / 1e12:F0} TFLOP/s, copy {roof.CopyBytesPerSecond / 1e12:F2} TB/s (read+write)");
@@ -107,13 +131,17 @@ public static class EngineCommands
                 var idle = meter.MeasureIdle();
                 o.WriteLine($"idle power {idle.MeanPowerWatts:F1} W over {engine.Gpus} GPU(s) ({string.Join(", ", meter.Uuids)})");
             }
-            o.WriteLine(EngineBenchReport.Header(meter != null));
+            o.WriteLine(EngineBenchReport.Header(meter != null, parts));
             var rows = new List<EngineBenchRow>();
             foreach (var (label, comp) in shapes)
             {
                 if (!engine.Fits(comp, out var reason)) { o.WriteLine($"{label,-24} skipped: {reason}"); continue; }
-                var r = EngineBench.Measure(engine, label, comp, iterations: parseResult.GetValue(iterations));
-                var row = new EngineBenchRow(r, roof?.Seconds(engine.Shard, comp), meter?.Measure(comp));
+                int n = parseResult.GetValue(iterations);
+                var split = parts ? EngineBench.MeasureBreakdown((TransformerEngine)engine, label, comp, iterations: n) : null;
+                var r = split?.Whole ?? (attentionOnly
+                    ? EngineBench.MeasureAttention((TransformerEngine)engine, label, comp, iterations: n)
+                    : EngineBench.Measure(engine, label, comp, iterations: n));
+                var row = new EngineBenchRow(r, attentionOnly ? null : roof?.Seconds(engine.Shard, comp), attentionOnly ? null : meter?.Measure(comp), split);
                 rows.Add(row);
                 o.WriteLine(EngineBenchReport.Format(row));
             }

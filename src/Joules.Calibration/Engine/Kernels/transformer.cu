@@ -155,6 +155,132 @@ extern "C" __global__ void silu_mul(const bf16* gu, bf16* out, int tokens, int f
     }
 }
 
+// ---------------------------------------------------------------- skinny GEMM for decode-sized batches (T <= 4 rows of x)
+// y[t][n] (+)= sum_k x'[t][k] * W[n][k], W row-major [n][k] as the cuBLASLt path stores it. x' is x as stored (MODE 0),
+// RMSNorm(x[rows ? rows[t] : t]) * nw (MODE 1: the norm before QKV, gate/up and the LM head is fused in, so no
+// normalised copy is written and read back), or silu(g) * u of a [g | u] row of width 2k (MODE 2: SwiGLU fused into the
+// down projection). At a few tokens the product is a pure weight stream: a block of 8 warps owns 4 weight rows, the
+// warps split k, and each lane keeps GR x U 16-byte weight loads in flight (read once, not kept in L1), so the whole
+// grid streams HBM like a copy; x is tiny and is re-read through L1. Partial dot products meet in shared memory.
+__device__ __forceinline__ uint4 ld_stream(const uint4* p)
+{
+    uint4 v;
+    asm volatile("ld.global.nc.L1::no_allocate.v4.u32 {%0,%1,%2,%3}, [%4];\n" : "=r"(v.x), "=r"(v.y), "=r"(v.z), "=r"(v.w) : "l"(p));
+    return v;
+}
+
+template <int T, int MODE>
+__device__ void gemv_impl(const bf16* x, const int* rows, const bf16* nw, float eps, const bf16* w, bf16* y, int n, int k, int accumulate)
+{
+    const int GR = 4, WARPS = 8, U = 2;   // 8 weight loads in flight per lane
+    __shared__ float inv[T];
+    __shared__ float red[WARPS][GR * T];
+    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+    const int r0 = blockIdx.x * GR;
+    const int k8 = k / 8;
+    const long long xstride = MODE == 2 ? 2LL * k : (long long)k;
+    const uint4* xr[T];
+#pragma unroll
+    for (int t = 0; t < T; t++) xr[t] = (const uint4*)(x + (long long)(rows ? rows[t] : t) * xstride);
+    if (MODE == 1)
+    {
+        for (int t = warp; t < T; t += WARPS)
+        {
+            const uint4* xt = (const uint4*)(x + (long long)(rows ? rows[t] : t) * xstride);
+            float ss = 0.f;
+            for (int i = lane; i < k8; i += 32)
+            {
+                float f[8]; unpack8(xt[i], f);
+#pragma unroll
+                for (int e = 0; e < 8; e++) ss += f[e] * f[e];
+            }
+#pragma unroll
+            for (int s = 16; s > 0; s >>= 1) ss += __shfl_xor_sync(0xffffffffu, ss, s);
+            if (lane == 0) inv[t] = rsqrtf(ss / k + eps);
+        }
+        __syncthreads();
+    }
+    const uint4* wr[GR];
+#pragma unroll
+    for (int g = 0; g < GR; g++) wr[g] = (const uint4*)(w + (long long)min(r0 + g, n - 1) * k);
+    float acc[GR][T];
+#pragma unroll
+    for (int g = 0; g < GR; g++)
+#pragma unroll
+        for (int t = 0; t < T; t++) acc[g][t] = 0.f;
+    for (int i0 = warp * 32 + lane; i0 < k8; i0 += WARPS * 32 * U)
+    {
+        uint4 wv[U][GR];
+#pragma unroll
+        for (int u = 0; u < U; u++)
+        {
+            int i = i0 + u * WARPS * 32;
+#pragma unroll
+            for (int g = 0; g < GR; g++) wv[u][g] = i < k8 ? ld_stream(wr[g] + i) : make_uint4(0, 0, 0, 0);
+        }
+#pragma unroll
+        for (int u = 0; u < U; u++)
+        {
+            int i = i0 + u * WARPS * 32;
+            if (i >= k8) break;
+            float nf[8];
+            if (MODE == 1) unpack8(((const uint4*)nw)[i], nf);
+#pragma unroll
+            for (int t = 0; t < T; t++)
+            {
+                float xf[8];
+                unpack8(xr[t][i], xf);
+                if (MODE == 1)
+                {
+#pragma unroll
+                    for (int e = 0; e < 8; e++) xf[e] *= inv[t] * nf[e];
+                }
+                else if (MODE == 2)
+                {
+                    float uf[8]; unpack8(xr[t][k8 + i], uf);
+#pragma unroll
+                    for (int e = 0; e < 8; e++) xf[e] = xf[e] / (1.f + __expf(-xf[e])) * uf[e];
+                }
+#pragma unroll
+                for (int g = 0; g < GR; g++)
+                {
+                    float wf[8]; unpack8(wv[u][g], wf);
+#pragma unroll
+                    for (int e = 0; e < 8; e++) acc[g][t] += wf[e] * xf[e];
+                }
+            }
+        }
+    }
+#pragma unroll
+    for (int g = 0; g < GR; g++)
+#pragma unroll
+        for (int t = 0; t < T; t++)
+        {
+            float v = acc[g][t];
+#pragma unroll
+            for (int s = 16; s > 0; s >>= 1) v += __shfl_xor_sync(0xffffffffu, v, s);
+            if (lane == 0) red[warp][g * T + t] = v;
+        }
+    __syncthreads();
+    for (int j = threadIdx.x; j < GR * T; j += blockDim.x)
+    {
+        int g = j / T, t = j % T, r = r0 + g;
+        if (r >= n) continue;
+        float v = 0.f;
+#pragma unroll
+        for (int ww = 0; ww < WARPS; ww++) v += red[ww][j];
+        bf16* dst = y + (long long)t * n + r;
+        if (accumulate) v += b2f(*dst);
+        *dst = f2b(v);
+    }
+}
+
+#define GEMV_ARGS const bf16* x, const int* rows, const bf16* nw, float eps, const bf16* w, bf16* y, int n, int k, int accumulate
+#define GEMV(t, mode) extern "C" __global__ void __launch_bounds__(256, 2) gemv_t##t##_m##mode(GEMV_ARGS) \
+    { gemv_impl<t, mode>(x, rows, nw, eps, w, y, n, k, accumulate); }
+#define GEMV_T(t) GEMV(t, 0) GEMV(t, 1) GEMV(t, 2)
+GEMV_T(1) GEMV_T(2) GEMV_T(3) GEMV_T(4)
+
 // ---------------------------------------------------------------- greedy sampling: argmax over each logits row
 extern "C" __global__ void argmax_rows(const bf16* logits, int vocab, int* out)
 {
