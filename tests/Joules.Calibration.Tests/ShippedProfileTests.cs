@@ -54,10 +54,16 @@ public class ShippedProfileTests
         // A whole instance's raw log holds the energy of all its GPUs; its profile holds the per-GPU share.
         var gpus = int.Parse(profile.Metadata.Extra.GetValueOrDefault(ProfileBuilder.GpusKey, "1"), System.Globalization.CultureInfo.InvariantCulture);
         var trials = new Dictionary<string, List<(double Seconds, double Joules)>>();
+        var completed = new HashSet<string>();
         foreach (var line in File.ReadLines(Path.Combine(full, "raw.jsonl")))
         {
             var o = JsonNode.Parse(line)!.AsObject();
-            if ((string?)o["type"] != "trial") continue;
+            var type = (string?)o["type"];
+            if (type == "point") completed.Add((string)o["key"]!);
+            // A resume abandons the trials of the point that was interrupted: the resumed run measures it afresh.
+            if (type == "resume")
+                foreach (var k in trials.Keys.Where(k => !completed.Contains(k)).ToList()) trials.Remove(k);
+            if (type != "trial") continue;
             var n = (int)o["iterations"]!;
             var key = (string)o["key"]!;
             if (!trials.TryGetValue(key, out var list)) trials[key] = list = [];
