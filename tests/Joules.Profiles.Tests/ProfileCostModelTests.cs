@@ -75,19 +75,31 @@ public class ProfileCostModelTests(ITestOutputHelper output)
             Assert.Equal(tt, t, tt * 1e-6);
             Assert.Equal(te, e, te * 1e-6);
         }
-        // Prefill between grid nodes is bilinear in (batch, tokens per sequence); the law's attention term, 1e-10 s and
-        // 6e-8 J per query-key pair with pairs = b n (n + 1) / 2, is quadratic in n, so interpolation lands on the chord.
-        // 3 x 700 lies in the cell b 2..4, n 512..1024 at u = (700 - 512) / 512 along n:
-        var u = (700 - 512) / 512.0;
-        var chord = 3 * ((1 - u) * 512 * 513 / 2.0 + u * 1024 * 1025 / 2.0);
-        var excess = chord - 3 * 700 * 701 / 2.0; // pairs the chord counts beyond the true ones (about 91,000)
+        // Prefill between grid nodes: the law's attention term, 1e-10 s and 6e-8 J per query-key pair with
+        // pairs = b n (n + 1) / 2, is quadratic in n. Plain bilinear interpolation of the measured values would land on
+        // the chord (3 x 700 in the cell b 2..4, n 512..1024 counts about 91,000 pairs too many); the grid interpolates
+        // the residual to the fit instead and adds the fit at the query, so the curvature the fit knows is kept.
         var (lt, le) = ProfileTestData.Linear(IterationShape.Prefill(3, 700));
         var (pt, pe, pp) = model.EstimatePerGpu(IterationShape.Prefill(3, 700));
         Assert.Equal(PricingClass.Interpolated, pp);
-        Assert.Equal(lt + 1e-10 * excess, pt, lt * 1e-6);
-        Assert.Equal(le + (400 * 1e-10 + 6e-8) * excess, pe, le * 1e-6);
+        Assert.Equal(lt, pt, lt * 1e-6);
+        Assert.Equal(le, pe, le * 1e-6);
         var cv = model.CrossValidate();
         Assert.True(cv.MedianTimeError < 1e-3 && cv.MedianEnergyError < 1e-3, $"median {cv.MedianTimeError} {cv.MedianEnergyError}");
+    }
+
+    [Fact]
+    public void LongPromptsLeftOutOfAMeasuredProfileFollowTheAttentionCurve()
+    {
+        // Issue 16's re-measured 8B H200 profile: prefills of 8k, 16k and 32k tokens, each the only point of its size.
+        // Left out, the 16k prefill lies between 8k and 32k, where attention's n² makes the chord 30 % too slow.
+        var path = Path.Combine(Joules.Tests.RepoPaths.Calibration, "h200", "issue16-candidate", "llama-3.1-8b", "profile.candidate.parquet");
+        var cv = new ProfileCostModel(MeasuredProfile.Load(path)).CrossValidate();
+        var p16k = Assert.Single(cv.Points, p => p.Point.Phase == ProfilePhase.Prefill && p.Point.BatchSize == 1 && p.Point.NewTokens == 16384);
+        Assert.Equal(PricingClass.Interpolated, p16k.Pricing);
+        Assert.InRange(Math.Abs(p16k.TimeError), 0, 0.03);
+        Assert.InRange(Math.Abs(p16k.EnergyError), 0, 0.05);
+        Assert.True(cv.WorstTimeError < 0.10, $"worst leave-one-out time error {cv.WorstTimeError:P1} at {cv.WorstTimePoint!.Point}");
     }
 
     [Fact]

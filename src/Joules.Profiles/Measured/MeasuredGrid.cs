@@ -31,10 +31,20 @@ internal sealed class MeasuredGrid
     private readonly double[] _flatT;
     private readonly double[] _flatE;
     private readonly bool[] _flatMeasured;
+    // With residual interpolation: the fit at every node and the fit itself. Between nodes the grid then interpolates
+    // the residual (measured - fit) and adds the fit at the query, so curvature the fit knows (attention's quadratic
+    // term between 8k and 32k prompts) is not flattened into a straight line between far-apart measured sizes.
+    private readonly double[] _flatFitT;
+    private readonly double[] _flatFitE;
+    private readonly Func<double, double, (double T, double E)>? _residualFit;
 
     /// <param name="points">Measured (x, y, time, energy); repeated coordinates are averaged.</param>
     /// <param name="fit">The fit's (time, energy) at grid coordinates, for zero lines and unmeasured nodes.</param>
-    public MeasuredGrid(IEnumerable<(double X, double Y, double T, double E)> points, Func<double, double, (double T, double E)> fit)
+    /// <param name="interpolateResiduals">Between nodes, interpolate measured minus fit and add the fit at the query
+    /// (for a grid whose cost curves along an axis, as prefill's attention does with prompt length) instead of
+    /// interpolating the measured values themselves (which keeps the estimate linear between nodes).</param>
+    public MeasuredGrid(IEnumerable<(double X, double Y, double T, double E)> points, Func<double, double, (double T, double E)> fit,
+        bool interpolateResiduals = false)
     {
         var groups = points.GroupBy(p => (p.X, p.Y)).ToArray();
         if (groups.Length == 0) throw new ArgumentException("a measured grid needs at least one point");
@@ -123,9 +133,15 @@ internal sealed class MeasuredGrid
         _flatT = new double[nx * ny];
         _flatE = new double[nx * ny];
         _flatMeasured = new bool[nx * ny];
+        _flatFitT = new double[nx * ny];
+        _flatFitE = new double[nx * ny];
         for (var i = 0; i < nx; i++)
         for (var j = 0; j < ny; j++)
+        {
             (_flatT[i * ny + j], _flatE[i * ny + j], _flatMeasured[i * ny + j]) = (_t[i, j], _e[i, j], _measured[i, j]);
+            (_flatFitT[i * ny + j], _flatFitE[i * ny + j]) = (fitT[i, j], fitE[i, j]);
+        }
+        _residualFit = interpolateResiduals ? fit : null;
     }
 
     private bool ColumnMeasured(int i)
@@ -173,8 +189,16 @@ internal sealed class MeasuredGrid
         }
         pricing = _flatMeasured[a + c] && _flatMeasured[b + c] && _flatMeasured[a + d] && _flatMeasured[b + d] ? PricingClass.Interpolated : PricingClass.Fitted;
         double w00 = (1 - u) * (1 - w), w10 = u * (1 - w), w01 = (1 - u) * w, w11 = u * w;
-        return (w00 * _flatT[a + c] + w10 * _flatT[b + c] + w01 * _flatT[a + d] + w11 * _flatT[b + d],
-                w00 * _flatE[a + c] + w10 * _flatE[b + c] + w01 * _flatE[a + d] + w11 * _flatE[b + d]);
+        if (_residualFit is null)
+            return (w00 * _flatT[a + c] + w10 * _flatT[b + c] + w01 * _flatT[a + d] + w11 * _flatT[b + d],
+                    w00 * _flatE[a + c] + w10 * _flatE[b + c] + w01 * _flatE[a + d] + w11 * _flatE[b + d]);
+        var (ft, fe) = _residualFit(x, y);
+        double t = ft + w00 * (_flatT[a + c] - _flatFitT[a + c]) + w10 * (_flatT[b + c] - _flatFitT[b + c])
+                      + w01 * (_flatT[a + d] - _flatFitT[a + d]) + w11 * (_flatT[b + d] - _flatFitT[b + d]);
+        double e = fe + w00 * (_flatE[a + c] - _flatFitE[a + c]) + w10 * (_flatE[b + c] - _flatFitE[b + c])
+                      + w01 * (_flatE[a + d] - _flatFitE[a + d]) + w11 * (_flatE[b + d] - _flatFitE[b + d]);
+        // Within the cell's corners, as plain bilinear interpolation is: the grid stays bounded and monotone between nodes.
+        return (Math.Clamp(t, _flatT[a + c], _flatT[b + d]), Math.Clamp(e, _flatE[a + c], _flatE[b + d]));
     }
 
     // Index of the last axis value <= v (v within the axis range). Axes hold a handful of values, so a scan beats a binary search.

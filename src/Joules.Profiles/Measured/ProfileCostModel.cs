@@ -129,7 +129,8 @@ public sealed partial class ProfileCostModel : IDecodeRunCostModel
         var prefillChunks = Points.Where(p => p.Shape.PrefillSequences > 0).Select(p => p.Shape.PrefillTokens).DefaultIfEmpty(128).Min();
         FadeTokens = Math.Max(1, prefillChunks);
         if (prefill.Length > 0)
-            _prefill = new MeasuredGrid(prefill.Select(p => (Px(p.Shape), Py(p.Shape), p.IterationSeconds, p.EnergyJoules)), FitPrefill);
+            // Prefill cost curves with prompt length (attention pairs grow as n²): interpolate around the fit, which has that term.
+            _prefill = new MeasuredGrid(prefill.Select(p => (Px(p.Shape), Py(p.Shape), p.IterationSeconds, p.EnergyJoules)), FitPrefill, interpolateResiduals: true);
         if (decode.Length > 0)
             _decode = new MeasuredGrid(decode.Select(p => (Dx(p.Shape), Dy(p.Shape), p.IterationSeconds, p.EnergyJoules)), FitDecode);
         if (_decode is not null) (_decodeResidualBoundT, _decodeResidualBoundE) = ResidualBounds(_decode, FitDecode);
