@@ -50,6 +50,7 @@ public static class EndpointProbe
             EngineConfig = PrometheusText.Labels(after, "joules:engine_config_info")?.ToDictionary(),
             CacheConfig = PrometheusText.Labels(after, "vllm:cache_config_info")?.ToDictionary(),
             Counters = counters,
+            IterationsAtStart = before is not null && PrometheusText.Sum(before, "joules:iterations_total") is { } n ? (long)Math.Round(n) : null,
         };
     }
 }

@@ -42,6 +42,12 @@ public sealed record RunServer
     /// <summary>Change of every counter (names ending in _total) between the run's start and end.</summary>
     public Dictionary<string, double> Counters { get; init; } = new();
 
+    /// <summary>
+    /// joules:iterations_total when the run began (a `joules serve` endpoint only): the run's iterations are the rows from
+    /// this one on of the server's --iteration-log, which `joules validate --iteration-log` reads.
+    /// </summary>
+    public long? IterationsAtStart { get; init; }
+
     public double? Counter(string name) => Counters.TryGetValue(name, out var v) ? v : null;
 
     /// <summary>Mean host time per iteration the server measured (joules:iteration_host_seconds_total over its samples), or null.</summary>

@@ -93,7 +93,26 @@ public sealed class ServeHost : IAsyncDisposable
     /// <summary>Where the server listens once started.</summary>
     public IEnumerable<string> Urls => App.Urls;
 
-    public Task StartAsync(CancellationToken cancel = default) => App.StartAsync(cancel);
+    public Task StartAsync(CancellationToken cancel = default)
+    {
+        EnsurePoolWorkers();
+        return App.StartAsync(cancel);
+    }
+
+    /// <summary>Fewest thread-pool workers the server keeps on call (see <see cref="EnsurePoolWorkers"/>).</summary>
+    public const int MinPoolWorkers = 32;
+
+    /// <summary>
+    /// Raises the process's minimum of thread-pool workers to <see cref="MinPoolWorkers"/> (never lowers it): requests
+    /// reach the loop and its tokens reach their clients through pool threads, and on a loaded 2-core machine a pool
+    /// kept at the core count ran nothing for up to 0.9 s at a time until its starvation check added a worker, which
+    /// clients measure as TTFT and E2E the loop never spent (the same floor as Joules.Replay's ReplayRunner).
+    /// </summary>
+    public static void EnsurePoolWorkers()
+    {
+        ThreadPool.GetMinThreads(out var workers, out var io);
+        if (workers < MinPoolWorkers) ThreadPool.SetMinThreads(MinPoolWorkers, io);
+    }
 
     /// <summary>Drains (503 for new requests, running ones finish or are aborted after the drain timeout), then stops the server and the loop.</summary>
     public async Task StopAsync()

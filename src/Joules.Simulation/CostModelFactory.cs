@@ -114,12 +114,18 @@ public static class CostModelFactory
 /// <summary>The kind name of a built cost model, for reports.</summary>
 public static class CostModelKinds
 {
-    /// <summary>The model under any wrapper (host overhead) that only adds to its figures.</summary>
-    public static ICostModel Unwrap(ICostModel cost) => cost is HostOverheadCostModel h ? Unwrap(h.Inner) : cost;
+    /// <summary>The model under any wrapper (host overhead, mean or measured per iteration) that only adds to its figures.</summary>
+    public static ICostModel Unwrap(ICostModel cost) => cost switch
+    {
+        HostOverheadCostModel h => Unwrap(h.Inner),
+        MeasuredHostTimeCostModel m => Unwrap(m.Inner),
+        _ => cost,
+    };
 
     public static string Of(ICostModel cost) => cost switch
     {
         HostOverheadCostModel h => Of(h.Inner),
+        MeasuredHostTimeCostModel m => Of(m.Inner),
         ProfileCostModel { IsDerived: true } => "derived",
         ProfileCostModel => CostModelFactory.Profile,
         RooflineCostModel => CostModelFactory.Roofline,

@@ -18,6 +18,17 @@ public enum ArrivalSource
     Received,
 }
 
+/// <summary>Where the host time the re-simulation adds to each iteration comes from.</summary>
+public enum HostTimeSource
+{
+    /// <summary>The run's mean over its iterations (the server's joules:iteration_host_seconds_total over its samples), added to every iteration.</summary>
+    RunMean,
+    /// <summary>One figure stated by the user (--iteration-overhead-ms), added to every iteration.</summary>
+    Given,
+    /// <summary>Each iteration's own, from the server's iteration log: the measured iteration that ran at the same moment of the run.</summary>
+    PerIteration,
+}
+
 /// <summary>Largest errors (percent, absolute) a validation accepts; null: not checked.</summary>
 public sealed record ValidationLimits
 {
@@ -39,6 +50,8 @@ public sealed record ValidationOptions
     public ValidationLimits Limits { get; init; } = new();
     /// <summary>Width of the power-timeline bins compared, seconds.</summary>
     public double PowerBinS { get; init; } = 1;
+    /// <summary>The server's `joules serve --iteration-log` file covering the run: host time per iteration as measured, instead of the run's mean.</summary>
+    public string? IterationLog { get; init; }
 }
 
 /// <summary>One metric measured and simulated.</summary>
@@ -60,8 +73,12 @@ public sealed record ValidationResult
     public required RunMetadata Run { get; init; }
     public required IReadOnlyList<MetricComparison> Metrics { get; init; }
     public required SimulationSummary Simulated { get; init; }
-    /// <summary>Host time per iteration given to the simulator (measured by the server, or as overridden), ms.</summary>
+    /// <summary>Host time per iteration given to the simulator (measured by the server, or as overridden), ms; with an iteration log, its mean over the run.</summary>
     public double IterationOverheadMs { get; init; }
+    /// <summary>The run's iterations read from the server's iteration log, whose host times the simulation replayed; null when it used one host time for all.</summary>
+    public MeasuredIterations? Iterations { get; init; }
+    /// <summary>Where the host time per iteration came from (the run's mean, a given figure, or each iteration's from the log).</summary>
+    public HostTimeSource HostTime { get; init; }
     public ArrivalSource Arrivals { get; init; }
     public required string CostModel { get; init; }
     public required double[] MeasuredWatts { get; init; }
@@ -89,9 +106,16 @@ public static class RunValidator
         var o = options ?? new ValidationOptions();
         var run = MeasuredRun.Load(runFolder);
         var meta = run.Metadata;
-        var (spec, overheadMs) = SpecFor(meta, o);
+        if (o.IterationLog is not null && o.Overrides.IsSet(S.IterationOverheadMs))
+            throw new ArgumentException("give the host time per iteration either as --iteration-overhead-ms or measured in --iteration-log, not both");
+        var iterations = o.IterationLog is { } log ? MeasuredIterations.Load(log, meta) : null;
+        var (spec, overheadMs) = SpecFor(meta, o, iterations);
         var scenario = spec.Resolve(o.ProfileRoot);
         var cost = scenario.CreateCostModel();
+        // With the log, each iteration pays the host time measured at its moment of the run: host time on a loaded machine
+        // comes in bursts (a preempted loop thread, late timer wake-ups), and one mean spread evenly over a run stretches
+        // the iterations between the bursts and not those in them, which moves latency percentiles far more than totals.
+        if (iterations is not null) cost = new MeasuredHostTimeCostModel(cost, iterations.Series());
         IEnumerable<Joules.Traces.TraceRequest> trace = o.Arrivals switch
         {
             ArrivalSource.Sent => run.SentTrace(),
@@ -141,6 +165,8 @@ public static class RunValidator
             Metrics = metrics,
             Simulated = sim,
             IterationOverheadMs = overheadMs,
+            Iterations = iterations,
+            HostTime = iterations is not null ? HostTimeSource.PerIteration : o.Overrides.IsSet(S.IterationOverheadMs) ? HostTimeSource.Given : HostTimeSource.RunMean,
             Arrivals = o.Arrivals,
             CostModel = cost.Name,
             MeasuredWatts = Bin(run.Power, o.PowerBinS, duration),
@@ -158,9 +184,10 @@ public static class RunValidator
     /// <summary>
     /// The simulated configuration: one instance, the run's mode, the scheduler limits and KV blocks the server reported
     /// (joules:engine_config_info, else vllm:cache_config_info), the model and GPU it named, the measured host time per
-    /// iteration; the user's overrides on top.
+    /// iteration (none when <paramref name="iterations"/> give it per iteration: OverheadMs is then their mean); the user's
+    /// overrides on top.
     /// </summary>
-    public static (ScenarioSpec Spec, double OverheadMs) SpecFor(RunMetadata meta, ValidationOptions o)
+    public static (ScenarioSpec Spec, double OverheadMs) SpecFor(RunMetadata meta, ValidationOptions o, MeasuredIterations? iterations = null)
     {
         var spec = new ScenarioSpec().With(S.Instances, 1).With(S.Mode, meta.Trace.Offline ? "offline" : "online");
         var cfg = meta.Server?.EngineConfig;
@@ -180,8 +207,10 @@ public static class RunValidator
         Text(S.PrefixCaching, cfg?.GetValueOrDefault("enable_prefix_caching") ?? cache?.GetValueOrDefault("enable_prefix_caching"), "enable_prefix_caching");
         Text(S.BlockSize, cfg?.GetValueOrDefault("block_size") ?? cache?.GetValueOrDefault("block_size"), "block_size");
         Text(S.KvBlocks, cfg?.GetValueOrDefault("num_gpu_blocks") ?? cache?.GetValueOrDefault("num_gpu_blocks"), "num_gpu_blocks");
-        var overheadMs = o.Overrides.TryGet(S.IterationOverheadMs, out var given) ? given : (meta.Server?.HostSecondsPerIteration ?? 0) * 1000;
-        spec.With(S.IterationOverheadMs, Math.Max(0, overheadMs));
+        var overheadMs = o.Overrides.TryGet(S.IterationOverheadMs, out var given) ? given
+            : iterations is not null ? iterations.MeanHostSeconds * 1000
+            : (meta.Server?.HostSecondsPerIteration ?? 0) * 1000;
+        spec.With(S.IterationOverheadMs, iterations is not null ? 0 : Math.Max(0, overheadMs));
         // A measured run is compared with measured physics: the profile, not a datasheet estimate, unless asked.
         if (!o.Overrides.IsSet(S.CostModel) && !o.Overrides.IsSet(S.Profile)) spec.With(S.CostModel, CostModelFactory.Profile);
         return (o.Overrides.Over(spec), Math.Max(0, overheadMs));

@@ -25,6 +25,16 @@ public static class ValidationReport
             w.WriteString("arrivals", v.Arrivals switch { ArrivalSource.Sent => "sent", ArrivalSource.Received => "received", _ => "trace" });
             w.WriteString("cost_model", v.CostModel);
             Num(w, "iteration_overhead_ms", v.IterationOverheadMs);
+            w.WriteString("host_time", v.HostTime switch { HostTimeSource.PerIteration => "per_iteration", HostTimeSource.Given => "given", _ => "run_mean" });
+            if (v.Iterations is { } it)
+            {
+                w.WriteStartObject("iteration_log");
+                w.WriteString("path", it.Path);
+                w.WriteNumber("first_row", it.FirstRow);
+                w.WriteNumber("iterations", it.Count);
+                w.WriteString("located_by", it.LocatedByCounter ? "iterations_at_start" : "counters");
+                w.WriteEndObject();
+            }
             w.WriteString("energy_source", v.Run.Energy.Source);
             w.WriteStartArray("gpu_uuids");
             foreach (var g in v.Run.Energy.Gpus) w.WriteStringValue(g.Uuid);
@@ -61,6 +71,12 @@ public static class ValidationReport
         yield return $"run: {v.RunFolder} ({v.Run.RequestsSent:N0} requests to {v.Run.Endpoint}, energy from {v.Run.Energy.Source})";
         yield return $"simulated: 1 instance, {v.CostModel}, {v.Simulated.KvBlocksPerInstance:N0} KV blocks, max-num-seqs {v.Simulated.MaxNumSeqs}, " +
                      $"max-num-batched-tokens {v.Simulated.MaxNumBatchedTokens}, arrivals from the {v.Arrivals switch { ArrivalSource.Sent => "recorded sends", ArrivalSource.Received => "recorded sends in the server's queue order", _ => "trace" }}";
+        yield return v.HostTime switch
+        {
+            HostTimeSource.PerIteration => $"host time: measured per iteration, {v.Iterations!.Count:N0} iterations from row {v.Iterations.FirstRow:N0} of {v.Iterations.Path} (mean {v.IterationOverheadMs.ToString("0.###", C)} ms)",
+            HostTimeSource.Given => $"host time: {v.IterationOverheadMs.ToString("0.###", C)} ms per iteration, as given",
+            _ => $"host time: the run's mean, {v.IterationOverheadMs.ToString("0.###", C)} ms per iteration (--iteration-log with the server's log replays it per iteration)",
+        };
         yield return $"{"metric",-22} {"measured",14} {"simulated",14} {"error",10}  limit";
         foreach (var m in v.Metrics)
         {

@@ -27,6 +27,7 @@ public class ServeCommandTests
             Assert.Contains(o, output);
         Assert.Contains("8000", output);
         Assert.Contains("--iteration-overhead-ms", Run("validate", "--help").Out);
+        Assert.Contains("--iteration-log", Run("validate", "--help").Out);
         Assert.Contains("--rate-scale", Run("replay", "--help").Out);
     }
 
@@ -61,7 +62,9 @@ public class ServeCommandTests
         var port = ((IPEndPoint)l.LocalEndpoint).Port;
         l.Stop();
         using var stop = new CancellationTokenSource();
-        var serve = Task.Run(() => Run(stop.Token, "serve", "--engine", "sim", "--host", "127.0.0.1", "--port", port.ToString()));
+        var dir = Directory.CreateTempSubdirectory("joules-cli-serve-").FullName;
+        var log = Path.Combine(dir, "iterations.parquet");
+        var serve = Task.Run(() => Run(stop.Token, "serve", "--engine", "sim", "--host", "127.0.0.1", "--port", port.ToString(), "--iteration-log", log));
         using (var http = new HttpClient())
             for (var i = 0; i < 200; i++)
             {
@@ -69,7 +72,7 @@ public class ServeCommandTests
                 catch (HttpRequestException) { }
                 await Task.Delay(50);
             }
-        var dir = Directory.CreateTempSubdirectory("joules-cli-serve-").FullName;
+        var stopped = false;
         try
         {
             var run = Path.Combine(dir, "run");
@@ -83,13 +86,26 @@ public class ServeCommandTests
             var missed = Run("validate", run, "--max-energy-error", "0");
             Assert.Equal(2, missed.Code);
             Assert.Contains("MISSED", missed.Out);
-        }
-        finally
-        {
+            // The iteration log is complete once the server stopped; then each iteration's host time can be replayed.
             stop.Cancel();
+            stopped = true;
             var (code, output, _) = await serve;
             Assert.Equal(0, code);
             Assert.Contains("stopped: ", output);
+            var per = Run("validate", run, "--iteration-log", log);
+            Assert.True(per.Code == 0, per.Err);
+            Assert.Contains("host time: measured per iteration", per.Out);
+            var both = Run("validate", run, "--iteration-log", log, "--iteration-overhead-ms", "1");
+            Assert.Equal(1, both.Code);
+            Assert.Contains("not both", both.Err);
+        }
+        finally
+        {
+            if (!stopped)
+            {
+                stop.Cancel();
+                await serve;
+            }
             Directory.Delete(dir, true);
         }
     }

@@ -42,5 +42,8 @@ public class PrometheusTextTests
         Assert.Equal(100, s.Counter("joules:iterations_total"));
         Assert.Equal(0.01, s.HostSecondsPerIteration!.Value, 12);
         Assert.Equal("7", s.EngineConfig!["max_num_seqs"]);
+        // Where the run's iterations begin in the server's iteration log: the count before it.
+        Assert.Equal(10, s.IterationsAtStart);
+        Assert.Null(EndpointProbe.Server(null, after)!.IterationsAtStart);
     }
 }

@@ -27,7 +27,11 @@ public class ReplayEndToEndTests
         Assert.Equal("55737", m.Server!.CacheConfig!["num_gpu_blocks"]);
         Assert.Equal("sim", m.Server.EngineConfig!["engine"]);
         Assert.True(m.Server.Counter("joules:iterations_total") > 0);
+        Assert.Equal(0, m.Server.IterationsAtStart);
         Assert.True(m.ScheduleLag.P50 >= 0);
+        // The replay keeps workers on call for the pool threads its clocks are read on.
+        ThreadPool.GetMinThreads(out var workers, out _);
+        Assert.True(workers >= ReplayRunner.MinPoolWorkers);
         foreach (var r in run.Requests)
         {
             Assert.Equal(r.OutputTokensAsked, r.OutputTokens);

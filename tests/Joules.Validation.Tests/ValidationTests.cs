@@ -11,11 +11,14 @@ public sealed class SimServedRun : IAsyncLifetime
     private static string ShippedTrace => Path.Combine(Joules.Tests.RepoPaths.Root, ShippedData.DefaultTrace);
     public string Dir { get; private set; } = "";
     public string Run { get; private set; } = "";
+    /// <summary>The server's --iteration-log, complete once the server stopped (at the end of <see cref="InitializeAsync"/>).</summary>
+    public string Log { get; private set; } = "";
 
     public async Task InitializeAsync()
     {
         Dir = Directory.CreateTempSubdirectory("joules-validate-").FullName;
-        await using var server = await SimEndpoint.Start();
+        Log = Path.Combine(Dir, "iterations.parquet");
+        await using var server = await SimEndpoint.Start(s => s.With(Joules.Serving.ServeSettings.IterationLog, Log));
         // A warm-up backlog that is not kept, as the GPU validation does: the server's and the client's first requests
         // pay for JIT compilation and connection set-up, which on a loaded machine moved E2E p50 by 15-18 %.
         await ReplayRunner.RunAsync(new ReplayOptions
@@ -36,21 +39,36 @@ public sealed class SimServedRun : IAsyncLifetime
     }
 }
 
+/// <summary>
+/// The collection of the real-time run: it measures latencies, so no other test of this assembly (the committed GPU
+/// runs' validations are seconds of CPU) runs beside it and competes for the process's thread pool.
+/// </summary>
+[CollectionDefinition(Name, DisableParallelization = true)]
+public sealed class RealTimeCollection
+{
+    public const string Name = "real-time sim-served run";
+}
+
 /// <summary>`joules serve --engine sim` + `joules replay` + `joules validate` on a short trace: the measured run and its re-simulation must agree within what timers allow.</summary>
+[Collection(RealTimeCollection.Name)]
 public class ValidationTests(SimServedRun served) : IClassFixture<SimServedRun>
 {
     private readonly string _dir = served.Dir;
     private readonly string _run = served.Run;
+    private readonly string _log = served.Log;
 
-    private ValidationOptions Options(ValidationLimits? limits = null) => new() { ProfileRoot = Joules.Tests.RepoPaths.Calibration, Limits = limits ?? new() };
+    private ValidationOptions Options(ValidationLimits? limits = null) =>
+        new() { ProfileRoot = Joules.Tests.RepoPaths.Calibration, Limits = limits ?? new(), IterationLog = _log };
 
     [Fact]
     public void TheSimEngineRunAndItsSimulationAgree()
     {
         var v = RunValidator.Validate(_run, Options());
         double Err(string name) => Math.Abs(v.Metrics.Single(m => m.Name == name).ErrorPct);
-        // The sim engine waits each iteration's price; what separates the two is host time between iterations (measured and
-        // passed on) and the OS timer's wake-up jitter, a millisecond or two on a loaded machine.
+        // The sim engine waits each iteration's price; what separates the two is host time between iterations and the OS
+        // timer's wake-up lateness in the engine's wait, which the server logs per iteration and the simulation replays at
+        // the same moments of the run (on a loaded machine they come in bursts that one mean would spread evenly).
+        Assert.Equal(HostTimeSource.PerIteration, v.HostTime);
         Assert.True(Err("energy_j") < 5, $"energy {Err("energy_j"):F1} %");
         Assert.True(Err("duration_s") < 5, $"duration {Err("duration_s"):F1} %");
         Assert.True(Err("e2e_p50_s") < 15, $"E2E p50 {Err("e2e_p50_s"):F1} %");
@@ -63,12 +81,74 @@ public class ValidationTests(SimServedRun served) : IClassFixture<SimServedRun>
         Assert.Equal(0, Err("requests_completed"));
         Assert.True(v.IterationOverheadMs > 0);
         Assert.Contains("ms/iteration host", v.CostModel);
+        Assert.Equal(v.Run.Server!.Counter("joules:iterations_total"), v.Iterations!.Count);
         Assert.Equal(v.Run.Server!.CacheConfig!["num_gpu_blocks"], v.Simulated.KvBlocksPerInstance.ToString());
         // Both power series cover the run and hold its energy.
         var n = v.MeasuredWatts.Length;
         var binned = v.MeasuredWatts.Select((w, i) => w * Math.Min(v.PowerBinS, v.Run.DurationS - i * v.PowerBinS)).Sum();
         Assert.Equal(v.Run.Energy.Joules, binned, v.Run.Energy.Joules * 0.01);
         Assert.Equal(n, (int)Math.Ceiling(v.Run.DurationS / v.PowerBinS - 1e-9));
+    }
+
+    [Fact]
+    public void WithoutTheIterationLogEveryIterationPaysTheRunsMean()
+    {
+        var v = RunValidator.Validate(_run, Options() with { IterationLog = null });
+        Assert.Equal(HostTimeSource.RunMean, v.HostTime);
+        Assert.Null(v.Iterations);
+        Assert.Equal(v.Run.Server!.HostSecondsPerIteration!.Value * 1000, v.IterationOverheadMs, 9);
+        Assert.Contains($"+ {v.IterationOverheadMs:0.###} ms/iteration host", v.CostModel);
+        Assert.DoesNotContain("per iteration", v.CostModel);
+        Assert.Equal(v.Run.RequestsCompleted, v.Simulated.RequestsCompleted);
+        Assert.Equal("run_mean", JsonDocument.Parse(ValidationReport.Json(v)).RootElement.GetProperty("host_time").GetString());
+        var given = RunValidator.Validate(_run, Options() with { IterationLog = null, Overrides = new ScenarioSpec().With(Joules.Simulation.Settings.SimulateSettings.IterationOverheadMs, 2.0) });
+        Assert.Equal(HostTimeSource.Given, given.HostTime);
+        Assert.Equal(2.0, given.IterationOverheadMs);
+    }
+
+    [Fact]
+    public void TheRunsIterationsAreTheRowsOfTheLogThatAddUpToItsCounters()
+    {
+        var run = MeasuredRun.Load(_run).Metadata;
+        var server = run.Server!;
+        var it = MeasuredIterations.Load(_log, run);
+        // The warm-up backlog ran first on the same server, so the run's rows start after its iterations.
+        Assert.True(server.IterationsAtStart > 0);
+        Assert.Equal(server.IterationsAtStart, it.FirstRow);
+        Assert.True(it.LocatedByCounter);
+        Assert.Equal(server.Counter("joules:iterations_total"), it.Count);
+        Assert.Equal(server.Counter("joules:iteration_host_seconds_total")!.Value, it.HostS.Where((_, j) => !double.IsNaN(it.GapS[j])).Sum(), 9);
+        // Each gap runs from the previous engine call's return, so engine calls and gaps tile a busy stretch: no host
+        // time (commit, streaming) is counted nowhere.
+        for (var j = 1; j < it.Count; j++)
+            if (!double.IsNaN(it.GapS[j])) Assert.Equal(it.StartS[j - 1] + it.EngineS[j - 1], it.StartS[j] - it.GapS[j], 9);
+        // On the simulation's clock the run's first iteration begins at 0 and the periods follow one another.
+        var series = it.Series();
+        Assert.Equal(it.Count, series.Count);
+        Assert.Equal(it.HostS[0], series.At(0));
+        Assert.Equal(it.HostS.Sum(), series.TotalSeconds, 12);
+
+        // A run recorded without the start is found by its counters, at the same rows.
+        var copy = Directory.CreateDirectory(Path.Combine(_dir, "no-iterations-at-start")).FullName;
+        foreach (var f in Directory.GetFiles(_run)) File.Copy(f, Path.Combine(copy, Path.GetFileName(f)), true);
+        File.WriteAllText(Path.Combine(copy, RunMetadata.FileName), (run with { Server = server with { IterationsAtStart = null } }).ToJson());
+        var found = MeasuredIterations.Load(_log, RunMetadata.Load(copy));
+        Assert.False(found.LocatedByCounter);
+        Assert.Equal(it.FirstRow, found.FirstRow);
+        var v = RunValidator.Validate(copy, Options());
+        Assert.Equal(it.FirstRow, v.Iterations!.FirstRow);
+        var json = JsonDocument.Parse(ValidationReport.Json(v)).RootElement;
+        Assert.Equal("per_iteration", json.GetProperty("host_time").GetString());
+        Assert.Equal("counters", json.GetProperty("iteration_log").GetProperty("located_by").GetString());
+        Assert.Contains("measured per iteration", string.Join('\n', ValidationReport.Lines(v)));
+
+        // Rows that do not add up to the run's counters are another server's or another run's.
+        var shifted = Path.Combine(_dir, "shifted-run.json");
+        File.WriteAllText(shifted, (run with { Server = server with { IterationsAtStart = server.IterationsAtStart - 1 } }).ToJson());
+        Assert.Contains("do not add up to the run's counters", Assert.Throws<InvalidDataException>(() => MeasuredIterations.Load(_log, RunMetadata.Load(shifted))).Message);
+        Assert.Contains("no column", Assert.Throws<InvalidDataException>(() => MeasuredIterations.Load(Path.Combine(_run, "requests.parquet"), run)).Message);
+        Assert.Contains("not both", Assert.Throws<ArgumentException>(() => RunValidator.Validate(_run,
+            Options() with { Overrides = new ScenarioSpec().With(Joules.Simulation.Settings.SimulateSettings.IterationOverheadMs, 1.0) })).Message);
     }
 
     [Fact]

@@ -6,7 +6,7 @@ namespace Joules.Serving.Loop;
 /// <param name="StartS">Loop clock when the engine was called.</param>
 /// <param name="EngineS">Wall time of the engine call (upload, kernels, copy-back).</param>
 /// <param name="DeviceS">The device's part of it (GPU events; the cost model's price for the sim engine).</param>
-/// <param name="GapS">Host time since the previous iteration ended while work was waiting (scheduling, commit, streaming); NaN after an idle wait.</param>
+/// <param name="GapS">Host time since the previous iteration's engine call returned, while work was waiting (its commit and streaming, then scheduling this one); NaN after an idle wait.</param>
 /// <param name="Shape">The iteration's shape, as a cost model prices it.</param>
 /// <param name="PredictedS">The cost model's time for the shape (NaN without one).</param>
 /// <param name="PredictedJ">The cost model's energy for it (NaN without one).</param>

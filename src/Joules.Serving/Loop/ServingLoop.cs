@@ -271,7 +271,9 @@ public sealed class ServingLoop : IDisposable
         }
         _observer?.OnIteration(rec);
         Publish();
-        return Now;
+        // The next iteration's gap counts from the engine's return, so the commit and streaming above (where a preempted
+        // loop thread loses milliseconds on a loaded machine) are host time too, not time counted nowhere.
+        return end;
     }
 
     // Length and Stop were announced on the token's own event; completing only closes the stream.

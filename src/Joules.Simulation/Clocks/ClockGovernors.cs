@@ -3,12 +3,9 @@ using Joules.Profiles.Frequency;
 
 namespace Joules.Simulation.Clocks;
 
-/// <summary>A cost model that chooses its clock per iteration: the instance tells it when an iteration (or a decode run) starts and what it holds.</summary>
-public interface IGovernedCostModel : IDecodeRunCostModel
+/// <summary>A cost model that chooses its clock per iteration: the instance tells it when an iteration (or a decode run) starts and what it holds (<see cref="ITimedCostModel.BeginIteration"/>), and it chooses the clock there.</summary>
+public interface IGovernedCostModel : ITimedCostModel, IDecodeRunCostModel
 {
-    /// <summary>An iteration of <paramref name="shape"/> (or a decode run starting with that step) begins at <paramref name="now"/>: choose its clock.</summary>
-    void BeginIteration(double now, in IterationShape shape);
-
     /// <summary>The clock the last iteration was priced at, MHz.</summary>
     double CurrentClockMHz { get; }
 }
@@ -18,14 +15,19 @@ public static class ClockGovernors
 {
     /// <summary>
     /// A factory of per-instance cost models for <paramref name="settings"/>: the shared <paramref name="cost"/> itself for
-    /// the default governor, otherwise a governed model per instance over one clock-capable model (measured sweep or modelled).
+    /// the default governor (a copy per instance of a measured host-time model), otherwise a governed model per instance over one clock-capable model (measured sweep or modelled).
     /// </summary>
     /// <returns>The factory and what the governor adds to the cost model's name in reports (empty for the default governor), e.g. " @ fixed 1600 MHz (modelled)".</returns>
     public static (Func<ICostModel> Create, string NameSuffix) Factory(ClockSettings settings, ICostModel cost, SloConfig slo)
     {
         ArgumentNullException.ThrowIfNull(settings);
         settings.Validate();
-        if (settings.IsDefault) return (() => cost, "");
+        // A measured host-time model holds the host time of the iteration its instance began last: one per instance.
+        if (settings.IsDefault)
+        {
+            Func<ICostModel> same = cost is MeasuredHostTimeCostModel m ? m.Copy : () => cost;
+            return (same, "");
+        }
         var clocked = ClockedCostModels.For(cost);
         var max = clocked.MaxClockMHz;
         void Check(double mhz, string what)

@@ -27,7 +27,7 @@ public sealed class Instance
 {
     private readonly ICostModel _cost;
     private readonly IDecodeRunCostModel? _runs;
-    private readonly Clocks.IGovernedCostModel? _governor;
+    private readonly ITimedCostModel? _timed;
     private readonly IBatchScheduler _sched;
     private readonly ContinuousScheduler? _continuous;
     private readonly SequencePool _pool;
@@ -69,7 +69,7 @@ public sealed class Instance
         Index = index;
         _cost = cost;
         _runs = cost as IDecodeRunCostModel;
-        _governor = cost as Clocks.IGovernedCostModel;
+        _timed = cost as ITimedCostModel;
         // Counts, not block ids: the simulator needs no block tables, and per-block memory would dominate its time.
         _kv = new KvBlockAccounting(kvBlocks, scheduler.BlockSize, scheduler.PrefixCaching, scheduler.HashBlockTokens);
         _pool = new SequencePool();
@@ -306,7 +306,7 @@ public sealed class Instance
 
     private void Launch(double now)
     {
-        _governor?.BeginIteration(now, _batch.Shape);
+        _timed?.BeginIteration(now, _batch.Shape);
         _inflightCost = _cost.Estimate(_batch.Shape);
         var seconds = _inflightCost.Seconds;
         if (!(seconds > 0) || double.IsInfinity(seconds))
@@ -390,11 +390,11 @@ public sealed class Instance
     private double DecodeRun(double now, double horizon)
     {
         if (!_continuous!.TryPlanDecodeRun(out var b, out var contextSum, out var maxSteps) || maxSteps < 2) return now;
-        _governor?.BeginIteration(now, IterationShape.Decode(b, 0) with { DecodeContextTokens = contextSum });
         int steps;
         IterationCost run;
         if (_runs != null)
         {
+            _timed?.BeginIteration(now, IterationShape.Decode(b, 0) with { DecodeContextTokens = contextSum });
             var room = horizon - now;
             steps = maxSteps;
             run = _runs.EstimateDecodeRun(b, contextSum, steps);
@@ -437,7 +437,10 @@ public sealed class Instance
             var pricing = PricingClass.Model;
             while (steps < maxSteps)
             {
-                var c = _cost.Estimate(IterationShape.Decode(b, 0) with { DecodeContextTokens = contextSum + (long)b * steps });
+                var shape = IterationShape.Decode(b, 0) with { DecodeContextTokens = contextSum + (long)b * steps };
+                // Priced step by step, so a timed model (measured host time) learns when each step begins, as in Launch.
+                _timed?.BeginIteration(t, shape);
+                var c = _cost.Estimate(shape);
                 if (!(c.Seconds > 0) || !(t + c.Seconds < horizon)) break;
                 _power?.AddBusy(t, t + c.Seconds, c.Joules);
                 t += c.Seconds;
