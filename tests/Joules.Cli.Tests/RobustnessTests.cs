@@ -219,6 +219,16 @@ public class RobustnessTests : IClassFixture<RobustnessFixture>, IDisposable
             Assert.True(code == 0, err);
             Assert.Single(Directory.EnumerateFileSystemEntries(_dir));
         }
+        else if (child.ExitCode == 0)
+        {
+            // The signal landed after the output was renamed into place (a loaded machine delays the kill): then the
+            // whole new file must be there, readable, and nothing partial beside it.
+            Assert.DoesNotContain("interrupted: ", stderr.Result);
+            Assert.DoesNotContain(Directory.EnumerateFileSystemEntries(_dir).Select(Path.GetFileName), n => n!.Contains(".joules-partial-"));
+            Assert.NotEqual(previous.Bytes, File.ReadAllBytes(previous.Path));
+            var (code, _, err) = Run(["trace", "stats", previous.Path]);
+            Assert.True(code == 0, $"the completed output does not read back: {err}");
+        }
         else
         {
             Assert.Equal(130, child.ExitCode);
