@@ -235,8 +235,7 @@ public sealed class TransformerEngine : IEngineInstance
         var p = _p!;
         var s = _stream;
         var m = Shard;
-        int h = m.Hidden, q = m.QkvWidth, a = m.Heads * m.HeadDim, f = m.Ffn, t = p.Tokens;
-        float eps = (float)m.Model.RmsEps;
+        int h = m.Hidden, t = p.Tokens;
         var comm = _rank?.Comm;
         // In a whole instance only rank 0 adds the residual; the others write bare partial sums, so the all-reduce
         // of X gives residual + the sum of every rank's partial projection.
@@ -247,17 +246,15 @@ public sealed class TransformerEngine : IEngineInstance
         {
             var w = _layers[l];
             ulong kc = p.KCache.At(l * p.LayerCacheBytes), vc = p.VCache.At(l * p.LayerCacheBytes);
-            _dense.NormProject(s, p.X.Ptr, 0, w.AttnNorm.Ptr, eps, p.H.Ptr, w.Qkv.Ptr, p.Qkv.Ptr, t, q, h);
+            QkvProjection(s, p, w);
             _k.QkvRopeCache(s, p.Qkv.Ptr, w.QkvBias?.Ptr ?? 0, p.TokPos.Ptr, p.TokSlot.Ptr, kc, vc, t, m.Heads, m.KvHeads, m.HeadDim, m.Model.RopeTheta);
             Attention(s, p, kc, vc);
-            _dense.Project(s, p.Attn.Ptr, w.O.Ptr, p.X.Ptr, t, h, a, accumulate: residual);
+            OutputProjection(s, p, w, residual);
             comm?.AllReduceSumBf16(p.X.Ptr, p.X.Ptr, (long)t * h, s);
-            _dense.NormProject(s, p.X.Ptr, 0, w.MlpNorm.Ptr, eps, p.H.Ptr, w.GateUp.Ptr, p.GateUp.Ptr, t, 2 * f, h);
-            _dense.SwiGluProject(s, p.GateUp.Ptr, p.Act.Ptr, w.Down.Ptr, p.X.Ptr, t, h, f, accumulate: residual);
+            Mlp(s, p, w, residual);
             comm?.AllReduceSumBf16(p.X.Ptr, p.X.Ptr, (long)t * h, s);
         }
-        // Serving engines compute logits only for each sequence's last token.
-        _dense.NormProject(s, p.X.Ptr, p.LastRows.Ptr, _finalNorm.Ptr, eps, p.LastH.Ptr, _lmHead.Ptr, p.Logits.Ptr, p.Sequences, m.VocabShard, h);
+        LogitsProjection(s, p);
         if (comm is null)
         {
             _k.Argmax(s, p.Logits.Ptr, p.Sequences, m.VocabShard, p.NextTokens.Ptr);
@@ -267,6 +264,23 @@ public sealed class TransformerEngine : IEngineInstance
         comm.AllGatherBf16(p.Logits.Ptr, p.Gathered!.Ptr, (long)p.Sequences * m.VocabShard, s);
         if (_rank!.Rank == 0) _k.ArgmaxGathered(s, p.Gathered.Ptr, p.Sequences, m.VocabShard, m.Tp, m.Model.Vocab, p.NextTokens.Ptr);
     }
+
+    // The dense parts of a layer, shared by the iteration and by the projections captured alone (CapturePart).
+    private void QkvProjection(CudaStream s, Prepared p, LayerWeights w) =>
+        _dense.NormProject(s, p.X.Ptr, 0, w.AttnNorm.Ptr, (float)Shard.Model.RmsEps, p.H.Ptr, w.Qkv.Ptr, p.Qkv.Ptr, p.Tokens, Shard.QkvWidth, Shard.Hidden);
+
+    private void OutputProjection(CudaStream s, Prepared p, LayerWeights w, bool residual) =>
+        _dense.Project(s, p.Attn.Ptr, w.O.Ptr, p.X.Ptr, p.Tokens, Shard.Hidden, Shard.Heads * Shard.HeadDim, accumulate: residual);
+
+    private void Mlp(CudaStream s, Prepared p, LayerWeights w, bool residual)
+    {
+        _dense.NormProject(s, p.X.Ptr, 0, w.MlpNorm.Ptr, (float)Shard.Model.RmsEps, p.H.Ptr, w.GateUp.Ptr, p.GateUp.Ptr, p.Tokens, 2 * Shard.Ffn, Shard.Hidden);
+        _dense.SwiGluProject(s, p.GateUp.Ptr, p.Act.Ptr, w.Down.Ptr, p.X.Ptr, p.Tokens, Shard.Hidden, Shard.Ffn, accumulate: residual);
+    }
+
+    // Serving engines compute logits only for each sequence's last token.
+    private void LogitsProjection(CudaStream s, Prepared p) =>
+        _dense.NormProject(s, p.X.Ptr, p.LastRows.Ptr, _finalNorm.Ptr, (float)Shard.Model.RmsEps, p.LastH.Ptr, _lmHead.Ptr, p.Logits.Ptr, p.Sequences, Shard.VocabShard, Shard.Hidden);
 
     /// <summary>Enqueues the attention kernels (prefill and decode) of the prepared iteration for one layer's cache.</summary>
     private void Attention(CudaStream s, Prepared p, ulong kc, ulong vc)
@@ -295,8 +309,6 @@ public sealed class TransformerEngine : IEngineInstance
         _ctx.MakeCurrent();
         var s = _stream;
         var m = Shard;
-        int h = m.Hidden, q = m.QkvWidth, a = m.Heads * m.HeadDim, f = m.Ffn, t = p.Tokens;
-        float eps = (float)m.Model.RmsEps;
         s.BeginCapture();
         try
         {
@@ -304,13 +316,12 @@ public sealed class TransformerEngine : IEngineInstance
             {
                 var w = _layers[l];
                 if (part == IterationPart.Attention) { Attention(s, p, p.KCache.At(l * p.LayerCacheBytes), p.VCache.At(l * p.LayerCacheBytes)); continue; }
-                _dense.NormProject(s, p.X.Ptr, 0, w.AttnNorm.Ptr, eps, p.H.Ptr, w.Qkv.Ptr, p.Qkv.Ptr, t, q, h);
-                _dense.Project(s, p.Attn.Ptr, w.O.Ptr, p.X.Ptr, t, h, a, accumulate: true);
-                _dense.NormProject(s, p.X.Ptr, 0, w.MlpNorm.Ptr, eps, p.H.Ptr, w.GateUp.Ptr, p.GateUp.Ptr, t, 2 * f, h);
-                _dense.SwiGluProject(s, p.GateUp.Ptr, p.Act.Ptr, w.Down.Ptr, p.X.Ptr, t, h, f, accumulate: true);
+                QkvProjection(s, p, w);
+                OutputProjection(s, p, w, residual: true);
+                Mlp(s, p, w, residual: true);
             }
             if (part == IterationPart.Projections)
-                _dense.NormProject(s, p.X.Ptr, p.LastRows.Ptr, _finalNorm.Ptr, eps, p.LastH.Ptr, _lmHead.Ptr, p.Logits.Ptr, p.Sequences, m.VocabShard, h);
+                LogitsProjection(s, p);
         }
         catch
         {
