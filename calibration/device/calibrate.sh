@@ -7,7 +7,7 @@
 # (the raw log in calibration/<gpu>/<model>/raw.jsonl is the state).
 #
 #   calibration/device/calibrate.sh BUDGET_S JOB...
-#     JOB = selftest | smoke | 8b | 8b-new | 8b-quick | 70b-tp8 | 70b-tp8-full | parquet
+#     JOB = selftest | smoke | 8b | 8b-new | 8b-quick | 70b-tp8 | 70b-tp8-full | 70b-tp8-resume | 8b-other-card | 70b-tp8-other-card | parquet
 #
 # How it was run (device tool, carry [".devrun"], after publishing into .devrun/joules; between calls the
 # archive was unpacked into calibration/ here, so the next call resumed from the partial raw log):
@@ -17,6 +17,10 @@
 # Issue 16 (the extended default grid, streaming GEMV at batch 1), 2026-12-02:
 #   bash .devrun/calibrate.sh 540 selftest 8b-new                 # first call: --force replaces the old grid's log
 #   bash .devrun/calibrate.sh 330 8b                              # second call: resumes it (profiles.tgz unpacked here in between)
+# Issue 16, re-measured with the default engine (cuBLASLt at batch 1), 2026-12-02 late:
+#   bash .devrun/calibrate.sh 545 selftest 8b-new                 # call 1, GPU-16a29f6b: 40 of 58 points before the budget
+#   bash .devrun/calibrate.sh 555 8b 70b-tp8-full                 # call 2 landed on GPU-8a70ca12: 8B resume refused (other card), 70B 57 of 59
+#   bash .devrun/calibrate.sh 430 70b-tp8-other-card 8b-other-card  # call 3: both finished on the card that call got
 set -u
 J=.devrun/joules/joules
 OUT=${OUT:-/tmp/calibrate-out}
@@ -55,6 +59,11 @@ calibrate() {
       # The default grid with 3 trials (CVs were under 1.1% on the quick grid) fits one device call;
       # --force replaces the quick-grid log in the same folder (kept as raw.jsonl.<time>.bak).
       70b-tp8-full) calibrate --model llama-3.1-70b --tp 8 --trials 3 --force ;;
+      # Resumes 70b-tp8-full's log when a call's budget ran out mid-grid.
+      70b-tp8-resume) calibrate --model llama-3.1-70b --tp 8 --trials 3 ;;
+      # The same resumes when the lease landed on another card than the log's (each point keeps its card's UUID).
+      8b-other-card)      calibrate --model llama-3.1-8b --resume-on-another-card ;;
+      70b-tp8-other-card) calibrate --model llama-3.1-70b --tp 8 --trials 3 --resume-on-another-card ;;
       parquet)
         t=$(left); [ "$t" -lt 60 ] && { echo "== skipped parquet (budget)"; continue; }
         echo "== parquet: our writer and reader vs pyarrow on the same 10M-row zstd file"

@@ -102,6 +102,57 @@ public class GridRunnerTests : IDisposable
     }
 
     [Fact]
+    public void ALogResumedOnAnotherCardKeepsEachPointsCardAndIsRefusedUnlessAsked()
+    {
+        var (gpuA, work, runner, _) = Machine();
+        gpuA.Uuid = "GPU-card-a";
+        using var cts = new CancellationTokenSource();
+        var prepared = 0;
+        work.OnEnqueue = _ => { if (work.Prepared.Count == 5 && ++prepared == 3) cts.Cancel(); };
+        Assert.ThrowsAny<OperationCanceledException>(() => runner.Run(Plan(), LogPath, false, null, cts.Token));
+
+        // The next lease lands on another card of the same model: refused, and the message names the way on.
+        var (gpuB, workB, runnerB, progressB) = Machine();
+        gpuB.Uuid = "GPU-card-b";
+        var e = Assert.Throws<CalibrationException>(() => runnerB.Run(Plan(), LogPath, false, null, default));
+        Assert.Contains("GPU-card-a", e.Message);
+        Assert.Contains("--resume-on-another-card", e.Message);
+
+        var result = runnerB.Run(Plan(), LogPath, false, null, default, resumeOnAnotherCard: true);
+        var total = Plan().Grid.Points.Count;
+        Assert.Equal(total - 4, workB.Prepared.Count);
+        Assert.Contains("another card", progressB.ToString());
+        Assert.Contains("idle on this card", progressB.ToString());
+        Assert.Equal(total, result.Profile.Points.Count(p => p.Phase != ProfilePhase.Idle));
+
+        // The profile is the first card's (it measured idle) and says which points the second measured.
+        var meta = result.Profile.Metadata;
+        Assert.Equal("GPU-card-a", meta.GpuUuid);
+        Assert.Equal($"GPU-card-a: 5 point(s); GPU-card-b: {total - 4} point(s)", meta.Extra[ProfileBuilder.CardsKey]);
+        var onB = System.Text.Json.JsonSerializer.Deserialize<Dictionary<string, string>>(meta.Extra[ProfileBuilder.PointCardsKey])!;
+        Assert.Equal(total - 4, onB.Count);
+        Assert.All(onB.Values, u => Assert.Equal("GPU-card-b", u));
+
+        // Read back, every point carries its card: four and idle on A, the rest on B, and B's idle is on record.
+        var (_, points, _) = RawLog.ReadAll(LogPath);
+        Assert.Equal(5, points.Count(p => p.GpuUuid == "GPU-card-a"));
+        Assert.Equal(total - 4, points.Count(p => p.GpuUuid == "GPU-card-b"));
+        Assert.Single(File.ReadLines(LogPath), l => l.Contains("\"card_idle\"") && l.Contains("GPU-card-b"));
+
+        // The cards survive the profile file's round trip and show in `profile show`'s summary.
+        var file = Path.Combine(_dir, "profile.parquet");
+        result.Profile.Save(file);
+        var summary = ProfileSummary.Create(MeasuredProfile.Load(file), file);
+        Assert.Contains("GPU-card-b", summary.Gpu.Cards);
+
+        // A run on one card only writes no card keys.
+        var single = Path.Combine(_dir, "single.jsonl");
+        var (_, _, runnerC, _) = Machine();
+        var plain = runnerC.Run(Plan(), single, false, null, default);
+        Assert.False(plain.Profile.Metadata.Extra.ContainsKey(ProfileBuilder.CardsKey));
+    }
+
+    [Fact]
     public void AMismatchedLogIsAnErrorUnlessForced()
     {
         var mixed = CalibrationGrid.Quick(CalibrationGrid.ParsePhases("mixed"));

@@ -78,7 +78,8 @@ public sealed class CalibrationRunner
     /// <param name="force">Start a new log when the existing one was recorded for something else.</param>
     /// <param name="clockControl">Required when the plan sweeps clocks; the caller has checked the user's permission.</param>
     /// <param name="cancel">Cancels between windows; clocks are restored.</param>
-    public CalibrationResult Run(CalibrationPlan plan, string rawLogPath, bool force, IGpuClockControl? clockControl, CancellationToken cancel)
+    /// <param name="resumeOnAnotherCard">Resume a log recorded on another card of the same GPU model; each point keeps the UUID of the card that measured it.</param>
+    public CalibrationResult Run(CalibrationPlan plan, string rawLogPath, bool force, IGpuClockControl? clockControl, CancellationToken cancel, bool resumeOnAnotherCard = false)
     {
         if (plan.SmClocks.Count > 0 && clockControl is null)
             throw new CalibrationException("a clock sweep needs clock control, and none is available on this machine");
@@ -86,8 +87,10 @@ public sealed class CalibrationRunner
             throw new CalibrationException($"a whole tp={plan.Tp} instance is measured on {plan.Tp} GPUs, not {_gpus.Count}");
         if (!plan.WholeInstance && _gpus.Count != 1)
             throw new CalibrationException("one GPU's shard is measured on one GPU");
-        using var log = RawLog.OpenOrResume(rawLogPath, HeaderFor(plan), force);
-        if (log.Resumed > 0) _progress.WriteLine($"resuming {rawLogPath}: {log.Resumed} point(s) already measured");
+        using var log = RawLog.OpenOrResume(rawLogPath, HeaderFor(plan), force, resumeOnAnotherCard && !plan.WholeInstance);
+        if (log.Resumed > 0)
+            _progress.WriteLine($"resuming {rawLogPath}: {log.Resumed} point(s) already measured" +
+                                (log.ChangedCard ? $", last on another card; the rest are measured on {_gpus[0].Uuid} and marked so" : ""));
 
         var clocks = plan.SmClocks.Count == 0 ? [null] : plan.SmClocks.Select(c => (uint?)c).ToArray();
         var work = clocks.SelectMany(c => plan.Grid.Points.Select(p => (Point: p, Clock: c))).ToArray();
@@ -98,7 +101,16 @@ public sealed class CalibrationRunner
         var started = Stopwatch.StartNew();
 
         var idleKey = CalibrationGrid.Key(new CalibrationPoint(Phase.Idle, 0, 0, 0), null);
-        if (log.Completed.TryGetValue(idleKey, out var idle))
+        if (log.Completed.TryGetValue(idleKey, out var idle) && log.ChangedCard)
+        {
+            // The log's idle point is the first card's (and stays the profile's); the window corrections and the settle
+            // check on this card need this card's own idle power.
+            _progress.WriteLine($"[1/{total}] idle on this card: measuring with nothing running ({_protocol.Options.IdleTrials} x {_protocol.Options.IdleWindowSeconds:0.#} s)");
+            var here = _protocol.MeasureIdle(cancel);
+            log.AppendCardIdle(here);
+            _progress.WriteLine($"        idle power here {here.MeanPowerWatts:0.0} W, {idle.MeanPowerWatts:0.0} W on the first card");
+        }
+        else if (idle is not null)
         {
             if (idle.PerGpu.Count == _gpus.Count && _gpus.Count > 1) _protocol.IdleWattsPerGpu = idle.PerGpu.Select(g => g.MeanPowerWatts).ToArray();
             else _protocol.IdleWatts = idle.MeanPowerWatts;
@@ -194,6 +206,10 @@ public static class ProfileBuilder
     public const string GpusKey = "tp.gpus";
     /// <summary>Metadata key: comma-separated NVML UUIDs of the measured GPUs, rank order.</summary>
     public const string UuidsKey = "gpu.uuids";
+    /// <summary>Metadata key, only for a profile measured on more than one card (see <see cref="ProfileMetadata.CardsKey"/>).</summary>
+    public const string CardsKey = ProfileMetadata.CardsKey;
+    /// <summary>Metadata key beside <see cref="CardsKey"/>: JSON object from each point measured on another card than gpu.uuid to that card's UUID.</summary>
+    public const string PointCardsKey = "gpu.point_cards";
 
     public static MeasuredProfile Build(CalibrationPlan plan, IGpuTelemetry gpu, IEnumerable<PointResult> results, PointResult idle, bool includeIdle) =>
         Build(plan, [gpu], results, idle, includeIdle);
@@ -211,6 +227,15 @@ public static class ProfileBuilder
             .Select(r => ToProfilePoint(r, plan.Tp, share)).ToList();
         if (includeIdle) points.Add(ToProfilePoint(idle, plan.Tp, share));
         var extra = new Dictionary<string, string>(plan.ExtraMetadata);
+        var primary = idle.GpuUuid.Length > 0 ? idle.GpuUuid : gpu.Uuid;
+        var elsewhere = results.Where(r => r.Point.Phase != Phase.Idle && wanted.Contains(r.Point) && clocks.Contains(r.SmClockTarget) && r.GpuUuid.Length > 0 && r.GpuUuid != primary).ToArray();
+        if (elsewhere.Length > 0)
+        {
+            // A log resumed on another card: the profile says which points each card measured.
+            extra[CardsKey] = string.Join("; ", new[] { primary }.Concat(elsewhere.Select(r => r.GpuUuid).Distinct())
+                .Select(u => $"{u}: {(u == primary ? points.Count - elsewhere.Length : elsewhere.Count(r => r.GpuUuid == u))} point(s)"));
+            extra[PointCardsKey] = JsonSerializer.Serialize(elsewhere.ToDictionary(r => r.Point.ToString() + (r.SmClockTarget is { } c ? $" @{c} MHz" : ""), r => r.GpuUuid));
+        }
         if (plan.WholeInstance)
         {
             extra[ModeKey] = "instance";
@@ -221,7 +246,7 @@ public static class ProfileBuilder
         var metadata = new ProfileMetadata
         {
             GpuName = gpu.Name,
-            GpuUuid = gpu.Uuid,
+            GpuUuid = plan.WholeInstance ? gpu.Uuid : primary,
             DriverVersion = gpu.DriverVersion,
             CudaVersion = gpu.CudaVersion,
             PowerLimitWatts = gpu.PowerLimitWatts,

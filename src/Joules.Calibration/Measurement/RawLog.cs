@@ -31,7 +31,9 @@ public sealed record RawLogHeader
     public IReadOnlyList<string> GpuUuids { get; init; } = [];
 
     /// <summary>Why a log with header <paramref name="other"/> cannot be resumed by this run, or null when it can.</summary>
-    public string? MismatchWith(RawLogHeader other)
+    /// <param name="other">The existing log's header.</param>
+    /// <param name="allowOtherCard">Accept a log recorded on another card of the same GPU model (one-GPU runs only): rented machines land on a different card per lease.</param>
+    public string? MismatchWith(RawLogHeader other, bool allowOtherCard = false)
     {
         var why = new List<string>();
         if (WholeInstance != other.WholeInstance)
@@ -42,8 +44,9 @@ public sealed record RawLogHeader
         }
         else
         {
-            var sameGpu = GpuUuid.Length > 0 && other.GpuUuid.Length > 0 ? GpuUuid == other.GpuUuid : GpuName == other.GpuName;
-            if (!sameGpu) why.Add($"GPU {other.GpuName} {other.GpuUuid} vs {GpuName} {GpuUuid}".Replace("  ", " "));
+            var sameGpu = GpuUuid.Length > 0 && other.GpuUuid.Length > 0 && !allowOtherCard ? GpuUuid == other.GpuUuid : GpuName == other.GpuName;
+            if (!sameGpu) why.Add($"GPU {other.GpuName} {other.GpuUuid} vs {GpuName} {GpuUuid}".Replace("  ", " ") +
+                                  (GpuName == other.GpuName ? " (another card of the same model: --resume-on-another-card continues the log there)" : ""));
         }
         if (Model != other.Model || (ModelCard.Length > 0 && other.ModelCard.Length > 0 && ModelCard != other.ModelCard))
             why.Add($"model {other.Model} vs {Model}");
@@ -59,7 +62,7 @@ public sealed record RawLogHeader
 public sealed class RawLog : IDisposable
 {
     private static readonly JsonSerializerOptions s_json = new() { NumberHandling = System.Text.Json.Serialization.JsonNumberHandling.AllowNamedFloatingPointLiterals };
-    private static readonly string[] s_multiGpuKeys = ["per_gpu", "whole_instance", "gpu_uuids"];
+    private static readonly string[] s_multiGpuKeys = ["per_gpu", "whole_instance", "gpu_uuids", "gpu_uuid"];
     private readonly StreamWriter _writer;
     private readonly Dictionary<string, PointResult> _completed = new();
     private readonly Dictionary<string, string> _skipped = new();
@@ -83,24 +86,35 @@ public sealed class RawLog : IDisposable
     /// <summary>Points that were complete before this run started.</summary>
     public int Resumed { get; private set; }
 
+    /// <summary>The card the log was started on (its header's UUID); points measured elsewhere carry their own card's UUID.</summary>
+    public string FirstCard { get; private set; } = "";
+
+    /// <summary>True when this run resumed a log that was last measured on another card (the idle power it holds is that card's).</summary>
+    public bool ChangedCard { get; private set; }
+
     /// <summary>Opens a new log, or resumes an existing one recorded for the same GPU, model, tp and grid.</summary>
     /// <param name="path">The log file (created with its directory when missing).</param>
     /// <param name="header">What this run measures; an existing log must have been recorded for the same.</param>
     /// <param name="force">Start over when the existing log does not match (it is kept, renamed with a .bak suffix).</param>
-    public static RawLog OpenOrResume(string path, RawLogHeader header, bool force)
+    /// <param name="allowOtherCard">Resume a log recorded on another card of the same GPU model; the points measured from here on are attributed to this run's card.</param>
+    public static RawLog OpenOrResume(string path, RawLogHeader header, bool force, bool allowOtherCard = false)
     {
         var dir = System.IO.Path.GetDirectoryName(System.IO.Path.GetFullPath(path));
         if (!string.IsNullOrEmpty(dir)) Directory.CreateDirectory(dir);
         var completed = new Dictionary<string, PointResult>();
         var skipped = new Dictionary<string, string>();
         var resume = false;
+        var firstCard = header.GpuUuid;
+        var lastCard = header.GpuUuid;
         if (File.Exists(path) && new FileInfo(path).Length > 0)
         {
             var (existing, points, skips) = ReadAll(path);
-            var mismatch = existing is null ? "the file has no header" : header.MismatchWith(existing);
+            var mismatch = existing is null ? "the file has no header" : header.MismatchWith(existing, allowOtherCard);
             if (mismatch is null)
             {
                 resume = true;
+                firstCard = existing!.GpuUuid;
+                lastCard = LastCard(path, existing.GpuUuid);
                 foreach (var p in points) completed[CalibrationGrid.Key(p.Point, p.SmClockTarget)] = p;
                 foreach (var (k, v) in skips) skipped[k] = v;
             }
@@ -117,7 +131,7 @@ public sealed class RawLog : IDisposable
         }
         var stream = new FileStream(path, FileMode.Append, FileAccess.Write, FileShare.Read);
         var writer = new StreamWriter(stream, new UTF8Encoding(false)) { AutoFlush = true, NewLine = "\n" };
-        var log = new RawLog(path, header, writer);
+        var log = new RawLog(path, header, writer) { FirstCard = firstCard, ChangedCard = resume && lastCard != header.GpuUuid };
         if (resume)
         {
             // A crash can leave half a line; start the next record on a line of its own.
@@ -125,7 +139,12 @@ public sealed class RawLog : IDisposable
             foreach (var (k, v) in completed) log._completed[k] = v;
             foreach (var (k, v) in skipped) log._skipped[k] = v;
             log.Resumed = completed.Count;
-            log.Append(new JsonObject { ["type"] = "resume", ["at_utc"] = DateTime.UtcNow.ToString("O", CultureInfo.InvariantCulture), ["completed"] = completed.Count });
+            // The resume record names the card this run measures on: points after it belong to that card.
+            log.Append(new JsonObject
+            {
+                ["type"] = "resume", ["at_utc"] = DateTime.UtcNow.ToString("O", CultureInfo.InvariantCulture), ["completed"] = completed.Count,
+                ["gpu_uuid"] = header.GpuUuid.Length > 0 ? header.GpuUuid : null,
+            });
         }
         else
         {
@@ -133,6 +152,35 @@ public sealed class RawLog : IDisposable
         }
         return log;
     }
+
+    /// <summary>The card the log's last run measured on: the header's, or the last resume record's that names one.</summary>
+    private static string LastCard(string path, string headerCard)
+    {
+        var card = headerCard;
+        foreach (var line in File.ReadLines(path))
+        {
+            if (!line.Contains("\"resume\"", StringComparison.Ordinal)) continue;
+            try
+            {
+                if (JsonNode.Parse(line) is JsonObject o && (string?)o["type"] == "resume" && (string?)o["gpu_uuid"] is { Length: > 0 } u) card = u;
+            }
+            catch (JsonException)
+            {
+                // a torn last line: ReadAll has already tolerated it
+            }
+        }
+        return card;
+    }
+
+    /// <summary>Records the idle power measured on this run's card after a change of card (the log's idle point stays the first card's).</summary>
+    public void AppendCardIdle(PointResult idle) => Append(new JsonObject
+    {
+        ["type"] = "card_idle",
+        ["gpu_uuid"] = Header.GpuUuid,
+        ["mean_power_w"] = idle.MeanPowerWatts,
+        ["cv_energy"] = idle.CvEnergy,
+        ["repeats"] = idle.Repeats,
+    });
 
     private static byte LastByte(string path)
     {
@@ -193,7 +241,7 @@ public sealed class RawLog : IDisposable
                 ["clock_event_reasons"] = g.ClockEventReasons,
             }).ToArray());
         Append(o);
-        _completed[CalibrationGrid.Key(r.Point, r.SmClockTarget)] = r with { Trials = [] };
+        _completed[CalibrationGrid.Key(r.Point, r.SmClockTarget)] = r with { Trials = [], GpuUuid = r.GpuUuid.Length > 0 ? r.GpuUuid : Header.GpuUuid };
     }
 
     public void AppendSkip(CalibrationPoint point, uint? clock, string reason)
@@ -238,7 +286,7 @@ public sealed class RawLog : IDisposable
 
     private void Append(JsonObject record)
     {
-        // The multi-GPU keys are left out of one-GPU records, so those logs stay exactly as they were.
+        // The multi-GPU keys (and a resume record's card, when unknown) are left out when null, so one-GPU logs stay as they were.
         foreach (var k in s_multiGpuKeys)
             if (record.TryGetPropertyValue(k, out var v) && v is null) record.Remove(k);
         _writer.WriteLine(record.ToJsonString(s_json));
@@ -248,6 +296,7 @@ public sealed class RawLog : IDisposable
     public static (RawLogHeader? Header, IReadOnlyList<PointResult> Points, IReadOnlyDictionary<string, string> Skipped) ReadAll(string path)
     {
         RawLogHeader? header = null;
+        var card = "";
         var points = new List<PointResult>();
         var skipped = new Dictionary<string, string>();
         var lines = File.ReadAllLines(path);
@@ -288,6 +337,10 @@ public sealed class RawLog : IDisposable
                         WholeInstance = (bool?)o["whole_instance"] ?? false,
                         GpuUuids = o["gpu_uuids"] is JsonArray uuids ? uuids.Select(u => (string?)u ?? "").ToArray() : [],
                     };
+                    card = header.GpuUuid;
+                    break;
+                case "resume":
+                    if ((string?)o["gpu_uuid"] is { Length: > 0 } resumedOn) card = resumedOn;
                     break;
                 case "point":
                     var (point, clock) = ReadPoint(o, path, i);
@@ -295,6 +348,7 @@ public sealed class RawLog : IDisposable
                     {
                         Point = point,
                         SmClockTarget = clock,
+                        GpuUuid = card,
                         Repeats = (int?)o["repeats"] ?? 0,
                         SecondsPerIteration = Dbl(o, "iteration_s"),
                         JoulesPerIteration = Dbl(o, "energy_j"),

@@ -41,6 +41,8 @@ public sealed record PointResult
     public required CalibrationPoint Point { get; init; }
     /// <summary>SM clock the GPU was locked to, or null for default clock management.</summary>
     public uint? SmClockTarget { get; init; }
+    /// <summary>UUID of the card that measured the point ("" when not known: then the log's first card).</summary>
+    public string GpuUuid { get; init; } = "";
     public IReadOnlyList<TrialResult> Trials { get; init; } = [];
     /// <summary>Why the point was not measured (does not fit in memory), or null.</summary>
     public string? SkippedReason { get; init; }

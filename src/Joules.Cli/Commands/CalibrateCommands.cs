@@ -54,11 +54,16 @@ public static class CalibrateCommands
         var smClocks = new Option<string?>("--sm-clocks") { Description = "Sweep locked SM clocks, e.g. 1200,1500,1980 (needs --allow-clock-changes; only on a GPU you own)" };
         var allowClocks = new Option<bool>("--allow-clock-changes") { Description = "Allow --sm-clocks to lock the GPU's clocks (restored afterwards, on errors and on Ctrl-C)" };
         var force = new Option<bool>("--force") { Description = "Start over when the output directory holds a log of a different GPU, model or grid" };
+        var otherCard = new Option<bool>("--resume-on-another-card")
+        {
+            Description = "Resume a log recorded on another card of the same GPU model (rented machines land on a different card per lease); " +
+                          "each point keeps the UUID of the card that measured it and the profile lists the cards. One-GPU runs only",
+        };
         var dryRun = new Option<bool>("--dry-run") { Description = "Print the grid and the time estimate without touching a GPU" };
 
         var cmd = new Command("calibrate", "Measure time and energy per iteration on this machine's GPU and write a calibration profile");
         cmd.Subcommands.Add(CompareTp());
-        foreach (var o in new Option[] { model, tp, gpus, quick, gridName, outDir, window, trials, points, smClocks, allowClocks, force, dryRun }) cmd.Options.Add(o);
+        foreach (var o in new Option[] { model, tp, gpus, quick, gridName, outDir, window, trials, points, smClocks, allowClocks, force, otherCard, dryRun }) cmd.Options.Add(o);
         cmd.SetAction(parse =>
         {
             var env = environment ?? CalibrateEnvironment.Real;
@@ -72,6 +77,8 @@ public static class CalibrateCommands
             if (clocks.Count > 0 && placement.WholeInstance)
                 throw new ArgumentException("--sm-clocks cannot be combined with --gpus: clock sweeps lock one GPU's clocks; sweep a shard instead");
             ClockGuard.RequirePermission(clocks, parse.GetValue(allowClocks));
+            if (parse.GetValue(otherCard) && placement.WholeInstance)
+                throw new ArgumentException("--resume-on-another-card cannot be combined with --gpus: a whole instance is resumed on the same GPUs only");
             var named = parse.GetValue(gridName) ?? (parse.GetValue(quick) ? "quick" : "default");
             if (parse.GetValue(quick) && named != "quick" && named != "serving")
                 throw new ArgumentException($"--quick asks for the quick grid, --grid for '{named}': give one of them");
@@ -135,7 +142,8 @@ public static class CalibrateCommands
             CalibrationResult result;
             try
             {
-                result = runner.Run(plan, Path.Combine(dir, RawLogFileName), parse.GetValue(force), clocks.Count > 0 ? hardware.ClockControl() : null, cancel.Token);
+                result = runner.Run(plan, Path.Combine(dir, RawLogFileName), parse.GetValue(force), clocks.Count > 0 ? hardware.ClockControl() : null, cancel.Token,
+                    parse.GetValue(otherCard));
             }
             catch (OperationCanceledException e)
             {

@@ -63,6 +63,7 @@ public static class ProfileCommands
         var inv = CultureInfo.InvariantCulture;
         o.WriteLine($"profile      {s.File}");
         o.WriteLine($"gpu          {s.Gpu.Name}{(s.Gpu.CatalogName.Length > 0 ? $" ({s.Gpu.CatalogName})" : "")}  uuid {Or(s.Gpu.Uuid)}  driver {Or(s.Gpu.Driver)}  cuda {Or(s.Gpu.Cuda)}  power limit {s.Gpu.PowerLimitW.ToString("0", inv)} W");
+        if (s.Gpu.Cards.Length > 0) o.WriteLine($"cards        measured on more than one card of this model: {s.Gpu.Cards}");
         o.WriteLine($"model        {s.Model.Name}: {s.Model.Layers} layers, hidden {s.Model.Hidden}, {s.Model.Heads} heads / {s.Model.KvHeads} kv, ffn {s.Model.Ffn}, vocab {s.Model.Vocab}, {s.Model.Dtype}, {s.Model.Parameters / 1e9:0.00}B params");
         o.WriteLine($"tp           {s.TensorParallel} (energy below is for the whole instance)");
         if (s.Derived is { } d)

@@ -10,6 +10,9 @@ public sealed record ProfileMetadata
     /// <summary>Version of the profile layout; readers refuse files newer than they understand.</summary>
     public const int CurrentFormatVersion = 1;
 
+    /// <summary>Extra key, only for a profile measured on more than one card (a calibration resumed on another card of the same model): each card's UUID and its point count, gpu.uuid (the card that measured idle) first.</summary>
+    public const string CardsKey = "gpu.cards";
+
     public int FormatVersion { get; init; } = CurrentFormatVersion;
     public required string GpuName { get; init; }
     public string GpuUuid { get; init; } = "";

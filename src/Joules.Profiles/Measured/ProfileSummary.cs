@@ -29,7 +29,14 @@ public sealed record ProfileSummary
         string SourceRates, double FixedOverheadS, IReadOnlyList<double> StageMultipliers, string ToolVersion, IReadOnlyList<string> Dropped);
 
     /// <summary>GPU provenance.</summary>
-    public sealed record GpuInfo(string Name, string Uuid, string Driver, string Cuda, double PowerLimitW, string CatalogName);
+    /// <param name="Name">NVML name.</param>
+    /// <param name="Uuid">UUID of the card that measured the profile (its idle point, when more than one did).</param>
+    /// <param name="Driver">Driver version.</param>
+    /// <param name="Cuda">CUDA version.</param>
+    /// <param name="PowerLimitW">Power limit while measured.</param>
+    /// <param name="CatalogName">The catalog's name for the GPU, or "".</param>
+    /// <param name="Cards">For a profile measured on more than one card, each card's UUID and its point count; "" for one card.</param>
+    public sealed record GpuInfo(string Name, string Uuid, string Driver, string Cuda, double PowerLimitW, string CatalogName, string Cards = "");
 
     /// <summary>Model architecture.</summary>
     public sealed record ModelInfo(string Name, int Layers, int Hidden, int Heads, int KvHeads, int Ffn, int Vocab, string Dtype, long Parameters);
@@ -90,7 +97,8 @@ public sealed record ProfileSummary
         return new ProfileSummary
         {
             File = file,
-            Gpu = new GpuInfo(m.GpuName, m.GpuUuid, m.DriverVersion, m.CudaVersion, m.PowerLimitWatts, gpu?.Name ?? ""),
+            Gpu = new GpuInfo(m.GpuName, m.GpuUuid, m.DriverVersion, m.CudaVersion, m.PowerLimitWatts, gpu?.Name ?? "",
+                m.Extra.TryGetValue(ProfileMetadata.CardsKey, out var cards) ? cards : ""),
             Model = new ModelInfo(m.Model.Name, m.Model.Layers, m.Model.Hidden, m.Model.Heads, m.Model.KvHeads, m.Model.Ffn, m.Model.Vocab, m.Model.Dtype, m.Model.Parameters),
             TensorParallel = tp,
             CreatedUtc = m.CreatedUtc.UtcDateTime.ToString("yyyy-MM-ddTHH:mm:ssZ"),
