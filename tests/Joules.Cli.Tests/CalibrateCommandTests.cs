@@ -243,6 +243,33 @@ public class CalibrateCommandTests(Xunit.Abstractions.ITestOutputHelper log) : I
     }
 
     [Fact]
+    public void ALogFromAnotherCardResumesOnlyWhenAskedAndTheProfileNamesBothCards()
+    {
+        var (code, _, err) = Run(Fake(new CliFakeGpu { Uuid = "GPU-first" }), "calibrate", "--quick", "--points", "decode,idle", "--out", _dir);
+        Assert.True(code == 0, err);
+        // As if the first lease ended two points before the end: drop the last two completed points (and their trials).
+        var rawPath = Path.Combine(_dir, "raw.jsonl");
+        var lines = File.ReadAllLines(rawPath).ToList();
+        var keys = lines.Where(l => l.Contains("\"type\":\"point\"")).Select(l => System.Text.Json.Nodes.JsonNode.Parse(l)!["key"]!.GetValue<string>()).TakeLast(2).ToHashSet();
+        File.WriteAllLines(rawPath, lines.Where(l => !keys.Any(k => l.Contains($"\"key\":\"{k}\""))));
+
+        var (refused, _, why) = Run(Fake(new CliFakeGpu { Uuid = "GPU-second" }), "calibrate", "--quick", "--points", "decode,idle", "--out", _dir);
+        Assert.Equal(1, refused);
+        Assert.Contains("--resume-on-another-card", why);
+        var (ok, output, err2) = Run(Fake(new CliFakeGpu { Uuid = "GPU-second" }), "calibrate", "--quick", "--points", "decode,idle", "--out", _dir, "--resume-on-another-card");
+        Assert.True(ok == 0, err2);
+        Assert.Contains("measured 2 point(s) this run", output);
+        Assert.Contains("cards        measured on more than one card of this model: GPU-first:", output);
+        Assert.Contains("GPU-second: 2 point(s)", output);
+        var profile = MeasuredProfile.Load(Path.Combine(_dir, CalibrateCommands.ProfileFileName));
+        Assert.Equal("GPU-first", profile.Metadata.GpuUuid);
+
+        var (whole, _, wholeErr) = Run(null, "calibrate", "--model", "llama-3.1-70b", "--tp", "2", "--gpus", "2", "--resume-on-another-card", "--dry-run");
+        Assert.Equal(1, whole);
+        Assert.Contains("--resume-on-another-card cannot be combined with --gpus", wholeErr);
+    }
+
+    [Fact]
     public void CalibrateWritesProfileRawLogAndCommandThenResumes()
     {
         var gpu = new CliFakeGpu();
