@@ -20,7 +20,7 @@
 # Issue 16, re-measured with the default engine (cuBLASLt at batch 1), 2026-12-02 late:
 #   bash .devrun/calibrate.sh 545 selftest 8b-new                 # call 1, GPU-16a29f6b: 40 of 58 points before the budget
 #   bash .devrun/calibrate.sh 555 8b 70b-tp8-full                 # call 2 landed on GPU-8a70ca12: 8B resume refused (other card), 70B 57 of 59
-#   bash .devrun/calibrate.sh 430 70b-tp8-other-card 8b-other-card  # call 3: both finished on the card that call got
+#   bash .devrun/calibrate.sh 425 70b-tp8-other-card 8b-other-card  # call 3, GPU-ae2f9ce6: both finished there (70B 2 points, 8B 18)
 set -u
 J=.devrun/joules/joules
 OUT=${OUT:-/tmp/calibrate-out}
