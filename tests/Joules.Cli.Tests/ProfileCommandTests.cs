@@ -64,6 +64,22 @@ public class ProfileCommandTests : IDisposable
     }
 
     [Fact]
+    public void HeldOutListsEveryPointWithTheErrorsTheSummaryReports()
+    {
+        var path = WriteProfile();
+        var (code, output, err) = Run("profile", "show", path, "--held-out");
+        Assert.True(code == 0, err);
+        var report = ProfileCostModel.FromFile(path).CrossValidate();
+        var rows = output.Split('\n').SkipWhile(l => !l.Contains("held-out point")).Skip(2).TakeWhile(l => !l.Contains("held out one at a time")).ToArray();
+        Assert.Equal(report.Count, rows.Length);
+        // Worst first: the first row is the point the summary names as worst in time or energy.
+        var worst = report.Points.MaxBy(p => Math.Max(Math.Abs(p.TimeError), Math.Abs(p.EnergyError)))!;
+        Assert.StartsWith("  " + worst.Point, rows[0]);
+        Assert.Contains($"{report.Count} points held out one at a time", output);
+        Assert.DoesNotContain("-+", output);
+    }
+
+    [Fact]
     public void ShowJsonIsMachineReadable()
     {
         var (code, output, err) = Run("profile", "show", WriteProfile(), "--json");

@@ -41,17 +41,32 @@ public static class ProfileCommands
         var file = new Argument<string>("file") { Description = "Profile file written by `joules calibrate` (.json or .parquet)" };
         var json = new Option<bool>("--json") { Description = "Print the description as JSON" };
         var clock = new Option<int?>("--sm-clock") { Description = "For a clock-sweep profile: describe the points measured at this SM clock (MHz)" };
+        var heldOut = new Option<bool>("--held-out")
+        {
+            Description = "Also list every grid point's leave-one-out error: the point's measured time and energy against what the cost model built without it predicts, worst first",
+        };
         var cmd = new Command("show", "Describe a calibration profile: GPU, model, grid, measurement spread, idle power, J/token and the cost model's cross-validated error");
         cmd.Arguments.Add(file);
         cmd.Options.Add(json);
         cmd.Options.Add(clock);
+        cmd.Options.Add(heldOut);
         cmd.SetAction(parse =>
         {
             var path = parse.GetValue(file)!;
-            var summary = ProfileSummary.Create(MeasuredProfile.Load(path), path, parse.GetValue(clock));
+            var profile = MeasuredProfile.Load(path);
+            var summary = ProfileSummary.Create(profile, path, parse.GetValue(clock));
             var output = parse.InvocationConfiguration.Output;
             if (parse.GetValue(json)) output.WriteLine(summary.ToJson());
             else Print(summary, output);
+            if (parse.GetValue(heldOut) && !parse.GetValue(json))
+            {
+                if (summary.CrossValidation.Points == 0) output.WriteLine("no points to hold out: the profile has no cost model");
+                else
+                {
+                    output.WriteLine();
+                    CrossValidationTable.Write(new ProfileCostModel(profile, smClockTarget: parse.GetValue(clock)).CrossValidate(), output);
+                }
+            }
             return 0;
         });
         return cmd;
