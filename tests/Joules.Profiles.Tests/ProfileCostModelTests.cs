@@ -88,6 +88,25 @@ public class ProfileCostModelTests(ITestOutputHelper output)
         Assert.True(cv.MedianTimeError < 1e-3 && cv.MedianEnergyError < 1e-3, $"median {cv.MedianTimeError} {cv.MedianEnergyError}");
     }
 
+    [Theory]
+    [InlineData("llama-3.1-8b", 0.10)]
+    [InlineData("llama-3.1-70b-tp8", 0.20)]
+    public void TheShippedH200ProfilesCrossValidateUnderTenPercentEnergyEverywhere(string dir, double worstTime)
+    {
+        // Held out, the 128-token prefill corner was 13 % low in energy on both profiles: the fit's linear energy law sags
+        // below the 700 W the prefills draw; the grid now fills a node whose neighbours draw the limit at their power.
+        // The 70B shard's time keeps two kinds of points above 10 %, unpredictable from their neighbours: decode batch 32
+        // at context 256, below a step its neighbours are above (32 -> 64 there, 8 -> 32 at 1024 and 4096), and the two
+        // short chunks over a cache (512 over 2048, 1024 over 4096), each the other's only like.
+        var path = Path.Combine(Joules.Tests.RepoPaths.Calibration, "h200", dir, "profile.parquet");
+        var cv = new ProfileCostModel(MeasuredProfile.Load(path)).CrossValidate();
+        foreach (var p in cv.Points) output.WriteLine($"{p.Point,-50} {p.Pricing,-12} t {p.TimeError,8:P2} e {p.EnergyError,8:P2}");
+        Assert.True(cv.MedianTimeError < 0.015, $"median time error {cv.MedianTimeError:P2}");
+        Assert.True(cv.MedianEnergyError < 0.015, $"median energy error {cv.MedianEnergyError:P2}");
+        Assert.True(cv.WorstEnergyError < 0.10, $"worst energy error {cv.WorstEnergyError:P2} at {cv.WorstEnergyPoint!.Point}");
+        Assert.True(cv.WorstTimeError < worstTime, $"worst time error {cv.WorstTimeError:P2} at {cv.WorstTimePoint!.Point}");
+    }
+
     [Fact]
     public void LongPromptsLeftOutOfAMeasuredProfileFollowTheAttentionCurve()
     {

@@ -10,8 +10,9 @@ namespace Joules.Profiles.Measured;
 ///   the fit's, capped by the first measured line, so shapes smaller than any measured point blend from the
 ///   measured edge into the fit instead of jumping to it.</item>
 /// <item>An unmeasured node inside the grid (a skipped point, or a corner beyond the calibrator's token
-///   budget) gets the fit's value plus the mean residual (measured - fit) of its nearest measured neighbours
-///   along both axes.</item>
+///   budget) gets the fit's time plus the mean time residual (measured - fit) of its nearest measured
+///   neighbours along both axes; its energy likewise, except where those neighbours all draw the power limit
+///   (within <see cref="NearLimit"/>): there its energy is its filled time at their mean power.</item>
 /// <item>Values are then made non-decreasing along both axes (a running maximum): a point measured cheaper
 ///   than a smaller one (noise) is raised to it. <see cref="RaisedPoints"/> counts those.</item>
 /// </list>
@@ -43,8 +44,10 @@ internal sealed class MeasuredGrid
     /// <param name="interpolateResiduals">Between nodes, interpolate measured minus fit and add the fit at the query
     /// (for a grid whose cost curves along an axis, as prefill's attention does with prompt length) instead of
     /// interpolating the measured values themselves (which keeps the estimate linear between nodes).</param>
+    /// <param name="capWatts">The GPU's power limit (per GPU, as the grid's energies are): where an unmeasured node's
+    /// measured neighbours all draw it, the node's energy is its time at their power (see the remarks).</param>
     public MeasuredGrid(IEnumerable<(double X, double Y, double T, double E)> points, Func<double, double, (double T, double E)> fit,
-        bool interpolateResiduals = false)
+        bool interpolateResiduals = false, double capWatts = double.PositiveInfinity)
     {
         var groups = points.GroupBy(p => (p.X, p.Y)).ToArray();
         if (groups.Length == 0) throw new ArgumentException("a measured grid needs at least one point");
@@ -78,12 +81,15 @@ internal sealed class MeasuredGrid
         for (var j = j0; j < ny; j++)
         {
             if (_measured[i, j]) continue;
-            double rt = 0, re = 0;
+            double rt = 0, re = 0, watts = 0;
             var n = 0;
+            var capped = true;
             void Take(int a, int b)
             {
                 rt += _t[a, b] - fitT[a, b];
                 re += _e[a, b] - fitE[a, b];
+                watts += _e[a, b] / _t[a, b];
+                capped &= _e[a, b] / _t[a, b] >= (1 - NearLimit) * capWatts;
                 n++;
             }
             for (var a = i - 1; a >= i0; a--) if (_measured[a, j]) { Take(a, j); break; }
@@ -91,7 +97,12 @@ internal sealed class MeasuredGrid
             for (var b = j - 1; b >= j0; b--) if (_measured[i, b]) { Take(i, b); break; }
             for (var b = j + 1; b < ny; b++) if (_measured[i, b]) { Take(i, b); break; }
             _t[i, j] = fitT[i, j] + (n > 0 ? rt / n : 0);
-            _e[i, j] = fitE[i, j] + (n > 0 ? re / n : 0);
+            // Where the neighbours all draw the power limit the GPU's capping pins the node's power too, which the fit's
+            // linear energy law (static power x time + energy per unit of work) cannot follow: the H200 prefills draw 700 W
+            // from their smallest measured chunk on (the 8B's 128-token prompt 705 W, its neighbours 704 and 706 W) while the
+            // fit built without that point sags to 658 W there (-13 % energy, -6 % time). Below the limit power follows the
+            // work (decode's rises with batch), which the fit tracks, so there the energy residual fills the node.
+            _e[i, j] = capped && n > 0 ? _t[i, j] * watts / n : fitE[i, j] + (n > 0 ? re / n : 0);
             FilledPoints++;
         }
 
@@ -155,6 +166,10 @@ internal sealed class MeasuredGrid
         for (var i = 0; i < _xs.Length; i++) if (_measured[i, j]) return true;
         return false;
     }
+
+    /// <summary>How far below the power limit (a fraction of it) a measured point still counts as drawing it: measured
+    /// means scatter by about a percent around the limit (the H200 prefills: 676-709 W under a 700 W limit).</summary>
+    public const double NearLimit = 0.03;
 
     /// <summary>Largest value on the first axis (batch).</summary>
     public double XMax => _xs[^1];

@@ -8,14 +8,16 @@ namespace Joules.Profiles.Measured;
 /// <para><b>Fit.</b> A non-negative least-squares fit (rows weighted by 1/measured so it minimises relative
 /// error) over features with a physical meaning: a per-iteration constant (weight reads, launches), total
 /// tokens (GEMM work) with hinge terms at a few token counts (the memory-bound → compute-bound knee),
-/// sequences, prefill attention pairs, prefill cached context, decode context tokens (KV reads), and one
-/// indicator each for the prefill and the decode attention path (their own kernels in every layer). Energy
+/// sequences, prefill attention pairs, prefill cached context, decode context tokens (KV reads), decode context
+/// per sequence times max(k, decode sequences) for a few k (decode attention under-fills the GPU at small batches),
+/// and one indicator each for the prefill and the decode attention path (their own kernels in every layer). Energy
 /// is static power times the fitted duration plus energy per unit of the same work features and the prefill
 /// indicator. Non-negative coefficients keep the fit positive and monotone.</para>
 /// <para><b>Grids.</b> Pure prefill shapes (no cached context) are priced from the measured (batch, new tokens
 /// per sequence) grid, pure decode shapes from the (batch, context per sequence) grid: bilinear
 /// interpolation of measured time and energy on a grid completed towards the fit (<see cref="MeasuredGrid"/>:
-/// zero lines, filled corners, kept non-decreasing), so measured points are reproduced, values are
+/// zero lines, filled corners, kept non-decreasing; a filled node whose neighbours draw the power limit gets its
+/// time at their power), so measured points are reproduced, values are
 /// continuous and monotone, and steps along a decode run are linear. Beyond a grid's largest batch or
 /// tokens the fit carries the grid edge's absolute residual (measured - fit at the nearest edge point)
 /// outward unchanged: continuous at the edge, monotone (the fit grows faster away from the edge), and the
@@ -43,6 +45,8 @@ namespace Joules.Profiles.Measured;
 public sealed partial class ProfileCostModel : IDecodeRunCostModel
 {
     private static readonly double[] s_knotCandidates = [64, 256, 1024, 4096];
+    // Batches below which decode attention is priced as under-occupied (see Features); the fit picks among them.
+    private static readonly double[] s_decodeOccupancy = [2, 8, 32];
 
     private readonly MeasuredGrid? _prefill;
     private readonly MeasuredGrid? _decode;
@@ -130,9 +134,9 @@ public sealed partial class ProfileCostModel : IDecodeRunCostModel
         FadeTokens = Math.Max(1, prefillChunks);
         if (prefill.Length > 0)
             // Prefill cost curves with prompt length (attention pairs grow as n²): interpolate around the fit, which has that term.
-            _prefill = new MeasuredGrid(prefill.Select(p => (Px(p.Shape), Py(p.Shape), p.IterationSeconds, p.EnergyJoules)), FitPrefill, interpolateResiduals: true);
+            _prefill = new MeasuredGrid(prefill.Select(p => (Px(p.Shape), Py(p.Shape), p.IterationSeconds, p.EnergyJoules)), FitPrefill, interpolateResiduals: true, capWatts: _capWatts);
         if (decode.Length > 0)
-            _decode = new MeasuredGrid(decode.Select(p => (Dx(p.Shape), Dy(p.Shape), p.IterationSeconds, p.EnergyJoules)), FitDecode);
+            _decode = new MeasuredGrid(decode.Select(p => (Dx(p.Shape), Dy(p.Shape), p.IterationSeconds, p.EnergyJoules)), FitDecode, capWatts: _capWatts);
         if (_decode is not null) (_decodeResidualBoundT, _decodeResidualBoundE) = ResidualBounds(_decode, FitDecode);
         if (_prefill is not null) (_prefillResidualBoundT, _prefillResidualBoundE) = ResidualBounds(_prefill, FitPrefill);
     }
@@ -202,7 +206,8 @@ public sealed partial class ProfileCostModel : IDecodeRunCostModel
 
     /// <summary>Names of the fitted features, in coefficient order.</summary>
     public IReadOnlyList<string> FeatureNames =>
-        ["1", "tokens", .. _knots.Select(k => $"max(0,tokens-{k})"), "sequences", "prefill_attention_pairs", "prefill_context_tokens", "decode_context_tokens", "has_prefill", "has_decode"];
+        ["1", "tokens", .. _knots.Select(k => $"max(0,tokens-{k})"), "sequences", "prefill_attention_pairs", "prefill_context_tokens", "decode_context_tokens", "has_prefill", "has_decode",
+         .. s_decodeOccupancy.Select(k => $"decode_context_per_sequence*max({k},decode_sequences)")];
 
     /// <summary>Fitted seconds per unit of each feature (one GPU).</summary>
     public IReadOnlyList<double> TimeCoefficients => _timeCoefficients;
@@ -214,7 +219,7 @@ public sealed partial class ProfileCostModel : IDecodeRunCostModel
     /// <summary>Fitted joules per unit of each energy feature (one GPU).</summary>
     public IReadOnlyList<double> EnergyCoefficients => _energyCoefficients;
 
-    private int FeatureCount => 8 + _knots.Length;
+    private int FeatureCount => 8 + _knots.Length + s_decodeOccupancy.Length;
 
     private const int EnergyFeatureCount = 8;
 
@@ -406,6 +411,8 @@ public sealed partial class ProfileCostModel : IDecodeRunCostModel
         var i = 2;
         foreach (var k in _knots) ft += c[i++] * Math.Max(0, tokens - k);
         ft += c[i] * sequences + c[i + 1] * pairs + c[i + 2] * prefillContext + c[i + 3] * decodeContext + c[i + 4] * hasPrefill + c[i + 5] * hasDecode;
+        i += 6;
+        foreach (var k in s_decodeOccupancy) ft += c[i++] * (decodeSequences > 0 ? decodeContext / decodeSequences * Math.Max(k, decodeSequences) : 0);
         ft = Math.Max(ft, _minSeconds);
         var g = _energyCoefficients;
         var fe = g[0] * ft + g[1] + g[2] * tokens + g[3] * sequences + g[4] * pairs + g[5] * prefillContext + g[6] * decodeContext + g[7] * hasPrefill;
@@ -425,7 +432,11 @@ public sealed partial class ProfileCostModel : IDecodeRunCostModel
         f[i++] = s.DecodeContextTokens;
         // Each attention path (prefill, decode) launches its own kernels in every layer when present.
         f[i++] = s.PrefillSequences > 0 ? 1 : 0;
-        f[i] = s.DecodeSequences > 0 ? 1 : 0;
+        f[i++] = s.DecodeSequences > 0 ? 1 : 0;
+        // Decode attention under-fills the GPU at small batches (its blocks are sequences x kv heads x splits): below
+        // k sequences a context token costs as if k sequences read it (the 70B shard's one kv head: 330 ns per context
+        // token at batch 1, 51 at 8, 36-44 from 64 on). Non-decreasing in batch and context, linear in context at a batch.
+        foreach (var k in s_decodeOccupancy) f[i++] = s.DecodeSequences > 0 ? (double)s.DecodeContextTokens / s.DecodeSequences * Math.Max(k, s.DecodeSequences) : 0;
     }
 
     // Energy = static power x duration + energy per unit of work (GEMM tokens, attention, KV reads).
