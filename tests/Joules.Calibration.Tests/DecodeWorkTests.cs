@@ -88,4 +88,24 @@ public class DecodeWorkTests
     [InlineData(3, 1, 64, 3)]
     public void GraphStridesAreFewAndCoverTheLongestSequence(int pages, int minimum, int maximum, int expected) =>
         Assert.Equal(expected, ServingEngine.StrideBucket(pages, minimum, maximum));
+
+    [Theory]
+    [InlineData(32, 8, 4, 8)]    // 8B: groups of 4 already
+    [InlineData(8, 1, 4, 2)]     // 70B tp8 shard: one kv head's 8 query heads as two items of 4
+    [InlineData(32, 4, 4, 8)]    // 70B tp2 shard
+    [InlineData(8, 1, 8, 1)]     // groups of 8 kept whole when asked
+    [InlineData(16, 2, 2, 8)]
+    [InlineData(12, 2, 4, 4)]    // a group of 6 halves to 3 and stops (6 is not divisible by 4)
+    [InlineData(4, 4, 4, 4)]     // no GQA
+    public void ItemHeadsSplitLargeQueryGroupsEvenly(int heads, int kvHeads, int maxGroup, int expected)
+    {
+        int items = DecodeWork.ItemHeads(heads, kvHeads, maxGroup);
+        Assert.Equal(expected, items);
+        Assert.Equal(0, items % kvHeads);
+        Assert.Equal(0, heads % items);
+    }
+
+    [Fact]
+    public void ItemHeadsRefuseHeadsThatDoNotGroup() =>
+        Assert.Throws<ArgumentException>(() => DecodeWork.ItemHeads(10, 4, 4));
 }

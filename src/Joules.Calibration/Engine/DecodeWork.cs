@@ -4,7 +4,7 @@ namespace Joules.Calibration.Engine;
 /// <remarks>
 /// Every decode sequence's keys (its context plus the new token) are split evenly into chunks of at most one target
 /// length, chosen from the batch's total keys so that there are about <see cref="ItemsPerMultiprocessor"/> (chunk,
-/// kv head) items per SM, but no chunk longer than <see cref="MaxChunk"/>. The cost then follows the sum of the
+/// item head) items per SM, but no chunk longer than <see cref="MaxChunk"/>. The cost then follows the sum of the
 /// contexts whatever their spread (a batch of one long and many short sequences costs what a uniform batch of the
 /// same total does), and the launch grid depends only on the batch size (blocks loop over the items when there are
 /// more), so one CUDA graph serves every mix of contexts of that size. Measured on an H200 (calibration/engine/
@@ -20,6 +20,22 @@ public static class DecodeWork
     public const int MaxChunk = 1024;
     /// <summary>(chunk, kv head) items aimed at per SM: each item has a fixed cost (queries, partials, the merge), so few long ones.</summary>
     public const int ItemsPerMultiprocessor = 2;
+
+    /// <summary>Most query heads one (chunk, head) item serves by default.</summary>
+    /// <remarks>A kv head with 8 query heads (the 70B's shards) as one item needs 8 queries, 8 running sums and their
+    /// scores in registers: that kernel runs one block per SM and its items took 20-25 µs each on the H200 whatever
+    /// their keys (70B tp8 shard, b=64 ctx=256: 6.0 ms of attention for 0.67 GB of K/V). Split into two items of 4 query
+    /// heads the group runs the 8B's kernel, four blocks per SM, and the second item reads the chunk from L2.</remarks>
+    public const int DefaultMaxGroup = 4;
+
+    /// <summary>The heads items are made of: each of <paramref name="kvHeads"/> kv heads' query heads split into parts of at most <paramref name="maxGroup"/> (halving while the group divides).</summary>
+    public static int ItemHeads(int heads, int kvHeads, int maxGroup)
+    {
+        if (kvHeads < 1 || heads % kvHeads != 0) throw new ArgumentException($"{heads} query heads cannot be grouped over {kvHeads} kv heads");
+        int g = heads / kvHeads, parts = 1;
+        while (g / parts > Math.Max(1, maxGroup) && g % (parts * 2) == 0) parts *= 2;
+        return kvHeads * parts;
+    }
 
     /// <summary>Ints of the table for <paramref name="decodes"/> sequences: the chunk count and decodes + 1 chunk starts.</summary>
     public static int TableLength(int decodes) => decodes + 2;

@@ -90,19 +90,22 @@ public sealed class EngineKernels : IDisposable
     }
 
     /// <summary>
-    /// Work-list decode attention: <paramref name="work"/> is the device copy of <see cref="DecodeWork.Fill"/>'s table;
-    /// partials need as many rows as its chunks × heads (<see cref="DecodeWork.MaxChunks"/> bounds them). The grid depends only on the decode count.
+    /// Work-list decode attention: <paramref name="work"/> is the device copy of <see cref="DecodeWork.Fill"/>'s table,
+    /// filled for <paramref name="itemHeads"/> (<see cref="DecodeWork.ItemHeads"/>); partials need as many rows as its
+    /// chunks × heads (<see cref="DecodeWork.MaxChunks"/> bounds them). The grid depends only on the decode count.
     /// </summary>
     public void DecodeAttentionWorkList(CudaStream s, int headDim, ulong qkv, ulong kc, ulong vc, ulong blockTable, int maxPages, int pageSize,
         ulong dseq, int decodeCount, ulong seqStart, ulong seqCtx, ulong work, int multiprocessors, ulong partO, ulong partMl, ulong output,
-        int heads, int kvHeads)
+        int heads, int kvHeads, int itemHeads)
     {
-        int g = heads / kvHeads;
-        if (g is not (1 or 2 or 4 or 8)) throw new NotSupportedException($"decode attention supports 1, 2, 4 or 8 query heads per kv head, got {g}");
+        if (itemHeads < kvHeads || itemHeads % kvHeads != 0 || heads % itemHeads != 0)
+            throw new ArgumentException($"{itemHeads} item heads do not split {kvHeads} kv heads of {heads} query heads evenly", nameof(itemHeads));
+        int g = heads / itemHeads;
+        if (g is not (1 or 2 or 4 or 8)) throw new NotSupportedException($"decode attention supports 1, 2, 4 or 8 query heads per item, got {g}");
         if (headDim is not (64 or 128)) throw Unsupported(headDim);
-        var grid = (uint)DecodeWork.Grid(decodeCount, kvHeads, multiprocessors);
+        var grid = (uint)DecodeWork.Grid(decodeCount, itemHeads, multiprocessors);
         _module.Kernel($"decode_attention_wl_d{headDim}_g{g}_u4").Launch(new Dim3(grid), 128, 0, s,
-            qkv, kc, vc, blockTable, maxPages, pageSize, dseq, seqStart, seqCtx, work, decodeCount, partO, partMl, heads, kvHeads, ScaleLog2(headDim));
+            qkv, kc, vc, blockTable, maxPages, pageSize, dseq, seqStart, seqCtx, work, decodeCount, partO, partMl, heads, itemHeads, itemHeads / kvHeads, ScaleLog2(headDim));
         _module.Kernel("decode_combine_wl").Launch(new Dim3((uint)decodeCount, (uint)heads), headDim, 0, s, partO, partMl, dseq, seqStart, work,
             output, heads, headDim);
     }

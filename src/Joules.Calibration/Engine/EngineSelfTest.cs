@@ -73,6 +73,11 @@ public static class EngineSelfTest
             Add($"decode attention d128 gqa4 work list, 40 spread contexts, {m} SMs", () => Decode(k, s, rnd, 8, 2, 128, m, DecodeKernel.WorkList, spread));
         Add("decode attention d128 gqa4 work list, blocks looping over items", () => Decode(k, s, rnd, 8, 2, 128, 1, DecodeKernel.WorkList, longs));
         Add("decode attention d128 gqa8 work list, blocks looping over items", () => Decode(k, s, rnd, 8, 1, 128, 1, DecodeKernel.WorkList, longs));
+        // A group of 8 query heads as one item (DecodeMaxGroup 8, the kernel before the split) and split into two items
+        // of 4 over several kv heads (the 70B tp2 shard's layout: 32 query heads, 4 kv heads).
+        Add("decode attention d128 gqa8 work list, one item per group", () => Decode(k, s, rnd, 8, 1, 128, sms, DecodeKernel.WorkList, spread, maxGroup: 8));
+        Add("decode attention d128 gqa8 work list, 4 kv heads split in two", () => Decode(k, s, rnd, 32, 4, 128, sms, DecodeKernel.WorkList, spread));
+        Add("decode attention d64 gqa8 work list, groups of 2", () => Decode(k, s, rnd, 16, 2, 64, sms, DecodeKernel.WorkList, [1, 70, 700, 2000, 33], maxGroup: 2));
         Add("argmax", () => Argmax(k, s, rnd));
         foreach (var r in Model(engine, "model (2 layers, mixed batch, graph)", MixedBatch)) { results.Add(r); progress?.Invoke(r); }
         // Iterations of at most GemvMaxTokens tokens stream their projections through the GEMV kernels, norms and SwiGLU fused in.
@@ -539,8 +544,10 @@ public static class EngineSelfTest
         return Compare($"prefill attention d{d} gqa{hq / hk} chunked pipelined={pipelined}", bo.Download<ushort>((long)t * ow), reference);
     }
 
-    private static SelfTestResult Decode(EngineKernels k, CudaStream s, Random rnd, int hq, int hk, int d, int sms, DecodeKernel variant, int[] ctx)
+    private static SelfTestResult Decode(EngineKernels k, CudaStream s, Random rnd, int hq, int hk, int d, int sms, DecodeKernel variant, int[] ctx,
+        int maxGroup = DecodeWork.DefaultMaxGroup)
     {
+        int itemHeads = DecodeWork.ItemHeads(hq, hk, maxGroup);
         const int pageSize = 16;
         int n = ctx.Length, width = (hq + 2 * hk) * d, ow = hq * d;
         var (table, maxPages, totalPages) = Pages(rnd, ctx.Select(c => c + 1).ToArray(), pageSize);
@@ -553,13 +560,13 @@ public static class EngineSelfTest
         using var bq = Up(qkv.Bits); using var bk = Up(kc.Bits); using var bv = Up(vc.Bits); using var bt = Up(table);
         using var bs = Up(start); using var bd = Up(dseq); using var bc = Up(ctx);
         var work = new int[DecodeWork.TableLength(n)];
-        int chunks = DecodeWork.Fill(ctx.Select(c => c + 1).ToArray(), hk, sms, work);
+        int chunks = DecodeWork.Fill(ctx.Select(c => c + 1).ToArray(), itemHeads, sms, work);
         long rows = variant == DecodeKernel.WorkList ? (long)chunks * hq : (long)n * hq * splits;
         using var po = new DeviceBuffer(rows * d * 4); using var pm = new DeviceBuffer(rows * 2 * 4);
         using var bw = Up(work);
         using var bo = Poisoned((long)n * ow);
         if (variant == DecodeKernel.WorkList)
-            k.DecodeAttentionWorkList(s, d, bq.Ptr, bk.Ptr, bv.Ptr, bt.Ptr, maxPages, pageSize, bd.Ptr, n, bs.Ptr, bc.Ptr, bw.Ptr, sms, po.Ptr, pm.Ptr, bo.Ptr, hq, hk);
+            k.DecodeAttentionWorkList(s, d, bq.Ptr, bk.Ptr, bv.Ptr, bt.Ptr, maxPages, pageSize, bd.Ptr, n, bs.Ptr, bc.Ptr, bw.Ptr, sms, po.Ptr, pm.Ptr, bo.Ptr, hq, hk, itemHeads);
         else
             k.DecodeAttention(s, d, bq.Ptr, bk.Ptr, bv.Ptr, bt.Ptr, maxPages, pageSize, bd.Ptr, n, bs.Ptr, bc.Ptr, po.Ptr, pm.Ptr, splits, chunk, bo.Ptr, hq, hk, variant);
         s.Synchronize();
@@ -575,7 +582,7 @@ public static class EngineSelfTest
                 Array.Copy(o, 0, reference, (long)i * ow + h * d, d);
             }
         }
-        var layout = variant == DecodeKernel.WorkList ? $"{chunks} chunks, grid {DecodeWork.Grid(n, hk, sms)}" : $"{splits}x{chunk}";
+        var layout = variant == DecodeKernel.WorkList ? $"{chunks} chunks of {hq / itemHeads} query heads, grid {DecodeWork.Grid(n, itemHeads, sms)}" : $"{splits}x{chunk}";
         return Compare($"decode attention d{d} gqa{hq / hk} {variant} ({layout})", bo.Download<ushort>((long)n * ow), reference);
     }
 

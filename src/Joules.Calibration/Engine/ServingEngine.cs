@@ -129,7 +129,7 @@ public sealed class ServingEngine : IDisposable
             _vCache = Alloc(_layerCacheBytes * _m.Layers);
             // Sized once for the largest batch over the whole pool (a few MB, inside the memory margin): the work list
             // never needs more rows, so graphs never see them move.
-            var rows = (long)DecodeWork.MaxChunks(_maxSeqs, _m.KvHeads, _ctx.MultiprocessorCount, (long)KvBlocks * _ps) * _m.Heads;
+            var rows = (long)DecodeWork.MaxChunks(_maxSeqs, _engine.Options.DecodeItemHeads(_m), _ctx.MultiprocessorCount, (long)KvBlocks * _ps) * _m.Heads;
             _partO = Alloc(rows * _m.HeadDim * 4);
             _partMl = Alloc(rows * 2 * 4);
         }
@@ -269,7 +269,7 @@ public sealed class ServingEngine : IDisposable
                     tiles++;
                 }
         }
-        if (decodes > 0) DecodeWork.Fill(_kvLens.AsSpan(0, decodes), _m.KvHeads, _ctx.MultiprocessorCount, hs.AsSpan(_offWork));
+        if (decodes > 0) DecodeWork.Fill(_kvLens.AsSpan(0, decodes), _engine.Options.DecodeItemHeads(_m), _ctx.MultiprocessorCount, hs.AsSpan(_offWork));
         return tiles;
     }
 
@@ -307,7 +307,7 @@ public sealed class ServingEngine : IDisposable
                     Meta(_offStart), Meta(_offNew), Meta(_offCtx), _attn.Ptr, m.Heads, m.KvHeads, opts.PipelinedPrefill);
             if (d.Decodes > 0)
                 _k.DecodeAttentionWorkList(s, m.HeadDim, _qkv.Ptr, kc, vc, Meta(_offBt), d.Stride, _ps, Meta(_offDseq), d.Decodes,
-                    Meta(_offStart), Meta(_offCtx), Meta(_offWork), _ctx.MultiprocessorCount, _partO.Ptr, _partMl.Ptr, _attn.Ptr, m.Heads, m.KvHeads);
+                    Meta(_offStart), Meta(_offCtx), Meta(_offWork), _ctx.MultiprocessorCount, _partO.Ptr, _partMl.Ptr, _attn.Ptr, m.Heads, m.KvHeads, opts.DecodeItemHeads(m));
             _dense.Project(s, _attn.Ptr, w.O.Ptr, _x.Ptr, t, h, a, accumulate: true);
             _dense.NormProject(s, _x.Ptr, 0, w.MlpNorm.Ptr, eps, _h.Ptr, w.GateUp.Ptr, _gateUp.Ptr, t, 2 * f, h);
             _dense.SwiGluProject(s, _gateUp.Ptr, _act.Ptr, w.Down.Ptr, _x.Ptr, t, h, f, accumulate: true);

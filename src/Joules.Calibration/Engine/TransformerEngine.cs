@@ -24,6 +24,10 @@ public sealed record EngineOptions
     /// runs cuBLAS at batch 1, so cuBLASLt is both the cheaper and the more faithful default. At 2 to 4 tokens the GEMV's
     /// CUDA-core FMAs cost more than cuBLASLt's tensor cores save (b=2: 6.79 vs 5.40 ms).</remarks>
     public int GemvMaxTokens { get; init; }
+    /// <summary>Work-list decode attention: most query heads one item serves (<see cref="DecodeWork.DefaultMaxGroup"/>; 8 runs a 70B shard's group of 8 as one item, as before 2026-12-03).</summary>
+    public int DecodeMaxGroup { get; init; } = DecodeWork.DefaultMaxGroup;
+    /// <summary>The heads work-list items are made of for <paramref name="model"/> under these options.</summary>
+    public int DecodeItemHeads(ModelShard model) => DecodeWork.ItemHeads(model.Heads, model.KvHeads, DecodeMaxGroup);
     /// <summary>Bytes kept free when deciding whether a composition fits.</summary>
     public long MemoryMarginBytes { get; init; } = 1L << 30;
 
@@ -32,7 +36,7 @@ public sealed record EngineOptions
     {
         ["engine.decode_attention"] = DecodeKernel switch
         {
-            DecodeKernel.WorkList => "joules work-list split-KV (paged, chunks of at most 1024 keys over all sequences)",
+            DecodeKernel.WorkList => $"joules work-list split-KV (paged, chunks of at most 1024 keys over all sequences, items of at most {DecodeMaxGroup} query heads)",
             DecodeKernel.SinglePass => "joules split-KV single-pass (split by the longest context)",
             _ => "joules split-KV two-pass",
         },
@@ -164,7 +168,7 @@ public sealed class TransformerEngine : IEngineInstance
         int decodes = c.Sequences.Count(EngineMath.IsDecode);
         var (splits, _) = EngineMath.DecodeSplits(decodes, Shard.KvHeads, maxKv, _ctx.MultiprocessorCount);
         long partRows = Options.DecodeKernel == DecodeKernel.WorkList
-            ? (long)DecodeWork.MaxChunks(Math.Max(1, decodes), Shard.KvHeads, _ctx.MultiprocessorCount, c.Sequences.Where(EngineMath.IsDecode).Sum(s => (long)s.ContextBefore + 1)) * Shard.Heads
+            ? (long)DecodeWork.MaxChunks(Math.Max(1, decodes), Options.DecodeItemHeads(Shard), _ctx.MultiprocessorCount, c.Sequences.Where(EngineMath.IsDecode).Sum(s => (long)s.ContextBefore + 1)) * Shard.Heads
             : n * Shard.Heads * (long)splits;
         long part = partRows * (Shard.HeadDim + 2) * 4;
         long logits = n * ((long)Shard.VocabShard + Shard.Hidden) * Bf16 + (_rank is null ? 0 : n * (long)Shard.VocabShard * Shard.Tp * Bf16);
@@ -291,7 +295,7 @@ public sealed class TransformerEngine : IEngineInstance
                 p.SeqStart.Ptr, p.SeqNew.Ptr, p.SeqCtx.Ptr, p.Attn.Ptr, m.Heads, m.KvHeads, Options.PipelinedPrefill);
         if (p.DecodeCount > 0 && p.Work is { } work)
             _k.DecodeAttentionWorkList(s, m.HeadDim, p.Qkv.Ptr, kc, vc, p.BlockTable.Ptr, p.MaxPages, Options.PageSize, p.DecodeSeqs.Ptr, p.DecodeCount,
-                p.SeqStart.Ptr, p.SeqCtx.Ptr, work.Ptr, _ctx.MultiprocessorCount, p.PartO.Ptr, p.PartMl.Ptr, p.Attn.Ptr, m.Heads, m.KvHeads);
+                p.SeqStart.Ptr, p.SeqCtx.Ptr, work.Ptr, _ctx.MultiprocessorCount, p.PartO.Ptr, p.PartMl.Ptr, p.Attn.Ptr, m.Heads, m.KvHeads, Options.DecodeItemHeads(m));
         else if (p.DecodeCount > 0)
             _k.DecodeAttention(s, m.HeadDim, p.Qkv.Ptr, kc, vc, p.BlockTable.Ptr, p.MaxPages, Options.PageSize, p.DecodeSeqs.Ptr, p.DecodeCount,
                 p.SeqStart.Ptr, p.SeqCtx.Ptr, p.PartO.Ptr, p.PartMl.Ptr, p.Splits, p.Chunk, p.Attn.Ptr, m.Heads, m.KvHeads, Options.DecodeKernel);
@@ -422,7 +426,7 @@ public sealed class TransformerEngine : IEngineInstance
             if (e.Options.DecodeKernel == DecodeKernel.WorkList && DecodeCount > 0)
             {
                 work = new int[DecodeWork.TableLength(DecodeCount)];
-                DecodeWork.Fill(dseq.Select(i => seqCtx[i] + 1).ToArray(), m.KvHeads, e._ctx.MultiprocessorCount, work);
+                DecodeWork.Fill(dseq.Select(i => seqCtx[i] + 1).ToArray(), e.Options.DecodeItemHeads(m), e._ctx.MultiprocessorCount, work);
             }
             long partRows = work is not null ? (long)work[0] * m.Heads : (long)Math.Max(1, DecodeCount) * m.Heads * Splits;
             PartO = Alloc(partRows * m.HeadDim * 4);

@@ -87,6 +87,13 @@ public static class EngineCommands
             var v = r.GetValueOrDefault<int>();
             if (v < 0 || v > EngineKernels.GemvMaxRows) r.AddError($"--gemv-max-tokens must be between 0 and {EngineKernels.GemvMaxRows}, got {v}");
         });
+        var decodeMaxGroup = new Option<int>("--decode-max-group")
+        {
+            Description = "Work-list decode attention: most query heads one work item serves (1, 2, 4 or 8); larger GQA groups are split into items of this many " +
+                          "(8: a 70B shard's group of 8 query heads as one item, the kernel before the split)",
+            DefaultValueFactory = _ => new EngineOptions().DecodeMaxGroup,
+        };
+        decodeMaxGroup.AcceptOnlyFromAmong("1", "2", "4", "8");
         var twoPass = new Option<bool>("--two-pass-decode") { Description = "Same as --decode-kernel two-pass" };
         var simplePrefill = new Option<bool>("--simple-prefill") { Description = "Use the single-buffer prefill-attention kernel instead of the pipelined one" };
         var breakdown = new Option<bool>("--breakdown")
@@ -95,7 +102,7 @@ public static class EngineCommands
         };
         var json = new Option<string?>("--json") { Description = "Also write the results as JSON to this file" };
         var cmd = new Command("bench", "Time engine iterations: time per iteration, tokens/s, achieved TFLOP/s and GB/s (of one GPU's shard, or of a whole tp instance with --gpus)");
-        foreach (var opt in new Option[] { model, phase, decodes, decodeContext, batch, context, newTokens, tp, gpus, iterations, noGraph, roofline, energy, suite, decodeKernel, twoPass, simplePrefill, gemvMaxTokens, breakdown, json })
+        foreach (var opt in new Option[] { model, phase, decodes, decodeContext, batch, context, newTokens, tp, gpus, iterations, noGraph, roofline, energy, suite, decodeKernel, decodeMaxGroup, twoPass, simplePrefill, gemvMaxTokens, breakdown, json })
             cmd.Options.Add(opt);
         cmd.SetAction(parseResult =>
         {
@@ -114,6 +121,7 @@ public static class EngineCommands
                     : DecodeKernelNames.Single(kv => kv.Value == parseResult.GetValue(decodeKernel)).Key,
                 PipelinedPrefill = !parseResult.GetValue(simplePrefill),
                 GemvMaxTokens = parseResult.GetValue(gemvMaxTokens),
+                DecodeMaxGroup = parseResult.GetValue(decodeMaxGroup),
             });
             var nccl = (engine as TensorParallelEngine)?.NcclVersion;
             bool attentionOnly = suiteName == EngineBenchReport.AttentionSuiteName, parts = parseResult.GetValue(breakdown) && !attentionOnly;

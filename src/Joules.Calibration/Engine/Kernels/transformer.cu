@@ -779,15 +779,18 @@ DECODE_V2(64, 1) DECODE_V2(64, 2) DECODE_V2(64, 4) DECODE_V2(64, 8)
 template <int D, int G, int U>
 __device__ void decode_attention_wl_impl(const bf16* qkv, const bf16* kcache, const bf16* vcache, const int* blockTable,
     int maxPages, int pageSize, const int* dseq, const int* seqStart, const int* seqCtx, const int* work, int decodes,
-    float* partO, float* partML, int heads, int kvHeads, float scaleLog2)
+    float* partO, float* partML, int heads, int kvHeads, int kvShare, float scaleLog2)
 {
+    // kvHeads counts item heads: each cache kv head is served by kvShare items of G query heads (a group of 8 query
+    // heads runs as two items of 4, the second reading the chunk from L2), so kvh / kvShare is the cache's kv head.
     const int LPK = D / 8, NG = 128 / LPK;
     __shared__ float gm[NG][G], gl[NG][G];
     __shared__ float acc[G][D];
     const int chunks = work[0];
     const int* cstart = work + 1;
     const int items = chunks * kvHeads;
-    const int width = (heads + 2 * kvHeads) * D;
+    const int cacheKv = kvHeads / kvShare;
+    const int width = (heads + 2 * cacheKv) * D;
     const int sub = threadIdx.x % LPK, grp = threadIdx.x / LPK;
     for (int w = blockIdx.x; w < items; w += gridDim.x)
     {
@@ -822,7 +825,7 @@ __device__ void decode_attention_wl_impl(const bf16* qkv, const bf16* kcache, co
                 kv[u] = make_uint4(0, 0, 0, 0); vv[u] = make_uint4(0, 0, 0, 0);
                 if (kp < k1)
                 {
-                    long long off = (((long long)pages[kp / pageSize] * pageSize + kp % pageSize) * kvHeads + kvh) * D;
+                    long long off = (((long long)pages[kp / pageSize] * pageSize + kp % pageSize) * cacheKv + kvh / kvShare) * D;
                     kv[u] = ((const uint4*)(kcache + off))[sub];
                     vv[u] = ((const uint4*)(vcache + off))[sub];
                 }
@@ -895,8 +898,8 @@ __device__ void decode_attention_wl_impl(const bf16* qkv, const bf16* kcache, co
 }
 
 #define DECODE_WL_ARGS const bf16* qkv, const bf16* kc, const bf16* vc, const int* bt, int maxPages, int pageSize, const int* dseq, \
-    const int* seqStart, const int* seqCtx, const int* work, int decodes, float* partO, float* partML, int heads, int kvHeads, float scaleLog2
-#define DECODE_WL_PASS qkv, kc, vc, bt, maxPages, pageSize, dseq, seqStart, seqCtx, work, decodes, partO, partML, heads, kvHeads, scaleLog2
+    const int* seqStart, const int* seqCtx, const int* work, int decodes, float* partO, float* partML, int heads, int kvHeads, int kvShare, float scaleLog2
+#define DECODE_WL_PASS qkv, kc, vc, bt, maxPages, pageSize, dseq, seqStart, seqCtx, work, decodes, partO, partML, heads, kvHeads, kvShare, scaleLog2
 // Four blocks per SM (128 registers) for G <= 4, as the v2 kernel gets without asking; G = 8 would spill at that bound.
 // U: keys each lane group loads per step. 8 (twice the bytes in flight, 245 registers) measured 20-25 % slower than 4.
 #define DECODE_WL(d, g, u, minBlocks) extern "C" __global__ void __launch_bounds__(128, minBlocks) decode_attention_wl_d##d##_g##g##_u##u(DECODE_WL_ARGS) \
