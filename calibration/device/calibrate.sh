@@ -7,7 +7,9 @@
 # (the raw log in calibration/<gpu>/<model>/raw.jsonl is the state).
 #
 #   calibration/device/calibrate.sh BUDGET_S JOB...
-#     JOB = selftest | smoke | 8b | 8b-new | 8b-quick | 70b-tp8 | 70b-tp8-full | 70b-tp8-resume | 8b-other-card | 70b-tp8-other-card | parquet
+#     JOB = selftest | smoke | 8b | 8b-new | 8b-quick | 70b-tp8 | 70b-tp8-full | 70b-tp8-resume | 8b-other-card | 70b-tp8-other-card
+#           | 70b-tp2 | 70b-tp2-other-card | breakdown-70b | selftest-strict | ab-70b | 70b-tp8-fast | 70b-tp2-fast
+#           | 70b-tp2-fast-resume | parquet
 #
 # How it was run (device tool, carry [".devrun"], after publishing into .devrun/joules; between calls the
 # archive was unpacked into calibration/ here, so the next call resumed from the partial raw log):
@@ -21,6 +23,12 @@
 #   bash .devrun/calibrate.sh 545 selftest 8b-new                 # call 1, GPU-16a29f6b: 40 of 58 points before the budget
 #   bash .devrun/calibrate.sh 555 8b 70b-tp8-full                 # call 2 landed on GPU-8a70ca12: 8B resume refused (other card), 70B 57 of 59
 #   bash .devrun/calibrate.sh 425 70b-tp8-other-card 8b-other-card  # call 3, GPU-ae2f9ce6: both finished there (70B 2 points, 8B 18)
+# Issue 16, the 70B tp2 shard and the 70B tp8 decode step, 2026-12-03:
+#   bash .devrun/calibrate.sh 550 breakdown-70b 70b-tp2           # call 1
+#   (call 1's breakdown showed the step is decode attention with 8 query heads per item; the tp2 log it started was
+#   measured with that kernel and is replaced below)
+#   bash .devrun/calibrate.sh 500 selftest-strict ab-70b 70b-tp8-fast   # call 2: the split kernel checked, A/B, tp8 re-measured
+#   bash .devrun/calibrate.sh 560 70b-tp2-fast                          # call 3
 set -u
 J=.devrun/joules/joules
 OUT=${OUT:-/tmp/calibrate-out}
@@ -50,6 +58,27 @@ calibrate() {
         # A tiny model and one short window per point: proves the whole path (engine, NVML, profile writing).
         calibrate --model llama-3.2-1b --quick --points decode,idle --trials 1 --window-s 0.5 --out /tmp/smoke --force
         "$J" profile show /tmp/smoke/profile.parquet || { echo "smoke failed"; exit 1; } ;;
+      # Stops the run (no calibration) when a kernel check fails.
+      selftest-strict)
+        echo "== joules engine selftest --no-tensor-parallel"
+        timeout 150 "$J" engine selftest --no-tensor-parallel > /tmp/selftest.txt 2>&1; rc=$?
+        grep -E "decode attention|checks" /tmp/selftest.txt
+        [ "$rc" -ne 0 ] && { echo "== selftest failed (rc $rc): no calibration"; tail -40 /tmp/selftest.txt; break; } ;;
+      # The 70B tp8 shard's decode with a group of 8 query heads as one work item (the kernel of the shipped profile
+      # until 2026-12-03) and split into two items of 4 (the default since), same binary, same card, back to back.
+      ab-70b)
+        for bc in 64:256 32:1024; do
+          for g in 8 4; do
+            t=$(left); [ "$t" -lt 40 ] && { echo "== skipped A/B (budget)"; break 2; }
+            echo "== joules engine bench --model llama-3.1-70b --tp 8 --batch ${bc%%:*} --context ${bc##*:} --decode-max-group $g --breakdown"
+            timeout "$t" "$J" engine bench --model llama-3.1-70b --tp 8 --phase decode --batch "${bc%%:*}" --context "${bc##*:}" --decode-max-group "$g" --breakdown --iterations 20 | tail -1
+          done
+        done ;;
+      # The default grid with 1 s windows (3 trials): CVs were 0.08 % (time) and 0.20 % (energy) with 2 s windows, and the
+      # shorter windows let both 70B shards be re-measured in this session's device time. --force: a new engine.
+      70b-tp8-fast)        calibrate --model llama-3.1-70b --tp 8 --trials 3 --window-s 1 --force ;;
+      70b-tp2-fast)        calibrate --model llama-3.1-70b --tp 2 --trials 3 --window-s 1 --force ;;
+      70b-tp2-fast-resume) calibrate --model llama-3.1-70b --tp 2 --trials 3 --window-s 1 --resume-on-another-card ;;
       selftest) echo "== joules engine selftest --no-tensor-parallel"; timeout 120 "$J" engine selftest --no-tensor-parallel | tail -8 ;;
       8b)       calibrate --model llama-3.1-8b ;;
       # A new grid: --force replaces the previous grid's log (kept beside it as raw.jsonl.<time>.bak).
@@ -64,6 +93,18 @@ calibrate() {
       # The same resumes when the lease landed on another card than the log's (each point keeps its card's UUID).
       8b-other-card)      calibrate --model llama-3.1-8b --resume-on-another-card ;;
       70b-tp8-other-card) calibrate --model llama-3.1-70b --tp 8 --trials 3 --resume-on-another-card ;;
+      # One GPU's shard of the 70B at tp 2 (35B parameters, 70 GB of weights: the KV cache left beside them holds about
+      # 370k tokens, so the grid's largest decode batches are skipped as not fitting, as they would not fit a real tp2 server).
+      70b-tp2)            calibrate --model llama-3.1-70b --tp 2 --trials 3 ;;
+      70b-tp2-other-card) calibrate --model llama-3.1-70b --tp 2 --trials 3 --resume-on-another-card ;;
+      # Where the 70B tp8 shard's decode time steps up (ctx 256: b=32 9.68 ms, b=64 12.75 ms; ctx 1024: b=8 10.09 ms,
+      # b=32 13.56 ms): dense projections alone, attention alone and the rest, each from its own CUDA graph.
+      breakdown-70b)
+        for bc in 32:256 64:256 32:1024; do
+          t=$(left); [ "$t" -lt 40 ] && { echo "== skipped breakdown (budget)"; break; }
+          echo "== joules engine bench --model llama-3.1-70b --tp 8 --batch ${bc%%:*} --context ${bc##*:} --breakdown"
+          timeout "$t" "$J" engine bench --model llama-3.1-70b --tp 8 --phase decode --batch "${bc%%:*}" --context "${bc##*:}" --breakdown --iterations 20
+        done ;;
       parquet)
         t=$(left); [ "$t" -lt 60 ] && { echo "== skipped parquet (budget)"; continue; }
         echo "== parquet: our writer and reader vs pyarrow on the same 10M-row zstd file"

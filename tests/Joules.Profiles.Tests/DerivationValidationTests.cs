@@ -31,7 +31,13 @@ public class DerivationValidationTests(ITestOutputHelper output)
         new("decode b=64 ctx=1024 (calibration)", IterationShape.Decode(64, 1025), 0.01127, 0.107, "README.md"),
     ];
 
-    private static readonly ReferencePoint Shape70B = new("70B tp8 shard: decode b=64 ctx=1024", IterationShape.Decode(64, 1025), 0.016492, null, "h100-engine-check.log");
+    /// <summary>Label of the 70B shard's H100 reference, measured with the decode kernel before 2026-12-03 (a group of 8 query heads as one work item).</summary>
+    /// <remarks>The H200 profile it is derived from was re-measured with groups of 8 split into two items of 4, which
+    /// made this shape 29.5 % faster on the H200 (15.07 -> 10.62 ms); no H100 has run that engine, so the row is
+    /// printed but held to no bar until an H100 measures the same engine.</remarks>
+    internal const string PreviousEngine70B = "70B tp8 shard: decode b=64 ctx=1024 (H100: previous decode kernel)";
+
+    private static readonly ReferencePoint Shape70B = new(PreviousEngine70B, IterationShape.Decode(64, 1025), 0.016492, null, "h100-engine-check.log");
 
     /// <summary>Every row of the published table: the 8B engine-check shapes, the extra 8B shapes, the energy point and the 70B shard.</summary>
     internal static IReadOnlyList<ComparisonRow> ErrorTable()
@@ -59,8 +65,9 @@ public class DerivationValidationTests(ITestOutputHelper output)
     {
         var rows = ErrorTable();
         output.WriteLine(DerivedComparison.ToMarkdown(rows));
-        var time = rows.Where(r => r.Quantity == DerivedComparison.Time).ToArray();
-        Assert.Equal(13, time.Length);
+        Assert.Single(rows, r => r.Label == PreviousEngine70B);
+        var time = rows.Where(r => r.Quantity == DerivedComparison.Time && r.Label != PreviousEngine70B).ToArray();
+        Assert.Equal(12, time.Length);
         foreach (var r in time)
             Assert.True(Math.Abs(r.Error) < (r.Method is "fitted" or "extrapolated" && r.Label.Contains("8192") ? ExtrapolatedTimeBar : InterpolatedTimeBar),
                 $"{r.Label}: derived {r.Derived:F2} ms against {r.Measured:F2} ms measured ({r.Error:+0.0%;-0.0%})");
@@ -75,7 +82,7 @@ public class DerivationValidationTests(ITestOutputHelper output)
     {
         // The derivation must beat the naive answer "an H100 behaves like the H200 it was derived from" on the decode
         // shapes, where the cards differ (memory bandwidth); prefill is compute-bound on both and equal by construction.
-        var decode = ErrorTable().Where(r => r.Quantity == DerivedComparison.Time && r.Label.Contains("decode")).ToArray();
+        var decode = ErrorTable().Where(r => r.Quantity == DerivedComparison.Time && r.Label.Contains("decode") && r.Label != PreviousEngine70B).ToArray();
         Assert.NotEmpty(decode);
         double Mean(Func<ComparisonRow, double> f) => decode.Average(f);
         var derived = Mean(r => Math.Abs(r.Error));
