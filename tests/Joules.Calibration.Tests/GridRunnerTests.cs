@@ -102,6 +102,49 @@ public class GridRunnerTests : IDisposable
     }
 
     [Fact]
+    public void ALogIsResumedOnlyByTheEngineThatStartedIt()
+    {
+        var engineA = new Dictionary<string, string> { ["engine.decode_attention"] = "work-list, items of at most 8 query heads", ["engine.kernels_sha256"] = "aaaa" };
+        var engineB = new Dictionary<string, string>(engineA) { ["engine.kernels_sha256"] = "bbbb" };
+        var (_, work, runner, _) = Machine();
+        using var cts = new CancellationTokenSource();
+        var prepared = 0;
+        work.OnEnqueue = _ => { if (work.Prepared.Count == 3 && ++prepared == 3) cts.Cancel(); };
+        Assert.ThrowsAny<OperationCanceledException>(() => runner.Run(Plan() with { ExtraMetadata = engineA }, LogPath, false, null, cts.Token));
+        Assert.Contains($"\"engine\":\"{RawLogHeader.EngineFingerprint(engineA)}\"", File.ReadLines(LogPath).First());
+
+        // Changed kernels: refused, even on the same card or with --resume-on-another-card, and the message says why.
+        var (_, _, runnerB, _) = Machine();
+        var e = Assert.Throws<CalibrationException>(() => runnerB.Run(Plan() with { ExtraMetadata = engineB }, LogPath, false, null, default));
+        Assert.Contains("engine", e.Message);
+        Assert.Contains("kernels or options changed", e.Message);
+        Assert.Throws<CalibrationException>(() => runnerB.Run(Plan() with { ExtraMetadata = engineB }, LogPath, false, null, default, resumeOnAnotherCard: true));
+
+        // The same engine resumes; only the provenance's engine.* entries count (the NCCL version of a host may differ).
+        var (_, workC, runnerC, _) = Machine();
+        var result = runnerC.Run(Plan() with { ExtraMetadata = new Dictionary<string, string>(engineA) { ["nccl.version"] = "2.99" } }, LogPath, false, null, default);
+        Assert.Equal(Plan().Grid.Points.Count - 2, workC.Prepared.Count);
+        Assert.Equal(Plan().Grid.Points.Count, result.Profile.Points.Count(p => p.Phase != ProfilePhase.Idle));
+    }
+
+    [Fact]
+    public void ALogWithoutAnEngineFingerprintStillResumes()
+    {
+        // Logs written before the fingerprint existed (and test workloads, which have no engine) cannot be checked: resumed as before.
+        var (_, work, runner, _) = Machine();
+        using var cts = new CancellationTokenSource();
+        var prepared = 0;
+        work.OnEnqueue = _ => { if (work.Prepared.Count == 3 && ++prepared == 3) cts.Cancel(); };
+        Assert.ThrowsAny<OperationCanceledException>(() => runner.Run(Plan(), LogPath, false, null, cts.Token));
+        Assert.DoesNotContain("\"engine\"", File.ReadLines(LogPath).First());
+        var (_, _, runnerB, _) = Machine();
+        var engine = new Dictionary<string, string> { ["engine.kernels_sha256"] = "cccc" };
+        var result = runnerB.Run(Plan() with { ExtraMetadata = engine }, LogPath, false, null, default);
+        Assert.Equal(Plan().Grid.Points.Count, result.Profile.Points.Count(p => p.Phase != ProfilePhase.Idle));
+        Assert.Equal("", RawLogHeader.EngineFingerprint(new Dictionary<string, string> { ["nccl.version"] = "2.2" }));
+    }
+
+    [Fact]
     public void ALogResumedOnAnotherCardKeepsEachPointsCardAndIsRefusedUnlessAsked()
     {
         var (gpuA, work, runner, _) = Machine();

@@ -28,6 +28,12 @@ public sealed class EngineKernels : IDisposable
     public string Arch { get; }
     public int CubinBytes { get; }
 
+    /// <summary>SHA-256 (hex, first 16 digits) of the embedded CUDA C source: which kernels measured a profile, and whether a log may be resumed.</summary>
+    public static string SourceSha256 => s_sourceSha.Value;
+
+    private static readonly Lazy<string> s_sourceSha = new(() =>
+        Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(Source())))[..16]);
+
     /// <summary>The embedded CUDA C source.</summary>
     public static string Source()
     {

@@ -42,6 +42,7 @@ public sealed record EngineOptions
         },
         ["engine.prefill_attention"] = PipelinedPrefill ? "joules flash-style, cp.async double-buffered" : "joules flash-style, single buffer",
         ["engine.decode_graphs"] = UseGraphs ? "cuda graphs" : "eager",
+        ["engine.kernels_sha256"] = EngineKernels.SourceSha256,
         ["engine.projections"] = Math.Min(GemvMaxTokens, EngineKernels.GemvMaxRows) is var n and > 0
             ? $"cuBLASLt; joules streaming GEMV with RMSNorm/SwiGLU fused for iterations of {(n == 1 ? "1 token" : $"up to {n} tokens")}"
             : "cuBLASLt",

@@ -70,6 +70,7 @@ public sealed class CalibrationRunner
         CreatedUtc = plan.CreatedUtc.UtcDateTime.ToString("O"),
         WindowSeconds = _protocol.Options.WindowSeconds,
         Trials = _protocol.Options.Trials,
+        Engine = RawLogHeader.EngineFingerprint(plan.ExtraMetadata),
     };
 
     /// <summary>Measures everything in the plan not already complete in the raw log at <paramref name="rawLogPath"/>, and returns the profile of all completed points.</summary>

@@ -29,6 +29,19 @@ public sealed record RawLogHeader
     public bool WholeInstance { get; init; }
     /// <summary>UUIDs of the instance's GPUs in rank order (whole instances only).</summary>
     public IReadOnlyList<string> GpuUuids { get; init; } = [];
+    /// <summary>Fingerprint of the engine that measures (<see cref="EngineFingerprint"/>); empty when unknown (logs written before 2026-12-03, test workloads).</summary>
+    public string Engine { get; init; } = "";
+
+    /// <summary>A short hash of the engine's provenance entries (the <c>engine.*</c> keys: kernels' source hash, attention and projection paths, graphs), or empty when there are none.</summary>
+    /// <remarks>A log continued by another engine would mix two engines' points in one profile; the tool version is too
+    /// strict a key (any commit changes it), the engine's own description is the right one.</remarks>
+    public static string EngineFingerprint(IReadOnlyDictionary<string, string> provenance)
+    {
+        var entries = provenance.Where(kv => kv.Key.StartsWith("engine.", StringComparison.Ordinal)).OrderBy(kv => kv.Key, StringComparer.Ordinal)
+            .Select(kv => $"{kv.Key}={kv.Value}").ToArray();
+        if (entries.Length == 0) return "";
+        return Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(string.Join("\n", entries))))[..16];
+    }
 
     /// <summary>Why a log with header <paramref name="other"/> cannot be resumed by this run, or null when it can.</summary>
     /// <param name="other">The existing log's header.</param>
@@ -52,6 +65,8 @@ public sealed record RawLogHeader
             why.Add($"model {other.Model} vs {Model}");
         if (Tp != other.Tp) why.Add($"tp {other.Tp} vs {Tp}");
         if (GridFingerprint != other.GridFingerprint) why.Add($"grid {other.GridFingerprint} vs {GridFingerprint}");
+        if (Engine.Length > 0 && other.Engine.Length > 0 && Engine != other.Engine)
+            why.Add($"engine {other.Engine} vs {Engine} (its kernels or options changed since the log was started, and one profile must come from one engine)");
         return why.Count == 0 ? null : string.Join("; ", why);
     }
 
@@ -62,7 +77,7 @@ public sealed record RawLogHeader
 public sealed class RawLog : IDisposable
 {
     private static readonly JsonSerializerOptions s_json = new() { NumberHandling = System.Text.Json.Serialization.JsonNumberHandling.AllowNamedFloatingPointLiterals };
-    private static readonly string[] s_multiGpuKeys = ["per_gpu", "whole_instance", "gpu_uuids", "gpu_uuid"];
+    private static readonly string[] s_optionalKeys = ["per_gpu", "whole_instance", "gpu_uuids", "gpu_uuid", "engine"];
     private readonly StreamWriter _writer;
     private readonly Dictionary<string, PointResult> _completed = new();
     private readonly Dictionary<string, string> _skipped = new();
@@ -282,12 +297,13 @@ public sealed class RawLog : IDisposable
         ["trials"] = h.Trials,
         ["whole_instance"] = h.WholeInstance ? true : null,
         ["gpu_uuids"] = h.WholeInstance ? new JsonArray(h.GpuUuids.Select(u => (JsonNode)JsonValue.Create(u)!).ToArray()) : null,
+        ["engine"] = h.Engine.Length > 0 ? h.Engine : null,
     };
 
     private void Append(JsonObject record)
     {
-        // The multi-GPU keys (and a resume record's card, when unknown) are left out when null, so one-GPU logs stay as they were.
-        foreach (var k in s_multiGpuKeys)
+        // The multi-GPU keys, a resume record's card and the engine fingerprint are left out when unknown (null), so logs without them stay as they were.
+        foreach (var k in s_optionalKeys)
             if (record.TryGetPropertyValue(k, out var v) && v is null) record.Remove(k);
         _writer.WriteLine(record.ToJsonString(s_json));
     }
@@ -336,6 +352,7 @@ public sealed class RawLog : IDisposable
                         Trials = (int?)o["trials"] ?? 0,
                         WholeInstance = (bool?)o["whole_instance"] ?? false,
                         GpuUuids = o["gpu_uuids"] is JsonArray uuids ? uuids.Select(u => (string?)u ?? "").ToArray() : [],
+                        Engine = (string?)o["engine"] ?? "",
                     };
                     card = header.GpuUuid;
                     break;
