@@ -107,6 +107,18 @@ public class ProfileCommandTests : IDisposable
         Assert.Contains("roofline: time", output);
         Assert.Contains("NVIDIA H200 (h200)", output);
         Assert.Contains("decode batch 64 at context 1024      9.23 ms", output);
+        // Which kernels measured it, as issue 16 asks a profile to say.
+        Assert.Contains("engine       decode attention: joules work-list split-KV", output);
+        Assert.Contains("projections: cuBLASLt", output);
+    }
+
+    [Fact]
+    public void ShowSaysTheSeventyBillionShardWasMeasuredWithTheSplitGroupKernel()
+    {
+        var (code, output, err) = Run("profile", "show", Path.Combine(Joules.Tests.RepoPaths.Calibration, "h200", "llama-3.1-70b-tp8", "profile.parquet"), "--json");
+        Assert.True(code == 0, err);
+        using var doc = JsonDocument.Parse(output);
+        Assert.Contains("items of at most 4 query heads", doc.RootElement.GetProperty("engine").GetProperty("decode_attention").GetString());
     }
 
     [Fact]

@@ -23,6 +23,8 @@ public sealed record ProfileSummary
     public required string CostModel { get; init; }
     /// <summary>Set when the profile is derived (estimated from another GPU's measurements), null when it was measured.</summary>
     public DerivedInfo? Derived { get; init; }
+    /// <summary>What measured the profile: the calibration engine's attention, projection and graph paths and its kernels' source hash (metadata keys <c>engine.*</c> without the prefix); empty for profiles written before they were recorded.</summary>
+    public IReadOnlyDictionary<string, string> Engine { get; init; } = new SortedDictionary<string, string>();
 
     /// <summary>Where a derived profile's numbers come from.</summary>
     public sealed record DerivedInfo(string Note, string From, string FromSha256, string Method, string SourceGpu, string TargetDatasheet,
@@ -120,10 +122,14 @@ public sealed record ProfileSummary
             CrossValidation = new CrossValidationSummary(cv.Count, cv.MedianTimeError, cv.WorstTimeError, cv.MedianEnergyError, cv.WorstEnergyError,
                 Name(cv.WorstTimePoint), Name(cv.WorstEnergyPoint)),
             CostModel = model?.Name ?? "none (no measured iterations)",
+            Engine = new SortedDictionary<string, string>(m.Extra.Where(kv => kv.Key.StartsWith(EnginePrefix, StringComparison.Ordinal))
+                .ToDictionary(kv => kv.Key[EnginePrefix.Length..], kv => kv.Value), StringComparer.Ordinal),
             Derived = d is null ? null : new DerivedInfo(d.Note, d.From, d.FromSha256, d.Method, d.SourceGpu, d.TargetDatasheet.Name, d.SourceRates.Describe(),
                 d.FixedOverheadSeconds, d.StageMultipliers, d.ToolVersion, d.Dropped),
         };
     }
+
+    private const string EnginePrefix = "engine.";
 
     private static string GridName(string gridJson)
     {
