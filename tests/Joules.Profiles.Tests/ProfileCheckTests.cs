@@ -31,6 +31,36 @@ public class ProfileCheckTests
     }
 
     [Fact]
+    public void ACheckSaysWhenTheTwoProfilesWereMeasuredByDifferentEngines()
+    {
+        var model = ProfileCostModel.FromFile(Path.Combine(Joules.Tests.RepoPaths.Calibration, "h200", "llama-3.1-70b-tp8", "profile.parquet"));
+        var meta = model.Profile.Metadata;
+        Assert.StartsWith("joules work-list", meta.Extra["engine.decode_attention"]);
+
+        // The same profile: nothing to say.
+        var self = ProfileCheck.Run(model, model.Profile, "a", "a");
+        Assert.Empty(self.EngineDifferences);
+        Assert.Null(self.EngineUnknown);
+        Assert.DoesNotContain("engines", self.ToMarkdown());
+
+        // Another decode kernel recorded: named, value against value.
+        var extra = new Dictionary<string, string>(meta.Extra) { ["engine.decode_attention"] = "joules split-KV single-pass" };
+        var other = new MeasuredProfile(meta with { Extra = extra, ToolVersion = "0.1.0+other" }, model.Profile.Points);
+        var check = ProfileCheck.Run(model, other, "a", "b");
+        var d = Assert.Single(check.EngineDifferences);
+        Assert.StartsWith("decode attention: joules work-list", d);
+        Assert.EndsWith("vs joules split-KV single-pass", d);
+        Assert.Contains("**Measured by different engines**", check.ToMarkdown());
+
+        // A profile that predates the engine entries, from another build: the check cannot tell, and says so.
+        var old = new MeasuredProfile(meta with { Extra = meta.Extra.Where(kv => !kv.Key.StartsWith("engine.")).ToDictionary(), ToolVersion = "0.1.0+9bd0827695e0" }, model.Profile.Points);
+        var unknown = ProfileCheck.Run(model, old, "a", "c");
+        Assert.Empty(unknown.EngineDifferences);
+        Assert.Equal($"{meta.ToolVersion} vs 0.1.0+9bd0827695e0", unknown.EngineUnknown);
+        Assert.Contains("**Engines not comparable**", unknown.ToMarkdown());
+    }
+
+    [Fact]
     public void ACardDrawingTenPercentMorePowerShowsAsATenPercentEnergyBias()
     {
         // A "second card": the same times, 10 % more energy at every point.

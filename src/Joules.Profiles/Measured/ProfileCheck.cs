@@ -17,6 +17,11 @@ public sealed record ProfileCheckPoint(ProfilePoint Point, double PredictedSecon
 public sealed record ProfileCheck(string Reference, string ReferenceUuid, string Checked, string CheckedUuid,
     double ReferenceIdleWatts, double CheckedIdleWatts, IReadOnlyList<ProfileCheckPoint> Points)
 {
+    /// <summary>Engine entries (metadata <c>engine.*</c>) the two profiles record differently, as "key: reference vs checked"; a difference means the errors measure the engines as well as the cards.</summary>
+    public IReadOnlyList<string> EngineDifferences { get; init; } = [];
+    /// <summary>Set when the profiles come from different tool versions and one of them does not record its engine, so whether the engines differ cannot be told: "reference version vs checked version".</summary>
+    public string? EngineUnknown { get; init; }
+
     public double MedianTimeError => CrossValidationReport.Median(Points.Select(p => Math.Abs(p.TimeError)));
     public double WorstTimeError => Points.Count == 0 ? double.NaN : Points.Max(p => Math.Abs(p.TimeError));
     public double MedianEnergyError => CrossValidationReport.Median(Points.Select(p => Math.Abs(p.EnergyError)));
@@ -40,8 +45,22 @@ public sealed record ProfileCheck(string Reference, string ReferenceUuid, string
                 return new ProfileCheckPoint(p, t, e, pricing);
             })
             .ToArray();
-        return new ProfileCheck(referenceName, rm.GpuUuid, checkedName, cm.GpuUuid, reference.Profile.IdlePowerWatts, checkedProfile.IdlePowerWatts, points);
+        return new ProfileCheck(referenceName, rm.GpuUuid, checkedName, cm.GpuUuid, reference.Profile.IdlePowerWatts, checkedProfile.IdlePowerWatts, points)
+        {
+            EngineDifferences = EngineDiff(rm.Extra, cm.Extra),
+            EngineUnknown = rm.ToolVersion != cm.ToolVersion && (!HasEngine(rm.Extra) || !HasEngine(cm.Extra))
+                ? $"{(rm.ToolVersion.Length > 0 ? rm.ToolVersion : "?")} vs {(cm.ToolVersion.Length > 0 ? cm.ToolVersion : "?")}" : null,
+        };
     }
+
+    private static bool HasEngine(IReadOnlyDictionary<string, string> extra) => extra.Keys.Any(k => k.StartsWith("engine.", StringComparison.Ordinal));
+
+    /// <summary>Engine entries recorded by both profiles with different values (an entry only one records is not a known difference).</summary>
+    internal static IReadOnlyList<string> EngineDiff(IReadOnlyDictionary<string, string> reference, IReadOnlyDictionary<string, string> other) =>
+        reference.Where(kv => kv.Key.StartsWith("engine.", StringComparison.Ordinal) && other.TryGetValue(kv.Key, out var v) && v != kv.Value)
+            .OrderBy(kv => kv.Key, StringComparer.Ordinal)
+            .Select(kv => $"{kv.Key["engine.".Length..].Replace('_', ' ')}: {kv.Value} vs {other[kv.Key]}")
+            .ToArray();
 
     /// <summary>The check as a markdown table plus its summary lines.</summary>
     public string ToMarkdown()
@@ -50,6 +69,17 @@ public sealed record ProfileCheck(string Reference, string ReferenceUuid, string
         var sb = new StringBuilder();
         sb.AppendLine($"Reference {Reference} (card `{ReferenceUuid}`) predicting {Checked} (card `{CheckedUuid}`).");
         sb.AppendLine();
+        if (EngineDifferences.Count > 0)
+        {
+            sb.AppendLine("**Measured by different engines**: the errors below are the engines' difference as well as the cards'.");
+            foreach (var d in EngineDifferences) sb.AppendLine($"- {d}");
+            sb.AppendLine();
+        }
+        else if (EngineUnknown is { } versions)
+        {
+            sb.AppendLine($"**Engines not comparable**: tool versions {versions}, and one profile does not record which kernels measured it; part of the errors below may be the engines' difference.");
+            sb.AppendLine();
+        }
         sb.AppendLine("| point | measured ms | predicted ms | time error | measured J | predicted J | energy error | priced |");
         sb.AppendLine("|---|---:|---:|---:|---:|---:|---:|---|");
         foreach (var p in Points)
