@@ -124,7 +124,7 @@ public class ShippedDerivedProfileTests
         var profile = MeasuredProfile.Load(full);
         var d = profile.Metadata.Derived;
         Assert.NotNull(d);
-        Assert.Equal(ProfileDeriver.MethodName, d.Method);
+        Assert.Equal(d.Reshards ? ProfileDeriver.ReshardMethodName : ProfileDeriver.MethodName, d.Method);
         Assert.Equal(ProfileDeriver.Sha256(Path.Combine(Root, d.From)), d.FromSha256);
         Assert.Equal(ProfileDeriver.Sha256(Path.Combine(Root, d.SourceRates.Source)), d.SourceRates.SourceSha256);
         var m = profile.Metadata;
@@ -133,7 +133,9 @@ public class ShippedDerivedProfileTests
         Assert.Equal(m.Command, command);
         Assert.StartsWith($"joules profile derive --from {d.From} --to {d.TargetDatasheet.Name} --rates {d.SourceRates.Source}", command);
 
-        var again = ProfileDeriver.DeriveFiles(Path.Combine(Root, d.From), d.TargetDatasheet.Name, Path.Combine(Root, d.SourceRates.Source), "test", "test", DateTimeOffset.UnixEpoch);
+        if (d.Reshards) Assert.EndsWith($" --tp {d.TargetTp}", command);
+        var again = ProfileDeriver.DeriveFiles(Path.Combine(Root, d.From), d.TargetDatasheet.Name, Path.Combine(Root, d.SourceRates.Source), "test", "test", DateTimeOffset.UnixEpoch,
+            d.Reshards ? d.TargetTp : null);
         Assert.Equal(again.Profile.Points.Count, profile.Points.Count);
         for (var i = 0; i < profile.Points.Count; i++)
         {

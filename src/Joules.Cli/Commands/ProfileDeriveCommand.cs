@@ -23,17 +23,26 @@ public static class ProfileDeriveCommand
             Description = "Engine-bench JSON files measured on the target GPU (same model and tp): print the derived profile's error on each of their shapes",
             AllowMultipleArgumentsPerToken = true,
         };
+        var tp = new Option<int?>("--tp")
+        {
+            Description = "Tensor-parallel degree of the derived shard (default: the source's). With another degree each stage is scaled by its work on the new shard " +
+                          "and power by how the point's time divides between launches, GEMMs and attention; --to may then be the source's own GPU",
+        };
+        tp.Validators.Add(r =>
+        {
+            if (r.GetValueOrDefault<int?>() is { } v && v < 1) r.AddError($"--tp must be at least 1, got {v}");
+        });
         var explain = new Option<bool>("--explain") { Description = "Print how each point was split into fixed, GEMM and attention parts and scaled" };
         var cmd = new Command("derive",
             "Estimate a profile for a GPU you cannot measure from one measured on another: each point's time is split into a fixed overhead and " +
             "memory- or compute-bound stages (GEMMs, decode and prefill attention) using the source GPU's measured rates, each part is scaled by the " +
             "ratio of the target's datasheet figures to the source's, and power is rescaled within the target's limit. Every number in the output is " +
             "marked derived (source path and SHA-256, method, datasheets, tool version); measured profiles are never overwritten.");
-        foreach (var o in new Option[] { from, to, rates, output, compare, explain }) cmd.Options.Add(o);
+        foreach (var o in new Option[] { from, to, tp, rates, output, compare, explain }) cmd.Options.Add(o);
         cmd.SetAction(parse =>
         {
             var command = "joules " + string.Join(' ', parse.Tokens.Select(t => t.Value.Contains(' ') ? $"\"{t.Value}\"" : t.Value));
-            var result = ProfileDeriver.DeriveFiles(parse.GetValue(from)!, parse.GetValue(to)!, parse.GetValue(rates)!, Program.VersionString, command, DateTimeOffset.UtcNow);
+            var result = ProfileDeriver.DeriveFiles(parse.GetValue(from)!, parse.GetValue(to)!, parse.GetValue(rates)!, Program.VersionString, command, DateTimeOffset.UtcNow, parse.GetValue(tp));
             var meta = result.Profile.Metadata;
             var path = parse.GetValue(output) ?? ProfileDeriver.DefaultPath(result.Provenance.TargetDatasheet.Name, meta.Model.Name, meta.TensorParallel);
             if (string.Equals(Path.GetFileName(path), CalibrateCommands.ProfileFileName, StringComparison.OrdinalIgnoreCase))

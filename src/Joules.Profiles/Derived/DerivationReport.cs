@@ -17,6 +17,9 @@ public static class DerivationReport
         o.WriteLine($"rates        {Fmt(d.SourceRates.GemmFlopsPerSecond / 1e12, "0")} TFLOP/s GEMM, {Fmt(d.SourceRates.CopyBytesPerSecond / 1e12, "0.00")} TB/s copy, from {d.SourceRates.Describe()}");
         o.WriteLine($"ratios       memory {Fmt(tgt.MemoryBandwidthGBs / src.MemoryBandwidthGBs, "0.000")}x ({src.MemoryBandwidthGBs:0} -> {tgt.MemoryBandwidthGBs:0} GB/s), " +
                     $"compute {Fmt(tgt.Bf16DenseTflops / src.Bf16DenseTflops, "0.000")}x ({src.Bf16DenseTflops:0.#} -> {tgt.Bf16DenseTflops:0.#} TFLOP/s bf16), power limit {Fmt(d.DynamicPowerScale, "0.000")}x");
+        if (d.Reshards)
+            o.WriteLine($"shard        tp {d.SourceTp} -> tp {d.TargetTp}: each stage's floor from the new shard's work, its excess split into a part that grows with the work and " +
+                        "per-kernel tails that do not (fitted on the source), power from how each point's time divides between launches, GEMMs and attention");
         var layers = result.Profile.Metadata.Model.Layers;
         o.WriteLine($"fixed        {Fmt(d.FixedOverheadSeconds * 1e3, "0.000")} ms per iteration ({Fmt(d.FixedOverheadSeconds * 1e6 / layers, "0.0")} us per layer), kept as measured");
         o.WriteLine($"stages       measured time / floor on the source: GEMM memory-bound {Fmt(d.StageMultipliers[0], "0.00")}, GEMM compute-bound {Fmt(d.StageMultipliers[1], "0.00")}, " +

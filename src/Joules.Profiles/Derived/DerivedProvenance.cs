@@ -33,6 +33,11 @@ public sealed record DerivedProvenance
     public double SourceStaticWatts { get; init; }
     public double TargetStaticWatts { get; init; }
     public double DynamicPowerScale { get; init; }
+    /// <summary>Tensor-parallel degree of the source's shard and of the derived one (equal, or 0 when not recorded: a GPU change only).</summary>
+    public int SourceTp { get; init; }
+    public int TargetTp { get; init; }
+    /// <summary>Whether the derivation changed the shard's tensor-parallel degree.</summary>
+    public bool Reshards => TargetTp > 0 && SourceTp > 0 && TargetTp != SourceTp;
     /// <summary>Source points the derivation left out, each with the reason (locked SM clock, or too big for the target's memory).</summary>
     public IReadOnlyList<string> Dropped { get; init; } = [];
     /// <summary>Joules version that derived the profile.</summary>
@@ -42,8 +47,9 @@ public sealed record DerivedProvenance
     public string SourceCreatedUtc { get; init; } = "";
 
     /// <summary>One line for reports and logs: what this profile is and where its numbers come from.</summary>
-    public string Note =>
-        $"derived, not measured: {TargetDatasheet.DisplayName ?? TargetDatasheet.Name} estimated from {SourceDatasheet.DisplayName ?? SourceDatasheet.Name} measurements ({From}) by {Method}";
+    public string Note => Reshards
+        ? $"derived, not measured: a tp{TargetTp} shard on {TargetDatasheet.DisplayName ?? TargetDatasheet.Name} estimated from tp{SourceTp}-shard measurements on {SourceDatasheet.DisplayName ?? SourceDatasheet.Name} ({From}) by {Method}"
+        : $"derived, not measured: {TargetDatasheet.DisplayName ?? TargetDatasheet.Name} estimated from {SourceDatasheet.DisplayName ?? SourceDatasheet.Name} measurements ({From}) by {Method}";
 
     /// <summary>The derivation as flat metadata key/values, all under <see cref="KeyPrefix"/>.</summary>
     public IEnumerable<KeyValuePair<string, string>> ToKeyValues()
@@ -65,6 +71,12 @@ public sealed record DerivedProvenance
         yield return Kv("source_static_w", SourceStaticWatts.ToString("R", inv));
         yield return Kv("target_static_w", TargetStaticWatts.ToString("R", inv));
         yield return Kv("dynamic_power_scale", DynamicPowerScale.ToString("R", inv));
+        // Only a re-shard records the degrees, so derived profiles of a GPU change read as they always did.
+        if (Reshards)
+        {
+            yield return Kv("source_tp", SourceTp.ToString(inv));
+            yield return Kv("target_tp", TargetTp.ToString(inv));
+        }
         yield return Kv("dropped", JsonSerializer.Serialize(Dropped));
         yield return Kv("tool_version", ToolVersion);
         yield return Kv("source_tool_version", SourceToolVersion);
@@ -125,6 +137,8 @@ public sealed record DerivedProvenance
             SourceStaticWatts = Dbl("source_static_w"),
             TargetStaticWatts = Dbl("target_static_w"),
             DynamicPowerScale = Dbl("dynamic_power_scale"),
+            SourceTp = Opt("source_tp") is { Length: > 0 } st && int.TryParse(st, NumberStyles.Integer, CultureInfo.InvariantCulture, out var sti) ? sti : 0,
+            TargetTp = Opt("target_tp") is { Length: > 0 } tt && int.TryParse(tt, NumberStyles.Integer, CultureInfo.InvariantCulture, out var tti) ? tti : 0,
             Dropped = Opt("dropped") is { Length: > 0 } d ? ParseList(d, source) : [],
             ToolVersion = Opt("tool_version"),
             SourceToolVersion = Opt("source_tool_version"),

@@ -22,6 +22,8 @@ public sealed record DerivationRequest
     public string ToolVersion { get; init; } = "";
     public string Command { get; init; } = "";
     public DateTimeOffset CreatedUtc { get; init; } = DateTimeOffset.UnixEpoch;
+    /// <summary>Tensor-parallel degree of the derived profile's shard; null keeps the source's (a GPU change only).</summary>
+    public int? TargetTp { get; init; }
 }
 
 /// <summary>How one measured point was split and scaled: its parts on the source and on the target, seconds per GPU, and its power.</summary>
@@ -85,6 +87,9 @@ public static class ProfileDeriver
     /// <summary>Name and version of this method, recorded in every derived profile.</summary>
     public const string MethodName = "stage-roofline-v1";
 
+    /// <summary>The method's name when the shard's tensor-parallel degree changes too: every stage scaled by its work on the new shard, power by its parts.</summary>
+    public const string ReshardMethodName = "stage-roofline-reshard-v1";
+
     /// <summary>Memory besides weights and KV cache that an iteration needs on the target (CUDA context, workspaces, the engine's 1 GiB margin).</summary>
     public const double MemoryReserveBytes = 1.5 * (1L << 30);
 
@@ -95,7 +100,8 @@ public static class ProfileDeriver
     /// <param name="toolVersion">Version of joules doing the derivation.</param>
     /// <param name="command">The command line, for provenance.</param>
     /// <param name="now">Creation time to record.</param>
-    public static DerivationResult DeriveFiles(string sourcePath, string target, string ratesPath, string toolVersion, string command, DateTimeOffset now)
+    /// <param name="targetTp">Tensor-parallel degree of the derived shard (null: the source's).</param>
+    public static DerivationResult DeriveFiles(string sourcePath, string target, string ratesPath, string toolVersion, string command, DateTimeOffset now, int? targetTp = null)
     {
         var source = MeasuredProfile.Load(sourcePath);
         if (source.Metadata.IsDerived)
@@ -117,6 +123,7 @@ public static class ProfileDeriver
             ToolVersion = toolVersion,
             Command = command,
             CreatedUtc = now,
+            TargetTp = targetTp,
         });
     }
 
@@ -151,10 +158,14 @@ public static class ProfileDeriver
         var tp = Math.Max(1, meta.TensorParallel);
         var shard = meta.Model.Shard(tp);
         var work = new ShardWork(shard);
+        var targetTp = request.TargetTp ?? tp;
+        if (targetTp < 1) throw new ArgumentException($"tensor-parallel degree must be at least 1, got {targetTp}");
+        var targetShard = targetTp == tp ? shard : meta.Model.Shard(targetTp);
+        var targetWork = targetTp == tp ? work : new ShardWork(targetShard);
         var (fs, bs) = (request.SourceRates.GemmFlopsPerSecond, request.SourceRates.CopyBytesPerSecond);
         var rates = new Rates(fs, bs, fs * tgt.Bf16DenseTflops / src.Bf16DenseTflops, bs * tgt.MemoryBandwidthGBs / src.MemoryBandwidthGBs);
 
-        var (points, dropped) = Usable(source, shard, tgt);
+        var (points, dropped) = Usable(source, targetShard, tgt);
         if (points.Count == 0) throw new InvalidDataException($"{request.SourcePath}: no default-clock measured points to derive from (dropped: {string.Join("; ", dropped)})");
 
         var stages = points.Select(p => work.Stages(p.Shape)).ToArray();
@@ -166,24 +177,54 @@ public static class ProfileDeriver
             tgt.TdpWatts / (meta.PowerLimitWatts > 0 ? meta.PowerLimitWatts : src.TdpWatts), tgt.TdpWatts);
 
         var derived = new List<DerivedPoint>(points.Count);
+        var parts = new (double Fixed, StagePart Gemm, StagePart Decode, StagePart Prefill)[points.Count];
         for (var i = 0; i < points.Count; i++)
         {
             var p = points[i];
-            var (gemm, decode, prefill) = ScaleStages(stages[i], floors[i], p.IterationSeconds - fixedSeconds - floors[i].Sum, multipliers, rates);
+            var (gemm, decode, prefill) = ScaleStages(stages[i], targetWork.Stages(p.Shape), floors[i], p.IterationSeconds - fixedSeconds - floors[i].Sum, multipliers, rates);
+            parts[i] = (fixedSeconds, gemm, decode, prefill);
+        }
+        ExcessScaling? scaling = null;
+        if (targetTp != tp)
+        {
+            // Each stage's excess on the source, split as above, tells how much of it grows with the stage's work.
+            scaling = ExcessScaling.FitSamples(parts.SelectMany(x => new[]
+            {
+                (x.Gemm.ComputeBound ? 1 : 0, x.Gemm.SourceFloorSeconds, x.Gemm.SourceSeconds - x.Gemm.SourceFloorSeconds),
+                (2, x.Decode.SourceFloorSeconds, x.Decode.SourceSeconds - x.Decode.SourceFloorSeconds),
+                (3, x.Prefill.SourceFloorSeconds, x.Prefill.SourceSeconds - x.Prefill.SourceFloorSeconds),
+            }));
+            for (var i = 0; i < points.Count; i++)
+            {
+                var (gemm, decode, prefill) = ScaleStages(stages[i], targetWork.Stages(points[i].Shape), floors[i],
+                    points[i].IterationSeconds - fixedSeconds - floors[i].Sum, multipliers, rates, scaling);
+                parts[i] = (fixedSeconds, gemm, decode, prefill);
+            }
+        }
+        // Another shard size changes how the point's time divides between launches and streaming: its power follows
+        // the parts (StagePower); on the source's own shard each point keeps its measured power.
+        var stagePower = targetTp == tp ? null : StagePower.Fit(points, parts, idle);
+        for (var i = 0; i < points.Count; i++)
+        {
+            var p = points[i];
+            var (_, gemm, decode, prefill) = parts[i];
             var seconds = fixedSeconds + gemm.TargetSeconds + decode.TargetSeconds + prefill.TargetSeconds;
             var watts = p.EnergyJoules / p.IterationSeconds;
+            if (stagePower is not null) watts = stagePower.Rescale(watts, parts[i]);
             var (derivedWatts, capped) = power.Scale(watts);
             var point = NotObserved(p) with { IterationSeconds = seconds, EnergyJoules = derivedWatts * seconds, MeanPowerWatts = derivedWatts };
             derived.Add(new DerivedPoint(p, point, fixedSeconds, gemm, decode, prefill, watts, derivedWatts, capped));
         }
-        var idle0 = NotObserved(source.Idle ?? new ProfilePoint { Phase = ProfilePhase.Idle, TpDegree = tp, IterationSeconds = 1, EnergyJoules = 0 });
+        var idle0 = NotObserved(source.Idle ?? new ProfilePoint { Phase = ProfilePhase.Idle, TpDegree = tp, IterationSeconds = 1, EnergyJoules = 0 }) with { TpDegree = targetTp };
         var idlePoint = idle0 with { MeanPowerWatts = power.TargetStatic, EnergyJoules = power.TargetStatic * idle0.IterationSeconds };
 
         var provenance = new DerivedProvenance
         {
             From = request.SourcePath,
             FromSha256 = request.SourceSha256,
-            Method = MethodName,
+            Method = targetTp == tp ? MethodName : ReshardMethodName,
+            SourceTp = tp,
+            TargetTp = targetTp,
             SourceGpu = meta.GpuUuid.Length > 0 ? $"{meta.GpuName} ({meta.GpuUuid})" : meta.GpuName,
             SourceDatasheet = src,
             TargetDatasheet = tgt,
@@ -203,7 +244,7 @@ public static class ProfileDeriver
             GpuName = tgt.NvmlNames.FirstOrDefault() ?? tgt.Name,
             PowerLimitWatts = power.TargetLimit,
             Model = meta.Model,
-            TensorParallel = meta.TensorParallel,
+            TensorParallel = targetTp == tp ? meta.TensorParallel : targetTp,
             Grid = meta.Grid,
             ToolVersion = request.ToolVersion,
             CreatedUtc = request.CreatedUtc,
@@ -260,19 +301,27 @@ public static class ProfileDeriver
     /// kernels, bound by neither roof on the source, keep their time (prefill's tensor-core work scaled by compute) unless
     /// the target's floor is above it.
     /// </summary>
-    private static (StagePart Gemm, StagePart Decode, StagePart Prefill) ScaleStages(in IterationWork w, StageFloors u, double excess, double[] multipliers, Rates r)
+    /// <remarks>On a shard of another tensor-parallel degree (<paramref name="wt"/>, the same GPU's kernels over more or
+    /// fewer heads and weight columns) each stage's time above its floor follows <paramref name="scaling"/> from the
+    /// stage's floor on the source to its floor on the target shard, both at the source's rates; without it (the
+    /// source's own shard) the excess is kept.</remarks>
+    private static (StagePart Gemm, StagePart Decode, StagePart Prefill) ScaleStages(in IterationWork w, in IterationWork wt, StageFloors u, double excess, double[] multipliers, Rates r,
+        ExcessScaling? scaling = null)
     {
+        var ut = Floors(wt, r.SourceFlops, r.SourceBytes);
+        double Excess(int stage, double floor, double t, double targetFloor) =>
+            scaling is null ? t - floor : scaling.Scale(stage, floor, t - floor, targetFloor);
         var weights = new[] { ((u.GemmComputeBound ? multipliers[1] : multipliers[0]) - 1) * u.Gemm, (multipliers[2] - 1) * u.Decode, (multipliers[3] - 1) * u.Prefill };
         if (weights.Sum() <= 0) weights = [u.Gemm, u.Decode, u.Prefill];
         var share = Math.Max(0, excess) / weights.Sum();
         double tg = u.Gemm + weights[0] * share, td = u.Decode + weights[1] * share, tp = u.Prefill + weights[2] * share;
 
-        var gemmFloor = w.Gemm.FloorSeconds(r.TargetFlops, r.TargetBytes);
-        var gemm = gemmFloor + (tg - u.Gemm) * (u.GemmComputeBound ? r.ComputeTimeRatio : 1);
-        var decodeFloor = w.DecodeAttention.FloorSeconds(r.TargetFlops, r.TargetBytes);
-        var decode = w.DecodeAttention.IsEmpty ? 0 : Math.Max(td, decodeFloor);
-        var prefillFloor = w.PrefillAttention.FloorSeconds(r.TargetFlops, r.TargetBytes);
-        var prefill = w.PrefillAttention.IsEmpty ? 0 : Math.Max(tp * r.ComputeTimeRatio, prefillFloor);
+        var gemmFloor = wt.Gemm.FloorSeconds(r.TargetFlops, r.TargetBytes);
+        var gemm = gemmFloor + Excess(u.GemmComputeBound ? 1 : 0, u.Gemm, tg, ut.Gemm) * (u.GemmComputeBound ? r.ComputeTimeRatio : 1);
+        var decodeFloor = wt.DecodeAttention.FloorSeconds(r.TargetFlops, r.TargetBytes);
+        var decode = wt.DecodeAttention.IsEmpty ? 0 : Math.Max(ut.Decode + Excess(2, u.Decode, td, ut.Decode), decodeFloor);
+        var prefillFloor = wt.PrefillAttention.FloorSeconds(r.TargetFlops, r.TargetBytes);
+        var prefill = wt.PrefillAttention.IsEmpty ? 0 : Math.Max((ut.Prefill + Excess(3, u.Prefill, tp, ut.Prefill)) * r.ComputeTimeRatio, prefillFloor);
         return (new StagePart(u.Gemm, tg, u.GemmComputeBound, gemmFloor, gemm),
             new StagePart(u.Decode, td, w.DecodeAttention.IsComputeBound(r.SourceFlops, r.SourceBytes), decodeFloor, decode),
             new StagePart(u.Prefill, tp, w.PrefillAttention.IsComputeBound(r.SourceFlops, r.SourceBytes), prefillFloor, prefill));
