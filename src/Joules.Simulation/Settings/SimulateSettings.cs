@@ -11,7 +11,7 @@ public static class SimulateSettings
 {
     public static readonly Setting<string> Name = Text("name", "Scenario name shown in tables and used for its output folder", "default (scenario-N in a scenario file)", "a name");
     public static readonly Setting<string> CostModel = Text("cost-model",
-        "How iterations are priced: auto (the measured profile shipped for this GPU, model and tp, else roofline), profile (measured; see --profile) or roofline (analytic datasheet estimate)",
+        "How iterations are priced: auto (the measured profile shipped for this GPU, model and tp, else a derived one under calibration/derived with a note, else roofline), profile (measured; see --profile) or roofline (analytic datasheet estimate)",
         "auto", "a cost-model kind (auto, profile, roofline)");
     public static readonly Setting<string> Profile = Text("profile", "Measured calibration profile (profile.parquet from `joules calibrate`); GPU, model and tp default to the profile's", "", "a profile file");
     public static readonly Setting<string> Gpu = Text("gpu", "GPU datasheet name (h200, h100-sxm, a100-sxm, ...) or JSON file",
