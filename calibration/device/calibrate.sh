@@ -28,7 +28,8 @@
 #   (call 1's breakdown showed the step is decode attention with 8 query heads per item; the tp2 log it started was
 #   measured with that kernel and is replaced below)
 #   bash .devrun/calibrate.sh 500 selftest-strict ab-70b 70b-tp8-fast   # call 2: the split kernel checked, A/B, tp8 re-measured
-#   bash .devrun/calibrate.sh 560 70b-tp2-fast                          # call 3
+#   bash .devrun/calibrate.sh 395 70b-tp2-fast                          # call 3 (same card, still warm): 46 of 58 points
+# Next: bash .devrun/calibrate.sh 540 70b-tp2-fast-resume   (the 9 points left; any card; kernels unchanged since 9b34ce9)
 set -u
 J=.devrun/joules/joules
 OUT=${OUT:-/tmp/calibrate-out}
