@@ -7,8 +7,9 @@ namespace Joules.Profiles.Measured;
 /// <remarks>
 /// <para><b>Fit.</b> A non-negative least-squares fit (rows weighted by 1/measured so it minimises relative
 /// error) over features with a physical meaning: a per-iteration constant (weight reads, launches), total
-/// tokens (GEMM work) with hinge terms at a few token counts (the memory-bound → compute-bound knee),
-/// sequences, prefill attention pairs, prefill cached context, decode context tokens (KV reads), decode context
+/// tokens (GEMM work) with hinge terms at a few token counts, the GEMM stage's roofline (the slower of its weight
+/// read at the datasheet bandwidth and its math at <see cref="GemmComputeShare"/> of the datasheet FLOP/s: flat while
+/// the weight read bounds the GEMMs, rising per token once the math does), sequences, prefill attention pairs, prefill cached context, decode context tokens (KV reads), decode context
 /// per sequence times max(k, decode sequences) for a few k (decode attention under-fills the GPU at small batches),
 /// and one indicator each for the prefill and the decode attention path (their own kernels in every layer). Energy
 /// is static power times the fitted duration plus energy per unit of the same work features and the prefill
@@ -44,7 +45,10 @@ namespace Joules.Profiles.Measured;
 /// </remarks>
 public sealed partial class ProfileCostModel : IDecodeRunCostModel
 {
-    private static readonly double[] s_knotCandidates = [64, 256, 1024, 4096];
+    // Token counts of the hinge terms (those inside the measured range are used). The memory-bound -> compute-bound knee
+    // of the GEMMs is the roofline feature's (about 170 tokens on an H200 in bf16), not a fixed knot: a knot at 256 let the
+    // fit bend there instead and carry the per-token slope of 256+ tokens down to a 128-token prefill (see GemmRoofline).
+    private static readonly double[] s_knotCandidates = [64, 1024, 4096];
     // Batches below which decode attention is priced as under-occupied (see Features); the fit picks among them.
     private static readonly double[] s_decodeOccupancy = [2, 8, 32];
 
@@ -57,6 +61,9 @@ public sealed partial class ProfileCostModel : IDecodeRunCostModel
     private readonly double _minJoules;
     private readonly double _capWatts;
     private readonly TensorParallelComm? _comm;
+    // The shard's GEMM work and the datasheet rates it is priced at (null where the GPU's datasheet has no ceilings).
+    private readonly Roofline.ShardWork? _gemm;
+    private readonly double _gemmFlopsPerSecond, _gemmBytesPerSecond;
     // Smallest marginal cost the fit charges per prefill token and per decode sequence (time, energy), for the fades.
     private readonly double _minTimePerPrefillToken;
     private readonly double _minEnergyPerPrefillToken;
@@ -90,6 +97,12 @@ public sealed partial class ProfileCostModel : IDecodeRunCostModel
         // A whole-instance profile (calibrate --tp N --gpus N) measured the real all-reduce already; only a shard needs the model.
         IsWholeInstance = profile.Metadata.Extra.TryGetValue("tp.mode", out var mode) && mode == "instance";
         _comm = TensorParallel > 1 && !IsWholeInstance ? new TensorParallelComm(allReduce ?? AlphaBetaAllReduce.ForGpu(Gpu), Model, TensorParallel) : null;
+
+        if (Gpu.Bf16DenseTflops > 0 && Gpu.MemoryBandwidthGBs > 0)
+        {
+            _gemm = new Roofline.ShardWork(Model.Shard(TensorParallel));
+            (_gemmFlopsPerSecond, _gemmBytesPerSecond) = (GemmComputeShare * Gpu.Bf16DenseTflops * 1e12, Gpu.MemoryBandwidthGBs * 1e9);
+        }
 
         var maxTokens = Points.Max(p => (double)p.Shape.TotalTokens);
         var minTokens = Points.Min(p => (double)p.Shape.TotalTokens);
@@ -207,7 +220,7 @@ public sealed partial class ProfileCostModel : IDecodeRunCostModel
     /// <summary>Names of the fitted features, in coefficient order.</summary>
     public IReadOnlyList<string> FeatureNames =>
         ["1", "tokens", .. _knots.Select(k => $"max(0,tokens-{k})"), "sequences", "prefill_attention_pairs", "prefill_context_tokens", "decode_context_tokens", "has_prefill", "has_decode",
-         .. s_decodeOccupancy.Select(k => $"decode_context_per_sequence*max({k},decode_sequences)")];
+         .. s_decodeOccupancy.Select(k => $"decode_context_per_sequence*max({k},decode_sequences)"), "gemm_roofline_seconds"];
 
     /// <summary>Fitted seconds per unit of each feature (one GPU).</summary>
     public IReadOnlyList<double> TimeCoefficients => _timeCoefficients;
@@ -219,7 +232,26 @@ public sealed partial class ProfileCostModel : IDecodeRunCostModel
     /// <summary>Fitted joules per unit of each energy feature (one GPU).</summary>
     public IReadOnlyList<double> EnergyCoefficients => _energyCoefficients;
 
-    private int FeatureCount => 8 + _knots.Length + s_decodeOccupancy.Length;
+    private int FeatureCount => 9 + _knots.Length + s_decodeOccupancy.Length;
+
+    /// <summary>
+    /// Share of the datasheet FLOP/s the GEMM feature prices the math at, relative to the datasheet bandwidth it prices
+    /// the weight read at: dense bf16 GEMMs reach a smaller share of their peak than a streaming read reaches of its
+    /// (on the H200 profiles about 60 % of 989 TFLOP/s once compute-bound, against 80-90 % of 4.8 TB/s for weight
+    /// streams), so the memory-bound -> compute-bound knee sits at about 0.8 x the datasheet ridge point.
+    /// </summary>
+    /// <remarks>Only the knee's place matters (the fit scales the feature). The held-out 128-token prefill corners are
+    /// sensitive to it, in opposite directions: at 0.8 the 8B's is -6.7 % and the 70B tp8 shard's +6.4 %; 0.7 puts the
+    /// 8B's at -8.8 %, 0.6 at -12 %; 0.85 puts the shard's at +10 %, the datasheet ridge itself (1) at +16 %.</remarks>
+    public const double GemmComputeShare = 0.8;
+
+    // The GEMM stage's roofline: the slower of the weight read and the math. Non-decreasing in tokens and sequences.
+    private double GemmRoofline(double tokens, double sequences)
+    {
+        if (_gemm is null) return 0;
+        var w = _gemm.GemmWork(tokens, sequences);
+        return Math.Max(w.Flops / _gemmFlopsPerSecond, w.Bytes / _gemmBytesPerSecond);
+    }
 
     private const int EnergyFeatureCount = 8;
 
@@ -413,6 +445,7 @@ public sealed partial class ProfileCostModel : IDecodeRunCostModel
         ft += c[i] * sequences + c[i + 1] * pairs + c[i + 2] * prefillContext + c[i + 3] * decodeContext + c[i + 4] * hasPrefill + c[i + 5] * hasDecode;
         i += 6;
         foreach (var k in s_decodeOccupancy) ft += c[i++] * (decodeSequences > 0 ? decodeContext / decodeSequences * Math.Max(k, decodeSequences) : 0);
+        ft += c[i] * GemmRoofline(tokens, sequences);
         ft = Math.Max(ft, _minSeconds);
         var g = _energyCoefficients;
         var fe = g[0] * ft + g[1] + g[2] * tokens + g[3] * sequences + g[4] * pairs + g[5] * prefillContext + g[6] * decodeContext + g[7] * hasPrefill;
@@ -437,6 +470,9 @@ public sealed partial class ProfileCostModel : IDecodeRunCostModel
         // k sequences a context token costs as if k sequences read it (the 70B shard's one kv head: 330 ns per context
         // token at batch 1, 51 at 8, 36-44 from 64 on). Non-decreasing in batch and context, linear in context at a batch.
         foreach (var k in s_decodeOccupancy) f[i++] = s.DecodeSequences > 0 ? (double)s.DecodeContextTokens / s.DecodeSequences * Math.Max(k, s.DecodeSequences) : 0;
+        // The GEMMs' roofline: at a 128-token prefill the 70B tp8 shard's step is bound by its 17.6 GB weight read, from
+        // about 170 tokens on by its math; a fit linear in tokens from 256 up overshot the 128-token corner by 15 %.
+        f[i] = GemmRoofline(tokens, s.TotalSequences);
     }
 
     // Energy = static power x duration + energy per unit of work (GEMM tokens, attention, KV reads).

@@ -76,6 +76,10 @@ public sealed class ShardWork
     /// <summary>KV-cache bytes per token on this GPU (all layers, K and V).</summary>
     public double KvBytesPerToken => _kvBytesPerToken;
 
+    /// <summary>The GEMM stage of <see cref="Stages"/> for any (not necessarily whole) token and sequence counts: the measured-profile fit evaluates it at grid coordinates on every estimate.</summary>
+    internal StageWork GemmWork(double tokens, double sequences) =>
+        new(_gemmFlopsPerToken * tokens + _lmHeadFlopsPerSequence * sequences, _weightBytes + (_embeddingBytesPerToken + _activationBytesPerToken) * tokens);
+
     /// <summary>Per-GPU FLOPs of an iteration.</summary>
     public double Flops(in IterationShape shape) =>
         _gemmFlopsPerToken * shape.TotalTokens
