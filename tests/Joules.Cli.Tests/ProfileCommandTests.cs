@@ -80,6 +80,36 @@ public class ProfileCommandTests : IDisposable
     }
 
     [Fact]
+    public void DeriveWithTpWritesTheShardOfAnotherDegreeMarkedDerived()
+    {
+        var source = Path.Combine(Joules.Tests.RepoPaths.Calibration, "h200", "llama-3.1-70b-tp8", "profile.parquet");
+        var rates = Path.Combine(Joules.Tests.RepoPaths.Calibration, "engine", "h200-engine.json");
+        var outPath = Path.Combine(_dir, "tp4.derived.parquet");
+        var (code, output, err) = Run("profile", "derive", "--from", source, "--to", "h200", "--rates", rates, "--tp", "4", "-o", outPath);
+        Assert.True(code == 0, err);
+        Assert.Contains("shard        tp 8 -> tp 4", output);
+        Assert.Contains("a tp4 shard", output);
+        var profile = MeasuredProfile.Load(outPath);
+        Assert.Equal(4, profile.Metadata.TensorParallel);
+        Assert.True(profile.Metadata.IsDerived);
+        Assert.Equal(4, profile.Metadata.Derived!.TargetTp);
+        (code, output, _) = Run("profile", "show", outPath);
+        Assert.True(code == 0);
+        Assert.Contains("DERIVED", output);
+        Assert.Contains("tp           4", output);
+
+        // A degree the model cannot be split into is a clear error, not a stack trace.
+        (code, _, err) = Run("profile", "derive", "--from", source, "--to", "h200", "--rates", rates, "--tp", "3", "-o", Path.Combine(_dir, "tp3.derived.parquet"));
+        Assert.NotEqual(0, code);
+        Assert.Contains("3", err);
+        Assert.DoesNotContain("Exception", err);
+        Assert.False(File.Exists(Path.Combine(_dir, "tp3.derived.parquet")));
+        (code, _, err) = Run("profile", "derive", "--from", source, "--to", "h200", "--rates", rates, "--tp", "0");
+        Assert.NotEqual(0, code);
+        Assert.Contains("--tp must be at least 1", err);
+    }
+
+    [Fact]
     public void ShowJsonIsMachineReadable()
     {
         var (code, output, err) = Run("profile", "show", WriteProfile(), "--json");

@@ -5,7 +5,7 @@ using Joules.Profiles.Measured;
 
 namespace Joules.Cli.Commands;
 
-/// <summary>`joules profile derive`: a profile for a datasheet GPU estimated from one measured on another GPU.</summary>
+/// <summary>`joules profile derive`: a profile for a datasheet GPU, or another tensor-parallel shard, estimated from one measured elsewhere.</summary>
 public static class ProfileDeriveCommand
 {
     public static Command Create()
@@ -36,7 +36,8 @@ public static class ProfileDeriveCommand
         var cmd = new Command("derive",
             "Estimate a profile for a GPU you cannot measure from one measured on another: each point's time is split into a fixed overhead and " +
             "memory- or compute-bound stages (GEMMs, decode and prefill attention) using the source GPU's measured rates, each part is scaled by the " +
-            "ratio of the target's datasheet figures to the source's, and power is rescaled within the target's limit. Every number in the output is " +
+            "ratio of the target's datasheet figures to the source's, and power is rescaled within the target's limit. With --tp, the shard of another " +
+            "tensor-parallel degree (on the same or another GPU): each stage's floor comes from the new shard's work. Every number in the output is " +
             "marked derived (source path and SHA-256, method, datasheets, tool version); measured profiles are never overwritten.");
         foreach (var o in new Option[] { from, to, tp, rates, output, compare, explain }) cmd.Options.Add(o);
         cmd.SetAction(parse =>
