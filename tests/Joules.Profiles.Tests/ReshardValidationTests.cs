@@ -111,6 +111,19 @@ public class ReshardValidationTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public void AWholeInstanceProfileIsNotResharded()
+    {
+        var source = MeasuredProfile.Load(Repo("calibration/h200/llama-3.1-70b-tp8/profile.parquet"));
+        var instance = new MeasuredProfile(source.Metadata with { Extra = new Dictionary<string, string>(source.Metadata.Extra) { ["tp.mode"] = "instance" } }, source.Points);
+        var rates = EngineBenchFile.Read(Repo("calibration/engine/h200-engine.json")).Rates!;
+        var request = new DerivationRequest { Target = Catalog.Gpu("h200"), SourceRates = rates, SourcePath = "instance.parquet", SourceSha256 = "x", TargetTp = 2 };
+        var e = Assert.Throws<ArgumentException>(() => ProfileDeriver.Derive(instance, request));
+        Assert.Contains("whole tp=8 instance", e.Message);
+        // Its own degree (a GPU change only) is still allowed.
+        Assert.Equal(8, ProfileDeriver.Derive(instance, request with { TargetTp = null }).Profile.Metadata.TensorParallel);
+    }
+
+    [Fact]
     public void AnImpossibleDegreeIsAClearError()
     {
         var path = Repo("calibration/h200/llama-3.1-70b-tp8/profile.parquet");

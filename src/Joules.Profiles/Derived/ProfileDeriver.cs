@@ -160,6 +160,9 @@ public static class ProfileDeriver
         var work = new ShardWork(shard);
         var targetTp = request.TargetTp ?? tp;
         if (targetTp < 1) throw new ArgumentException($"tensor-parallel degree must be at least 1, got {targetTp}");
+        // A whole instance's points include its measured all-reduces, which no stage of one shard accounts for.
+        if (targetTp != tp && meta.Extra.TryGetValue("tp.mode", out var mode) && mode == "instance")
+            throw new ArgumentException($"{request.SourcePath} measured a whole tp={tp} instance (its all-reduces included); another degree is derived from one GPU's shard (`joules calibrate --tp N` without --gpus)");
         var targetShard = targetTp == tp ? shard : meta.Model.Shard(targetTp);
         var targetWork = targetTp == tp ? work : new ShardWork(targetShard);
         var (fs, bs) = (request.SourceRates.GemmFlopsPerSecond, request.SourceRates.CopyBytesPerSecond);
