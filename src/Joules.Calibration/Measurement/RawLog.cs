@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using Joules.Profiles.Measured;
 
 namespace Joules.Calibration.Measurement;
 
@@ -37,8 +38,7 @@ public sealed record RawLogHeader
     /// strict a key (any commit changes it), the engine's own description is the right one.</remarks>
     public static string EngineFingerprint(IReadOnlyDictionary<string, string> provenance)
     {
-        var entries = provenance.Where(kv => kv.Key.StartsWith("engine.", StringComparison.Ordinal)).OrderBy(kv => kv.Key, StringComparer.Ordinal)
-            .Select(kv => $"{kv.Key}={kv.Value}").ToArray();
+        var entries = ProfileMetadata.EngineEntries(provenance).Select(kv => $"{kv.Key}={kv.Value}").ToArray();
         if (entries.Length == 0) return "";
         return Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(string.Join("\n", entries))))[..16];
     }

@@ -53,13 +53,12 @@ public sealed record ProfileCheck(string Reference, string ReferenceUuid, string
         };
     }
 
-    private static bool HasEngine(IReadOnlyDictionary<string, string> extra) => extra.Keys.Any(k => k.StartsWith("engine.", StringComparison.Ordinal));
+    private static bool HasEngine(IReadOnlyDictionary<string, string> extra) => ProfileMetadata.EngineEntries(extra).Count > 0;
 
     /// <summary>Engine entries recorded by both profiles with different values (an entry only one records is not a known difference).</summary>
     internal static IReadOnlyList<string> EngineDiff(IReadOnlyDictionary<string, string> reference, IReadOnlyDictionary<string, string> other) =>
-        reference.Where(kv => kv.Key.StartsWith("engine.", StringComparison.Ordinal) && other.TryGetValue(kv.Key, out var v) && v != kv.Value)
-            .OrderBy(kv => kv.Key, StringComparer.Ordinal)
-            .Select(kv => $"{kv.Key["engine.".Length..].Replace('_', ' ')}: {kv.Value} vs {other[kv.Key]}")
+        ProfileMetadata.EngineEntries(reference).Where(kv => other.TryGetValue(kv.Key, out var v) && v != kv.Value)
+            .Select(kv => $"{kv.Key[ProfileMetadata.EngineKeyPrefix.Length..].Replace('_', ' ')}: {kv.Value} vs {other[kv.Key]}")
             .ToArray();
 
     /// <summary>The check as a markdown table plus its summary lines.</summary>

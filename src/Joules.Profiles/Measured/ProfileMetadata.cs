@@ -13,6 +13,13 @@ public sealed record ProfileMetadata
     /// <summary>Extra key, only for a profile measured on more than one card (a calibration resumed on another card of the same model): each card's UUID and its point count, gpu.uuid (the card that measured idle) first.</summary>
     public const string CardsKey = "gpu.cards";
 
+    /// <summary>Prefix of the extra keys that say which engine measured the profile (attention and projection paths, graphs, the kernels' source hash).</summary>
+    public const string EngineKeyPrefix = "engine.";
+
+    /// <summary>The <see cref="EngineKeyPrefix"/> entries of <paramref name="extra"/>, ordered by key (ordinal).</summary>
+    public static IReadOnlyList<KeyValuePair<string, string>> EngineEntries(IReadOnlyDictionary<string, string> extra) =>
+        extra.Where(kv => kv.Key.StartsWith(EngineKeyPrefix, StringComparison.Ordinal)).OrderBy(kv => kv.Key, StringComparer.Ordinal).ToArray();
+
     public int FormatVersion { get; init; } = CurrentFormatVersion;
     public required string GpuName { get; init; }
     public string GpuUuid { get; init; } = "";
