@@ -53,8 +53,7 @@ public static class ProfileCommands
         cmd.SetAction(parse =>
         {
             var path = parse.GetValue(file)!;
-            var profile = MeasuredProfile.Load(path);
-            var summary = ProfileSummary.Create(profile, path, parse.GetValue(clock));
+            var summary = ProfileSummary.Create(MeasuredProfile.Load(path), path, parse.GetValue(clock));
             var output = parse.InvocationConfiguration.Output;
             if (parse.GetValue(json)) output.WriteLine(summary.ToJson());
             else Print(summary, output);
@@ -64,7 +63,7 @@ public static class ProfileCommands
                 else
                 {
                     output.WriteLine();
-                    CrossValidationTable.Write(new ProfileCostModel(profile, smClockTarget: parse.GetValue(clock)).CrossValidate(), output);
+                    CrossValidationTable.Write(summary.HeldOut, output);
                 }
             }
             return 0;

@@ -20,6 +20,9 @@ public sealed record ProfileSummary
     public double IdlePowerW { get; init; }
     public required IReadOnlyList<EnergyPerToken> JPerToken { get; init; }
     public required CrossValidationSummary CrossValidation { get; init; }
+    /// <summary>Every held-out point the summary's cross-validation figures come from (not part of the JSON form).</summary>
+    [JsonIgnore]
+    public CrossValidationReport HeldOut { get; init; } = new([]);
     public required string CostModel { get; init; }
     /// <summary>Set when the profile is derived (estimated from another GPU's measurements), null when it was measured.</summary>
     public DerivedInfo? Derived { get; init; }
@@ -119,17 +122,16 @@ public sealed record ProfileSummary
                 (int)CrossValidationReport.Median(measured.Select(p => (double)p.Repeats))),
             IdlePowerW = profile.IdlePowerWatts * tp,
             JPerToken = reps,
+            HeldOut = cv,
             CrossValidation = new CrossValidationSummary(cv.Count, cv.MedianTimeError, cv.WorstTimeError, cv.MedianEnergyError, cv.WorstEnergyError,
                 Name(cv.WorstTimePoint), Name(cv.WorstEnergyPoint)),
             CostModel = model?.Name ?? "none (no measured iterations)",
-            Engine = new SortedDictionary<string, string>(m.Extra.Where(kv => kv.Key.StartsWith(EnginePrefix, StringComparison.Ordinal))
-                .ToDictionary(kv => kv.Key[EnginePrefix.Length..], kv => kv.Value), StringComparer.Ordinal),
+            Engine = new SortedDictionary<string, string>(ProfileMetadata.EngineEntries(m.Extra)
+                .ToDictionary(kv => kv.Key[ProfileMetadata.EngineKeyPrefix.Length..], kv => kv.Value), StringComparer.Ordinal),
             Derived = d is null ? null : new DerivedInfo(d.Note, d.From, d.FromSha256, d.Method, d.SourceGpu, d.TargetDatasheet.Name, d.SourceRates.Describe(),
                 d.FixedOverheadSeconds, d.StageMultipliers, d.ToolVersion, d.Dropped),
         };
     }
-
-    private const string EnginePrefix = "engine.";
 
     private static string GridName(string gridJson)
     {
