@@ -50,6 +50,15 @@ public sealed record DerivedPoint(
 /// <summary>One stage of a point: its roofline floor and measured share on the source, its floor and derived time on the target.</summary>
 public sealed record StagePart(double SourceFloorSeconds, double SourceSeconds, bool ComputeBound, double TargetFloorSeconds, double TargetSeconds);
 
+/// <summary>One point's time on the source and on the target, split into the fixed overhead and its three stages (seconds, one GPU).</summary>
+internal readonly record struct PointParts(double Fixed, StagePart Gemm, StagePart Decode, StagePart Prefill)
+{
+    /// <summary>Source seconds of the fixed overhead, GEMMs, decode and prefill attention.</summary>
+    public double[] SourceSeconds => [Fixed, Gemm.SourceSeconds, Decode.SourceSeconds, Prefill.SourceSeconds];
+    /// <summary>Target seconds of the same four parts.</summary>
+    public double[] TargetSeconds => [Fixed, Gemm.TargetSeconds, Decode.TargetSeconds, Prefill.TargetSeconds];
+}
+
 /// <summary>A derived profile and how each of its points came about.</summary>
 public sealed record DerivationResult(MeasuredProfile Profile, DerivedProvenance Provenance, IReadOnlyList<DerivedPoint> Points);
 
@@ -180,30 +189,21 @@ public static class ProfileDeriver
             tgt.TdpWatts / (meta.PowerLimitWatts > 0 ? meta.PowerLimitWatts : src.TdpWatts), tgt.TdpWatts);
 
         var derived = new List<DerivedPoint>(points.Count);
-        var parts = new (double Fixed, StagePart Gemm, StagePart Decode, StagePart Prefill)[points.Count];
-        for (var i = 0; i < points.Count; i++)
+        PointParts[] Split(ExcessScaling? scaling) => points.Select((p, i) =>
         {
-            var p = points[i];
-            var (gemm, decode, prefill) = ScaleStages(stages[i], targetWork.Stages(p.Shape), floors[i], p.IterationSeconds - fixedSeconds - floors[i].Sum, multipliers, rates);
-            parts[i] = (fixedSeconds, gemm, decode, prefill);
-        }
-        ExcessScaling? scaling = null;
+            var (gemm, decode, prefill) = ScaleStages(stages[i], targetWork.Stages(p.Shape), floors[i], p.IterationSeconds - fixedSeconds - floors[i].Sum, multipliers, rates, scaling);
+            return new PointParts(fixedSeconds, gemm, decode, prefill);
+        }).ToArray();
+        var parts = Split(null);
+        // Each stage's excess on the source, split as above, tells how much of it grows with the stage's work; the
+        // source side of a split does not depend on the scaling, so the first split serves the fit.
         if (targetTp != tp)
-        {
-            // Each stage's excess on the source, split as above, tells how much of it grows with the stage's work.
-            scaling = ExcessScaling.FitSamples(parts.SelectMany(x => new[]
+            parts = Split(ExcessScaling.FitSamples(parts.SelectMany(x => new[]
             {
                 (x.Gemm.ComputeBound ? 1 : 0, x.Gemm.SourceFloorSeconds, x.Gemm.SourceSeconds - x.Gemm.SourceFloorSeconds),
                 (2, x.Decode.SourceFloorSeconds, x.Decode.SourceSeconds - x.Decode.SourceFloorSeconds),
                 (3, x.Prefill.SourceFloorSeconds, x.Prefill.SourceSeconds - x.Prefill.SourceFloorSeconds),
-            }));
-            for (var i = 0; i < points.Count; i++)
-            {
-                var (gemm, decode, prefill) = ScaleStages(stages[i], targetWork.Stages(points[i].Shape), floors[i],
-                    points[i].IterationSeconds - fixedSeconds - floors[i].Sum, multipliers, rates, scaling);
-                parts[i] = (fixedSeconds, gemm, decode, prefill);
-            }
-        }
+            })));
         // Another shard size changes how the point's time divides between launches and streaming: its power follows
         // the parts (StagePower); on the source's own shard each point keeps its measured power.
         var stagePower = targetTp == tp ? null : StagePower.Fit(points, parts, idle);

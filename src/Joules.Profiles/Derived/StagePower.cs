@@ -27,7 +27,7 @@ internal sealed class StagePower
     public IReadOnlyList<double> DynamicWatts => _watts;
 
     /// <summary>Fits the parts' dynamic watts on the source points (<paramref name="parts"/>: each point's source split) above <paramref name="idle"/> watts.</summary>
-    public static StagePower Fit(IReadOnlyList<ProfilePoint> points, IReadOnlyList<(double Fixed, StagePart Gemm, StagePart Decode, StagePart Prefill)> parts, double idle)
+    public static StagePower Fit(IReadOnlyList<ProfilePoint> points, IReadOnlyList<PointParts> parts, double idle)
     {
         var rows = Enumerable.Range(0, points.Count).Where(i => points[i].EnergyJoules / points[i].IterationSeconds > idle).ToArray();
         var a = Matrix<double>.Build.Dense(rows.Length, 4);
@@ -37,7 +37,7 @@ internal sealed class StagePower
             var i = rows[r];
             var t = points[i].IterationSeconds;
             var dynamic = points[i].EnergyJoules / t - idle;
-            var s = Source(parts[i]);
+            var s = parts[i].SourceSeconds;
             for (var k = 0; k < 4; k++) a[r, k] = s[k] / t / dynamic;
             b[r] = 1;
         }
@@ -46,10 +46,10 @@ internal sealed class StagePower
     }
 
     /// <summary>The power of a point that drew <paramref name="watts"/> with its source split, once its parts take their target times.</summary>
-    public double Rescale(double watts, (double Fixed, StagePart Gemm, StagePart Decode, StagePart Prefill) part)
+    public double Rescale(double watts, PointParts part)
     {
-        var s = Source(part);
-        var t = Target(part);
+        var s = part.SourceSeconds;
+        var t = part.TargetSeconds;
         double sourceSeconds = s.Sum(), targetSeconds = t.Sum();
         if (!(sourceSeconds > 0) || !(targetSeconds > 0)) return watts;
         double fittedSource = Dot(s) / sourceSeconds, fittedTarget = Dot(t) / targetSeconds;
@@ -59,10 +59,4 @@ internal sealed class StagePower
     }
 
     private double Dot(double[] seconds) => seconds.Select((x, k) => x * _watts[k]).Sum();
-
-    private static double[] Source((double Fixed, StagePart Gemm, StagePart Decode, StagePart Prefill) p) =>
-        [p.Fixed, p.Gemm.SourceSeconds, p.Decode.SourceSeconds, p.Prefill.SourceSeconds];
-
-    private static double[] Target((double Fixed, StagePart Gemm, StagePart Decode, StagePart Prefill) p) =>
-        [p.Fixed, p.Gemm.TargetSeconds, p.Decode.TargetSeconds, p.Prefill.TargetSeconds];
 }
