@@ -108,4 +108,19 @@ public class DecodeWorkTests
     [Fact]
     public void ItemHeadsRefuseHeadsThatDoNotGroup() =>
         Assert.Throws<ArgumentException>(() => DecodeWork.ItemHeads(10, 4, 4));
+
+    [Theory]
+    [InlineData(32, 8, 8)]       // 8B: one item per kv head (4 query heads in the tile)
+    [InlineData(8, 1, 1)]        // 70B tp8 shard: the group of 8 in one item, its K/V read once
+    [InlineData(32, 4, 4)]       // 70B tp2 shard
+    [InlineData(6, 2, 2)]        // a group of 3
+    [InlineData(32, 2, 4)]       // a group of 16 is more rows than the kernel keeps: two items of 8
+    public void TensorCoreItemsHoldAWholeKvHeadUpToEightQueryHeads(int heads, int kvHeads, int expected)
+    {
+        Assert.Equal(expected, DecodeKernel.TensorCore.ItemHeads(heads, kvHeads, maxGroup: 2));
+        Assert.True(DecodeKernel.TensorCore.UsesWorkList());
+        // The CUDA-core work list keeps honouring its own group limit.
+        Assert.Equal(DecodeWork.ItemHeads(heads, kvHeads, 2), DecodeKernel.WorkList.ItemHeads(heads, kvHeads, maxGroup: 2));
+        Assert.False(DecodeKernel.SinglePass.UsesWorkList());
+    }
 }

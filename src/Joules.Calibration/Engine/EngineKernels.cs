@@ -3,8 +3,22 @@ using Joules.Cuda;
 
 namespace Joules.Calibration.Engine;
 
-/// <summary>Which decode-attention kernel runs: the work-list one (default: chunks of even length over all sequences, cost follows the sum of contexts), the single-pass online-softmax one split by the longest context, or the two-pass one (scores in shared memory).</summary>
-public enum DecodeKernel { WorkList, SinglePass, TwoPass }
+/// <summary>Which decode-attention kernel runs: the work-list one (chunks of even length over all sequences, cost follows the sum of contexts), the same work list on tensor cores (each K/V byte read once for all of a kv head's query heads), the single-pass online-softmax one split by the longest context, or the two-pass one (scores in shared memory).</summary>
+public enum DecodeKernel { WorkList, SinglePass, TwoPass, TensorCore }
+
+/// <summary>Questions about a <see cref="DecodeKernel"/> that the engine, its planner and the self-test share.</summary>
+public static class DecodeKernels
+{
+    /// <summary>Whether the kernel takes its items from the work list (<see cref="DecodeWork"/>) and writes one partial row per chunk and head.</summary>
+    public static bool UsesWorkList(this DecodeKernel kernel) => kernel is DecodeKernel.WorkList or DecodeKernel.TensorCore;
+
+    /// <summary>Most query heads the tensor-core kernel's items hold (the rows of its 16-row tiles it keeps).</summary>
+    public const int TensorCoreMaxGroup = 8;
+
+    /// <summary>The heads work-list items are made of: for the tensor-core kernel every kv head whole (groups up to <see cref="TensorCoreMaxGroup"/>), else groups of at most <paramref name="maxGroup"/>.</summary>
+    public static int ItemHeads(this DecodeKernel kernel, int heads, int kvHeads, int maxGroup) =>
+        DecodeWork.ItemHeads(heads, kvHeads, kernel == DecodeKernel.TensorCore ? TensorCoreMaxGroup : maxGroup);
+}
 
 /// <summary>What the streaming GEMV computes in front of its product: the input as stored, its RMSNorm, or SwiGLU of a [gate | up] row.</summary>
 public enum GemvInput { Plain = 0, RmsNorm = 1, SwiGlu = 2 }
@@ -102,15 +116,16 @@ public sealed class EngineKernels : IDisposable
     /// </summary>
     public void DecodeAttentionWorkList(CudaStream s, int headDim, ulong qkv, ulong kc, ulong vc, ulong blockTable, int maxPages, int pageSize,
         ulong dseq, int decodeCount, ulong seqStart, ulong seqCtx, ulong work, int multiprocessors, ulong partO, ulong partMl, ulong output,
-        int heads, int kvHeads, int itemHeads)
+        int heads, int kvHeads, int itemHeads, bool tensorCores = false)
     {
         if (itemHeads < kvHeads || itemHeads % kvHeads != 0 || heads % itemHeads != 0)
             throw new ArgumentException($"{itemHeads} item heads do not split {kvHeads} kv heads of {heads} query heads evenly", nameof(itemHeads));
         int g = heads / itemHeads;
-        if (g is not (1 or 2 or 4 or 8)) throw new NotSupportedException($"decode attention supports 1, 2, 4 or 8 query heads per item, got {g}");
+        if (tensorCores ? g > DecodeKernels.TensorCoreMaxGroup : g is not (1 or 2 or 4 or 8))
+            throw new NotSupportedException($"decode attention supports {(tensorCores ? $"up to {DecodeKernels.TensorCoreMaxGroup}" : "1, 2, 4 or 8")} query heads per item, got {g}");
         if (headDim is not (64 or 128)) throw Unsupported(headDim);
         var grid = (uint)DecodeWork.Grid(decodeCount, itemHeads, multiprocessors);
-        _module.Kernel($"decode_attention_wl_d{headDim}_g{g}_u4").Launch(new Dim3(grid), 128, 0, s,
+        _module.Kernel(tensorCores ? $"decode_attention_tc_d{headDim}" : $"decode_attention_wl_d{headDim}_g{g}_u4").Launch(new Dim3(grid), 128, 0, s,
             qkv, kc, vc, blockTable, maxPages, pageSize, dseq, seqStart, seqCtx, work, decodeCount, partO, partMl, heads, itemHeads, itemHeads / kvHeads, ScaleLog2(headDim));
         _module.Kernel("decode_combine_wl").Launch(new Dim3((uint)decodeCount, (uint)heads), headDim, 0, s, partO, partMl, dseq, seqStart, work,
             output, heads, headDim);

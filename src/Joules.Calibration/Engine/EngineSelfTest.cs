@@ -58,7 +58,7 @@ public static class EngineSelfTest
         foreach (var (t, n, kd) in new[] { (1, 1030, 4096), (1, 37, 264), (3, 258, 1000), (4, 4098, 512), (2, 513, 14336 / 4), (4, 100, 8) })
             foreach (var mode in new[] { GemvInput.Plain, GemvInput.RmsNorm, GemvInput.SwiGlu })
                 Add($"gemv {mode} t={t} n={n} k={kd}", () => Gemv(k, s, rnd, mode, t, n, kd, accumulate: mode != GemvInput.RmsNorm && t % 2 == 1, gather: mode == GemvInput.RmsNorm && t > 2));
-        foreach (var v in new[] { DecodeKernel.WorkList, DecodeKernel.SinglePass, DecodeKernel.TwoPass })
+        foreach (var v in new[] { DecodeKernel.WorkList, DecodeKernel.TensorCore, DecodeKernel.SinglePass, DecodeKernel.TwoPass })
         {
             Add($"decode attention d128 gqa4 split-k {v}", () => Decode(k, s, rnd, 8, 2, 128, sms, v, [1, 70, 700, 2000, 33]));
             Add($"decode attention d64 gqa8 split-k {v}", () => Decode(k, s, rnd, 8, 1, 64, sms, v, [1, 70, 700, 2000, 33]));
@@ -78,6 +78,17 @@ public static class EngineSelfTest
         Add("decode attention d128 gqa8 work list, one item per group", () => Decode(k, s, rnd, 8, 1, 128, sms, DecodeKernel.WorkList, spread, maxGroup: 8));
         Add("decode attention d128 gqa8 work list, 4 kv heads split in two", () => Decode(k, s, rnd, 32, 4, 128, sms, DecodeKernel.WorkList, spread));
         Add("decode attention d64 gqa8 work list, groups of 2", () => Decode(k, s, rnd, 16, 2, 64, sms, DecodeKernel.WorkList, [1, 70, 700, 2000, 33], maxGroup: 2));
+        // The tensor-core kernel on the same layouts: spread contexts (chunk edges, one key), few SMs (blocks looping over
+        // items), the 70B shards' groups of 8 over 1 and 4 kv heads, groups of 2 and 1 at head size 64, and a group of 3
+        // (rows of the tile left empty that are not a power of two).
+        foreach (var m in new[] { sms, 2 })
+            Add($"decode attention d128 gqa4 tensor cores, 40 spread contexts, {m} SMs", () => Decode(k, s, rnd, 8, 2, 128, m, DecodeKernel.TensorCore, spread));
+        Add("decode attention d128 gqa8 tensor cores, blocks looping over items", () => Decode(k, s, rnd, 8, 1, 128, 1, DecodeKernel.TensorCore, longs));
+        Add("decode attention d128 gqa8 tensor cores, 40 spread contexts", () => Decode(k, s, rnd, 8, 1, 128, sms, DecodeKernel.TensorCore, spread));
+        Add("decode attention d128 gqa8 tensor cores, 4 kv heads", () => Decode(k, s, rnd, 32, 4, 128, sms, DecodeKernel.TensorCore, spread));
+        Add("decode attention d64 gqa2 tensor cores", () => Decode(k, s, rnd, 16, 8, 64, sms, DecodeKernel.TensorCore, [1, 70, 700, 2000, 33, 16, 17]));
+        Add("decode attention d64 gqa3 tensor cores", () => Decode(k, s, rnd, 6, 2, 64, sms, DecodeKernel.TensorCore, spread));
+        Add("decode attention d128 gqa1 tensor cores, 40 spread contexts", () => Decode(k, s, rnd, 4, 4, 128, sms, DecodeKernel.TensorCore, spread));
         Add("argmax", () => Argmax(k, s, rnd));
         foreach (var r in Model(engine, "model (2 layers, mixed batch, graph)", MixedBatch)) { results.Add(r); progress?.Invoke(r); }
         // Iterations of at most GemvMaxTokens tokens stream their projections through the GEMV kernels, norms and SwiGLU fused in.
@@ -547,7 +558,7 @@ public static class EngineSelfTest
     private static SelfTestResult Decode(EngineKernels k, CudaStream s, Random rnd, int hq, int hk, int d, int sms, DecodeKernel variant, int[] ctx,
         int maxGroup = DecodeWork.DefaultMaxGroup)
     {
-        int itemHeads = DecodeWork.ItemHeads(hq, hk, maxGroup);
+        int itemHeads = variant.ItemHeads(hq, hk, maxGroup);
         const int pageSize = 16;
         int n = ctx.Length, width = (hq + 2 * hk) * d, ow = hq * d;
         var (table, maxPages, totalPages) = Pages(rnd, ctx.Select(c => c + 1).ToArray(), pageSize);
@@ -561,12 +572,13 @@ public static class EngineSelfTest
         using var bs = Up(start); using var bd = Up(dseq); using var bc = Up(ctx);
         var work = new int[DecodeWork.TableLength(n)];
         int chunks = DecodeWork.Fill(ctx.Select(c => c + 1).ToArray(), itemHeads, sms, work);
-        long rows = variant == DecodeKernel.WorkList ? (long)chunks * hq : (long)n * hq * splits;
+        long rows = variant.UsesWorkList() ? (long)chunks * hq : (long)n * hq * splits;
         using var po = new DeviceBuffer(rows * d * 4); using var pm = new DeviceBuffer(rows * 2 * 4);
         using var bw = Up(work);
         using var bo = Poisoned((long)n * ow);
-        if (variant == DecodeKernel.WorkList)
-            k.DecodeAttentionWorkList(s, d, bq.Ptr, bk.Ptr, bv.Ptr, bt.Ptr, maxPages, pageSize, bd.Ptr, n, bs.Ptr, bc.Ptr, bw.Ptr, sms, po.Ptr, pm.Ptr, bo.Ptr, hq, hk, itemHeads);
+        if (variant.UsesWorkList())
+            k.DecodeAttentionWorkList(s, d, bq.Ptr, bk.Ptr, bv.Ptr, bt.Ptr, maxPages, pageSize, bd.Ptr, n, bs.Ptr, bc.Ptr, bw.Ptr, sms, po.Ptr, pm.Ptr, bo.Ptr, hq, hk, itemHeads,
+                tensorCores: variant == DecodeKernel.TensorCore);
         else
             k.DecodeAttention(s, d, bq.Ptr, bk.Ptr, bv.Ptr, bt.Ptr, maxPages, pageSize, bd.Ptr, n, bs.Ptr, bc.Ptr, po.Ptr, pm.Ptr, splits, chunk, bo.Ptr, hq, hk, variant);
         s.Synchronize();
@@ -582,7 +594,7 @@ public static class EngineSelfTest
                 Array.Copy(o, 0, reference, (long)i * ow + h * d, d);
             }
         }
-        var layout = variant == DecodeKernel.WorkList ? $"{chunks} chunks of {hq / itemHeads} query heads, grid {DecodeWork.Grid(n, itemHeads, sms)}" : $"{splits}x{chunk}";
+        var layout = variant.UsesWorkList() ? $"{chunks} chunks of {hq / itemHeads} query heads, grid {DecodeWork.Grid(n, itemHeads, sms)}" : $"{splits}x{chunk}";
         return Compare($"decode attention d{d} gqa{hq / hk} {variant} ({layout})", bo.Download<ushort>((long)n * ow), reference);
     }
 

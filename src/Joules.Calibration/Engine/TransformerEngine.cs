@@ -27,7 +27,7 @@ public sealed record EngineOptions
     /// <summary>Work-list decode attention: most query heads one item serves (<see cref="DecodeWork.DefaultMaxGroup"/>; 8 runs a 70B shard's group of 8 as one item, as before 2026-12-03).</summary>
     public int DecodeMaxGroup { get; init; } = DecodeWork.DefaultMaxGroup;
     /// <summary>The heads work-list items are made of for <paramref name="model"/> under these options.</summary>
-    public int DecodeItemHeads(ModelShard model) => DecodeWork.ItemHeads(model.Heads, model.KvHeads, DecodeMaxGroup);
+    public int DecodeItemHeads(ModelShard model) => DecodeKernel.ItemHeads(model.Heads, model.KvHeads, DecodeMaxGroup);
     /// <summary>Bytes kept free when deciding whether a composition fits.</summary>
     public long MemoryMarginBytes { get; init; } = 1L << 30;
 
@@ -37,6 +37,7 @@ public sealed record EngineOptions
         ["engine.decode_attention"] = DecodeKernel switch
         {
             DecodeKernel.WorkList => $"joules work-list split-KV (paged, chunks of at most 1024 keys over all sequences, items of at most {DecodeMaxGroup} query heads)",
+            DecodeKernel.TensorCore => "joules work-list split-KV on tensor cores (paged, chunks of at most 1024 keys over all sequences, each kv head's query heads in one mma tile)",
             DecodeKernel.SinglePass => "joules split-KV single-pass (split by the longest context)",
             _ => "joules split-KV two-pass",
         },
@@ -168,7 +169,7 @@ public sealed class TransformerEngine : IEngineInstance
         int maxKv = c.Sequences.Where(EngineMath.IsDecode).Select(s => s.ContextBefore + 1).DefaultIfEmpty(0).Max();
         int decodes = c.Sequences.Count(EngineMath.IsDecode);
         var (splits, _) = EngineMath.DecodeSplits(decodes, Shard.KvHeads, maxKv, _ctx.MultiprocessorCount);
-        long partRows = Options.DecodeKernel == DecodeKernel.WorkList
+        long partRows = Options.DecodeKernel.UsesWorkList()
             ? (long)DecodeWork.MaxChunks(Math.Max(1, decodes), Options.DecodeItemHeads(Shard), _ctx.MultiprocessorCount, c.Sequences.Where(EngineMath.IsDecode).Sum(s => (long)s.ContextBefore + 1)) * Shard.Heads
             : n * Shard.Heads * (long)splits;
         long part = partRows * (Shard.HeadDim + 2) * 4;
@@ -296,7 +297,8 @@ public sealed class TransformerEngine : IEngineInstance
                 p.SeqStart.Ptr, p.SeqNew.Ptr, p.SeqCtx.Ptr, p.Attn.Ptr, m.Heads, m.KvHeads, Options.PipelinedPrefill);
         if (p.DecodeCount > 0 && p.Work is { } work)
             _k.DecodeAttentionWorkList(s, m.HeadDim, p.Qkv.Ptr, kc, vc, p.BlockTable.Ptr, p.MaxPages, Options.PageSize, p.DecodeSeqs.Ptr, p.DecodeCount,
-                p.SeqStart.Ptr, p.SeqCtx.Ptr, work.Ptr, _ctx.MultiprocessorCount, p.PartO.Ptr, p.PartMl.Ptr, p.Attn.Ptr, m.Heads, m.KvHeads, Options.DecodeItemHeads(m));
+                p.SeqStart.Ptr, p.SeqCtx.Ptr, work.Ptr, _ctx.MultiprocessorCount, p.PartO.Ptr, p.PartMl.Ptr, p.Attn.Ptr, m.Heads, m.KvHeads, Options.DecodeItemHeads(m),
+                tensorCores: Options.DecodeKernel == DecodeKernel.TensorCore);
         else if (p.DecodeCount > 0)
             _k.DecodeAttention(s, m.HeadDim, p.Qkv.Ptr, kc, vc, p.BlockTable.Ptr, p.MaxPages, Options.PageSize, p.DecodeSeqs.Ptr, p.DecodeCount,
                 p.SeqStart.Ptr, p.SeqCtx.Ptr, p.PartO.Ptr, p.PartMl.Ptr, p.Splits, p.Chunk, p.Attn.Ptr, m.Heads, m.KvHeads, Options.DecodeKernel);
@@ -424,7 +426,7 @@ public sealed class TransformerEngine : IEngineInstance
             NextTokens = Alloc(Sequences * 4L);
             // The work list's partials are exactly its chunks (per head); the other kernels' are sequences x splits.
             int[]? work = null;
-            if (e.Options.DecodeKernel == DecodeKernel.WorkList && DecodeCount > 0)
+            if (e.Options.DecodeKernel.UsesWorkList() && DecodeCount > 0)
             {
                 work = new int[DecodeWork.TableLength(DecodeCount)];
                 DecodeWork.Fill(dseq.Select(i => seqCtx[i] + 1).ToArray(), e.Options.DecodeItemHeads(m), e._ctx.MultiprocessorCount, work);

@@ -20,7 +20,7 @@ public static class EngineCommands
     /// <summary>Command-line names of the decode-attention kernels.</summary>
     internal static IReadOnlyDictionary<DecodeKernel, string> DecodeKernelNames { get; } = new Dictionary<DecodeKernel, string>
     {
-        [DecodeKernel.WorkList] = "work-list", [DecodeKernel.SinglePass] = "single-pass", [DecodeKernel.TwoPass] = "two-pass",
+        [DecodeKernel.WorkList] = "work-list", [DecodeKernel.SinglePass] = "single-pass", [DecodeKernel.TwoPass] = "two-pass", [DecodeKernel.TensorCore] = "tensor-core",
     };
 
     /// <summary>The --gpus option of the commands that can run a whole tensor-parallel instance.</summary>
@@ -72,7 +72,7 @@ public static class EngineCommands
         var suite = new Option<string?>("--suite") { Description = "Run a named set of shapes instead ('issue5': the prefill and decode shapes of issue 5; 'spread': decode batches of equal and of spread contexts with the same sum; 'attention': attention kernels alone, per layer, on the shapes PyTorch's SDPA is compared on; 'small-batch': decode batches of 1 to 16)" };
         var decodeKernel = new Option<string>("--decode-kernel")
         {
-            Description = "Decode-attention kernel: work-list (chunks over all sequences, cost follows the sum of contexts), single-pass (split by the longest context) or two-pass",
+            Description = "Decode-attention kernel: work-list (chunks over all sequences, cost follows the sum of contexts), tensor-core (the same work list, each kv head's query heads in one tensor-core tile: K/V read once per kv head), single-pass (split by the longest context) or two-pass",
             DefaultValueFactory = _ => DecodeKernelNames[new EngineOptions().DecodeKernel],
         };
         decodeKernel.AcceptOnlyFromAmong([.. DecodeKernelNames.Values]);

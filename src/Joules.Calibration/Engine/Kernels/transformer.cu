@@ -907,6 +907,208 @@ __device__ void decode_attention_wl_impl(const bf16* qkv, const bf16* kcache, co
 DECODE_WL(128, 1, 4, 4) DECODE_WL(128, 2, 4, 4) DECODE_WL(128, 4, 4, 4) DECODE_WL(128, 8, 4, 1)
 DECODE_WL(64, 1, 4, 4) DECODE_WL(64, 2, 4, 4) DECODE_WL(64, 4, 4, 4) DECODE_WL(64, 8, 4, 1)
 
+// ---------------------------------------------------------------- decode attention on tensor cores (work list)
+// The work list's (chunk, kv head) items as above, each item's query heads (up to 8) the rows of mma.sync m16n8k16
+// tiles (rows G..15 are zero): S = QKᵀ over 16 keys per warp step, online softmax in registers, O += PV. Each K/V
+// byte is read once for all the kv head's query heads, and the per-key work is 2 x D/8 matrix instructions per 16
+// keys instead of a shuffle-reduced dot product per key and head, so the step is a K/V stream.
+// Layouts, chosen so every lane loads contiguous 16-byte runs and no shuffles build fragments:
+// - S: the k (dim) order inside the dot product is free, so lane (g = lane/4, t = lane%4) supplies dims
+//   [t·D/4, (t+1)·D/4) of key g (n-tile 0) and key 8+g (n-tile 1): word 2ks and 2ks+1 of that run are its B
+//   registers of k-step ks, and the query's same run gives the A registers;
+// - PV: the output dims' order is free too: n-tile j, column n is dim n·D/8 + j, so the lane loads dims
+//   [g·D/8, (g+1)·D/8) of keys 2t, 2t+1, 2t+8, 2t+9 and pairs keys with a byte permute; the S accumulators of a
+//   row are the A fragment of P as they stand (keys 2t, 2t+1 from n-tile 0, 8+2t, 9+2t from n-tile 1).
+// Accumulator rows 8..15 are never read: the helper passes zeros for them and drops what comes back.
+__device__ __forceinline__ void mma_rows8(float& d0, float& d1, u32 a0, u32 a2, u32 b0, u32 b1)
+{
+    float x, y;
+    asm("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%10,%11};\n"
+        : "+f"(d0), "+f"(d1), "=f"(x), "=f"(y)
+        : "r"(a0), "r"(0u), "r"(a2), "r"(0u), "r"(b0), "r"(b1), "f"(0.f), "f"(0.f));
+}
+
+template <int D>
+struct DecodeTcStep
+{
+    uint4 k[2][D / 32];      // keys base + g and base + 8 + g, dims [t·D/4, (t+1)·D/4)
+    uint4 v[4][D / 64];      // keys base + 2t, 2t+1, 2t+8, 2t+9, dims [g·D/8, (g+1)·D/8)
+};
+
+template <int D>
+__device__ __forceinline__ void decode_tc_load(DecodeTcStep<D>& st, const bf16* kcache, const bf16* vcache, const int* pages,
+    int pageSize, int cacheKv, int kvHead, int base, int k1, int g, int t)
+{
+#pragma unroll
+    for (int n = 0; n < 2; n++)
+    {
+        int kp = base + 8 * n + g;
+        if (kp < k1)
+        {
+            long long off = (((long long)pages[kp / pageSize] * pageSize + kp % pageSize) * cacheKv + kvHead) * D + t * (D / 4);
+#pragma unroll
+            for (int i = 0; i < D / 32; i++) st.k[n][i] = ((const uint4*)(kcache + off))[i];
+        }
+        else
+#pragma unroll
+            for (int i = 0; i < D / 32; i++) st.k[n][i] = make_uint4(0, 0, 0, 0);
+    }
+#pragma unroll
+    for (int n = 0; n < 4; n++)
+    {
+        int kp = base + 2 * t + (n & 1) + 8 * (n >> 1);
+        if (kp < k1)
+        {
+            long long off = (((long long)pages[kp / pageSize] * pageSize + kp % pageSize) * cacheKv + kvHead) * D + g * (D / 8);
+#pragma unroll
+            for (int i = 0; i < D / 64; i++) st.v[n][i] = ((const uint4*)(vcache + off))[i];
+        }
+        else
+#pragma unroll
+            for (int i = 0; i < D / 64; i++) st.v[n][i] = make_uint4(0, 0, 0, 0);
+    }
+}
+
+__device__ __forceinline__ u32 word_of(const uint4& v, int i) { return i == 0 ? v.x : i == 1 ? v.y : i == 2 ? v.z : v.w; }
+
+// One warp step over keys [base, base + 16): scores, online softmax, O += PV. Row g of the tile is query head g.
+template <int D>
+__device__ __forceinline__ void decode_tc_step(const DecodeTcStep<D>& st, const u32 (&qa)[D / 8], float (&o)[D / 8][2],
+    float& m, float& l, int base, int k1, int t, float scaleLog2)
+{
+    float s[2][2] = {{0.f, 0.f}, {0.f, 0.f}};
+#pragma unroll
+    for (int ks = 0; ks < D / 16; ks++)
+#pragma unroll
+        for (int n = 0; n < 2; n++)
+            mma_rows8(s[n][0], s[n][1], qa[2 * ks], qa[2 * ks + 1],
+                      word_of(st.k[n][(2 * ks) / 4], (2 * ks) % 4), word_of(st.k[n][(2 * ks + 1) / 4], (2 * ks + 1) % 4));
+    float mx = -INFINITY;
+#pragma unroll
+    for (int n = 0; n < 2; n++)
+#pragma unroll
+        for (int e = 0; e < 2; e++)
+        {
+            s[n][e] = base + 8 * n + 2 * t + e < k1 ? s[n][e] * scaleLog2 : -INFINITY;
+            mx = fmaxf(mx, s[n][e]);
+        }
+    mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 1));
+    mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 2));
+    float mn = fmaxf(m, mx);                       // finite: the step holds at least one key
+    float alpha = exp2f(m - mn);
+    m = mn;
+    float p[2][2];
+#pragma unroll
+    for (int n = 0; n < 2; n++)
+#pragma unroll
+        for (int e = 0; e < 2; e++) p[n][e] = exp2f(s[n][e] - mn);
+    l = l * alpha + p[0][0] + p[0][1] + p[1][0] + p[1][1];
+    u32 pa0 = pack2(p[0][0], p[0][1]), pa2 = pack2(p[1][0], p[1][1]);
+#pragma unroll
+    for (int j = 0; j < D / 8; j++)
+    {
+        o[j][0] *= alpha; o[j][1] *= alpha;
+        // Column g of n-tile j is dim g·D/8 + j: half (j % 2) of word j / 2 of each key's run, paired across keys.
+        const u32 sel = (j & 1) ? 0x7632u : 0x5410u;
+        const int w = j / 2;
+        u32 b0 = __byte_perm(word_of(st.v[0][w / 4], w % 4), word_of(st.v[1][w / 4], w % 4), sel);
+        u32 b1 = __byte_perm(word_of(st.v[2][w / 4], w % 4), word_of(st.v[3][w / 4], w % 4), sel);
+        mma_rows8(o[j][0], o[j][1], pa0, pa2, b0, b1);
+    }
+}
+
+template <int D>
+__device__ void decode_attention_tc_impl(const bf16* qkv, const bf16* kcache, const bf16* vcache, const int* blockTable,
+    int maxPages, int pageSize, const int* dseq, const int* seqStart, const int* seqCtx, const int* work, int decodes,
+    float* partO, float* partML, int heads, int kvHeads, int kvShare, float scaleLog2)
+{
+    const int WARPS = 4;
+    __shared__ float wm[WARPS][8], wl[WARPS][8];
+    __shared__ float wo[WARPS][8][D];
+    const int G = heads / kvHeads;                  // query heads per item, at most 8
+    const int chunks = work[0];
+    const int* cstart = work + 1;
+    const int items = chunks * kvHeads;
+    const int cacheKv = kvHeads / kvShare;
+    const int width = (heads + 2 * cacheKv) * D;
+    const int lane = threadIdx.x % 32, warp = threadIdx.x / 32, g = lane / 4, t = lane % 4;
+    for (int w = blockIdx.x; w < items; w += gridDim.x)
+    {
+        int cg = w / kvHeads, kvh = w - cg * kvHeads;
+        int lo = 0, hi = decodes - 1;                 // the decode whose chunks hold cg: last di with cstart[di] <= cg
+        while (lo < hi) { int mid = (lo + hi + 1) >> 1; if (cstart[mid] <= cg) lo = mid; else hi = mid - 1; }
+        int di = lo, j = cg - cstart[di], nch = cstart[di + 1] - cstart[di];
+        int seq = dseq[di];
+        int kvLen = seqCtx[seq] + 1;
+        int tok = seqStart[seq];
+        int len = (kvLen + nch - 1) / nch;
+        int k0 = j * len, k1 = min(k0 + len, kvLen);
+        const int* pages = blockTable + (long long)seq * maxPages;
+        const int cacheHead = kvh / kvShare;
+
+        u32 qa[D / 8];                                // row g's dims [t·D/4, (t+1)·D/4), zero for rows past the group
+#pragma unroll
+        for (int i = 0; i < D / 32; i++)
+        {
+            uint4 v = g < G ? ((const uint4*)(qkv + (long long)tok * width + (kvh * G + g) * D + t * (D / 4)))[i] : make_uint4(0, 0, 0, 0);
+            qa[4 * i] = v.x; qa[4 * i + 1] = v.y; qa[4 * i + 2] = v.z; qa[4 * i + 3] = v.w;
+        }
+        float o[D / 8][2];
+#pragma unroll
+        for (int i = 0; i < D / 8; i++) { o[i][0] = 0.f; o[i][1] = 0.f; }
+        float m = -INFINITY, l = 0.f;
+        // Warps take 16-key steps in turn; the next step's K/V are in flight while this one computes.
+        DecodeTcStep<D> a, b;
+        int base = k0 + 16 * warp;
+        if (base < k1) decode_tc_load<D>(a, kcache, vcache, pages, pageSize, cacheKv, cacheHead, base, k1, g, t);
+        while (base < k1)
+        {
+            int next = base + 16 * WARPS;
+            if (next < k1) decode_tc_load<D>(b, kcache, vcache, pages, pageSize, cacheKv, cacheHead, next, k1, g, t);
+            decode_tc_step<D>(a, qa, o, m, l, base, k1, t, scaleLog2);
+            base = next;
+            if (base >= k1) break;
+            next = base + 16 * WARPS;
+            if (next < k1) decode_tc_load<D>(a, kcache, vcache, pages, pageSize, cacheKv, cacheHead, next, k1, g, t);
+            decode_tc_step<D>(b, qa, o, m, l, base, k1, t, scaleLog2);
+            base = next;
+        }
+        l += __shfl_xor_sync(0xffffffffu, l, 1);
+        l += __shfl_xor_sync(0xffffffffu, l, 2);
+        if (g < G)
+        {
+            if (t == 0) { wm[warp][g] = m; wl[warp][g] = l; }
+#pragma unroll
+            for (int i = 0; i < D / 8; i++)
+            {
+                wo[warp][g][(2 * t) * (D / 8) + i] = o[i][0];
+                wo[warp][g][(2 * t + 1) * (D / 8) + i] = o[i][1];
+            }
+        }
+        __syncthreads();
+        long long pbase = (long long)cg * heads + kvh * G;
+        for (int i = threadIdx.x; i < G * D; i += blockDim.x)
+        {
+            int r = i / D, d = i % D;
+            float M = -INFINITY;
+#pragma unroll
+            for (int q = 0; q < WARPS; q++) M = fmaxf(M, wm[q][r]);
+            float acc = 0.f, L = 0.f;
+            if (M != -INFINITY)
+#pragma unroll
+                for (int q = 0; q < WARPS; q++)
+                    if (wm[q][r] != -INFINITY) { float f = exp2f(wm[q][r] - M); acc += f * wo[q][r][d]; L += f * wl[q][r]; }
+            partO[(pbase + r) * D + d] = acc;
+            if (d == 0) { partML[2 * (pbase + r)] = M; partML[2 * (pbase + r) + 1] = L; }
+        }
+        __syncthreads();                               // wm, wl and wo are reused by the block's next item
+    }
+}
+
+// Two blocks per SM: two steps of K/V in flight per lane (about 64 registers each) beside the output accumulators.
+extern "C" __global__ void __launch_bounds__(128, 2) decode_attention_tc_d128(DECODE_WL_ARGS) { decode_attention_tc_impl<128>(DECODE_WL_PASS); }
+extern "C" __global__ void __launch_bounds__(128, 2) decode_attention_tc_d64(DECODE_WL_ARGS) { decode_attention_tc_impl<64>(DECODE_WL_PASS); }
+
 // Merges the work-list partials: grid (decode sequence, head), one thread per output dim; decode di's rows are its
 // chunks [chunkStart[di], chunkStart[di+1]).
 extern "C" __global__ void decode_combine_wl(const float* partO, const float* partML, const int* dseq, const int* seqStart,
