@@ -31,7 +31,8 @@
 #   bash .devrun/calibrate.sh 395 70b-tp2-fast                          # call 3 (same card, still warm): 46 of 58 points
 # Next: bash .devrun/calibrate.sh 540 70b-tp2-fast-resume   (the 9 points left; any card; kernels unchanged since 9b34ce9)
 set -u
-J=.devrun/joules/joules
+# J: the joules to run (default the published one; tensor-core-check.sh shows how a newer build is laid over it).
+J=${J:-.devrun/joules/joules}
 OUT=${OUT:-/tmp/calibrate-out}
 mkdir -p "$OUT"
 budget=${1:?budget seconds}; shift

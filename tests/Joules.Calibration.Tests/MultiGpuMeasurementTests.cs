@@ -220,7 +220,7 @@ public class MultiGpuMeasurementTests : IDisposable
     public void TheBenchmarkMeasuresTheSizesTheGridAllReduces()
     {
         var tokens = AllReduceBenchPlan.GridTokens(CalibrationGrid.Default());
-        Assert.Equal([1L, 8, 32, 64, 128, 256, 384, 512, 544, 1024, 1032, 2048, 2064, 2112, 4096, 8192, 16384, 32768], tokens);
+        Assert.Equal([1L, 8, 32, 64, 128, 256, 288, 384, 512, 544, 1024, 1032, 2048, 2064, 2112, 4096, 4112, 8192, 16384, 32768], tokens);
         Assert.Equal([1], AllReduceBenchPlan.DefaultRankCounts(1));
         Assert.Equal([2, 4, 8], AllReduceBenchPlan.DefaultRankCounts(8));
         Assert.Equal([2, 4, 6], AllReduceBenchPlan.DefaultRankCounts(6));

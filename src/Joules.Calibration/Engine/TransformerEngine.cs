@@ -17,7 +17,10 @@ public sealed record EngineOptions
     /// <summary>Prefill attention with double-buffered cp.async K/V tiles (default) or the single-buffer kernel.</summary>
     public bool PipelinedPrefill { get; init; } = true;
     /// <summary>Decode-attention kernel variant.</summary>
-    public DecodeKernel DecodeKernel { get; init; } = DecodeKernel.WorkList;
+    /// <remarks>Tensor cores by default since 2026-12-03: on the H200 the same binary ran the 8B's decode step at b=64
+    /// ctx=1024 in 8.12 ms against 9.57 through the CUDA-core work list, and the 70B tp8 shard's b=256 ctx=4096 in 24.5 ms
+    /// against 53.7 (calibration/engine/README.md, "round 4").</remarks>
+    public DecodeKernel DecodeKernel { get; init; } = DecodeKernel.TensorCore;
     /// <summary>Iterations of at most this many tokens run their projections through the streaming GEMV kernels with RMSNorm and SwiGLU fused in (0, the default: always cuBLASLt).</summary>
     /// <remarks>Off by default because it trades energy for speed: on the H200, batch-1 decode of the 8B took 5.08 ms and about
     /// 3.0 J through the GEMV path (two cards) against 5.28-5.35 ms and 2.25-2.61 J through cuBLASLt (four cards), and vLLM
