@@ -71,11 +71,13 @@ public class EngineTests
         Assert.Equal("cuBLASLt", p["engine.projections"]);
         Assert.Contains("streaming GEMV with RMSNorm/SwiGLU fused for iterations of 1 token", new EngineOptions { GemvMaxTokens = 1 }.Provenance()["engine.projections"]);
         Assert.Contains("up to 4 tokens", new EngineOptions { GemvMaxTokens = 9 }.Provenance()["engine.projections"]);
-        Assert.Contains("work-list", p["engine.decode_attention"]);
-        Assert.Contains("items of at most 4 query heads", p["engine.decode_attention"]);
+        Assert.Contains("work-list split-KV on tensor cores", p["engine.decode_attention"]);
+        Assert.Contains("items of at most 4 query heads", new EngineOptions { DecodeKernel = DecodeKernel.WorkList }.Provenance()["engine.decode_attention"]);
         // The kernels' source hash: a profile says which kernels measured it, and a log is resumed only by the same engine.
         Assert.Matches("^[0-9a-f]{16}$", p["engine.kernels_sha256"]);
-        Assert.NotEqual(RawLogHeader.EngineFingerprint(p), RawLogHeader.EngineFingerprint(new EngineOptions { DecodeMaxGroup = 8 }.Provenance()));
+        Assert.NotEqual(RawLogHeader.EngineFingerprint(p), RawLogHeader.EngineFingerprint(new EngineOptions { DecodeKernel = DecodeKernel.WorkList }.Provenance()));
+        var workList = new EngineOptions { DecodeKernel = DecodeKernel.WorkList };
+        Assert.NotEqual(RawLogHeader.EngineFingerprint(workList.Provenance()), RawLogHeader.EngineFingerprint((workList with { DecodeMaxGroup = 8 }).Provenance()));
     }
 
     [Fact]

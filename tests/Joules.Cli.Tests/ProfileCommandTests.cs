@@ -143,12 +143,18 @@ public class ProfileCommandTests : IDisposable
     }
 
     [Fact]
-    public void ShowSaysTheSeventyBillionShardWasMeasuredWithTheSplitGroupKernel()
+    public void ShowSaysWhichDecodeAttentionMeasuredEachSeventyBillionShard()
     {
-        var (code, output, err) = Run("profile", "show", Path.Combine(Joules.Tests.RepoPaths.Calibration, "h200", "llama-3.1-70b-tp8", "profile.parquet"), "--json");
-        Assert.True(code == 0, err);
-        using var doc = JsonDocument.Parse(output);
-        Assert.Contains("items of at most 4 query heads", doc.RootElement.GetProperty("engine").GetProperty("decode_attention").GetString());
+        string DecodeAttention(params string[] path)
+        {
+            var (code, output, err) = Run("profile", "show", Path.Combine([Joules.Tests.RepoPaths.Calibration, "h200", .. path]), "--json");
+            Assert.True(code == 0, err);
+            using var doc = JsonDocument.Parse(output);
+            return doc.RootElement.GetProperty("engine").GetProperty("decode_attention").GetString()!;
+        }
+        Assert.Contains("on tensor cores", DecodeAttention("llama-3.1-70b-tp8", "profile.parquet"));
+        Assert.Contains("items of at most 4 query heads", DecodeAttention("llama-3.1-70b-tp2", "profile.parquet"));
+        Assert.Contains("items of at most 4 query heads", DecodeAttention("llama-3.1-70b-tp8", "work-list-engine", "profile.work-list.parquet"));
     }
 
     [Fact]
