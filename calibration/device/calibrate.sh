@@ -29,7 +29,10 @@
 #   measured with that kernel and is replaced below)
 #   bash .devrun/calibrate.sh 500 selftest-strict ab-70b 70b-tp8-fast   # call 2: the split kernel checked, A/B, tp8 re-measured
 #   bash .devrun/calibrate.sh 395 70b-tp2-fast                          # call 3 (same card, still warm): 46 of 58 points
-# Next: bash .devrun/calibrate.sh 540 70b-tp2-fast-resume   (the 9 points left; any card; kernels unchanged since 9b34ce9)
+# Issue 16, the tp2 shard finished and the tp8 shard on the tensor-core decode attention, 2026-12-03 (round 4):
+#   OUT=$OUT/cal bash .devrun/calibrate.sh 330 70b-tp2-fast-resume   # call 1, GPU-4146c1da: the 9 points left (6 measured,
+#     3 skipped as not fitting), published binary of aebfffd; then tensor-core-check.sh and second-card.sh in the same call
+#   bash .devrun/calibrate.sh 545 70b-tp8-fast                       # call 2, GPU-1ef3f4ec: the 61-point grid, tensor cores
 set -u
 # J: the joules to run (default the published one; tensor-core-check.sh shows how a newer build is laid over it).
 J=${J:-.devrun/joules/joules}
