@@ -776,6 +776,26 @@ DECODE_V2(64, 1) DECODE_V2(64, 2) DECODE_V2(64, 4) DECODE_V2(64, 8)
 // follows the sum of the contexts, not the longest one, and the grid does not depend on them (one CUDA graph serves
 // any contexts of a batch size). work = [total chunks, chunkStart[0..decodes]]: decode di owns chunks
 // [chunkStart[di], chunkStart[di+1]); its kvLen keys are split evenly over them. Partial rows are (chunk, head).
+// One work-list item: item w is chunk cg of the decode whose chunks hold it, for item head kvh; its keys are [k0, k1).
+struct DecodeItem { int cg, kvh, seq, tok, k0, k1; };
+__device__ __forceinline__ DecodeItem decode_item(int w, int kvHeads, const int* cstart, int decodes, const int* dseq,
+    const int* seqStart, const int* seqCtx)
+{
+    DecodeItem it;
+    it.cg = w / kvHeads;
+    it.kvh = w - it.cg * kvHeads;
+    int lo = 0, hi = decodes - 1;                     // the decode whose chunks hold cg: last di with cstart[di] <= cg
+    while (lo < hi) { int mid = (lo + hi + 1) >> 1; if (cstart[mid] <= it.cg) lo = mid; else hi = mid - 1; }
+    int j = it.cg - cstart[lo], nch = cstart[lo + 1] - cstart[lo];
+    it.seq = dseq[lo];
+    int kvLen = seqCtx[it.seq] + 1;
+    it.tok = seqStart[it.seq];
+    int len = (kvLen + nch - 1) / nch;
+    it.k0 = j * len;
+    it.k1 = min(it.k0 + len, kvLen);
+    return it;
+}
+
 template <int D, int G, int U>
 __device__ void decode_attention_wl_impl(const bf16* qkv, const bf16* kcache, const bf16* vcache, const int* blockTable,
     int maxPages, int pageSize, const int* dseq, const int* seqStart, const int* seqCtx, const int* work, int decodes,
@@ -794,15 +814,8 @@ __device__ void decode_attention_wl_impl(const bf16* qkv, const bf16* kcache, co
     const int sub = threadIdx.x % LPK, grp = threadIdx.x / LPK;
     for (int w = blockIdx.x; w < items; w += gridDim.x)
     {
-        int cg = w / kvHeads, kvh = w - cg * kvHeads;
-        int lo = 0, hi = decodes - 1;                 // the decode whose chunks hold cg: last di with cstart[di] <= cg
-        while (lo < hi) { int mid = (lo + hi + 1) >> 1; if (cstart[mid] <= cg) lo = mid; else hi = mid - 1; }
-        int di = lo, j = cg - cstart[di], nch = cstart[di + 1] - cstart[di];
-        int seq = dseq[di];
-        int kvLen = seqCtx[seq] + 1;
-        int tok = seqStart[seq];
-        int len = (kvLen + nch - 1) / nch;
-        int k0 = j * len, k1 = min(k0 + len, kvLen);
+        const DecodeItem it = decode_item(w, kvHeads, cstart, decodes, dseq, seqStart, seqCtx);
+        const int cg = it.cg, kvh = it.kvh, seq = it.seq, tok = it.tok, k0 = it.k0, k1 = it.k1;
         for (int i = threadIdx.x; i < G * D; i += blockDim.x) (&acc[0][0])[i] = 0.f;
         float q[G][8];
 #pragma unroll
@@ -1034,15 +1047,8 @@ __device__ void decode_attention_tc_impl(const bf16* qkv, const bf16* kcache, co
     const int lane = threadIdx.x % 32, warp = threadIdx.x / 32, g = lane / 4, t = lane % 4;
     for (int w = blockIdx.x; w < items; w += gridDim.x)
     {
-        int cg = w / kvHeads, kvh = w - cg * kvHeads;
-        int lo = 0, hi = decodes - 1;                 // the decode whose chunks hold cg: last di with cstart[di] <= cg
-        while (lo < hi) { int mid = (lo + hi + 1) >> 1; if (cstart[mid] <= cg) lo = mid; else hi = mid - 1; }
-        int di = lo, j = cg - cstart[di], nch = cstart[di + 1] - cstart[di];
-        int seq = dseq[di];
-        int kvLen = seqCtx[seq] + 1;
-        int tok = seqStart[seq];
-        int len = (kvLen + nch - 1) / nch;
-        int k0 = j * len, k1 = min(k0 + len, kvLen);
+        const DecodeItem it = decode_item(w, kvHeads, cstart, decodes, dseq, seqStart, seqCtx);
+        const int cg = it.cg, kvh = it.kvh, seq = it.seq, tok = it.tok, k0 = it.k0, k1 = it.k1;
         const int* pages = blockTable + (long long)seq * maxPages;
         const int cacheHead = kvh / kvShare;
 
