@@ -9,7 +9,7 @@ namespace Joules.Profiles.Measured;
 /// error) over features with a physical meaning: a per-iteration constant (weight reads, launches), total
 /// tokens (GEMM work) with hinge terms at a few token counts, the GEMM stage's roofline (the slower of its weight
 /// read at the datasheet bandwidth and its math at <see cref="GemmComputeShare"/> of the datasheet FLOP/s: flat while
-/// the weight read bounds the GEMMs, rising per token once the math does), sequences, prefill attention pairs, prefill cached context, decode context tokens (KV reads), decode context
+/// the weight read bounds the GEMMs, rising per token once the math does), sequences, prefill attention pairs within the chunks, the chunks' sweep over their cached keys (context x max(k, chunk length) for a few k: a short chunk's blocks under-fill the GPU, so its sweep costs per cached key, a long one's per pair), decode context tokens (KV reads), decode context
 /// per sequence times max(k, decode sequences) for a few k (decode attention under-fills the GPU at small batches),
 /// and one indicator each for the prefill and the decode attention path (their own kernels in every layer). Energy
 /// is static power times the fitted duration plus energy per unit of the same work features and the prefill
@@ -51,6 +51,8 @@ public sealed partial class ProfileCostModel : IDecodeRunCostModel
     private static readonly double[] s_knotCandidates = [64, 1024, 4096];
     // Batches below which decode attention is priced as under-occupied (see Features); the fit picks among them.
     private static readonly double[] s_decodeOccupancy = [2, 8, 32];
+    // Chunk lengths up to which a chunk's sweep over its cached keys costs the same whatever its length (see Features).
+    private static readonly double[] s_prefillOccupancy = [256, 1024, 2048];
 
     private readonly MeasuredGrid? _prefill;
     private readonly MeasuredGrid? _decode;
@@ -137,7 +139,7 @@ public sealed partial class ProfileCostModel : IDecodeRunCostModel
         var e = _energyCoefficients;
         // One more prefill token adds a GEMM row and at least one attention pair; one more decode a row, a sequence and a context token.
         _minTimePerPrefillToken = c[1] + c[k0 + 1];
-        _minTimePerDecode = c[1] + c[k0] + c[k0 + 3];
+        _minTimePerDecode = c[1] + c[k0] + c[k0 + 2];
         _minEnergyPerPrefillToken = e[0] * _minTimePerPrefillToken + e[2] + e[4];
         _minEnergyPerDecode = e[0] * _minTimePerDecode + e[2] + e[3] + e[6];
 
@@ -219,8 +221,9 @@ public sealed partial class ProfileCostModel : IDecodeRunCostModel
 
     /// <summary>Names of the fitted features, in coefficient order.</summary>
     public IReadOnlyList<string> FeatureNames =>
-        ["1", "tokens", .. _knots.Select(k => $"max(0,tokens-{k})"), "sequences", "prefill_attention_pairs", "prefill_context_tokens", "decode_context_tokens", "has_prefill", "has_decode",
-         .. s_decodeOccupancy.Select(k => $"decode_context_per_sequence*max({k},decode_sequences)"), "gemm_roofline_seconds"];
+        ["1", "tokens", .. _knots.Select(k => $"max(0,tokens-{k})"), "sequences", "prefill_chunk_pairs", "decode_context_tokens", "has_prefill", "has_decode",
+         .. s_decodeOccupancy.Select(k => $"decode_context_per_sequence*max({k},decode_sequences)"), "gemm_roofline_seconds",
+         .. s_prefillOccupancy.Select(k => $"prefill_context_tokens*max({k},prefill_tokens_per_sequence)")];
 
     /// <summary>Fitted seconds per unit of each feature (one GPU).</summary>
     public IReadOnlyList<double> TimeCoefficients => _timeCoefficients;
@@ -232,7 +235,7 @@ public sealed partial class ProfileCostModel : IDecodeRunCostModel
     /// <summary>Fitted joules per unit of each energy feature (one GPU).</summary>
     public IReadOnlyList<double> EnergyCoefficients => _energyCoefficients;
 
-    private int FeatureCount => 9 + _knots.Length + s_decodeOccupancy.Length;
+    private int FeatureCount => 8 + _knots.Length + s_decodeOccupancy.Length + s_prefillOccupancy.Length;
 
     /// <summary>
     /// Share of the datasheet FLOP/s the GEMM feature prices the math at, relative to the datasheet bandwidth it prices
@@ -442,10 +445,12 @@ public sealed partial class ProfileCostModel : IDecodeRunCostModel
         var ft = c[0] + c[1] * tokens;
         var i = 2;
         foreach (var k in _knots) ft += c[i++] * Math.Max(0, tokens - k);
-        ft += c[i] * sequences + c[i + 1] * pairs + c[i + 2] * prefillContext + c[i + 3] * decodeContext + c[i + 4] * hasPrefill + c[i + 5] * hasDecode;
-        i += 6;
+        var (chunkPairs, perSequence) = ChunkPairs(prefillSequences, prefillTokens, prefillContext, pairs);
+        ft += c[i] * sequences + c[i + 1] * chunkPairs + c[i + 2] * decodeContext + c[i + 3] * hasPrefill + c[i + 4] * hasDecode;
+        i += 5;
         foreach (var k in s_decodeOccupancy) ft += c[i++] * (decodeSequences > 0 ? decodeContext / decodeSequences * Math.Max(k, decodeSequences) : 0);
-        ft += c[i] * GemmRoofline(tokens, sequences);
+        ft += c[i++] * GemmRoofline(tokens, sequences);
+        foreach (var k in s_prefillOccupancy) ft += c[i++] * prefillContext * Math.Max(k, perSequence);
         ft = Math.Max(ft, _minSeconds);
         var g = _energyCoefficients;
         var fe = g[0] * ft + g[1] + g[2] * tokens + g[3] * sequences + g[4] * pairs + g[5] * prefillContext + g[6] * decodeContext + g[7] * hasPrefill;
@@ -460,8 +465,8 @@ public sealed partial class ProfileCostModel : IDecodeRunCostModel
         f[i++] = tokens;
         foreach (var k in _knots) f[i++] = Math.Max(0, tokens - k);
         f[i++] = s.TotalSequences;
-        f[i++] = s.PrefillAttentionPairs;
-        f[i++] = s.PrefillContextTokens;
+        var (chunkPairs, perSequence) = ChunkPairs(s.PrefillSequences, s.PrefillTokens, s.PrefillContextTokens, s.PrefillAttentionPairs);
+        f[i++] = chunkPairs;
         f[i++] = s.DecodeContextTokens;
         // Each attention path (prefill, decode) launches its own kernels in every layer when present.
         f[i++] = s.PrefillSequences > 0 ? 1 : 0;
@@ -472,7 +477,22 @@ public sealed partial class ProfileCostModel : IDecodeRunCostModel
         foreach (var k in s_decodeOccupancy) f[i++] = s.DecodeSequences > 0 ? (double)s.DecodeContextTokens / s.DecodeSequences * Math.Max(k, s.DecodeSequences) : 0;
         // The GEMMs' roofline: at a 128-token prefill the 70B tp8 shard's step is bound by its 17.6 GB weight read, from
         // about 170 tokens on by its math; a fit linear in tokens from 256 up overshot the 128-token corner by 15 %.
-        f[i] = GemmRoofline(tokens, s.TotalSequences);
+        f[i++] = GemmRoofline(tokens, s.TotalSequences);
+        // A chunk's attention over its cache: every query tile's block sweeps all the cached keys. A short chunk's blocks
+        // under-fill the GPU, so the sweep costs the same per cached key whatever the chunk's length; a long chunk's fill it,
+        // and the cost is per (query, cached key) pair. max(k, chunk) x context is that, with the knee k picked by the fit.
+        // (70B tp8 shard, tensor-core engine: 3.3-3.8 µs per cached token for chunks of 256-1024 tokens, then 2.2-2.7 ns per
+        // pair from 2048 on; pairs and cached tokens as a sum overshot the 1024-token chunk over 4096 cached by 14 % held out.)
+        foreach (var k in s_prefillOccupancy) f[i++] = s.PrefillContextTokens * Math.Max(k, perSequence);
+    }
+
+    // A prefill's attention pairs within its own chunks (those over cached keys removed: mean context x tokens, exact for
+    // even chunks), and its tokens per sequence.
+    private static (double ChunkPairs, double PerSequence) ChunkPairs(int prefillSequences, double prefillTokens, double prefillContext, double pairs)
+    {
+        if (prefillSequences <= 0) return (pairs, 0);
+        var perSequence = prefillTokens / prefillSequences;
+        return (Math.Max(0, pairs - prefillContext / prefillSequences * prefillTokens), perSequence);
     }
 
     // Energy = static power x duration + energy per unit of work (GEMM tokens, attention, KV reads).
