@@ -122,7 +122,30 @@ public class CalibrateCommandTests(Xunit.Abstractions.ITestOutputHelper log) : I
     }
 
     private static CalibrateEnvironment Fake(CliFakeGpu gpu) =>
-        new((_, _) => new CalibrationHardware(gpu, gpu, () => gpu), gpu, o => o with { BackgroundSampling = false });
+        new((_, _, _) => new CalibrationHardware(gpu, gpu, () => gpu), gpu, o => o with { BackgroundSampling = false });
+
+    [Fact]
+    public void TheDecodeKernelReachesTheEngineAndABadNameIsAClearError()
+    {
+        var inst = new CliFakeInstance();
+        var kernels = new List<DecodeKernel>();
+        var env = new CalibrateEnvironment((_, _, options) =>
+        {
+            kernels.Add(options.DecodeKernel);
+            throw new CalibrationException("stop after opening");
+        }, inst, DeviceCount: () => 1);
+        var (code, _, err) = Run(env, "calibrate", "--quick", "--out", _dir);
+        Assert.Equal(1, code);
+        Assert.Contains("stop after opening", err);
+        (code, _, err) = Run(env, "calibrate", "--quick", "--decode-kernel", "work-list", "--out", _dir);
+        Assert.Contains("stop after opening", err);
+        Assert.Equal([new EngineOptions().DecodeKernel, DecodeKernel.WorkList], kernels);
+        (code, _, err) = Run(env, "calibrate", "--quick", "--decode-kernel", "flash", "--out", _dir);
+        Assert.NotEqual(0, code);
+        Assert.Contains("flash", err);
+        Assert.Contains("tensor-core", err);
+        Assert.Equal(2, kernels.Count);
+    }
 
     [Fact]
     public void GpusMustEqualTpAndTheGpusMustBeThere()
@@ -131,7 +154,7 @@ public class CalibrateCommandTests(Xunit.Abstractions.ITestOutputHelper log) : I
         Assert.Equal(1, code);
         Assert.Contains("--gpus must equal --tp", err);
         var inst = new CliFakeInstance();
-        var env = new CalibrateEnvironment((_, _) => throw new InvalidOperationException("must not open"), inst, DeviceCount: () => 1);
+        var env = new CalibrateEnvironment((_, _, _) => throw new InvalidOperationException("must not open"), inst, DeviceCount: () => 1);
         (code, _, err) = Run(env, "calibrate", "--model", "llama-3.1-70b", "--tp", "2", "--gpus", "2", "--out", _dir);
         Assert.Equal(1, code);
         Assert.Contains("--gpus 2 needs 2 GPUs, but this machine has 1", err);
@@ -148,7 +171,7 @@ public class CalibrateCommandTests(Xunit.Abstractions.ITestOutputHelper log) : I
     {
         var inst = new CliFakeInstance();
         TensorParallelPlacement? asked = null;
-        var env = new CalibrateEnvironment((_, p) =>
+        var env = new CalibrateEnvironment((_, p, _) =>
             {
                 asked = p;
                 return new CalibrationHardware([inst.A, inst.B], inst) { Provenance = new Dictionary<string, string> { ["nccl.version"] = "2.27.3" } };

@@ -35,14 +35,14 @@ public sealed class CalibrationHardware : IDisposable
     public IGpuClockControl ClockControl() =>
         (_clockControl ?? throw new CalibrationException("this build cannot change GPU clocks")).Invoke();
 
-    /// <summary>Opens GPU 0 for calibration of <paramref name="model"/> at tensor-parallel degree <paramref name="tp"/>; a clear error when there is no CUDA driver.</summary>
-    public static CalibrationHardware Open(ModelCard model, int tp)
+    /// <summary>Opens GPU 0 for calibration of <paramref name="model"/> at tensor-parallel degree <paramref name="tp"/> with the engine settings <paramref name="options"/> (default: the engine's defaults); a clear error when there is no CUDA driver.</summary>
+    public static CalibrationHardware Open(ModelCard model, int tp, EngineOptions? options = null)
     {
         RequireDriver();
         var telemetry = new NvmlTelemetry(0);
         try
         {
-            var engine = new TransformerEngine(model, tp, new EngineOptions { Device = 0 });
+            var engine = new TransformerEngine(model, tp, (options ?? new EngineOptions()) with { Device = 0 });
             var uuid = telemetry.Uuid;
             return new CalibrationHardware(telemetry, engine, () => new NvmlClockControl(uuid), owner: telemetry) { Provenance = engine.Options.Provenance() };
         }
@@ -54,13 +54,13 @@ public sealed class CalibrationHardware : IDisposable
         }
     }
 
-    /// <summary>Opens the GPUs of <paramref name="placement"/>: GPU 0 for a shard (exactly as <see cref="Open(ModelCard, int)"/>), or GPUs 0..tp-1 for a whole instance.</summary>
-    public static CalibrationHardware Open(ModelCard model, TensorParallelPlacement placement)
+    /// <summary>Opens the GPUs of <paramref name="placement"/>: GPU 0 for a shard (exactly as <see cref="Open(ModelCard, int, EngineOptions?)"/>), or GPUs 0..tp-1 for a whole instance.</summary>
+    public static CalibrationHardware Open(ModelCard model, TensorParallelPlacement placement, EngineOptions? options = null)
     {
-        if (!placement.WholeInstance) return Open(model, placement.Tp);
+        if (!placement.WholeInstance) return Open(model, placement.Tp, options);
         RequireDriver();
         placement.RequireDevices(Joules.Cuda.Cu.DeviceCount());
-        var engine = new TensorParallelEngine(model, placement.Tp, placement.Devices);
+        var engine = new TensorParallelEngine(model, placement.Tp, placement.Devices, options);
         IReadOnlyList<NvmlTelemetry> telemetry;
         try { telemetry = NvmlTelemetry.ForDevices(engine.Devices.Select(d => d.Context)); }
         catch

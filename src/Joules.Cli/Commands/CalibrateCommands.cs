@@ -12,14 +12,14 @@ using Joules.Profiles.Measured;
 namespace Joules.Cli.Commands;
 
 /// <summary>What `joules calibrate` runs against: the hardware factory and the clock (real by default; fakes in tests).</summary>
-/// <param name="OpenHardware">Opens the GPU(s) for a model card: one GPU's shard at a tensor-parallel degree, or a whole instance.</param>
+/// <param name="OpenHardware">Opens the GPU(s) for a model card: one GPU's shard at a tensor-parallel degree, or a whole instance, with the engine settings given.</param>
 /// <param name="Clock">Time source of the measurement protocol.</param>
 /// <param name="AdjustOptions">Last word on the protocol options (tests turn background sampling off).</param>
 /// <param name="DeviceCount">GPUs this machine has (asked only for a whole instance, before anything is opened).</param>
-public sealed record CalibrateEnvironment(Func<ModelCard, TensorParallelPlacement, CalibrationHardware> OpenHardware, IMeasurementClock Clock,
+public sealed record CalibrateEnvironment(Func<ModelCard, TensorParallelPlacement, EngineOptions, CalibrationHardware> OpenHardware, IMeasurementClock Clock,
     Func<MeasurementOptions, MeasurementOptions>? AdjustOptions = null, Func<int>? DeviceCount = null)
 {
-    public static CalibrateEnvironment Real => new(CalibrationHardware.Open, new SystemMeasurementClock(), DeviceCount: () =>
+    public static CalibrateEnvironment Real => new((model, placement, options) => CalibrationHardware.Open(model, placement, options), new SystemMeasurementClock(), DeviceCount: () =>
     {
         CalibrationHardware.RequireDriver();
         return Cu.DeviceCount();
@@ -60,10 +60,11 @@ public static class CalibrateCommands
                           "each point keeps the UUID of the card that measured it and the profile lists the cards. One-GPU runs only",
         };
         var dryRun = new Option<bool>("--dry-run") { Description = "Print the grid and the time estimate without touching a GPU" };
+        var decodeKernel = EngineCommands.DecodeKernelOption();
 
         var cmd = new Command("calibrate", "Measure time and energy per iteration on this machine's GPU and write a calibration profile");
         cmd.Subcommands.Add(CompareTp());
-        foreach (var o in new Option[] { model, tp, gpus, quick, gridName, outDir, window, trials, points, smClocks, allowClocks, force, otherCard, dryRun }) cmd.Options.Add(o);
+        foreach (var o in new Option[] { model, tp, gpus, quick, gridName, outDir, window, trials, points, smClocks, allowClocks, force, otherCard, decodeKernel, dryRun }) cmd.Options.Add(o);
         cmd.SetAction(parse =>
         {
             var env = environment ?? CalibrateEnvironment.Real;
@@ -106,7 +107,8 @@ public static class CalibrateCommands
             }
 
             if (placement.WholeInstance) placement.RequireDevices((env.DeviceCount ?? (() => placement.GpuCount)).Invoke());
-            using var hardware = env.OpenHardware(card, placement);
+            // The engine's settings are in the raw log's engine fingerprint, so a log is only resumed by the kernels that began it.
+            using var hardware = env.OpenHardware(card, placement, new EngineOptions { DecodeKernel = EngineCommands.ParseDecodeKernel(parse.GetValue(decodeKernel)!) });
             var dir = parse.GetValue(outDir) ?? Path.Combine("calibration", GpuDirectory(hardware.Telemetry.Name), ModelDirectory(card, degree));
             Directory.CreateDirectory(dir);
             var command = "joules " + string.Join(' ', parse.Tokens.Select(t => t.Value.Contains(' ') ? $"\"{t.Value}\"" : t.Value));

@@ -23,6 +23,22 @@ public static class EngineCommands
         [DecodeKernel.WorkList] = "work-list", [DecodeKernel.SinglePass] = "single-pass", [DecodeKernel.TwoPass] = "two-pass", [DecodeKernel.TensorCore] = "tensor-core",
     };
 
+    /// <summary>The --decode-kernel option of the commands that run the engine (engine bench, calibrate), defaulting to the engine's own default.</summary>
+    internal static Option<string> DecodeKernelOption()
+    {
+        var option = new Option<string>("--decode-kernel")
+        {
+            Description = "Decode-attention kernel: tensor-core (the work list, each kv head's query heads in one tensor-core tile: K/V read once per kv head), " +
+                          "work-list (the same chunks on CUDA cores, which measured the shipped 8B and 70B tp2 profiles), single-pass (split by the longest context) or two-pass",
+            DefaultValueFactory = _ => DecodeKernelNames[new EngineOptions().DecodeKernel],
+        };
+        option.AcceptOnlyFromAmong([.. DecodeKernelNames.Values]);
+        return option;
+    }
+
+    /// <summary>The kernel a --decode-kernel value names.</summary>
+    internal static DecodeKernel ParseDecodeKernel(string name) => DecodeKernelNames.Single(kv => kv.Value == name).Key;
+
     /// <summary>The --gpus option of the commands that can run a whole tensor-parallel instance.</summary>
     internal static Option<int?> GpusOption() => new("--gpus") { Description = TensorParallelPlacement.GpusHelp };
 
@@ -70,12 +86,7 @@ public static class EngineCommands
         var roofline = new Option<bool>("--roofline") { Description = "Also measure the GEMM rate and copy bandwidth and compare with the roofline" };
         var energy = new Option<bool>("--energy") { Description = "Also measure energy per iteration through NVML (read-only; summed over every GPU, each GPU's share shown), with the calibrator's --quick protocol" };
         var suite = new Option<string?>("--suite") { Description = "Run a named set of shapes instead ('issue5': the prefill and decode shapes of issue 5; 'spread': decode batches of equal and of spread contexts with the same sum; 'attention': attention kernels alone, per layer, on the shapes PyTorch's SDPA is compared on; 'small-batch': decode batches of 1 to 16)" };
-        var decodeKernel = new Option<string>("--decode-kernel")
-        {
-            Description = "Decode-attention kernel: work-list (chunks over all sequences, cost follows the sum of contexts), tensor-core (the same work list, each kv head's query heads in one tensor-core tile: K/V read once per kv head), single-pass (split by the longest context) or two-pass",
-            DefaultValueFactory = _ => DecodeKernelNames[new EngineOptions().DecodeKernel],
-        };
-        decodeKernel.AcceptOnlyFromAmong([.. DecodeKernelNames.Values]);
+        var decodeKernel = DecodeKernelOption();
         var gemvMaxTokens = new Option<int>("--gemv-max-tokens")
         {
             Description = $"Iterations of at most this many tokens project through the streaming GEMV kernels with RMSNorm and SwiGLU fused in " +
@@ -118,7 +129,7 @@ public static class EngineCommands
             {
                 UseGraphs = !parseResult.GetValue(noGraph),
                 DecodeKernel = parseResult.GetValue(twoPass) ? DecodeKernel.TwoPass
-                    : DecodeKernelNames.Single(kv => kv.Value == parseResult.GetValue(decodeKernel)).Key,
+                    : ParseDecodeKernel(parseResult.GetValue(decodeKernel)!),
                 PipelinedPrefill = !parseResult.GetValue(simplePrefill),
                 GemvMaxTokens = parseResult.GetValue(gemvMaxTokens),
                 DecodeMaxGroup = parseResult.GetValue(decodeMaxGroup),
