@@ -68,6 +68,7 @@ public sealed class ServeHost : IAsyncDisposable
                 MaxModelLen = scheduler.MaxModelLen,
                 KvBlocks = blocks,
                 UseGraphs = spec.GetOr(ServeSettings.CudaGraphs, true),
+                DecodeKernel = Joules.Calibration.Engine.DecodeKernels.Parse(spec.GetOr(ServeSettings.DecodeKernel, ServeSettings.DecodeKernel.DefaultText)),
             });
             predict = scenario.CreateCostModel();
         }

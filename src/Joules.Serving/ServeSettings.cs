@@ -25,6 +25,10 @@ public static class ServeSettings
     public static readonly Setting<string> IterationLog = Text("iteration-log", "Write every iteration (times, shape, the cost model's prediction) to this Parquet file", "", "a file");
     public static readonly Setting<bool> CudaGraphs = Switch("cuda-graphs", "Replay decode-only iterations through CUDA graphs, as the calibration measured them (--engine gpu)", "on");
     public static readonly Setting<int> Seed = Int("seed", "Seed of the random weights (--engine gpu)", "1234");
+    public static readonly Setting<string> DecodeKernel = Choice("decode-kernel",
+        "Decode-attention kernel (--engine gpu): tensor-core, or work-list, the CUDA-core kernel that measured the shipped 8B profile (serve it to validate that profile)",
+        Joules.Calibration.Engine.DecodeKernels.Names[Joules.Calibration.Engine.DecodeKernel.TensorCore],
+        [Joules.Calibration.Engine.DecodeKernels.Names[Joules.Calibration.Engine.DecodeKernel.TensorCore], Joules.Calibration.Engine.DecodeKernels.Names[Joules.Calibration.Engine.DecodeKernel.WorkList]]);
 
     /// <summary>Settings shared with `joules simulate`.</summary>
     public static readonly IReadOnlyList<Setting> Shared =
@@ -35,5 +39,5 @@ public static class ServeSettings
 
     /// <summary>Every setting of `joules serve`, in the order --help lists them.</summary>
     public static readonly IReadOnlyList<Setting> All =
-        [Engine, Host, Port, ServedModelName, Device, DrainTimeout, IterationLog, CudaGraphs, Seed, .. Shared];
+        [Engine, Host, Port, ServedModelName, Device, DrainTimeout, IterationLog, CudaGraphs, Seed, DecodeKernel, .. Shared];
 }

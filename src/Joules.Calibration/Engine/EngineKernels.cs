@@ -12,6 +12,17 @@ public static class DecodeKernels
     /// <summary>Whether the kernel takes its items from the work list (<see cref="DecodeWork"/>) and writes one partial row per chunk and head.</summary>
     public static bool UsesWorkList(this DecodeKernel kernel) => kernel is DecodeKernel.WorkList or DecodeKernel.TensorCore;
 
+    /// <summary>Command-line and settings names of the kernels (engine bench, calibrate and serve take them).</summary>
+    public static IReadOnlyDictionary<DecodeKernel, string> Names { get; } = new Dictionary<DecodeKernel, string>
+    {
+        [DecodeKernel.TensorCore] = "tensor-core", [DecodeKernel.WorkList] = "work-list", [DecodeKernel.SinglePass] = "single-pass", [DecodeKernel.TwoPass] = "two-pass",
+    };
+
+    /// <summary>The kernel a name of <see cref="Names"/> stands for.</summary>
+    public static DecodeKernel Parse(string name) =>
+        Names.FirstOrDefault(kv => kv.Value == name) is { Value: not null } hit ? hit.Key
+            : throw new ArgumentException($"unknown decode-attention kernel '{name}'; expected one of {string.Join(", ", Names.Values)}");
+
     /// <summary>Most query heads the tensor-core kernel's items hold (the rows of its 16-row tiles it keeps).</summary>
     public const int TensorCoreMaxGroup = 8;
 

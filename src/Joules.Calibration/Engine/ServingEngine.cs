@@ -26,6 +26,8 @@ public sealed record ServingEngineOptions
     public bool UseGraphs { get; init; } = true;
     /// <summary>Most CUDA graphs kept (least recently used ones are dropped).</summary>
     public int GraphCacheSize { get; init; } = 512;
+    /// <summary>Decode-attention kernel (the calibration engine's default unless a profile measured by another is to be validated).</summary>
+    public DecodeKernel DecodeKernel { get; init; } = new EngineOptions().DecodeKernel;
 }
 
 /// <summary>How one iteration ran on the GPU.</summary>
@@ -79,7 +81,7 @@ public sealed class ServingEngine : IDisposable
         Options = options ?? new ServingEngineOptions();
         if (Options.MaxSequences > Options.MaxBatchedTokens)
             throw new ArgumentException($"max-num-seqs ({Options.MaxSequences}) must not exceed max-num-batched-tokens ({Options.MaxBatchedTokens})");
-        _engine = new TransformerEngine(model, 1, new EngineOptions { Device = Options.Device, Seed = Options.Seed, PageSize = Options.BlockSize });
+        _engine = new TransformerEngine(model, 1, new EngineOptions { Device = Options.Device, Seed = Options.Seed, PageSize = Options.BlockSize, DecodeKernel = Options.DecodeKernel });
         try
         {
             _ctx = _engine.Context;

@@ -108,7 +108,7 @@ public static class CalibrateCommands
 
             if (placement.WholeInstance) placement.RequireDevices((env.DeviceCount ?? (() => placement.GpuCount)).Invoke());
             // The engine's settings are in the raw log's engine fingerprint, so a log is only resumed by the kernels that began it.
-            using var hardware = env.OpenHardware(card, placement, new EngineOptions { DecodeKernel = EngineCommands.ParseDecodeKernel(parse.GetValue(decodeKernel)!) });
+            using var hardware = env.OpenHardware(card, placement, new EngineOptions { DecodeKernel = DecodeKernels.Parse(parse.GetValue(decodeKernel)!) });
             var dir = parse.GetValue(outDir) ?? Path.Combine("calibration", GpuDirectory(hardware.Telemetry.Name), ModelDirectory(card, degree));
             Directory.CreateDirectory(dir);
             var command = "joules " + string.Join(' ', parse.Tokens.Select(t => t.Value.Contains(' ') ? $"\"{t.Value}\"" : t.Value));

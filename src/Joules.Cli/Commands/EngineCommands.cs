@@ -17,12 +17,6 @@ public static class EngineCommands
         return cmd;
     }
 
-    /// <summary>Command-line names of the decode-attention kernels.</summary>
-    internal static IReadOnlyDictionary<DecodeKernel, string> DecodeKernelNames { get; } = new Dictionary<DecodeKernel, string>
-    {
-        [DecodeKernel.WorkList] = "work-list", [DecodeKernel.SinglePass] = "single-pass", [DecodeKernel.TwoPass] = "two-pass", [DecodeKernel.TensorCore] = "tensor-core",
-    };
-
     /// <summary>The --decode-kernel option of the commands that run the engine (engine bench, calibrate), defaulting to the engine's own default.</summary>
     internal static Option<string> DecodeKernelOption()
     {
@@ -30,14 +24,11 @@ public static class EngineCommands
         {
             Description = "Decode-attention kernel: tensor-core (the work list, each kv head's query heads in one tensor-core tile: K/V read once per kv head), " +
                           "work-list (the same chunks on CUDA cores, which measured the shipped 8B and 70B tp2 profiles), single-pass (split by the longest context) or two-pass",
-            DefaultValueFactory = _ => DecodeKernelNames[new EngineOptions().DecodeKernel],
+            DefaultValueFactory = _ => DecodeKernels.Names[new EngineOptions().DecodeKernel],
         };
-        option.AcceptOnlyFromAmong([.. DecodeKernelNames.Values]);
+        option.AcceptOnlyFromAmong([.. DecodeKernels.Names.Values]);
         return option;
     }
-
-    /// <summary>The kernel a --decode-kernel value names.</summary>
-    internal static DecodeKernel ParseDecodeKernel(string name) => DecodeKernelNames.Single(kv => kv.Value == name).Key;
 
     /// <summary>The --gpus option of the commands that can run a whole tensor-parallel instance.</summary>
     internal static Option<int?> GpusOption() => new("--gpus") { Description = TensorParallelPlacement.GpusHelp };
@@ -129,7 +120,7 @@ public static class EngineCommands
             {
                 UseGraphs = !parseResult.GetValue(noGraph),
                 DecodeKernel = parseResult.GetValue(twoPass) ? DecodeKernel.TwoPass
-                    : ParseDecodeKernel(parseResult.GetValue(decodeKernel)!),
+                    : DecodeKernels.Parse(parseResult.GetValue(decodeKernel)!),
                 PipelinedPrefill = !parseResult.GetValue(simplePrefill),
                 GemvMaxTokens = parseResult.GetValue(gemvMaxTokens),
                 DecodeMaxGroup = parseResult.GetValue(decodeMaxGroup),
