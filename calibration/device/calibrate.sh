@@ -9,7 +9,7 @@
 #   calibration/device/calibrate.sh BUDGET_S JOB...
 #     JOB = selftest | smoke | 8b | 8b-new | 8b-quick | 70b-tp8 | 70b-tp8-full | 70b-tp8-resume | 8b-other-card | 70b-tp8-other-card
 #           | 70b-tp2 | 70b-tp2-other-card | breakdown-70b | selftest-strict | ab-70b | 70b-tp8-fast | 70b-tp2-fast
-#           | 70b-tp2-fast-resume | parquet
+#           | 70b-tp2-fast-resume | 8b-fast | 8b-fast-resume | parquet
 #
 # How it was run (device tool, carry [".devrun"], after publishing into .devrun/joules; between calls the
 # archive was unpacked into calibration/ here, so the next call resumed from the partial raw log):
@@ -33,6 +33,8 @@
 #   OUT=$OUT/cal bash .devrun/calibrate.sh 330 70b-tp2-fast-resume   # call 1, GPU-4146c1da: the 9 points left (6 measured,
 #     3 skipped as not fitting), published binary of aebfffd; then tensor-core-check.sh and second-card.sh in the same call
 #   bash .devrun/calibrate.sh 545 70b-tp8-fast                       # call 2, GPU-1ef3f4ec: the 61-point grid, tensor cores
+# Issue 16, the 8B re-measured with the tensor-core engine, then the GPU validation against it, 2026-12-03 (round 5):
+#   bash .devrun/calibrate.sh 560 selftest 8b-fast                   # call 1
 set -u
 # J: the joules to run (default the published one; tensor-core-check.sh shows how a newer build is laid over it).
 J=${J:-.devrun/joules/joules}
@@ -84,6 +86,10 @@ calibrate() {
       70b-tp8-fast)        calibrate --model llama-3.1-70b --tp 8 --trials 3 --window-s 1 --force ;;
       70b-tp2-fast)        calibrate --model llama-3.1-70b --tp 2 --trials 3 --window-s 1 --force ;;
       70b-tp2-fast-resume) calibrate --model llama-3.1-70b --tp 2 --trials 3 --window-s 1 --resume-on-another-card ;;
+      # The 8B on the 61-point default grid with the tensor-core decode attention (the default engine since round 4),
+      # with the protocol that measured both 70B shards; 8b-fast-resume finishes it on the same card.
+      8b-fast)             calibrate --model llama-3.1-8b --trials 3 --window-s 1 --force ;;
+      8b-fast-resume)      calibrate --model llama-3.1-8b --trials 3 --window-s 1 ;;
       selftest) echo "== joules engine selftest --no-tensor-parallel"; timeout 120 "$J" engine selftest --no-tensor-parallel | tail -8 ;;
       8b)       calibrate --model llama-3.1-8b ;;
       # A new grid: --force replaces the previous grid's log (kept beside it as raw.jsonl.<time>.bak).

@@ -78,7 +78,7 @@ public sealed class ServeHost : IAsyncDisposable
             var log = logPath is null ? null : new IterationLog(logPath);
             var loop = new ServingLoop(engine, scheduler, predict, log);
             var info = new ServeInfo(spec.Text(ServeSettings.ServedModelName) ?? d.Model.Name, d.Model.Name, engine.Kind, d.Gpu.Name, engine.DeviceName,
-                engine.DeviceUuid, scheduler, engine.KvBlocks, scenario.CostModelNote ?? predict?.Name);
+                engine.DeviceUuid, scheduler, engine.KvBlocks, scenario.CostModelNote ?? predict?.Name, engine.Kernels);
             var host = spec.Text(ServeSettings.Host) ?? "0.0.0.0";
             var url = $"http://{(host.Contains(':') ? $"[{host}]" : host)}:{spec.GetOr(ServeSettings.Port, 8000)}";
             var app = OpenAiServer.Build(loop, info, [url], configure);

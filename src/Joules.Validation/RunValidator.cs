@@ -54,6 +54,28 @@ public sealed record ValidationOptions
     public string? IterationLog { get; init; }
 }
 
+/// <summary>
+/// A profile file as a validation names it. The path alone is not enough: a published joules prefers the profiles it
+/// was published with (its data/ folder) over a checkout's, and a validation once priced a run with the profile a
+/// re-calibration had just replaced; the hash and the card make that visible.
+/// </summary>
+/// <param name="Path">Where it was read.</param>
+/// <param name="Sha256">SHA-256 of the file, hex.</param>
+/// <param name="GpuUuid">The card that measured it (its idle point; a profile resumed on other cards names more in profile show).</param>
+/// <param name="CreatedUtc">When it was written.</param>
+public sealed record ProfileFileInfo(string Path, string Sha256, string GpuUuid, DateTimeOffset CreatedUtc)
+{
+    public static ProfileFileInfo Of(string path)
+    {
+        var meta = Joules.Profiles.Measured.MeasuredProfile.Load(path).Metadata;
+        using var f = File.OpenRead(path);
+        return new ProfileFileInfo(path, Convert.ToHexStringLower(SHA256.HashData(f)), meta.GpuUuid, meta.CreatedUtc);
+    }
+
+    public override string ToString() => string.Create(CultureInfo.InvariantCulture,
+        $"{Path} (sha256 {Sha256[..12]}, measured {CreatedUtc:yyyy-MM-dd HH:mm}Z{(GpuUuid.Length > 0 ? $" on {GpuUuid}" : "")})");
+}
+
 /// <summary>One metric measured and simulated.</summary>
 /// <param name="Name">snake_case name (energy_j, ttft_p50_s, ...).</param>
 /// <param name="Measured">The run's figure.</param>
@@ -91,6 +113,10 @@ public sealed record ValidationResult
     public required double[] MeasuredE2e { get; init; }
     public required double[] SimulatedE2e { get; init; }
     public bool Passed => Metrics.All(m => m.Passed);
+    /// <summary>The profile file that priced the simulation (null for the roofline): which file, which bytes, which card.</summary>
+    public ProfileFileInfo? ProfileFile { get; init; }
+    /// <summary>What makes the comparison less than like for like (the server ran other kernels than the profile measured); printed before the table.</summary>
+    public IReadOnlyList<string> Warnings { get; init; } = [];
 }
 
 /// <summary>
@@ -158,8 +184,12 @@ public static class RunValidator
 
         var served = sink.Requests.Where(r => !r.Rejected).ToArray();
         var real = run.Requests.Where(r => !r.Rejected).ToArray();
+        var profilePath = string.Equals(scenario.Cost.Kind, CostModelFactory.Roofline, StringComparison.OrdinalIgnoreCase) ? null
+            : scenario.Cost.ProfilePath ?? CostModelFactory.FindProfile(scenario.Cost);
         return new ValidationResult
         {
+            Warnings = KernelWarnings(meta.Server?.EngineConfig, profilePath),
+            ProfileFile = profilePath is not null && File.Exists(profilePath) ? ProfileFileInfo.Of(profilePath) : null,
             RunFolder = run.Folder,
             Run = meta,
             Metrics = metrics,
@@ -214,6 +244,32 @@ public static class RunValidator
         // A measured run is compared with measured physics: the profile, not a datasheet estimate, unless asked.
         if (!o.Overrides.IsSet(S.CostModel) && !o.Overrides.IsSet(S.Profile)) spec.With(S.CostModel, CostModelFactory.Profile);
         return (o.Overrides.Over(spec), Math.Max(0, overheadMs));
+    }
+
+    /// <summary>
+    /// Where the server's kernels (its engine_config_info kernel_* labels) differ from those the profile was measured
+    /// with (its engine.* metadata): a validation against another engine's profile measures the difference between the
+    /// engines, not the simulator (a serving engine that ran the CUDA-core decode attention against a tensor-core
+    /// profile showed decode iterations 15 % over their price). Nothing when either side does not say.
+    /// </summary>
+    public static IReadOnlyList<string> KernelWarnings(IReadOnlyDictionary<string, string>? serverConfig, string? profilePath)
+    {
+        if (serverConfig is null || profilePath is null || !File.Exists(profilePath)) return [];
+        const string prefix = "kernel_";  // joules serve's label prefix (ServeInfo.KernelLabelPrefix; Serving is not a dependency of validation)
+        var server = serverConfig.Where(kv => kv.Key.StartsWith(prefix, StringComparison.Ordinal))
+            .ToDictionary(kv => Joules.Profiles.Measured.ProfileMetadata.EngineKeyPrefix + kv.Key[prefix.Length..], kv => kv.Value, StringComparer.Ordinal);
+        if (server.Count == 0) return [];
+        var profile = Joules.Profiles.Measured.MeasuredProfile.Load(profilePath).Metadata;
+        var warnings = new List<string>();
+        foreach (var (key, measured) in Joules.Profiles.Measured.ProfileMetadata.EngineEntries(profile.Extra))
+        {
+            if (!server.TryGetValue(key, out var ran) || ran == measured) continue;
+            var what = key[Joules.Profiles.Measured.ProfileMetadata.EngineKeyPrefix.Length..].Replace('_', ' ');
+            warnings.Add(key.EndsWith("sha256", StringComparison.Ordinal)
+                ? $"the server's kernel source ({ran}) is not the one that measured {profilePath} ({measured}): the kernels changed since, and their times may have"
+                : $"the server ran {what} \"{ran}\", but {profilePath} was measured with \"{measured}\": the errors below include the difference between the two");
+        }
+        return warnings;
     }
 
     private static IEnumerable<Joules.Traces.TraceRequest> TraceOf(RunMetadata meta, ValidationOptions o, CancellationToken cancel)

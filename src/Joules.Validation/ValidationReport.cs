@@ -24,6 +24,15 @@ public static class ValidationReport
             w.WriteString("trace_sha256", v.Run.Trace.Sha256);
             w.WriteString("arrivals", v.Arrivals switch { ArrivalSource.Sent => "sent", ArrivalSource.Received => "received", _ => "trace" });
             w.WriteString("cost_model", v.CostModel);
+            if (v.ProfileFile is { } pf)
+            {
+                w.WriteStartObject("profile");
+                w.WriteString("path", pf.Path);
+                w.WriteString("sha256", pf.Sha256);
+                w.WriteString("gpu_uuid", pf.GpuUuid);
+                w.WriteString("created_utc", pf.CreatedUtc.ToString("O", C));
+                w.WriteEndObject();
+            }
             Num(w, "iteration_overhead_ms", v.IterationOverheadMs);
             w.WriteString("host_time", v.HostTime switch { HostTimeSource.PerIteration => "per_iteration", HostTimeSource.Given => "given", _ => "run_mean" });
             if (v.Iterations is { } it)
@@ -43,6 +52,9 @@ public static class ValidationReport
             w.WriteNumber("max_num_seqs", v.Simulated.MaxNumSeqs);
             w.WriteNumber("max_num_batched_tokens", v.Simulated.MaxNumBatchedTokens);
             w.WriteBoolean("passed", v.Passed);
+            w.WriteStartArray("warnings");
+            foreach (var warning in v.Warnings) w.WriteStringValue(warning);
+            w.WriteEndArray();
             w.WriteStartObject("metrics");
             foreach (var m in v.Metrics)
             {
@@ -77,6 +89,8 @@ public static class ValidationReport
             HostTimeSource.Given => $"host time: {v.IterationOverheadMs.ToString("0.###", C)} ms per iteration, as given",
             _ => $"host time: the run's mean, {v.IterationOverheadMs.ToString("0.###", C)} ms per iteration (--iteration-log with the server's log replays it per iteration)",
         };
+        if (v.ProfileFile is { } pf) yield return $"profile: {pf}";
+        foreach (var warning in v.Warnings) yield return $"warning: {warning}";
         yield return $"{"metric",-22} {"measured",14} {"simulated",14} {"error",10}  limit";
         foreach (var m in v.Metrics)
         {
@@ -102,8 +116,10 @@ public static class ValidationReport
           .Append("body{font-family:system-ui,sans-serif;margin:2em;color:#222}table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:4px 8px;text-align:right}")
           .Append("th:first-child,td:first-child{text-align:left}svg{background:#fafafa;border:1px solid #ddd;margin:4px}.bad{color:#c0392b}</style></head><body>")
           .Append("<section id=\"validation\"><h1>Validation: measured run vs simulation</h1><p>")
-          .Append(WebUtility.HtmlEncode($"{v.RunFolder}: {v.Run.RequestsSent:N0} requests to {v.Run.Endpoint}; simulated with {v.CostModel}"))
-          .Append("</p><table><tr><th>metric</th><th>measured</th><th>simulated</th><th>error</th><th>limit</th></tr>");
+          .Append(WebUtility.HtmlEncode($"{v.RunFolder}: {v.Run.RequestsSent:N0} requests to {v.Run.Endpoint}; simulated with {v.CostModel}{(v.ProfileFile is { } pf ? $", profile {pf}" : "")}"))
+          .Append("</p>");
+        foreach (var warning in v.Warnings) sb.Append("<p class=\"bad\">warning: ").Append(WebUtility.HtmlEncode(warning)).Append("</p>");
+        sb.Append("<table><tr><th>metric</th><th>measured</th><th>simulated</th><th>error</th><th>limit</th></tr>");
         foreach (var m in v.Metrics)
             sb.Append("<tr><td>").Append(m.Name).Append("</td><td>").Append(WebUtility.HtmlEncode(Fmt(m.Name, m.Measured))).Append("</td><td>")
               .Append(WebUtility.HtmlEncode(Fmt(m.Name, m.Simulated))).Append("</td><td").Append(m.Passed ? "" : " class=\"bad\"").Append('>')

@@ -136,9 +136,9 @@ public class ProfileCommandTests : IDisposable
         Assert.True(code == 0, err);
         Assert.Contains("roofline: time", output);
         Assert.Contains("NVIDIA H200 (h200)", output);
-        Assert.Contains("decode batch 64 at context 1024      9.23 ms", output);
+        Assert.Contains("decode batch 64 at context 1024      8.09 ms", output);
         // Which kernels measured it, as issue 16 asks a profile to say.
-        Assert.Contains("engine       decode attention: joules work-list split-KV", output);
+        Assert.Contains("engine       decode attention: joules work-list split-KV on tensor cores", output);
         Assert.Contains("projections: cuBLASLt", output);
     }
 
@@ -155,6 +155,8 @@ public class ProfileCommandTests : IDisposable
         Assert.Contains("on tensor cores", DecodeAttention("llama-3.1-70b-tp8", "profile.parquet"));
         Assert.Contains("items of at most 4 query heads", DecodeAttention("llama-3.1-70b-tp2", "profile.parquet"));
         Assert.Contains("items of at most 4 query heads", DecodeAttention("llama-3.1-70b-tp8", "work-list-engine", "profile.work-list.parquet"));
+        Assert.Contains("on tensor cores", DecodeAttention("llama-3.1-8b", "profile.parquet"));
+        Assert.DoesNotContain("tensor cores", DecodeAttention("llama-3.1-8b", "work-list-engine", "profile.work-list.parquet"));
     }
 
     [Fact]

@@ -13,7 +13,12 @@ public class DerivationValidationTests(ITestOutputHelper output)
 {
     private static string Repo(string relative) => Path.Combine(Joules.Tests.RepoPaths.Root, relative);
 
-    private const string Source8B = "calibration/h200/llama-3.1-8b/profile.parquet";
+    /// <summary>The 8B source: the profile measured with the CUDA-core work-list decode attention, the engine nearest the
+    /// one the H100 ran on 2026-11-22. The shipped 8B profile was re-measured with the tensor-core decode attention
+    /// (decode b=64 ctx=1024 9.23 -> 8.09 ms on the H200); derived from it, that shape comes out 12.8 % under the H100's
+    /// old-engine measurement, which is the engines' difference, not the derivation's error.</summary>
+    private const string Source8B = "calibration/h200/llama-3.1-8b/work-list-engine/profile.work-list.parquet";
+    private const string Shipped8B = "calibration/h200/llama-3.1-8b/profile.parquet";
     private const string Source70B = "calibration/h200/llama-3.1-70b-tp8/profile.parquet";
     private const string H200Rates = "calibration/engine/h200-engine.json";
     private const string H100Engine = "calibration/engine/h100-engine.json";
@@ -88,6 +93,26 @@ public class DerivationValidationTests(ITestOutputHelper output)
         var derived = Mean(r => Math.Abs(r.Error));
         var unscaled = Mean(r => Math.Abs(r.SourceProfile!.Value / r.Measured - 1));
         Assert.True(derived < unscaled / 3, $"mean decode error derived {derived:P1}, source unscaled {unscaled:P1}");
+    }
+
+    [Fact]
+    public void AFasterEngineOnTheSourceIsAFasterDerivedProfile()
+    {
+        // The shipped H100 8B profile is derived from the tensor-core profile: on the decode shapes the H100 measured, it
+        // must be faster than the one derived from the work-list profile, by about what the engines differ on the H200
+        // (the derivation scales the measured parts; it must not undo an engine's gain).
+        var wl = new ProfileCostModel(DeriveShipped(Source8B).Profile);
+        var tc = new ProfileCostModel(DeriveShipped(Shipped8B).Profile);
+        var h200Wl = ProfileCostModel.FromFile(Repo(Source8B));
+        var h200Tc = ProfileCostModel.FromFile(Repo(Shipped8B));
+        foreach (var (b, ctx) in new[] { (64, 1025), (128, 1025), (256, 1025) })
+        {
+            var shape = IterationShape.Decode(b, ctx);
+            double derivedGain = tc.Estimate(shape).Seconds / wl.Estimate(shape).Seconds, sourceGain = h200Tc.Estimate(shape).Seconds / h200Wl.Estimate(shape).Seconds;
+            output.WriteLine($"decode b={b}: derived tc/wl {derivedGain:F3}, H200 tc/wl {sourceGain:F3}");
+            Assert.True(derivedGain < 0.97, $"decode b={b}: the tensor-core source derives {derivedGain:F3}x the work-list one");
+            Assert.True(Math.Abs(derivedGain - sourceGain) < 0.08, $"decode b={b}: derived gain {derivedGain:F3} against the H200's {sourceGain:F3}");
+        }
     }
 }
 

@@ -178,3 +178,26 @@ public class ServerTests
         Assert.Equal(12, host.Loop.Snapshot.RequestsFinished);
     }
 }
+
+/// <summary>The kernels a GPU server names in joules:engine_config_info, which `joules validate` compares with the profile's.</summary>
+public class ServeKernelLabelTests
+{
+    [Fact]
+    public void EveryEngineEntryOfAProfileBecomesOneLabelThatMapsBack()
+    {
+        var kernels = new Joules.Calibration.Engine.EngineOptions().Provenance();
+        var info = new Joules.Serving.Http.ServeInfo("m", "llama-3.1-8b", "gpu", "h200", "NVIDIA H200", "GPU-x",
+            new Joules.Scheduling.SchedulerConfig(), 10, null, kernels);
+        var labels = info.KernelLabels().ToArray();
+        Assert.Equal(kernels.Count, labels.Length);
+        foreach (var (key, value) in labels)
+        {
+            // A Prometheus label name: letters, digits and underscores only.
+            Assert.Matches("^[a-z_][a-z0-9_]*$", key);
+            Assert.StartsWith(Joules.Serving.Http.ServeInfo.KernelLabelPrefix, key);
+            Assert.Equal(value, kernels["engine." + key[Joules.Serving.Http.ServeInfo.KernelLabelPrefix.Length..]]);
+        }
+        Assert.Contains(labels, l => l.Key == "kernel_decode_attention" && l.Value.Contains("tensor cores"));
+        Assert.Empty(new Joules.Serving.Http.ServeInfo("m", "llama-3.1-8b", "sim", "h200", "simulated h200", "", new Joules.Scheduling.SchedulerConfig(), 10, null).KernelLabels());
+    }
+}

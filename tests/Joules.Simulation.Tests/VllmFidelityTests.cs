@@ -27,12 +27,14 @@ public class VllmFidelityTests
     public void UnderKvPressureTheAzureHourPreemptsAboutAHundredTimesNotNinetyThousand()
     {
         // The review: traces/azure-conv-1h.parquet -n 1 --kv-blocks 1500 gave 90,213 preemptions, 0.81 kWh and 0.3 % SLO
-        // attainment with the old admission rule; vLLM's rule gives about 100 preemptions, 0.50 kWh and 100 %.
+        // attainment with the old admission rule; vLLM's rule gives about 100 preemptions, 0.50 kWh and 100 % (0.556 kWh
+        // with the 8B profile measured on 2026-12-03 with the tensor-core decode attention, on a card whose idle power is
+        // 3.3 W higher and prefills 1.6 % dearer than the previous profile's).
         var sc = new ScenarioSpec().With(SimulateSettings.Instances, 1).With(SimulateSettings.KvBlocks, 1500).Resolve(Joules.Tests.RepoPaths.Calibration);
         var trace = Joules.Traces.Canonical.CanonicalTraceReader.Read(Path.Combine(Joules.Tests.RepoPaths.Root, "traces", "azure-conv-1h.parquet"));
         var s = ClusterSimulation.Run(sc.Cluster, sc.CreateCostModel(), trace);
         Assert.InRange(s.Preemptions, 1, 300);
-        Assert.InRange(s.EnergyKwh, 0.45, 0.55);
+        Assert.InRange(s.EnergyKwh, 0.45, 0.60);
         Assert.True(s.SloAttainment > 0.99, $"SLO attainment {s.SloAttainment}");
     }
 

@@ -6,22 +6,35 @@ namespace Joules.Validation.Tests;
 /// <summary>The GPU runs committed under calibration/validation: complete, measured on a named GPU, and re-validating to what their validation.json says.</summary>
 public class ShippedRunsTests
 {
-    public static TheoryData<string> Runs => new() { "online", "burst", "offline" };
+    // The runs of 2026-12-02 (runs/) were served with the work-list decode attention and validated against the 8B profile
+    // that engine measured, kept beside the shipped one, and so was the kernel-mismatch run of 2026-12-03 (its published
+    // joules still carried that profile in its data/ folder); the tensor-core runs against the shipped tensor-core profile.
+    private const string WorkListProfile = "h200/llama-3.1-8b/work-list-engine/profile.work-list.parquet";
+
+    public static TheoryData<string, string, string?> Runs => new()
+    {
+        { "runs", "online", WorkListProfile }, { "runs", "burst", WorkListProfile }, { "runs", "offline", WorkListProfile },
+        { "tensor-core-ccb303b4/runs", "online", null }, { "tensor-core-ccb303b4/runs", "burst", null }, { "tensor-core-ccb303b4/runs", "offline", null },
+        { "kernel-mismatch-5865b8d5/runs", "online", WorkListProfile },
+    };
 
     [Theory]
     [MemberData(nameof(Runs))]
-    public void ACommittedRunRevalidatesToItsValidationJson(string name)
+    public void ACommittedRunRevalidatesToItsValidationJson(string runs, string name, string? profile)
     {
-        var folder = Path.Combine(Joules.Tests.RepoPaths.Calibration, "validation", "runs", name);
+        var folder = Path.Combine(Joules.Tests.RepoPaths.Calibration, "validation", runs, name);
         var run = MeasuredRun.Load(folder);
         Assert.Equal("nvml", run.Metadata.Energy.Source);
         Assert.StartsWith("GPU-", run.Metadata.Energy.Gpus.Single().Uuid);
         Assert.Equal(run.Metadata.RequestsSent, run.Requests.Count);
         var committed = JsonDocument.Parse(File.ReadAllText(Path.Combine(folder, "validation.json"))).RootElement.GetProperty("metrics");
+        var overrides = new Joules.Simulation.ScenarioSpec();
+        if (profile is not null) overrides.With(Joules.Simulation.Settings.SimulateSettings.Profile, Path.Combine(Joules.Tests.RepoPaths.Calibration, profile));
         var v = RunValidator.Validate(folder, new ValidationOptions
         {
             ProfileRoot = Joules.Tests.RepoPaths.Calibration,
             TracePath = Joules.Tests.RepoPaths.Shared("traces", "azure2023_AzureLLMInferenceTrace_conv.csv"),
+            Overrides = overrides,
         });
         foreach (var m in v.Metrics)
         {
@@ -30,6 +43,37 @@ public class ShippedRunsTests
             Assert.Equal(c.GetProperty("measured").GetDouble(), m.Measured, Math.Abs(m.Measured) * 1e-9);
             Assert.Equal(c.GetProperty("simulated").GetDouble(), m.Simulated, Math.Max(1, Math.Abs(m.Simulated)) * 0.02);
         }
+        // A server that says which kernels it ran (runs since 2026-12-03) ran those its profile measured: no warning.
+        if (run.Metadata.Server?.EngineConfig?.ContainsKey("kernel_decode_attention") == true) Assert.Empty(v.Warnings);
+    }
+
+    [Fact]
+    public void AServerThatRanOtherKernelsThanTheProfileMeasuredIsWarnedAbout()
+    {
+        // The tensor-core run validated against the work-list profile: the decode-attention kernels differ, and the
+        // validation says so before its table (the errors then measure the engines' difference as well).
+        var folder = Path.Combine(Joules.Tests.RepoPaths.Calibration, "validation", "tensor-core-ccb303b4", "runs", "online");
+        var v = RunValidator.Validate(folder, new ValidationOptions
+        {
+            ProfileRoot = Joules.Tests.RepoPaths.Calibration,
+            TracePath = Joules.Tests.RepoPaths.Shared("traces", "azure2023_AzureLLMInferenceTrace_conv.csv"),
+            Overrides = new Joules.Simulation.ScenarioSpec().With(Joules.Simulation.Settings.SimulateSettings.Profile, Path.Combine(Joules.Tests.RepoPaths.Calibration, WorkListProfile)),
+        });
+        // The validation names the file that priced it, with its hash and card: a stale copy would show.
+        Assert.EndsWith("profile.work-list.parquet", v.ProfileFile!.Path);
+        Assert.Equal("GPU-16a29f6b-5412-7158-14a5-922c67e47101", v.ProfileFile.GpuUuid);
+        Assert.Matches("^[0-9a-f]{64}$", v.ProfileFile.Sha256);
+        Assert.Contains(ValidationReport.Lines(v), l => l.StartsWith("profile: ", StringComparison.Ordinal) && l.Contains(v.ProfileFile.Sha256[..12]));
+        Assert.Contains(v.ProfileFile.Sha256, ValidationReport.Json(v));
+        var warning = Assert.Single(v.Warnings);
+        Assert.Contains("decode attention", warning);
+        Assert.Contains("on tensor cores", warning);
+        Assert.Contains(ValidationReport.Lines(v), l => l.StartsWith("warning: the server ran decode attention", StringComparison.Ordinal));
+        Assert.Contains("warning: ", ValidationReport.Html(v));
+        Assert.Contains("\"warnings\"", ValidationReport.Json(v));
+        // Against a profile with no engine entries, or a server that names none, there is nothing to compare.
+        Assert.Empty(RunValidator.KernelWarnings(new Dictionary<string, string> { ["model"] = "llama-3.1-8b" }, Path.Combine(Joules.Tests.RepoPaths.Calibration, WorkListProfile)));
+        Assert.Empty(RunValidator.KernelWarnings(null, Path.Combine(Joules.Tests.RepoPaths.Calibration, WorkListProfile)));
     }
 
     public static TheoryData<string, long> RunsInTheServersLog => new() { { "online", 586 }, { "burst", 17760 }, { "offline", 18778 } };

@@ -124,11 +124,15 @@ public sealed class EngineKernels : IDisposable
     /// Work-list decode attention: <paramref name="work"/> is the device copy of <see cref="DecodeWork.Fill"/>'s table,
     /// filled for <paramref name="itemHeads"/> (<see cref="DecodeWork.ItemHeads"/>); partials need as many rows as its
     /// chunks × heads (<see cref="DecodeWork.MaxChunks"/> bounds them). The grid depends only on the decode count.
+    /// <paramref name="kernel"/> has no default: the serving engine once left it out and served the CUDA-core kernel
+    /// against a profile measured with tensor cores (decode iterations 15 % slower than priced, caught by `joules validate`).
     /// </summary>
     public void DecodeAttentionWorkList(CudaStream s, int headDim, ulong qkv, ulong kc, ulong vc, ulong blockTable, int maxPages, int pageSize,
         ulong dseq, int decodeCount, ulong seqStart, ulong seqCtx, ulong work, int multiprocessors, ulong partO, ulong partMl, ulong output,
-        int heads, int kvHeads, int itemHeads, bool tensorCores = false)
+        int heads, int kvHeads, int itemHeads, DecodeKernel kernel)
     {
+        if (!kernel.UsesWorkList()) throw new ArgumentException($"{DecodeKernels.Names[kernel]} is not a work-list kernel", nameof(kernel));
+        bool tensorCores = kernel == DecodeKernel.TensorCore;
         if (itemHeads < kvHeads || itemHeads % kvHeads != 0 || heads % itemHeads != 0)
             throw new ArgumentException($"{itemHeads} item heads do not split {kvHeads} kv heads of {heads} query heads evenly", nameof(itemHeads));
         int g = heads / itemHeads;

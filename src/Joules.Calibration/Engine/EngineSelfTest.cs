@@ -577,8 +577,7 @@ public static class EngineSelfTest
         using var bw = Up(work);
         using var bo = Poisoned((long)n * ow);
         if (variant.UsesWorkList())
-            k.DecodeAttentionWorkList(s, d, bq.Ptr, bk.Ptr, bv.Ptr, bt.Ptr, maxPages, pageSize, bd.Ptr, n, bs.Ptr, bc.Ptr, bw.Ptr, sms, po.Ptr, pm.Ptr, bo.Ptr, hq, hk, itemHeads,
-                tensorCores: variant == DecodeKernel.TensorCore);
+            k.DecodeAttentionWorkList(s, d, bq.Ptr, bk.Ptr, bv.Ptr, bt.Ptr, maxPages, pageSize, bd.Ptr, n, bs.Ptr, bc.Ptr, bw.Ptr, sms, po.Ptr, pm.Ptr, bo.Ptr, hq, hk, itemHeads, variant);
         else
             k.DecodeAttention(s, d, bq.Ptr, bk.Ptr, bv.Ptr, bt.Ptr, maxPages, pageSize, bd.Ptr, n, bs.Ptr, bc.Ptr, po.Ptr, pm.Ptr, splits, chunk, bo.Ptr, hq, hk, variant);
         s.Synchronize();

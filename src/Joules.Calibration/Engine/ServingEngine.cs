@@ -143,6 +143,8 @@ public sealed class ServingEngine : IDisposable
     }
 
     public ServingEngineOptions Options { get; }
+    /// <summary>The kernels this engine runs, under the keys a profile records them by (engine.decode_attention, ...): a validation compares them with the profile's.</summary>
+    public IReadOnlyDictionary<string, string> Kernels => _engine.Options.Provenance();
     public ModelShard Shard => _m;
     public string DeviceName => _ctx.Name;
     public string DeviceUuid => _ctx.Uuid;
@@ -309,7 +311,7 @@ public sealed class ServingEngine : IDisposable
                     Meta(_offStart), Meta(_offNew), Meta(_offCtx), _attn.Ptr, m.Heads, m.KvHeads, opts.PipelinedPrefill);
             if (d.Decodes > 0)
                 _k.DecodeAttentionWorkList(s, m.HeadDim, _qkv.Ptr, kc, vc, Meta(_offBt), d.Stride, _ps, Meta(_offDseq), d.Decodes,
-                    Meta(_offStart), Meta(_offCtx), Meta(_offWork), _ctx.MultiprocessorCount, _partO.Ptr, _partMl.Ptr, _attn.Ptr, m.Heads, m.KvHeads, opts.DecodeItemHeads(m));
+                    Meta(_offStart), Meta(_offCtx), Meta(_offWork), _ctx.MultiprocessorCount, _partO.Ptr, _partMl.Ptr, _attn.Ptr, m.Heads, m.KvHeads, opts.DecodeItemHeads(m), opts.DecodeKernel);
             _dense.Project(s, _attn.Ptr, w.O.Ptr, _x.Ptr, t, h, a, accumulate: true);
             _dense.NormProject(s, _x.Ptr, 0, w.MlpNorm.Ptr, eps, _h.Ptr, w.GateUp.Ptr, _gateUp.Ptr, t, 2 * f, h);
             _dense.SwiGluProject(s, _gateUp.Ptr, _act.Ptr, w.Down.Ptr, _x.Ptr, t, h, f, accumulate: true);

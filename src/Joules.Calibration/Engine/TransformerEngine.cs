@@ -301,7 +301,7 @@ public sealed class TransformerEngine : IEngineInstance
         if (p.DecodeCount > 0 && p.Work is { } work)
             _k.DecodeAttentionWorkList(s, m.HeadDim, p.Qkv.Ptr, kc, vc, p.BlockTable.Ptr, p.MaxPages, Options.PageSize, p.DecodeSeqs.Ptr, p.DecodeCount,
                 p.SeqStart.Ptr, p.SeqCtx.Ptr, work.Ptr, _ctx.MultiprocessorCount, p.PartO.Ptr, p.PartMl.Ptr, p.Attn.Ptr, m.Heads, m.KvHeads, Options.DecodeItemHeads(m),
-                tensorCores: Options.DecodeKernel == DecodeKernel.TensorCore);
+                Options.DecodeKernel);
         else if (p.DecodeCount > 0)
             _k.DecodeAttention(s, m.HeadDim, p.Qkv.Ptr, kc, vc, p.BlockTable.Ptr, p.MaxPages, Options.PageSize, p.DecodeSeqs.Ptr, p.DecodeCount,
                 p.SeqStart.Ptr, p.SeqCtx.Ptr, p.PartO.Ptr, p.PartMl.Ptr, p.Splits, p.Chunk, p.Attn.Ptr, m.Heads, m.KvHeads, Options.DecodeKernel);

@@ -33,6 +33,7 @@ public sealed class GpuEngine : IIterationEngine
     public int KvBlocks => _engine.KvBlocks;
     public int Vocab { get; }
     public IEnergyMeter? Meter => _meter;
+    public IReadOnlyDictionary<string, string> Kernels => _engine.Kernels;
     /// <summary>Why NVML could not be opened, if it could not.</summary>
     public string? MeterProblem { get; }
     public ServingEngine Engine => _engine;

@@ -26,6 +26,8 @@ public interface IIterationEngine : IDisposable
     int Vocab { get; }
     /// <summary>Energy counter and power of the device, if one can be read.</summary>
     IEnergyMeter? Meter { get; }
+    /// <summary>The kernels it runs, under the keys a profile records its engine by (engine.decode_attention, ...); empty for the sim engine.</summary>
+    IReadOnlyDictionary<string, string> Kernels { get; }
 
     /// <summary>
     /// Runs the iteration in <paramref name="batch"/> and blocks until it is done. <paramref name="tokens"/> gives each

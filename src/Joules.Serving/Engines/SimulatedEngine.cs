@@ -33,6 +33,7 @@ public sealed class SimulatedEngine : IIterationEngine, IEnergyMeter
     public int KvBlocks { get; }
     public int Vocab => _cost.Model.Vocab;
     public IEnergyMeter? Meter => this;
+    public IReadOnlyDictionary<string, string> Kernels { get; } = new Dictionary<string, string>();
     public ICostModel Cost => _cost;
 
     public EngineStep Run(ScheduledBatch batch, SequencePool pool, IReadOnlyList<int[]?> tokens, Span<int> sampled)

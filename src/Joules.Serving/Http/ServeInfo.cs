@@ -12,5 +12,15 @@ namespace Joules.Serving.Http;
 /// <param name="Scheduler">The scheduler's limits.</param>
 /// <param name="KvBlocks">KV blocks of the cache.</param>
 /// <param name="CostModel">The cost model pricing (sim) or predicting (gpu) iterations, if any.</param>
+/// <param name="Kernels">The engine's kernels under a profile's engine.* keys (empty for the sim engine).</param>
 public sealed record ServeInfo(string ModelName, string Model, string Engine, string Gpu, string Device, string DeviceUuid,
-    SchedulerConfig Scheduler, int KvBlocks, string? CostModel);
+    SchedulerConfig Scheduler, int KvBlocks, string? CostModel, IReadOnlyDictionary<string, string>? Kernels = null)
+{
+    /// <summary>Prefix of the engine_config_info labels that carry <see cref="Kernels"/> (engine.decode_attention is label kernel_decode_attention).</summary>
+    public const string KernelLabelPrefix = "kernel_";
+
+    /// <summary><see cref="Kernels"/> as labels: the profile key's "engine." replaced by <see cref="KernelLabelPrefix"/> (a Prometheus label name has no dots).</summary>
+    public IEnumerable<(string Key, string Value)> KernelLabels() =>
+        (Kernels ?? new Dictionary<string, string>()).OrderBy(kv => kv.Key, StringComparer.Ordinal)
+            .Select(kv => (KernelLabelPrefix + (kv.Key.StartsWith("engine.", StringComparison.Ordinal) ? kv.Key["engine.".Length..] : kv.Key), kv.Value));
+}

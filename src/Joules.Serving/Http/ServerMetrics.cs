@@ -37,12 +37,14 @@ public sealed class ServerMetrics(ServingLoop loop, ServeInfo info)
         Metric("vllm:request_success_total", "counter", "Count of successfully processed requests.", n.RequestsFinished, model);
         Metric("vllm:cache_config_info", "gauge", "Information of the LLMEngine CacheConfig", 1,
             Labels(("block_size", s.BlockSize.ToString(C)), ("num_gpu_blocks", info.KvBlocks.ToString(C)), ("enable_prefix_caching", B(s.PrefixCaching))));
-        Metric("joules:engine_config_info", "gauge", "The serving engine and its scheduler limits.", 1, Labels(
+        Metric("joules:engine_config_info", "gauge", "The serving engine, its kernels and its scheduler limits.", 1, Labels(
+        [
             ("model_name", info.ModelName), ("model", info.Model), ("engine", info.Engine), ("gpu", info.Gpu), ("device", info.Device),
             ("device_uuid", info.DeviceUuid), ("max_num_seqs", s.MaxNumSeqs.ToString(C)), ("max_num_batched_tokens", s.MaxNumBatchedTokens.ToString(C)),
             ("max_model_len", s.MaxModelLen.ToString(C)), ("chunked_prefill", B(s.ChunkedPrefill)), ("enable_prefix_caching", B(s.PrefixCaching)),
             ("batching", s.Static ? "static" : "continuous"), ("num_gpu_blocks", info.KvBlocks.ToString(C)), ("block_size", s.BlockSize.ToString(C)),
-            ("cost_model", info.CostModel ?? "")));
+            ("cost_model", info.CostModel ?? ""), .. info.KernelLabels(),
+        ]));
         Metric("joules:request_aborted_total", "counter", "Requests whose client went away before they finished.", n.RequestsAborted, model);
         Metric("joules:iterations_total", "counter", "Engine iterations run.", n.Iterations, model);
         Metric("joules:graph_iterations_total", "counter", "Iterations replayed through a CUDA graph.", n.GraphIterations, model);
