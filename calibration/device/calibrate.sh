@@ -34,7 +34,9 @@
 #     3 skipped as not fitting), published binary of aebfffd; then tensor-core-check.sh and second-card.sh in the same call
 #   bash .devrun/calibrate.sh 545 70b-tp8-fast                       # call 2, GPU-1ef3f4ec: the 61-point grid, tensor cores
 # Issue 16, the 8B re-measured with the tensor-core engine, then the GPU validation against it, 2026-12-03 (round 5):
-#   bash .devrun/calibrate.sh 560 selftest 8b-fast                   # call 1
+#   bash .devrun/calibrate.sh 550 selftest 8b-fast                   # call 1, GPU-5865b8d5: all 61 points in 445 s
+#   (the published folder went as .devrun/joules.tgz, unpacked first: the working tree and .devrun must stay under 64 MiB)
+#   calls 2 and 3: calibration/validation/serve-validate.sh all (calibration/validation/README.md, 2026-12-03)
 set -u
 # J: the joules to run (default the published one; tensor-core-check.sh shows how a newer build is laid over it).
 J=${J:-.devrun/joules/joules}

@@ -11,6 +11,9 @@
 #   bash .devrun/serve-validate.sh all [BUDGET_S]    # (a) 400 s of the Azure conversation trace at 2.1x its rate (about 60% of one
 #                                                    # H200, 190 s of wall time), (b) 120 s of it at 10x (a burst that queues),
 #                                                    # (c) an offline backlog of 2,000 requests (about 6.5 minutes in all)
+# Publish again after any profile under calibration/ changes: a published joules prefers the profiles copied into its
+# own data/ folder to the checkout's (2026-12-03: a run was validated against the profile a re-measure had replaced;
+# `joules validate` now prints the profile file, its hash and card).
 # PROFILE: validate against this profile instead of the shipped one (card-validate.sh passes the one it calibrated on
 # this card); ONLINE_S: seconds of the trace in run (a), default 400.
 # BUDGET_S (default 440): seconds the step may take; every replay is cut (SIGINT: it writes nothing) when it would
