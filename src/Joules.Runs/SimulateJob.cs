@@ -53,7 +53,10 @@ public static class SimulateJob
     {
         var scenarios = request.Specs.Select(s => s.Resolve(request.ProfileRoot)).ToList();
         foreach (var sc in scenarios)
+        {
             if (sc.CostModelNote is { } note) warnings?.WriteLine($"warning: scenario '{sc.Cluster.Name}' is priced by {note}");
+            if (sc.ShadowedProfile is { } shadow) warnings?.WriteLine($"warning: scenario '{sc.Cluster.Name}': {shadow}");
+        }
         var costModels = ScenarioCostModels.Create(scenarios);
         for (var i = 0; i < scenarios.Count; i++)
             if (CostModelKinds.Unwrap(costModels[i]) is ProfileCostModel { IsDerived: true } derived)

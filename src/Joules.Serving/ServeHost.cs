@@ -35,6 +35,8 @@ public sealed class ServeHost : IAsyncDisposable
     public WebApplication App { get; }
     /// <summary>The cost model that prices (sim) or predicts (gpu, in the iteration log) each iteration.</summary>
     public string? Predictor { get; }
+    /// <summary>A warning for the console when the working directory holds another profile where the one used was found (<see cref="Scenario.ShadowedProfile"/>).</summary>
+    public string? ProfileWarning { get; private init; }
 
     /// <summary>Builds everything from the settings in <paramref name="spec"/> (unset ones take their defaults).</summary>
     /// <param name="spec">The settings of <see cref="ServeSettings.All"/> that were given.</param>
@@ -82,7 +84,10 @@ public sealed class ServeHost : IAsyncDisposable
             var host = spec.Text(ServeSettings.Host) ?? "0.0.0.0";
             var url = $"http://{(host.Contains(':') ? $"[{host}]" : host)}:{spec.GetOr(ServeSettings.Port, 8000)}";
             var app = OpenAiServer.Build(loop, info, [url], configure);
-            return new ServeHost(info, loop, app, log, TimeSpan.FromSeconds(spec.GetOr(ServeSettings.DrainTimeout, 30.0)), info.CostModel);
+            return new ServeHost(info, loop, app, log, TimeSpan.FromSeconds(spec.GetOr(ServeSettings.DrainTimeout, 30.0)), info.CostModel)
+            {
+                ProfileWarning = scenario.ShadowedProfile,
+            };
         }
         catch
         {

@@ -64,6 +64,32 @@ public static class CostModelFactory
     /// </summary>
     public static string? FindProfile(CostModelRequest r) => FindMeasuredProfile(r) ?? FindDerivedProfile(r);
 
+    /// <summary>
+    /// A warning when the working directory's calibration/ (where `joules calibrate` writes by default) holds a
+    /// different file at the place of <paramref name="used"/>, the profile found under <paramref name="profileRoot"/>:
+    /// a built or published joules prices with the profiles copied beside it, so a profile calibrated (or pulled) since
+    /// would otherwise be passed over without a word. Null when there is none, it is the same file, or the same bytes.
+    /// </summary>
+    public static string? ShadowedProfileWarning(string? used, string? profileRoot, string? workingDirectory = null)
+    {
+        if (used is null || profileRoot is null || !File.Exists(used)) return null;
+        var relative = Path.GetRelativePath(Path.GetFullPath(profileRoot), Path.GetFullPath(used));
+        if (relative.StartsWith("..", StringComparison.Ordinal) || Path.IsPathRooted(relative)) return null;
+        var local = Path.GetFullPath(Path.Combine(workingDirectory ?? Directory.GetCurrentDirectory(), "calibration", relative));
+        if (!File.Exists(local) || string.Equals(local, Path.GetFullPath(used), StringComparison.Ordinal)) return null;
+        if (SameBytes(local, used)) return null;
+        var shown = Path.GetRelativePath(workingDirectory ?? Directory.GetCurrentDirectory(), local);
+        return $"{shown} differs from the profile this joules prices with ({used}, the copy made when it was built or published): pass --profile {shown} to use it, or rebuild";
+    }
+
+    private static bool SameBytes(string a, string b)
+    {
+        if (new FileInfo(a).Length != new FileInfo(b).Length) return false;
+        using var fa = File.OpenRead(a);
+        using var fb = File.OpenRead(b);
+        return System.Security.Cryptography.SHA256.HashData(fa).AsSpan().SequenceEqual(System.Security.Cryptography.SHA256.HashData(fb));
+    }
+
     /// <summary>The shipped measured profile for the request's deployment, or null.</summary>
     public static string? FindMeasuredProfile(CostModelRequest r)
     {

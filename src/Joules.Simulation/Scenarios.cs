@@ -140,7 +140,9 @@ public sealed class ScenarioSpec
         var auto = string.Equals(kind, CostModelFactory.Auto, StringComparison.OrdinalIgnoreCase);
         var note = auto && CostModelFactory.FindProfile(cost) == null ? $"roofline (no measured profile for {deployment})" : null;
         var derived = auto && CostModelFactory.FindMeasuredProfile(cost) == null ? CostModelFactory.FindDerivedProfile(cost) : null;
-        return new Scenario(cfg with { CostModelLabel = note }, cost) { DerivedProfile = derived };
+        var shadowed = profile is null && !string.Equals(kind, CostModelFactory.Roofline, StringComparison.OrdinalIgnoreCase)
+            ? CostModelFactory.ShadowedProfileWarning(CostModelFactory.FindProfile(cost), profileRoot) : null;
+        return new Scenario(cfg with { CostModelLabel = note }, cost) { DerivedProfile = derived, ShadowedProfile = shadowed };
     }
 }
 
@@ -157,6 +159,9 @@ public sealed record Scenario(ClusterConfig Cluster, CostModelRequest Cost)
 
     /// <summary>The derived profile the auto kind chose because no measured one ships for the deployment, or null.</summary>
     public string? DerivedProfile { get; init; }
+
+    /// <summary>Set when the working directory's calibration/ holds another file where the profile used was found (<see cref="CostModelFactory.ShadowedProfileWarning"/>): the warning to print.</summary>
+    public string? ShadowedProfile { get; init; }
 }
 
 /// <summary>Builds each distinct cost model of a set of scenarios once (a profile is loaded and fitted once however many scenarios use it).</summary>

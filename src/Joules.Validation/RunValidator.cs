@@ -188,7 +188,7 @@ public static class RunValidator
             : scenario.Cost.ProfilePath ?? CostModelFactory.FindProfile(scenario.Cost);
         return new ValidationResult
         {
-            Warnings = KernelWarnings(meta.Server?.EngineConfig, profilePath),
+            Warnings = [.. KernelWarnings(meta.Server?.EngineConfig, profilePath), .. scenario.ShadowedProfile is { } shadow ? [shadow] : Array.Empty<string>()],
             ProfileFile = profilePath is not null && File.Exists(profilePath) ? ProfileFileInfo.Of(profilePath) : null,
             RunFolder = run.Folder,
             Run = meta,

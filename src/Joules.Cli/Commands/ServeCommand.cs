@@ -27,6 +27,7 @@ public static class ServeCommand
                              $"max-num-batched-tokens {i.Scheduler.MaxNumBatchedTokens}, max-model-len {i.Scheduler.MaxModelLen}");
             if (i.Kernels is { Count: > 0 } kernels)
                 stdout.WriteLine($"kernels: {string.Join("; ", kernels.OrderBy(kv => kv.Key, StringComparer.Ordinal).Select(kv => $"{kv.Key["engine.".Length..]} {kv.Value}"))}");
+            if (host.ProfileWarning is { } shadow) p.InvocationConfiguration.Error.WriteLine($"warning: {shadow}");
             if (host.Predictor is { } c) stdout.WriteLine($"iterations {(i.Engine == "sim" ? "priced" : "predicted")} by {c}");
             stdout.WriteLine($"listening on {string.Join(", ", host.Urls)}");
             stdout.Flush();
