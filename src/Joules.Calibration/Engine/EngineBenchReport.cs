@@ -74,14 +74,12 @@ public static class EngineBenchReport
         return line;
     }
 
-    /// <summary>Writes the results as JSON (temporary file in the same folder, renamed into place); Utf8JsonWriter because the published binary is trimmed.</summary>
-    public static void WriteJson(string path, ModelCard model, IEngineInstance engine, Roofline? roofline, string? ncclVersion, IReadOnlyList<EngineBenchRow> rows)
+    /// <summary>Writes the results as JSON through <see cref="Joules.Output.AtomicFile"/> (nothing under the final name until it is whole); Utf8JsonWriter because the published binary is trimmed.</summary>
+    public static void WriteJson(string path, ModelCard model, IEngineInstance engine, Roofline? roofline, string? ncclVersion, IReadOnlyList<EngineBenchRow> rows) =>
+        Joules.Output.AtomicFile.Write(path, stream => WriteJson(stream, model, engine, roofline, ncclVersion, rows));
+
+    private static void WriteJson(Stream stream, ModelCard model, IEngineInstance engine, Roofline? roofline, string? ncclVersion, IReadOnlyList<EngineBenchRow> rows)
     {
-        var full = Path.GetFullPath(path);
-        var dir = Path.GetDirectoryName(full)!;
-        Directory.CreateDirectory(dir);
-        var tmp = Path.Combine(dir, $".{Path.GetFileName(full)}.{Environment.ProcessId}.tmp");
-        using (var stream = File.Create(tmp))
         using (var w = new Utf8JsonWriter(stream, new JsonWriterOptions { Indented = true }))
         {
             w.WriteStartObject();
@@ -135,6 +133,5 @@ public static class EngineBenchReport
             w.WriteEndArray();
             w.WriteEndObject();
         }
-        File.Move(tmp, full, overwrite: true);
     }
 }

@@ -187,13 +187,7 @@ public static class CalibrateCommands
             if (rows.Count == 0) throw new ArgumentException($"{sp} and {ip} have no grid point in common");
             var md = TensorParallelComparison.Markdown(rows, sp, ip, ap);
             parse.InvocationConfiguration.Output.Write(md);
-            if (parse.GetValue(outFile) is { } path)
-            {
-                var full = Path.GetFullPath(path);
-                var tmp = full + ".tmp";
-                File.WriteAllText(tmp, md);
-                File.Move(tmp, full, overwrite: true);
-            }
+            if (parse.GetValue(outFile) is { } path) Joules.Output.AtomicFile.WriteAllText(path, md);
             return 0;
         });
         return cmd;
