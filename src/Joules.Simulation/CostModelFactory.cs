@@ -82,13 +82,8 @@ public static class CostModelFactory
         return $"{shown} differs from the profile this joules prices with ({used}, the copy made when it was built or published): pass --profile {shown} to use it, or rebuild";
     }
 
-    private static bool SameBytes(string a, string b)
-    {
-        if (new FileInfo(a).Length != new FileInfo(b).Length) return false;
-        using var fa = File.OpenRead(a);
-        using var fb = File.OpenRead(b);
-        return System.Security.Cryptography.SHA256.HashData(fa).AsSpan().SequenceEqual(System.Security.Cryptography.SHA256.HashData(fb));
-    }
+    private static bool SameBytes(string a, string b) =>
+        new FileInfo(a).Length == new FileInfo(b).Length && Joules.Profiles.Derived.ProfileDeriver.Sha256(a) == Joules.Profiles.Derived.ProfileDeriver.Sha256(b);
 
     /// <summary>The shipped measured profile for the request's deployment, or null.</summary>
     public static string? FindMeasuredProfile(CostModelRequest r)

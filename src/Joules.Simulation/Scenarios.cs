@@ -138,11 +138,16 @@ public sealed class ScenarioSpec
         cfg.Validate();
         var cost = new CostModelRequest(kind, gpu, model, tp.Value, profile, profileRoot) { IterationOverheadSeconds = GetOr(S.IterationOverheadMs, 0.0) / 1000 };
         var auto = string.Equals(kind, CostModelFactory.Auto, StringComparison.OrdinalIgnoreCase);
-        var note = auto && CostModelFactory.FindProfile(cost) == null ? $"roofline (no measured profile for {deployment})" : null;
+        var shipped = CostModelFactory.FindProfile(cost);
+        var note = auto && shipped == null ? $"roofline (no measured profile for {deployment})" : null;
         var derived = auto && CostModelFactory.FindMeasuredProfile(cost) == null ? CostModelFactory.FindDerivedProfile(cost) : null;
-        var shadowed = profile is null && !string.Equals(kind, CostModelFactory.Roofline, StringComparison.OrdinalIgnoreCase)
-            ? CostModelFactory.ShadowedProfileWarning(CostModelFactory.FindProfile(cost), profileRoot) : null;
-        return new Scenario(cfg with { CostModelLabel = note }, cost) { DerivedProfile = derived, ShadowedProfile = shadowed };
+        var roofline = string.Equals(kind, CostModelFactory.Roofline, StringComparison.OrdinalIgnoreCase);
+        return new Scenario(cfg with { CostModelLabel = note }, cost)
+        {
+            DerivedProfile = derived,
+            ProfilePath = roofline ? null : profile ?? shipped,
+            ShadowedProfile = profile is null && !roofline ? CostModelFactory.ShadowedProfileWarning(shipped, profileRoot) : null,
+        };
     }
 }
 
@@ -159,6 +164,9 @@ public sealed record Scenario(ClusterConfig Cluster, CostModelRequest Cost)
 
     /// <summary>The derived profile the auto kind chose because no measured one ships for the deployment, or null.</summary>
     public string? DerivedProfile { get; init; }
+
+    /// <summary>The profile file that prices the scenario (given, else the shipped one found for it); null when the roofline does.</summary>
+    public string? ProfilePath { get; init; }
 
     /// <summary>Set when the working directory's calibration/ holds another file where the profile used was found (<see cref="CostModelFactory.ShadowedProfileWarning"/>): the warning to print.</summary>
     public string? ShadowedProfile { get; init; }

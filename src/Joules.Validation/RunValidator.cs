@@ -63,13 +63,14 @@ public sealed record ValidationOptions
 /// <param name="Sha256">SHA-256 of the file, hex.</param>
 /// <param name="GpuUuid">The card that measured it (its idle point; a profile resumed on other cards names more in profile show).</param>
 /// <param name="CreatedUtc">When it was written.</param>
-public sealed record ProfileFileInfo(string Path, string Sha256, string GpuUuid, DateTimeOffset CreatedUtc)
+/// <param name="Engine">Its engine.* entries: the kernels that measured it.</param>
+public sealed record ProfileFileInfo(string Path, string Sha256, string GpuUuid, DateTimeOffset CreatedUtc, IReadOnlyList<KeyValuePair<string, string>> Engine)
 {
     public static ProfileFileInfo Of(string path)
     {
         var meta = Joules.Profiles.Measured.MeasuredProfile.Load(path).Metadata;
-        using var f = File.OpenRead(path);
-        return new ProfileFileInfo(path, Convert.ToHexStringLower(SHA256.HashData(f)), meta.GpuUuid, meta.CreatedUtc);
+        return new ProfileFileInfo(path, Joules.Profiles.Derived.ProfileDeriver.Sha256(path), meta.GpuUuid, meta.CreatedUtc,
+            Joules.Profiles.Measured.ProfileMetadata.EngineEntries(meta.Extra));
     }
 
     public override string ToString() => string.Create(CultureInfo.InvariantCulture,
@@ -184,12 +185,11 @@ public static class RunValidator
 
         var served = sink.Requests.Where(r => !r.Rejected).ToArray();
         var real = run.Requests.Where(r => !r.Rejected).ToArray();
-        var profilePath = string.Equals(scenario.Cost.Kind, CostModelFactory.Roofline, StringComparison.OrdinalIgnoreCase) ? null
-            : scenario.Cost.ProfilePath ?? CostModelFactory.FindProfile(scenario.Cost);
+        var profileFile = scenario.ProfilePath is { } profilePath && File.Exists(profilePath) ? ProfileFileInfo.Of(profilePath) : null;
         return new ValidationResult
         {
-            Warnings = [.. KernelWarnings(meta.Server?.EngineConfig, profilePath), .. scenario.ShadowedProfile is { } shadow ? [shadow] : Array.Empty<string>()],
-            ProfileFile = profilePath is not null && File.Exists(profilePath) ? ProfileFileInfo.Of(profilePath) : null,
+            Warnings = [.. KernelWarnings(meta.Server?.EngineConfig, profileFile), .. scenario.ShadowedProfile is { } shadow ? [shadow] : Array.Empty<string>()],
+            ProfileFile = profileFile,
             RunFolder = run.Folder,
             Run = meta,
             Metrics = metrics,
@@ -252,16 +252,16 @@ public static class RunValidator
     /// engines, not the simulator (a serving engine that ran the CUDA-core decode attention against a tensor-core
     /// profile showed decode iterations 15 % over their price). Nothing when either side does not say.
     /// </summary>
-    public static IReadOnlyList<string> KernelWarnings(IReadOnlyDictionary<string, string>? serverConfig, string? profilePath)
+    public static IReadOnlyList<string> KernelWarnings(IReadOnlyDictionary<string, string>? serverConfig, ProfileFileInfo? profile)
     {
-        if (serverConfig is null || profilePath is null || !File.Exists(profilePath)) return [];
+        if (serverConfig is null || profile is null) return [];
         const string prefix = "kernel_";  // joules serve's label prefix (ServeInfo.KernelLabelPrefix; Serving is not a dependency of validation)
         var server = serverConfig.Where(kv => kv.Key.StartsWith(prefix, StringComparison.Ordinal))
             .ToDictionary(kv => Joules.Profiles.Measured.ProfileMetadata.EngineKeyPrefix + kv.Key[prefix.Length..], kv => kv.Value, StringComparer.Ordinal);
         if (server.Count == 0) return [];
-        var profile = Joules.Profiles.Measured.MeasuredProfile.Load(profilePath).Metadata;
+        var profilePath = profile.Path;
         var warnings = new List<string>();
-        foreach (var (key, measured) in Joules.Profiles.Measured.ProfileMetadata.EngineEntries(profile.Extra))
+        foreach (var (key, measured) in profile.Engine)
         {
             if (!server.TryGetValue(key, out var ran) || ran == measured) continue;
             var what = key[Joules.Profiles.Measured.ProfileMetadata.EngineKeyPrefix.Length..].Replace('_', ' ');

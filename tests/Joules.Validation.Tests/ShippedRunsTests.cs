@@ -72,8 +72,8 @@ public class ShippedRunsTests
         Assert.Contains("warning: ", ValidationReport.Html(v));
         Assert.Contains("\"warnings\"", ValidationReport.Json(v));
         // Against a profile with no engine entries, or a server that names none, there is nothing to compare.
-        Assert.Empty(RunValidator.KernelWarnings(new Dictionary<string, string> { ["model"] = "llama-3.1-8b" }, Path.Combine(Joules.Tests.RepoPaths.Calibration, WorkListProfile)));
-        Assert.Empty(RunValidator.KernelWarnings(null, Path.Combine(Joules.Tests.RepoPaths.Calibration, WorkListProfile)));
+        Assert.Empty(RunValidator.KernelWarnings(new Dictionary<string, string> { ["model"] = "llama-3.1-8b" }, ProfileFileInfo.Of(Path.Combine(Joules.Tests.RepoPaths.Calibration, WorkListProfile))));
+        Assert.Empty(RunValidator.KernelWarnings(null, ProfileFileInfo.Of(Path.Combine(Joules.Tests.RepoPaths.Calibration, WorkListProfile))));
     }
 
     public static TheoryData<string, long> RunsInTheServersLog => new() { { "online", 586 }, { "burst", 17760 }, { "offline", 18778 } };
