@@ -25,8 +25,8 @@ public static class ServeCommand
             stdout.WriteLine($"joules serve: {i.Engine} engine, {i.ModelName} ({i.Model}) on {i.Device}{(i.DeviceUuid.Length > 0 ? $" {i.DeviceUuid}" : "")}, " +
                              $"{i.KvBlocks:N0} KV blocks of {i.Scheduler.BlockSize} tokens, max-num-seqs {i.Scheduler.MaxNumSeqs}, " +
                              $"max-num-batched-tokens {i.Scheduler.MaxNumBatchedTokens}, max-model-len {i.Scheduler.MaxModelLen}");
-            if (i.Kernels is { Count: > 0 } kernels)
-                stdout.WriteLine($"kernels: {string.Join("; ", kernels.OrderBy(kv => kv.Key, StringComparer.Ordinal).Select(kv => $"{kv.Key["engine.".Length..]} {kv.Value}"))}");
+            if (i.Kernels is { Count: > 0 })
+                stdout.WriteLine($"kernels: {string.Join("; ", i.KernelLabels().Select(l => $"{l.Key[Joules.Serving.Http.ServeInfo.KernelLabelPrefix.Length..]} {l.Value}"))}");
             if (host.ProfileWarning is { } shadow) p.InvocationConfiguration.Error.WriteLine($"warning: {shadow}");
             if (host.Predictor is { } c) stdout.WriteLine($"iterations {(i.Engine == "sim" ? "priced" : "predicted")} by {c}");
             stdout.WriteLine($"listening on {string.Join(", ", host.Urls)}");

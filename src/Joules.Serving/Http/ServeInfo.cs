@@ -22,5 +22,7 @@ public sealed record ServeInfo(string ModelName, string Model, string Engine, st
     /// <summary><see cref="Kernels"/> as labels: the profile key's "engine." replaced by <see cref="KernelLabelPrefix"/> (a Prometheus label name has no dots).</summary>
     public IEnumerable<(string Key, string Value)> KernelLabels() =>
         (Kernels ?? new Dictionary<string, string>()).OrderBy(kv => kv.Key, StringComparer.Ordinal)
-            .Select(kv => (KernelLabelPrefix + (kv.Key.StartsWith("engine.", StringComparison.Ordinal) ? kv.Key["engine.".Length..] : kv.Key), kv.Value));
+            .Select(kv => (KernelLabelPrefix + (kv.Key.StartsWith(EngineKey, StringComparison.Ordinal) ? kv.Key[EngineKey.Length..] : kv.Key), kv.Value));
+
+    private const string EngineKey = Joules.Profiles.Measured.ProfileMetadata.EngineKeyPrefix;
 }
