@@ -37,6 +37,10 @@
 #   bash .devrun/calibrate.sh 550 selftest 8b-fast                   # call 1, GPU-5865b8d5: all 61 points in 445 s
 #   (the published folder went as .devrun/joules.tgz, unpacked first: the working tree and .devrun must stay under 64 MiB)
 #   calls 2 and 3: calibration/validation/serve-validate.sh all (calibration/validation/README.md, 2026-12-03)
+# Issue 16, the tp2 shard re-measured with the tensor-core engine, 2026-12-03 (round 6), one lease on GPU-b8aa33cb:
+#   OUT=$OUT bash .devrun/calibrate.sh 540 70b-tp2-fast              # call 1: 61 of 62 points in 540 s
+#   OUT=$OUT/cal bash .devrun/calibrate.sh 150 70b-tp2-fast-resume   # call 2 (still warm): the 1x32768 prefill, then
+#     OUT=$OUT/sc bash .devrun/second-card.sh 380 in the same call; call 3: serve-validate.sh online (validation README)
 set -u
 # J: the joules to run (default the published one; tensor-core-check.sh shows how a newer build is laid over it).
 J=${J:-.devrun/joules/joules}

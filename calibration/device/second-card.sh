@@ -8,6 +8,7 @@
 # How it was run (device tool, carry [".devrun"], after publishing into .devrun/joules with the command in
 # calibration/engine/README.md):   bash calibration/device/second-card.sh 420
 # Issue 16's re-measured 8B profile (2026-12-02):  JOBS="llama-3.1-8b:1" bash .devrun/second-card.sh 270
+# Both tensor-core profiles (2026-12-03):          OUT=$OUT/sc bash .devrun/second-card.sh 380
 set -u
 J=.devrun/joules/joules
 OUT=${OUT:-/tmp/second-card-out}

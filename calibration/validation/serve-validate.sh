@@ -8,6 +8,7 @@
 #   cp calibration/validation/serve-validate.sh ../shared/traces/azure2023_AzureLLMInferenceTrace_conv.csv .devrun/
 #   # device tool: run, carry [".devrun"], command:
 #   bash .devrun/serve-validate.sh smoke [BUDGET_S]  # engine serve-check, then a 60 s slice (about 2 minutes)
+#   bash .devrun/serve-validate.sh online [BUDGET_S] # (a) alone
 #   bash .devrun/serve-validate.sh all [BUDGET_S]    # (a) 400 s of the Azure conversation trace at 2.1x its rate (about 60% of one
 #                                                    # H200, 190 s of wall time), (b) 120 s of it at 10x (a burst that queues),
 #                                                    # (c) an offline backlog of 2,000 requests (about 6.5 minutes in all)
@@ -108,6 +109,13 @@ warmup() {
       warmup
       run offline --start 40m --limit 2000 --offline
       stop offline
+      ;;
+    # The online run alone (a), for a card whose quick grid was just measured by second-card.sh in the same lease.
+    online)
+      serve online || exit 1
+      warmup
+      run online --duration ${ONLINE_S:-400}s --rate-scale 2.1
+      stop online
       ;;
     all)
       serve all || exit 1

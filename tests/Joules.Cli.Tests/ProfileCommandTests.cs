@@ -153,7 +153,8 @@ public class ProfileCommandTests : IDisposable
             return doc.RootElement.GetProperty("engine").GetProperty("decode_attention").GetString()!;
         }
         Assert.Contains("on tensor cores", DecodeAttention("llama-3.1-70b-tp8", "profile.parquet"));
-        Assert.Contains("items of at most 4 query heads", DecodeAttention("llama-3.1-70b-tp2", "profile.parquet"));
+        Assert.Contains("on tensor cores", DecodeAttention("llama-3.1-70b-tp2", "profile.parquet"));
+        Assert.Contains("items of at most 4 query heads", DecodeAttention("llama-3.1-70b-tp2", "work-list-engine", "profile.work-list.parquet"));
         Assert.Contains("items of at most 4 query heads", DecodeAttention("llama-3.1-70b-tp8", "work-list-engine", "profile.work-list.parquet"));
         Assert.Contains("on tensor cores", DecodeAttention("llama-3.1-8b", "profile.parquet"));
         Assert.DoesNotContain("tensor cores", DecodeAttention("llama-3.1-8b", "work-list-engine", "profile.work-list.parquet"));

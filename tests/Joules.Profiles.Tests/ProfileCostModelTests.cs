@@ -91,7 +91,7 @@ public class ProfileCostModelTests(ITestOutputHelper output)
     [Theory]
     [InlineData("llama-3.1-8b", 0.015, 0.10, 0.08)]
     [InlineData("llama-3.1-70b-tp8", 0.015, 0.11, 0.08)]
-    [InlineData("llama-3.1-70b-tp2", 0.015, 0.07, 0.09)]
+    [InlineData("llama-3.1-70b-tp2", 0.015, 0.10, 0.08)]
     public void TheShippedH200ProfilesCrossValidateWithinTheirWorstCaseBars(string dir, double median, double worstTime, double worstEnergy)
     {
         // Held out, the 128-token prefill corner was 13 % low in energy on the 8B: the fit's linear energy law sags
@@ -105,7 +105,8 @@ public class ProfileCostModelTests(ITestOutputHelper output)
         // context x max(k, chunk), and that point is within 4 %. The shard still misses issue 16's 10 % bar in time at 256
         // new tokens + 128 decodes at 2048 (+10.8 %: 384 GEMM rows, between the 256- and 512-token prefills whose per-token
         // cost differs by half); its energy meets it (worst 7.8 %). The 8B's worst time rose from 6.7 to 9.2 % (512 over
-        // 2048 cached + 32 decodes) and the tp2 shard's worst energy from 5.7 to 8.5 %.
+        // 2048 cached + 32 decodes) and the tp2 shard's worst energy from 5.7 to 8.5 %. The tp2 shard re-measured with tensor
+        // cores (55 points, one card) has the tp8 shard's worst point, 256 new + 128 decodes at 2048, at +7.6 % time.
         var path = Path.Combine(Joules.Tests.RepoPaths.Calibration, "h200", dir, "profile.parquet");
         var cv = new ProfileCostModel(MeasuredProfile.Load(path)).CrossValidate();
         foreach (var p in cv.Points) output.WriteLine($"{p.Point,-50} {p.Pricing,-12} t {p.TimeError,8:P2} e {p.EnergyError,8:P2}");

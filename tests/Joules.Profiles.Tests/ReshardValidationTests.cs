@@ -8,7 +8,7 @@ namespace Joules.Profiles.Tests;
 
 /// <summary>
 /// The 70B tp2 shard derived from the measured tp8 shard (`joules profile derive --tp 2`) against the measured tp2
-/// shard (calibration/h200/llama-3.1-70b-tp2: 52 points, 47 on the tp8 source's card, all with the same engine as the
+/// shard (calibration/h200/llama-3.1-70b-tp2/work-list-engine: 52 points, 47 on the tp8 source's card, all with the same engine as the
 /// source, the work-list decode attention kept in calibration/h200/llama-3.1-70b-tp8/work-list-engine): the error table
 /// published in src/Joules.Profiles/README.md, held under the bars stated there.
 /// </summary>
@@ -19,11 +19,14 @@ public class ReshardValidationTests(ITestOutputHelper output)
     // The tp8 shard measured by the same engine as the tp2 shard (the shipped tp8 profile has run a newer decode kernel since).
     private const string SameEngineTp8 = "calibration/h200/llama-3.1-70b-tp8/work-list-engine/profile.work-list.parquet";
 
+    // The tp2 shard as that engine measured it (the shipped tp2 profile was re-measured with tensor cores on 2026-12-03).
+    private const string SameEngineTp2 = "calibration/h200/llama-3.1-70b-tp2/work-list-engine/profile.work-list.parquet";
+
     internal static (DerivationResult Derived, IReadOnlyList<ProfilePoint> Measured) Data()
     {
         var derived = ProfileDeriver.DeriveFiles(Repo(SameEngineTp8), "h200", Repo("calibration/engine/h200-engine.json"),
             "test", "test", DateTimeOffset.UnixEpoch, targetTp: 2);
-        var tp2 = MeasuredProfile.Load(Repo("calibration/h200/llama-3.1-70b-tp2/profile.parquet"));
+        var tp2 = MeasuredProfile.Load(Repo(SameEngineTp2));
         // Same engine on both sides, or the comparison would measure the kernels instead of the derivation (the tp8 shard
         // predates the kernels' hash in the metadata; its kernels were those of commit 9b34ce9, as the tp2 shard's).
         static IEnumerable<KeyValuePair<string, string>> Engine(MeasuredProfile p) =>
