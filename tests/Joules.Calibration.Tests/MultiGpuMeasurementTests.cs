@@ -174,6 +174,7 @@ public class MultiGpuMeasurementTests : IDisposable
         var path = Path.Combine(_dir, "allreduce.json");
         table.Save(path);
         Assert.Empty(Directory.GetFiles(_dir, "*.tmp"));
+        Assert.Empty(Directory.GetFiles(_dir, "*" + Joules.Output.AtomicFile.PartialMarker + "*"));
         var back = AllReduceProfile.Load(path);
         Assert.Equal(table.Results, back.Results, new RowComparer());
         Assert.Equal(["GPU-fake-a", "GPU-fake-b"], back.GpuUuids);

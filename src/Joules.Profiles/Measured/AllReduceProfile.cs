@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using Joules.Output;
 
 namespace Joules.Profiles.Measured;
 
@@ -165,12 +166,7 @@ public sealed record AllReduceProfile
                 ["per_gpu_energy_j"] = new JsonArray(r.PerGpuJoules.Select(j => (JsonNode)JsonValue.Create(j)).ToArray()),
             }).ToArray()),
         };
-        var full = Path.GetFullPath(path);
-        var dir = Path.GetDirectoryName(full)!;
-        Directory.CreateDirectory(dir);
-        var tmp = Path.Combine(dir, $".{Path.GetFileName(full)}.{Environment.ProcessId}.tmp");
-        File.WriteAllText(tmp, o.ToJsonString(new JsonSerializerOptions { WriteIndented = true, NumberHandling = System.Text.Json.Serialization.JsonNumberHandling.AllowNamedFloatingPointLiterals }) + "\n");
-        File.Move(tmp, full, overwrite: true);
+        AtomicFile.WriteAllText(path, o.ToJsonString(new JsonSerializerOptions { WriteIndented = true, NumberHandling = System.Text.Json.Serialization.JsonNumberHandling.AllowNamedFloatingPointLiterals }) + "\n");
     }
 
     /// <summary>nccl-tests' bus bandwidth of an all-reduce: algorithm bandwidth x 2(n-1)/n.</summary>

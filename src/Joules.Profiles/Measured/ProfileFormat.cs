@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using Joules.Output;
 using Joules.Parquet;
 
 namespace Joules.Profiles.Measured;
@@ -55,8 +56,7 @@ public static class ProfileWriter
 {
     public static void Write(MeasuredProfile profile, string path)
     {
-        var dir = Path.GetDirectoryName(Path.GetFullPath(path));
-        if (!string.IsNullOrEmpty(dir)) Directory.CreateDirectory(dir);
+        // Both formats go through AtomicFile (it creates missing folders): an interrupted write leaves the previous profile.
         switch (Path.GetExtension(path).ToLowerInvariant())
         {
             case ".json":
@@ -95,9 +95,9 @@ public static class ProfileWriter
     {
         var pts = profile.Points;
         T[] Col<T>(Func<ProfilePoint, T> f) => pts.Select(f).ToArray();
-        var tmp = path + ".tmp";
-        using (var writer = new ParquetFileWriter(tmp, ParquetSchema, new ParquetWriteOptions { Metadata = profile.Metadata.ToKeyValues(), CreatedBy = "joules calibrate" }))
+        AtomicFile.Write(path, stream =>
         {
+            using var writer = new ParquetFileWriter(stream, ParquetSchema, new ParquetWriteOptions { Metadata = profile.Metadata.ToKeyValues(), CreatedBy = "joules calibrate" }, leaveOpen: true);
             writer.WriteRowGroup(
                 ColumnData.From(Col(p => ProfileColumns.PhaseName(p.Phase))),
                 ColumnData.From(Col(p => p.BatchSize)),
@@ -116,8 +116,7 @@ public static class ProfileWriter
                 ColumnData.From(Col(p => p.Repeats)),
                 ColumnData.From(Col(p => p.CvTime)),
                 ColumnData.From(Col(p => p.CvEnergy)));
-        }
-        File.Move(tmp, path, overwrite: true);
+        });
     }
 
     private static void WriteJson(MeasuredProfile profile, string path)
@@ -149,9 +148,7 @@ public static class ProfileWriter
             });
         }
         var root = new JsonObject { ["format"] = "joules-profile", ["metadata"] = meta, ["points"] = rows };
-        var tmp = path + ".tmp";
-        File.WriteAllText(tmp, root.ToJsonString(new JsonSerializerOptions { WriteIndented = true }) + "\n");
-        File.Move(tmp, path, overwrite: true);
+        AtomicFile.WriteAllText(path, root.ToJsonString(new JsonSerializerOptions { WriteIndented = true }) + "\n");
     }
 
     // JSON has no NaN/Infinity; a measurement that produced one is written as null and read back as NaN.
