@@ -26,7 +26,7 @@ public static class ServeSettings
     public static readonly Setting<bool> CudaGraphs = Switch("cuda-graphs", "Replay decode-only iterations through CUDA graphs, as the calibration measured them (--engine gpu)", "on");
     public static readonly Setting<int> Seed = Int("seed", "Seed of the random weights (--engine gpu)", "1234");
     public static readonly Setting<string> DecodeKernel = Choice("decode-kernel",
-        "Decode-attention kernel (--engine gpu): tensor-core, or work-list, the CUDA-core kernel that measured the 70B tp2 profile and the work-list-engine profiles kept beside the shipped ones (serve it to validate runs priced by those)",
+        "Decode-attention kernel (--engine gpu): tensor-core, or work-list, the CUDA-core kernel that measured the work-list-engine profiles kept beside the shipped ones (serve it to validate runs priced by those)",
         Joules.Calibration.Engine.DecodeKernels.Names[Joules.Calibration.Engine.DecodeKernel.TensorCore],
         [Joules.Calibration.Engine.DecodeKernels.Names[Joules.Calibration.Engine.DecodeKernel.TensorCore], Joules.Calibration.Engine.DecodeKernels.Names[Joules.Calibration.Engine.DecodeKernel.WorkList]]);
 

@@ -23,7 +23,7 @@ public static class EngineCommands
         var option = new Option<string>("--decode-kernel")
         {
             Description = "Decode-attention kernel: tensor-core (the work list, each kv head's query heads in one tensor-core tile: K/V read once per kv head), " +
-                          "work-list (the same chunks on CUDA cores, which measured the 70B tp2 profile and the work-list-engine profiles kept beside the 8B and tp8 ones), single-pass (split by the longest context) or two-pass",
+                          "work-list (the same chunks on CUDA cores, which measured the work-list-engine profiles kept beside each shipped H200 profile), single-pass (split by the longest context) or two-pass",
             DefaultValueFactory = _ => DecodeKernels.Names[new EngineOptions().DecodeKernel],
         };
         option.AcceptOnlyFromAmong([.. DecodeKernels.Names.Values]);
