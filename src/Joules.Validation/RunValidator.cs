@@ -255,7 +255,7 @@ public static class RunValidator
     public static IReadOnlyList<string> KernelWarnings(IReadOnlyDictionary<string, string>? serverConfig, ProfileFileInfo? profile)
     {
         if (serverConfig is null || profile is null) return [];
-        const string prefix = "kernel_";  // joules serve's label prefix (ServeInfo.KernelLabelPrefix; Serving is not a dependency of validation)
+        const string prefix = Joules.Profiles.Measured.ProfileMetadata.KernelLabelPrefix;
         var server = serverConfig.Where(kv => kv.Key.StartsWith(prefix, StringComparison.Ordinal))
             .ToDictionary(kv => Joules.Profiles.Measured.ProfileMetadata.EngineKeyPrefix + kv.Key[prefix.Length..], kv => kv.Value, StringComparer.Ordinal);
         if (server.Count == 0) return [];

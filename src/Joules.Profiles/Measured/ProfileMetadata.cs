@@ -16,6 +16,13 @@ public sealed record ProfileMetadata
     /// <summary>Prefix of the extra keys that say which engine measured the profile (attention and projection paths, graphs, the kernels' source hash).</summary>
     public const string EngineKeyPrefix = "engine.";
 
+    /// <summary>
+    /// What replaces <see cref="EngineKeyPrefix"/> in the labels of a server that names its kernels (engine.decode_attention
+    /// is label kernel_decode_attention: a Prometheus label has no dots); here because the server writes them and the
+    /// validator reads them, and neither depends on the other.
+    /// </summary>
+    public const string KernelLabelPrefix = "kernel_";
+
     /// <summary>The <see cref="EngineKeyPrefix"/> entries of <paramref name="extra"/>, ordered by key (ordinal).</summary>
     public static IReadOnlyList<KeyValuePair<string, string>> EngineEntries(IReadOnlyDictionary<string, string> extra) =>
         extra.Where(kv => kv.Key.StartsWith(EngineKeyPrefix, StringComparison.Ordinal)).OrderBy(kv => kv.Key, StringComparer.Ordinal).ToArray();

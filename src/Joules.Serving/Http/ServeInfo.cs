@@ -17,7 +17,7 @@ public sealed record ServeInfo(string ModelName, string Model, string Engine, st
     SchedulerConfig Scheduler, int KvBlocks, string? CostModel, IReadOnlyDictionary<string, string>? Kernels = null)
 {
     /// <summary>Prefix of the engine_config_info labels that carry <see cref="Kernels"/> (engine.decode_attention is label kernel_decode_attention).</summary>
-    public const string KernelLabelPrefix = "kernel_";
+    public const string KernelLabelPrefix = Joules.Profiles.Measured.ProfileMetadata.KernelLabelPrefix;
 
     /// <summary><see cref="Kernels"/> as labels: the profile key's "engine." replaced by <see cref="KernelLabelPrefix"/> (a Prometheus label name has no dots).</summary>
     public IEnumerable<(string Key, string Value)> KernelLabels() =>
