@@ -9,7 +9,7 @@
 #   calibration/device/calibrate.sh BUDGET_S JOB...
 #     JOB = selftest | smoke | 8b | 8b-new | 8b-quick | 70b-tp8 | 70b-tp8-full | 70b-tp8-resume | 8b-other-card | 70b-tp8-other-card
 #           | 70b-tp2 | 70b-tp2-other-card | breakdown-70b | selftest-strict | ab-70b | 70b-tp8-fast | 70b-tp2-fast
-#           | 70b-tp2-fast-resume | 8b-fast | 8b-fast-resume | parquet
+#           | 70b-tp2-fast-resume | 8b-fast | 8b-fast-resume | 8b-cudnn | 8b-cudnn-resume | cudnn-attention | parquet
 #
 # How it was run (device tool, carry [".devrun"], after publishing into .devrun/joules; between calls the
 # archive was unpacked into calibration/ here, so the next call resumed from the partial raw log):
@@ -95,6 +95,18 @@ calibrate() {
       # The 8B on the 61-point default grid with the tensor-core decode attention (the default engine since round 4),
       # with the protocol that measured both 70B shards; 8b-fast-resume finishes it on the same card.
       8b-fast)             calibrate --model llama-3.1-8b --trials 3 --window-s 1 --force ;;
+      # The same grid and protocol with cuDNN's fused flash attention for fresh prompts (issue 16, 2026-12-04), into its own
+      # folder beside the shipped profile (which Joules' prefill kernel measured and the hardware validation checked).
+      8b-cudnn)            calibrate --model llama-3.1-8b --trials 3 --window-s 1 --prefill-attention cudnn --out calibration/h200/llama-3.1-8b/cudnn-prefill --force ;;
+      8b-cudnn-resume)     calibrate --model llama-3.1-8b --trials 3 --window-s 1 --prefill-attention cudnn --out calibration/h200/llama-3.1-8b/cudnn-prefill --resume-on-another-card ;;
+      # cuDNN's prefill attention checked against float64 (the selftest's cuDNN lines) and timed alone, per layer.
+      cudnn-attention)
+        echo "== joules engine selftest --no-tensor-parallel (cuDNN lines)"
+        timeout 150 "$J" engine selftest --no-tensor-parallel > /tmp/selftest.txt 2>&1; rc=$?
+        grep -E "cudnn|cuDNN|checks" /tmp/selftest.txt
+        [ "$rc" -ne 0 ] && { echo "== selftest failed (rc $rc): no calibration"; tail -40 /tmp/selftest.txt; break; }
+        echo "== joules engine bench --suite attention --prefill-attention cudnn"
+        timeout 60 "$J" engine bench --suite attention --prefill-attention cudnn | tail -11 ;;
       8b-fast-resume)      calibrate --model llama-3.1-8b --trials 3 --window-s 1 ;;
       selftest) echo "== joules engine selftest --no-tensor-parallel"; timeout 120 "$J" engine selftest --no-tensor-parallel | tail -8 ;;
       8b)       calibrate --model llama-3.1-8b ;;
@@ -135,9 +147,9 @@ calibrate() {
       *) echo "unknown job $job"; exit 2 ;;
     esac
   done
-  for p in calibration/*/*/profile.parquet; do [ -f "$p" ] && { echo "== joules profile show $p"; "$J" profile show "$p"; }; done
+  for p in calibration/*/*/profile.parquet calibration/*/*/*/profile.parquet; do [ -f "$p" ] && { echo "== joules profile show $p"; "$J" profile show "$p"; }; done
 } 2>&1 | tee -a "$log"
 # Only the profile folders this run wrote to travel back (the others are in the repository already).
-dirs=$(find calibration -mindepth 3 -maxdepth 3 -name raw.jsonl -newer "$stamp" -printf '%h\n' | sort -u)
+dirs=$(find calibration -mindepth 3 -maxdepth 4 -name raw.jsonl -newer "$stamp" -printf '%h\n' | sort -u)
 [ -n "$dirs" ] && tar czf "$OUT/profiles.tgz" $dirs
 echo "== done in $(( $(date +%s) - start )) s"

@@ -17,6 +17,8 @@ public static class NativeLibraries
     public const string Nvml = "joules-nvml";
     /// <summary>Logical name of NCCL (located by <see cref="NcclLibrary"/>).</summary>
     public const string Nccl = "joules-nccl";
+    /// <summary>Logical name of cuDNN 9 (located by <see cref="CudnnLibrary"/>).</summary>
+    public const string Cudnn = "joules-cudnn";
 
     /// <summary>Candidate file names for each logical library, newest first; the first one that loads wins.</summary>
     public static IReadOnlyList<string> Candidates(string logicalName) => logicalName switch
@@ -28,6 +30,7 @@ public static class NativeLibraries
         CublasLt => ["libcublasLt.so.13", "libcublasLt.so.12", "libcublasLt.so", "cublasLt64_13.dll", "cublasLt64_12.dll"],
         Nvml => ["libnvidia-ml.so.1", "libnvidia-ml.so", "nvml.dll"],
         Nccl => NcclLibrary.Candidates(),
+        Cudnn => CudnnLibrary.Candidates(),
         _ => [logicalName],
     };
 
@@ -67,9 +70,12 @@ public static class NativeLibraries
                     if (File.Exists(path) && NativeLibrary.TryLoad(path, out h)) { Remember(logicalName, path, h); return h; }
                 }
             }
-            throw new DllNotFoundException(logicalName == Nccl
-                ? $"could not load NCCL: tried {string.Join(", ", tried)} (NCCL comes with the Python package nvidia-nccl-cu13; or set {NcclLibrary.OverrideVariable} to libnccl.so.2's path)"
-                : $"could not load {logicalName}: tried {string.Join(", ", tried)} (is the NVIDIA driver / CUDA toolkit installed?)");
+            throw new DllNotFoundException(logicalName switch
+            {
+                Nccl => $"could not load NCCL: tried {string.Join(", ", tried)} (NCCL comes with the Python package nvidia-nccl-cu13; or set {NcclLibrary.OverrideVariable} to libnccl.so.2's path)",
+                Cudnn => $"could not load cuDNN: tried {string.Join(", ", tried)} (cuDNN comes with the Python package nvidia-cudnn-cu13 that PyTorch installs; or set {CudnnLibrary.OverrideVariable} to libcudnn.so.9's path)",
+                _ => $"could not load {logicalName}: tried {string.Join(", ", tried)} (is the NVIDIA driver / CUDA toolkit installed?)",
+            });
         }
     }
 
@@ -94,7 +100,7 @@ public static class NativeLibraries
         NativeLibrary.SetDllImportResolver(typeof(NativeLibraries).Assembly, Resolve);
 
     private static nint Resolve(string name, Assembly assembly, DllImportSearchPath? path) =>
-        name is Cuda or Nvrtc or CublasLt or Nvml or Nccl ? Load(name) : 0;
+        name is Cuda or Nvrtc or CublasLt or Nvml or Nccl or Cudnn ? Load(name) : 0;
 }
 
 /// <summary>A failed call into a CUDA library, naming the API function and the library's own error string.</summary>

@@ -19,74 +19,16 @@ public static class NcclLibrary
     /// <param name="overrideValue">The value of <see cref="OverrideVariable"/> (null or empty when unset).</param>
     /// <param name="pythonPrefixes">Python installation prefixes whose site-packages are searched.</param>
     /// <exception cref="DllNotFoundException">The override names a file or folder that does not exist or holds no NCCL.</exception>
-    public static IReadOnlyList<string> Candidates(string? overrideValue, IEnumerable<string> pythonPrefixes)
-    {
-        if (!string.IsNullOrWhiteSpace(overrideValue))
-        {
-            if (File.Exists(overrideValue)) return [Path.GetFullPath(overrideValue)];
-            if (Directory.Exists(overrideValue))
-            {
-                foreach (var n in FileNames)
-                    if (File.Exists(Path.Combine(overrideValue, n))) return [Path.GetFullPath(Path.Combine(overrideValue, n))];
-                throw new DllNotFoundException($"{OverrideVariable}={overrideValue}: the folder holds no {string.Join(" or ", FileNames)}");
-            }
-            throw new DllNotFoundException($"{OverrideVariable}={overrideValue}: no such file or folder");
-        }
-        var list = new List<string>(FileNames);
-        foreach (var path in SearchSitePackages(pythonPrefixes))
-            if (!list.Contains(path)) list.Add(path);
-        return list;
-    }
+    public static IReadOnlyList<string> Candidates(string? overrideValue, IEnumerable<string> pythonPrefixes) =>
+        PythonWheels.Candidates(OverrideVariable, FileNames, overrideValue, pythonPrefixes);
 
     /// <summary>Candidates for this process: its environment and the Python prefixes found on this machine.</summary>
     public static IReadOnlyList<string> Candidates() =>
         Candidates(Environment.GetEnvironmentVariable(OverrideVariable), PythonPrefixes());
 
     /// <summary>NCCL libraries inside the site-packages (or dist-packages) of the given Python prefixes, soname first within each.</summary>
-    public static IEnumerable<string> SearchSitePackages(IEnumerable<string> prefixes)
-    {
-        var seen = new HashSet<string>(StringComparer.Ordinal);
-        foreach (var prefix in prefixes)
-        {
-            var lib = Path.Combine(prefix, "lib");
-            if (!Directory.Exists(lib)) continue;
-            IEnumerable<string> pythons;
-            try { pythons = Directory.EnumerateDirectories(lib, "python3*").Order(StringComparer.Ordinal).Reverse().ToArray(); }
-            catch (Exception e) when (e is IOException or UnauthorizedAccessException) { continue; }
-            foreach (var py in pythons)
-            foreach (var packages in new[] { "site-packages", "dist-packages" })
-            {
-                var nvidia = Path.Combine(py, packages, "nvidia");
-                if (!Directory.Exists(nvidia)) continue;
-                var found = Directory.EnumerateFiles(nvidia, "libnccl.so*", new EnumerationOptions
-                {
-                    RecurseSubdirectories = true, MaxRecursionDepth = 3, IgnoreInaccessible = true,
-                }).Where(f => FileNames.Contains(Path.GetFileName(f))).OrderBy(f => Path.GetFileName(f) == FileNames[0] ? 0 : 1).ThenBy(f => f, StringComparer.Ordinal);
-                foreach (var f in found)
-                    if (seen.Add(f)) yield return f;
-            }
-        }
-    }
+    public static IEnumerable<string> SearchSitePackages(IEnumerable<string> prefixes) => PythonWheels.Search(prefixes, FileNames);
 
-    /// <summary>Python prefixes of this machine: active virtual environment and conda, the prefix of every python3 on PATH, then common install locations.</summary>
-    public static IReadOnlyList<string> PythonPrefixes()
-    {
-        var list = new List<string>();
-        void Add(string? p)
-        {
-            if (string.IsNullOrWhiteSpace(p)) return;
-            var full = Path.GetFullPath(p);
-            if (!list.Contains(full)) list.Add(full);
-        }
-        Add(Environment.GetEnvironmentVariable("VIRTUAL_ENV"));
-        Add(Environment.GetEnvironmentVariable("CONDA_PREFIX"));
-        foreach (var dir in (Environment.GetEnvironmentVariable("PATH") ?? "").Split(Path.PathSeparator, StringSplitOptions.RemoveEmptyEntries))
-            if (File.Exists(Path.Combine(dir, "python3")) && Path.GetDirectoryName(Path.GetFullPath(dir)) is { } parent) Add(parent);
-        Add("/opt/torch/.venv");
-        Add("/usr/local");
-        Add("/usr");
-        Add("/opt/conda");
-        if (Environment.GetEnvironmentVariable("HOME") is { Length: > 0 } home) Add(Path.Combine(home, ".local"));
-        return list;
-    }
+    /// <summary>Python prefixes of this machine (see <see cref="PythonWheels.Prefixes"/>).</summary>
+    public static IReadOnlyList<string> PythonPrefixes() => PythonWheels.Prefixes();
 }

@@ -78,6 +78,21 @@ public class EngineTests
         Assert.NotEqual(RawLogHeader.EngineFingerprint(p), RawLogHeader.EngineFingerprint(new EngineOptions { DecodeKernel = DecodeKernel.WorkList }.Provenance()));
         var workList = new EngineOptions { DecodeKernel = DecodeKernel.WorkList };
         Assert.NotEqual(RawLogHeader.EngineFingerprint(workList.Provenance()), RawLogHeader.EngineFingerprint((workList with { DecodeMaxGroup = 8 }).Provenance()));
+        // Prefill attention: Joules' kernel by default; through cuDNN the profile names cuDNN and keeps Joules' kernel for chunks over a cache.
+        Assert.Equal("joules flash-style, cp.async double-buffered", p["engine.prefill_attention"]);
+        var cudnn = new EngineOptions { PrefillAttention = PrefillAttention.Cudnn }.Provenance()["engine.prefill_attention"];
+        Assert.StartsWith("cuDNN ", cudnn);
+        Assert.Contains("fused flash attention", cudnn);
+        Assert.EndsWith("chunks over a cache: joules flash-style, cp.async double-buffered", cudnn);
+        Assert.NotEqual(RawLogHeader.EngineFingerprint(p), RawLogHeader.EngineFingerprint(new EngineOptions { PrefillAttention = PrefillAttention.Cudnn }.Provenance()));
+    }
+
+    [Fact]
+    public void PrefillAttentionNamesRoundTripAndAnUnknownOneListsTheChoices()
+    {
+        foreach (var (kind, name) in PrefillAttentions.Names) Assert.Equal(kind, PrefillAttentions.Parse(name));
+        var e = Assert.Throws<ArgumentException>(() => PrefillAttentions.Parse("flash"));
+        Assert.Contains("joules, cudnn", e.Message);
     }
 
     [Fact]

@@ -161,6 +161,34 @@ public class ProfileCommandTests : IDisposable
     }
 
     [Fact]
+    public void TheCudnnPrefillProfileSaysSoAndMeasuredFreshPromptsFasterThanTheShippedOne()
+    {
+        var dir = Path.Combine(Joules.Tests.RepoPaths.Calibration, "h200", "llama-3.1-8b");
+        JsonElement Show(string path)
+        {
+            var (code, output, err) = Run("profile", "show", path, "--json");
+            Assert.True(code == 0, err);
+            return JsonDocument.Parse(output).RootElement.Clone();
+        }
+        var shipped = Show(Path.Combine(dir, "profile.parquet"));
+        var cudnn = Show(Path.Combine(dir, "cudnn-prefill", "profile.cudnn-prefill.parquet"));
+        Assert.StartsWith("joules flash-style", shipped.GetProperty("engine").GetProperty("prefill_attention").GetString());
+        var attention = cudnn.GetProperty("engine").GetProperty("prefill_attention").GetString()!;
+        Assert.StartsWith("cuDNN 9.", attention);
+        Assert.Contains("chunks over a cache: joules", attention);
+        // The same decode kernels measured both, so only prefill attention separates them.
+        Assert.Equal(shipped.GetProperty("engine").GetProperty("decode_attention").GetString(), cudnn.GetProperty("engine").GetProperty("decode_attention").GetString());
+        // Where cuDNN ran (fresh prompts), the long prompts took well under the shipped profile's time: 1x32768 1201 vs 2641 ms.
+        var (code, check, err) = Run("profile", "check", Path.Combine(dir, "profile.parquet"), Path.Combine(dir, "cudnn-prefill", "profile.cudnn-prefill.parquet"));
+        Assert.True(code == 0, err);
+        Assert.Contains("Measured by different engines", check);
+        var row = check.Split('\n').First(l => l.StartsWith("| prefill b=1 new=32768 ctx=0 |"));
+        var cells = row.Split('|', StringSplitOptions.TrimEntries);
+        double measured = double.Parse(cells[2], System.Globalization.CultureInfo.InvariantCulture), predicted = double.Parse(cells[3], System.Globalization.CultureInfo.InvariantCulture);
+        Assert.InRange(measured / predicted, 0.3, 0.6);
+    }
+
+    [Fact]
     public void ShowOfAMissingFileIsAClearError()
     {
         var (code, _, err) = Run("profile", "show", Path.Combine(_dir, "nope.json"));

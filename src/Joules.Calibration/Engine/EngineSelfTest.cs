@@ -52,6 +52,13 @@ public static class EngineSelfTest
             Add($"prefill attention d128 gqa4 chunked pipelined={pipe}", () => Prefill(k, s, rnd, 8, 2, 128, pipe));
             Add($"prefill attention d64 gqa8 chunked pipelined={pipe}", () => Prefill(k, s, rnd, 8, 1, 64, pipe));
         }
+        // cuDNN's fused attention over fresh prompts of mixed lengths (one token, a tile's edge, long ones), ragged in the QKV rows.
+        // Prompts of one length run as a plain batch (no per-prompt lengths), as one prompt alone does.
+        int[] promptLengths = [37, 64, 1, 300, 129, 70];
+        foreach (var (hq, hk, d) in new[] { (8, 2, 128), (8, 1, 64), (4, 4, 128) })
+            Add($"prefill attention cudnn d{d} gqa{hq / hk} ragged prompts", () => CudnnPrefill(s, rnd, hq, hk, d, promptLengths));
+        Add("prefill attention cudnn d128 gqa4 batch of 3x200", () => CudnnPrefill(s, rnd, 8, 2, 128, [200, 200, 200]));
+        Add("prefill attention cudnn d64 gqa8 one prompt of 333", () => CudnnPrefill(s, rnd, 8, 1, 64, [333]));
         int sms = engine.Context.MultiprocessorCount;
         // The streaming GEMV at every row count it has a kernel for, each input mode; n not a multiple of its 4 rows per
         // block and k not a multiple of one warp sweep (256) check the edges; gathered rows as the LM head reads them.
@@ -95,6 +102,12 @@ public static class EngineSelfTest
         using (var gemvEngine = new TransformerEngine(TinyModel, 1, new EngineOptions { UseGraphs = true, Seed = (uint)seed + 1, GemvMaxTokens = EngineKernels.GemvMaxRows }))
             foreach (var r in Model(gemvEngine, $"model (2 layers, {DecodeBatch.Sequences.Count} decodes: fused GEMV path, graph)", DecodeBatch)) { results.Add(r); progress?.Invoke(r); }
         foreach (var r in Model(engine, "model (2 layers, 1 decode: cuBLASLt path, graph)", SingleDecode)) { results.Add(r); progress?.Invoke(r); }
+        // The mixed batch again with the fresh prompts' attention through cuDNN (the chunk over a cache stays on Joules' kernel).
+        const string cudnnModel = "model (2 layers, mixed batch, cuDNN prefill attention, graph)";
+        if (!Cudnn.IsAvailable(out var noCudnn)) Add(cudnnModel, () => new SelfTestResult(cudnnModel, double.NaN, Bf16Tolerance, 0, 0, SkippedBecause: noCudnn));
+        else
+            using (var cudnnEngine = new TransformerEngine(TinyModel, 1, new EngineOptions { UseGraphs = true, Seed = (uint)seed + 2, PrefillAttention = PrefillAttention.Cudnn }))
+                foreach (var r in Model(cudnnEngine, cudnnModel, MixedBatch)) { results.Add(r); progress?.Invoke(r); }
         return results;
     }
 
@@ -553,6 +566,39 @@ public static class EngineSelfTest
                 }
         }
         return Compare($"prefill attention d{d} gqa{hq / hk} chunked pipelined={pipelined}", bo.Download<ushort>((long)t * ow), reference);
+    }
+
+    private static SelfTestResult CudnnPrefill(CudaStream s, Random rnd, int hq, int hk, int d, int[] lengths)
+    {
+        var name = $"prefill attention cudnn d{d} gqa{hq / hk} {string.Join("+", lengths)}";
+        if (!Cudnn.IsAvailable(out var why)) return new SelfTestResult(name, double.NaN, Bf16Tolerance, 0, 0, SkippedBecause: why);
+        int t = lengths.Sum(), width = (hq + 2 * hk) * d, ow = hq * d;
+        var starts = new int[lengths.Length];
+        for (var i = 1; i < lengths.Length; i++) starts[i] = starts[i - 1] + lengths[i - 1];
+        var qkv = RandomBf16(rnd, (long)t * width);
+        using var bq = Up(qkv.Bits); using var bo = Poisoned((long)t * ow);
+        using var handle = new CudnnHandle(s);
+        string engineLabel;
+        using (var attention = new CudnnPrefillAttention(handle, bq.Ptr, bo.Ptr, hq, hk, d, starts, lengths))
+        {
+            attention.Enqueue();
+            s.Synchronize();
+            engineLabel = $"{(attention.Ragged ? "ragged" : "batch")}, {attention.EngineLabel}";
+        }
+        var reference = new double[(long)t * ow];
+        for (var i = 0; i < lengths.Length; i++)
+        {
+            int first = starts[i];
+            for (var r = 0; r < lengths[i]; r++)
+                for (var h = 0; h < hq; h++)
+                {
+                    int kvh = h / (hq / hk);
+                    var o = AttendRef(qkv.Values, (first + r) * width + h * d, (j, c) => qkv.Values[(long)(first + j) * width + (hq + kvh) * d + c],
+                        (j, c) => qkv.Values[(long)(first + j) * width + (hq + hk + kvh) * d + c], r, d);
+                    Array.Copy(o, 0, reference, (long)(first + r) * ow + h * d, d);
+                }
+        }
+        return Compare($"{name} ({engineLabel})", bo.Download<ushort>((long)t * ow), reference);
     }
 
     private static SelfTestResult Decode(EngineKernels k, CudaStream s, Random rnd, int hq, int hk, int d, int sms, DecodeKernel variant, int[] ctx,

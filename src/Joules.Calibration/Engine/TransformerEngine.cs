@@ -16,6 +16,8 @@ public sealed record EngineOptions
     public int Device { get; init; }
     /// <summary>Prefill attention with double-buffered cp.async K/V tiles (default) or the single-buffer kernel.</summary>
     public bool PipelinedPrefill { get; init; } = true;
+    /// <summary>Attention of fresh prompts (no cached context): Joules' kernel, or cuDNN's fused flash attention where cuDNN is installed; chunks over a cache always run Joules' kernel.</summary>
+    public PrefillAttention PrefillAttention { get; init; } = PrefillAttention.Joules;
     /// <summary>Decode-attention kernel variant.</summary>
     /// <remarks>Tensor cores by default since 2026-12-03: on the H200 the same binary ran the 8B's decode step at b=64
     /// ctx=1024 in 8.12 ms against 9.57 through the CUDA-core work list, and the 70B tp8 shard's b=256 ctx=4096 in 24.5 ms
@@ -34,6 +36,10 @@ public sealed record EngineOptions
     /// <summary>Bytes kept free when deciding whether a composition fits.</summary>
     public long MemoryMarginBytes { get; init; } = 1L << 30;
 
+    private string JoulesPrefill => PipelinedPrefill ? "joules flash-style, cp.async double-buffered" : "joules flash-style, single buffer";
+
+    private static string CudnnVersionOrNone() => Cudnn.IsAvailable(out _) ? Cudnn.Version() : "(not loaded)";
+
     /// <summary>Profile metadata naming the attention kernels these options run (a profile says what measured it).</summary>
     public Dictionary<string, string> Provenance() => new()
     {
@@ -44,7 +50,9 @@ public sealed record EngineOptions
             DecodeKernel.SinglePass => "joules split-KV single-pass (split by the longest context)",
             _ => "joules split-KV two-pass",
         },
-        ["engine.prefill_attention"] = PipelinedPrefill ? "joules flash-style, cp.async double-buffered" : "joules flash-style, single buffer",
+        ["engine.prefill_attention"] = PrefillAttention == PrefillAttention.Cudnn
+            ? $"cuDNN {CudnnVersionOrNone()} fused flash attention (ragged, padding and causal masks) for fresh prompts; chunks over a cache: {JoulesPrefill}"
+            : JoulesPrefill,
         ["engine.decode_graphs"] = UseGraphs ? "cuda graphs" : "eager",
         ["engine.kernels_sha256"] = EngineKernels.SourceSha256,
         ["engine.projections"] = Math.Min(GemvMaxTokens, EngineKernels.GemvMaxRows) is var n and > 0
@@ -78,6 +86,7 @@ public sealed class TransformerEngine : IEngineInstance
     private readonly LayerWeights[] _layers;
     private readonly DeviceBuffer _embedding, _lmHead, _finalNorm;
     private readonly TensorParallelRank? _rank;
+    private CudnnHandle? _cudnn;
     private Prepared? _p;
 
     internal sealed record LayerWeights(DeviceBuffer Qkv, DeviceBuffer? QkvBias, DeviceBuffer O, DeviceBuffer GateUp, DeviceBuffer Down,
@@ -103,6 +112,11 @@ public sealed class TransformerEngine : IEngineInstance
         if (Shard.WeightBytesPerGpu + Options.MemoryMarginBytes > free)
             throw new InvalidOperationException($"{model.Name} tp={tp}: weights need {Shard.WeightBytesPerGpu / 1e9:F1} GB, only {free / 1e9:F1} GB free on {_ctx.Name}");
         _stream = new CudaStream();
+        if (Options.PrefillAttention == PrefillAttention.Cudnn)
+        {
+            if (!Cudnn.IsAvailable(out var noCudnn)) throw new InvalidOperationException($"--prefill-attention cudnn: {noCudnn}");
+            _cudnn = new CudnnHandle(_stream);
+        }
         _gemm = new CublasLtGemm();
         _k = new EngineKernels(_ctx);
         _dense = new DenseOps(_k, _gemm, Options.GemvMaxTokens);
@@ -159,6 +173,7 @@ public sealed class TransformerEngine : IEngineInstance
     internal DeviceBuffer LmHead => _lmHead;
     internal DeviceBuffer FinalNorm => _finalNorm;
     internal Prepared? Current => _p;
+    internal CudnnHandle? CudnnHandle => _cudnn;
     public IterationComposition? Composition => _p?.Composition;
     /// <summary>Whether the prepared composition replays through a CUDA graph.</summary>
     public bool UsesGraph => _p?.Graph != null;
@@ -295,6 +310,7 @@ public sealed class TransformerEngine : IEngineInstance
     private void Attention(CudaStream s, Prepared p, ulong kc, ulong vc)
     {
         var m = Shard;
+        p.CudnnPrefill?.Enqueue();
         if (p.TileCount > 0)
             _k.PrefillAttention(s, m.HeadDim, p.Qkv.Ptr, kc, vc, p.BlockTable.Ptr, p.MaxPages, Options.PageSize, p.Tiles.Ptr, p.TileCount,
                 p.SeqStart.Ptr, p.SeqNew.Ptr, p.SeqCtx.Ptr, p.Attn.Ptr, m.Heads, m.KvHeads, Options.PipelinedPrefill);
@@ -368,6 +384,7 @@ public sealed class TransformerEngine : IEngineInstance
         _weights.Clear();
         _k.Dispose();
         _gemm.Dispose();
+        _cudnn?.Dispose();
         _stream.Dispose();
         _ctx.Dispose();
     }
@@ -393,7 +410,7 @@ public sealed class TransformerEngine : IEngineInstance
             var blockTable = new int[Sequences * MaxPages];
             var seqStart = new int[Sequences]; var seqNew = new int[Sequences]; var seqCtx = new int[Sequences];
             var tokPos = new int[Tokens]; var tokSlot = new int[Tokens]; var lastRows = new int[Sequences];
-            var tiles = new List<int>(); var dseq = new List<int>();
+            var tiles = new List<int>(); var dseq = new List<int>(); var fresh = new List<int>();
             int next = 0, tok = 0;
             for (var i = 0; i < Sequences; i++)
             {
@@ -410,6 +427,7 @@ public sealed class TransformerEngine : IEngineInstance
                 tok += w.NewTokens;
                 lastRows[i] = tok - 1;
                 if (EngineMath.IsDecode(w)) dseq.Add(i);
+                else if (e._cudnn is not null && w.ContextBefore == 0) fresh.Add(i);
                 else for (var q0 = 0; q0 < w.NewTokens; q0 += 64) { tiles.Add(i); tiles.Add(q0); }
             }
             TileCount = tiles.Count / 2;
@@ -454,6 +472,9 @@ public sealed class TransformerEngine : IEngineInstance
             SeqStart = Upload(seqStart); SeqNew = Upload(seqNew); SeqCtx = Upload(seqCtx); BlockTable = Upload(blockTable);
             Tiles = Upload(tiles.ToArray()); DecodeSeqs = Upload(dseq.ToArray());
             if (work is not null) Work = Upload(work);
+            if (fresh.Count > 0)
+                CudnnPrefill = new CudnnPrefillAttention(e._cudnn!, Qkv.Ptr, Attn.Ptr, m.Heads, m.KvHeads, m.HeadDim,
+                    fresh.Select(i => seqStart[i]).ToArray(), fresh.Select(i => seqNew[i]).ToArray());
             // The cached context holds random keys and values (never zeros, which would make attention trivially uniform).
             e._k.FillUniform(e._stream, KCache.Ptr, KCache.Bytes / 2, e.Options.Seed + 101, 1f);
             e._k.FillUniform(e._stream, VCache.Ptr, VCache.Bytes / 2, e.Options.Seed + 202, 1f);
@@ -511,6 +532,8 @@ public sealed class TransformerEngine : IEngineInstance
         public DeviceBuffer BlockTable { get; }
         public DeviceBuffer Tiles { get; }
         public DeviceBuffer DecodeSeqs { get; }
+        /// <summary>cuDNN's attention over the fresh prompts (null unless the engine runs prefill attention through cuDNN and the iteration has some).</summary>
+        public CudnnPrefillAttention? CudnnPrefill { get; }
         /// <summary>Work-list decode attention's chunk table (null for the other kernels or without decodes).</summary>
         public DeviceBuffer? Work { get; }
         public CudaGraph? Graph { get; set; }
@@ -518,6 +541,7 @@ public sealed class TransformerEngine : IEngineInstance
         public void Dispose()
         {
             Graph?.Dispose();
+            CudnnPrefill?.Dispose();
             foreach (var b in _all) b.Dispose();
             _all.Clear();
         }

@@ -63,10 +63,11 @@ public static class CalibrateCommands
         };
         var dryRun = new Option<bool>("--dry-run") { Description = "Print the grid and the time estimate without touching a GPU" };
         var decodeKernel = EngineCommands.DecodeKernelOption();
+        var prefillAttention = EngineCommands.PrefillAttentionOption();
 
         var cmd = new Command("calibrate", "Measure time and energy per iteration on this machine's GPU and write a calibration profile");
         cmd.Subcommands.Add(CompareTp());
-        foreach (var o in new Option[] { model, tp, gpus, quick, gridName, outDir, window, trials, points, smClocks, allowClocks, force, otherCard, decodeKernel, dryRun }) cmd.Options.Add(o);
+        foreach (var o in new Option[] { model, tp, gpus, quick, gridName, outDir, window, trials, points, smClocks, allowClocks, force, otherCard, decodeKernel, prefillAttention, dryRun }) cmd.Options.Add(o);
         cmd.SetAction(parse =>
         {
             var env = environment ?? CalibrateEnvironment.Real;
@@ -110,7 +111,11 @@ public static class CalibrateCommands
 
             if (placement.WholeInstance) placement.RequireDevices((env.DeviceCount ?? (() => placement.GpuCount)).Invoke());
             // The engine's settings are in the raw log's engine fingerprint, so a log is only resumed by the kernels that began it.
-            using var hardware = env.OpenHardware(card, placement, new EngineOptions { DecodeKernel = DecodeKernels.Parse(parse.GetValue(decodeKernel)!) });
+            using var hardware = env.OpenHardware(card, placement, new EngineOptions
+            {
+                DecodeKernel = DecodeKernels.Parse(parse.GetValue(decodeKernel)!),
+                PrefillAttention = PrefillAttentions.Parse(parse.GetValue(prefillAttention)!),
+            });
             var dir = parse.GetValue(outDir) ?? Path.Combine("calibration", GpuDirectory(hardware.Telemetry.Name), ModelDirectory(card, degree));
             Directory.CreateDirectory(dir);
             var command = "joules " + string.Join(' ', parse.Tokens.Select(t => t.Value.Contains(' ') ? $"\"{t.Value}\"" : t.Value));

@@ -30,6 +30,19 @@ public static class EngineCommands
         return option;
     }
 
+    /// <summary>The --prefill-attention option of the commands that run the engine (engine bench, calibrate), defaulting to the engine's own default.</summary>
+    internal static Option<string> PrefillAttentionOption()
+    {
+        var option = new Option<string>("--prefill-attention")
+        {
+            Description = "Attention of fresh prompts: joules (Joules' flash-style kernel) or cudnn (cuDNN's fused flash attention, found in the " +
+                          "Python packages PyTorch installs or through JOULES_CUDNN_LIBRARY; prompts over a cached context still run Joules' kernel)",
+            DefaultValueFactory = _ => PrefillAttentions.Names[new EngineOptions().PrefillAttention],
+        };
+        option.AcceptOnlyFromAmong([.. PrefillAttentions.Names.Values]);
+        return option;
+    }
+
     /// <summary>The --gpus option of the commands that can run a whole tensor-parallel instance.</summary>
     internal static Option<int?> GpusOption() => new("--gpus") { Description = TensorParallelPlacement.GpusHelp };
 
@@ -78,6 +91,7 @@ public static class EngineCommands
         var energy = new Option<bool>("--energy") { Description = "Also measure energy per iteration through NVML (read-only; summed over every GPU, each GPU's share shown), with the calibrator's --quick protocol" };
         var suite = new Option<string?>("--suite") { Description = "Run a named set of shapes instead ('issue5': the prefill and decode shapes of issue 5; 'spread': decode batches of equal and of spread contexts with the same sum; 'attention': attention kernels alone, per layer, on the shapes PyTorch's SDPA is compared on; 'small-batch': decode batches of 1 to 16)" };
         var decodeKernel = DecodeKernelOption();
+        var prefillAttention = PrefillAttentionOption();
         var gemvMaxTokens = new Option<int>("--gemv-max-tokens")
         {
             Description = $"Iterations of at most this many tokens project through the streaming GEMV kernels with RMSNorm and SwiGLU fused in " +
@@ -104,7 +118,7 @@ public static class EngineCommands
         };
         var json = new Option<string?>("--json") { Description = "Also write the results as JSON to this file" };
         var cmd = new Command("bench", "Time engine iterations: time per iteration, tokens/s, achieved TFLOP/s and GB/s (of one GPU's shard, or of a whole tp instance with --gpus)");
-        foreach (var opt in new Option[] { model, phase, decodes, decodeContext, batch, context, newTokens, tp, gpus, iterations, noGraph, roofline, energy, suite, decodeKernel, decodeMaxGroup, twoPass, simplePrefill, gemvMaxTokens, breakdown, json })
+        foreach (var opt in new Option[] { model, phase, decodes, decodeContext, batch, context, newTokens, tp, gpus, iterations, noGraph, roofline, energy, suite, decodeKernel, prefillAttention, decodeMaxGroup, twoPass, simplePrefill, gemvMaxTokens, breakdown, json })
             cmd.Options.Add(opt);
         cmd.SetAction(parseResult =>
         {
@@ -122,6 +136,7 @@ public static class EngineCommands
                 DecodeKernel = parseResult.GetValue(twoPass) ? DecodeKernel.TwoPass
                     : DecodeKernels.Parse(parseResult.GetValue(decodeKernel)!),
                 PipelinedPrefill = !parseResult.GetValue(simplePrefill),
+                PrefillAttention = PrefillAttentions.Parse(parseResult.GetValue(prefillAttention)!),
                 GemvMaxTokens = parseResult.GetValue(gemvMaxTokens),
                 DecodeMaxGroup = parseResult.GetValue(decodeMaxGroup),
             });

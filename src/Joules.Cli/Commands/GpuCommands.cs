@@ -98,6 +98,9 @@ public static class GpuCommands
             catch (DllNotFoundException e) { o.WriteLine($"  cuBLASLt  not found: {e.Message}"); }
             try { o.WriteLine($"  NCCL      {Nccl.Version()} from {NativeLibraries.LoadedFrom(NativeLibraries.Nccl)} ({NcclSettings.MulticastVariable}={NativeEnvironment.Get(NcclSettings.MulticastVariable)})"); }
             catch (DllNotFoundException e) { o.WriteLine($"  NCCL      not found: {e.Message}"); }
+            o.WriteLine(Cudnn.IsAvailable(out var noCudnn)
+                ? $"  cuDNN     {Cudnn.Version()} from {NativeLibraries.LoadedFrom(NativeLibraries.Cudnn)} (engine --prefill-attention cudnn)"
+                : $"  cuDNN     not found: {noCudnn}");
         }
         else o.WriteLine($"CUDA driver API: unavailable ({why})");
         return 0;
