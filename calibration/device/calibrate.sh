@@ -9,7 +9,7 @@
 #   calibration/device/calibrate.sh BUDGET_S JOB...
 #     JOB = selftest | smoke | 8b | 8b-new | 8b-quick | 70b-tp8 | 70b-tp8-full | 70b-tp8-resume | 8b-other-card | 70b-tp8-other-card
 #           | 70b-tp2 | 70b-tp2-other-card | breakdown-70b | selftest-strict | ab-70b | 70b-tp8-fast | 70b-tp2-fast
-#           | 70b-tp2-fast-resume | 8b-fast | 8b-fast-resume | 8b-cudnn | 8b-cudnn-resume | cudnn-attention | parquet
+#           | 70b-tp2-fast-resume | 8b-fast | 8b-fast-resume | 8b-cudnn | 8b-cudnn-resume | 8b-cudnn-all | 8b-cudnn-all-resume | cudnn-attention | parquet
 #
 # How it was run (device tool, carry [".devrun"], after publishing into .devrun/joules; between calls the
 # archive was unpacked into calibration/ here, so the next call resumed from the partial raw log):
@@ -99,6 +99,13 @@ calibrate() {
       # folder beside the shipped profile (which Joules' prefill kernel measured and the hardware validation checked).
       8b-cudnn)            calibrate --model llama-3.1-8b --trials 3 --window-s 1 --prefill-attention cudnn --out calibration/h200/llama-3.1-8b/cudnn-prefill --force ;;
       8b-cudnn-resume)     calibrate --model llama-3.1-8b --trials 3 --window-s 1 --prefill-attention cudnn --out calibration/h200/llama-3.1-8b/cudnn-prefill --resume-on-another-card ;;
+      # Every prefill through cuDNN, chunks over a cache too (its paged cache load), into calibration/h200/llama-3.1-8b/cudnn/.
+      # 2026-12-04, card GPU-714de2de: 40 of 61 points (and the skip) before the session's device time ran out (inline in the run tool:
+      # timeout -s INT 235 .devrun/joules/joules calibrate ... --force); 8b-cudnn-all-resume finishes it on any card
+      # whose joules loads the same cuDNN (9.14.0 there: the raw log's engine fingerprint names the version; set
+      # JOULES_CUDNN_LIBRARY to a 9.14 build if the card's loader finds another).
+      8b-cudnn-all)        calibrate --model llama-3.1-8b --trials 3 --window-s 1 --prefill-attention cudnn --out calibration/h200/llama-3.1-8b/cudnn --force ;;
+      8b-cudnn-all-resume) calibrate --model llama-3.1-8b --trials 3 --window-s 1 --prefill-attention cudnn --out calibration/h200/llama-3.1-8b/cudnn --resume-on-another-card ;;
       # cuDNN's prefill attention checked against float64 (the selftest's cuDNN lines) and timed alone, per layer.
       cudnn-attention)
         echo "== joules engine selftest --no-tensor-parallel (cuDNN lines)"

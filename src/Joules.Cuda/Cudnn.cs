@@ -26,7 +26,7 @@ public static class CudnnEnum
     // cudnnBackendDescriptorType_t
     public const int PointwiseDescriptor = 0, EngineDescriptor = 2, EngineCfgDescriptor = 3, EngineHeurDescriptor = 4, ExecutionPlanDescriptor = 5,
         OperationPointwiseDescriptor = 13, OperationGraphDescriptor = 15, VariantPackDescriptor = 16, TensorDescriptor = 17, MatmulDescriptor = 18,
-        OperationMatmulDescriptor = 19, ReductionDescriptor = 21, OperationReductionDescriptor = 22;
+        OperationMatmulDescriptor = 19, ReductionDescriptor = 21, OperationReductionDescriptor = 22, OperationPagedCacheLoadDescriptor = 35;
     // cudnnBackendAttributeType_t
     public const int TypeHandle = 0, TypeDataType = 1, TypeBoolean = 2, TypeInt64 = 3, TypeFloat = 4, TypeDouble = 5, TypeVoidPtr = 6, TypeHeurMode = 8,
         TypePointwiseMode = 14, TypeBackendDescriptor = 15, TypeReductionOperator = 18;
@@ -45,7 +45,8 @@ public static class CudnnEnum
         OperationMatmulA = 1520, OperationMatmulB = 1521, OperationMatmulC = 1522, OperationMatmulDesc = 1523,
         OperationMatmulMOverride = 1525, OperationMatmulNOverride = 1526, OperationMatmulKOverride = 1527,
         ReductionOperator = 1600, ReductionCompType = 1601, ReductionIsDeterministic = 1602,
-        OperationReductionX = 1610, OperationReductionY = 1611, OperationReductionDesc = 1612;
+        OperationReductionX = 1610, OperationReductionY = 1611, OperationReductionDesc = 1612,
+        PagedCacheLoadContainer = 1950, PagedCacheLoadY = 1951, PagedCacheLoadSequence = 1952, PagedCacheLoadPageTable = 1953;
     // cudnnDataType_t
     public const int DataFloat = 0, DataInt32 = 4, DataBfloat16 = 9, DataInt64 = 10, DataBoolean = 11;
     // cudnnPointwiseMode_t

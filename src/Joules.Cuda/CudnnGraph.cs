@@ -14,7 +14,8 @@ public sealed unsafe class CudnnGraph : IDisposable
     private readonly List<nint> _ops = new();
     private readonly List<nint> _hostScalars = new();
     private readonly List<(long Uid, nint Address)> _bindings = new();
-    private nint _plan, _variantPack;
+    private readonly Dictionary<ulong, nint> _variantPacks = new();
+    private nint _plan;
 
     /// <summary>The workspace the plan needs, in bytes (valid after <see cref="Plan"/>).</summary>
     public long WorkspaceBytes { get; private set; }
@@ -148,6 +149,18 @@ public sealed unsafe class CudnnGraph : IDisposable
         _ops.Add(o);
     }
 
+    /// <summary>Y = the keys or values of each sequence gathered from a paged cache (<paramref name="container"/>: pages x heads x page size x head size; <paramref name="pageTable"/>: the sequences' page ids; <paramref name="lengths"/>: their key counts).</summary>
+    public void PagedCacheLoad(nint container, nint pageTable, nint lengths, nint y)
+    {
+        var o = Create(OperationPagedCacheLoadDescriptor);
+        SetDescriptor(o, PagedCacheLoadContainer, container, "paged load container");
+        SetDescriptor(o, PagedCacheLoadPageTable, pageTable, "paged load page table");
+        SetDescriptor(o, PagedCacheLoadSequence, lengths, "paged load lengths");
+        SetDescriptor(o, PagedCacheLoadY, y, "paged load y");
+        Finalize(o, "paged cache load");
+        _ops.Add(o);
+    }
+
     /// <summary>Finalizes the graph and keeps the first configuration cuDNN's heuristics (mode A) rank first that finalizes into a plan; throws with every configuration's failure when none does.</summary>
     public void Plan(CudnnHandle handle)
     {
@@ -195,22 +208,27 @@ public sealed unsafe class CudnnGraph : IDisposable
     }
 
     /// <summary>Enqueues the plan on the handle's stream with the bound pointers and <paramref name="workspace"/> (at least <see cref="WorkspaceBytes"/>); safe inside CUDA-graph capture.</summary>
-    public void Execute(CudnnHandle handle, ulong workspace)
+    /// <param name="handle">The handle whose stream runs it.</param>
+    /// <param name="workspace">Device scratch of at least <see cref="WorkspaceBytes"/>.</param>
+    /// <param name="key">Identifies <paramref name="perCall"/> (e.g. a layer's cache address): the variant pack built for a key is reused.</param>
+    /// <param name="perCall">Pointers bound for this call only (a layer's K and V cache), besides those bound with <see cref="Bind"/>.</param>
+    public void Execute(CudnnHandle handle, ulong workspace, ulong key = 0, params (long Uid, ulong Pointer)[] perCall)
     {
         if (_plan == 0) throw new InvalidOperationException("Plan the graph before executing it");
-        if (_variantPack == 0)
+        if (!_variantPacks.TryGetValue(key, out var vp))
         {
-            var vp = Create(VariantPackDescriptor);
-            var uids = _bindings.Select(b => b.Uid).ToArray();
-            var ptrs = _bindings.Select(b => b.Address).ToArray();
+            vp = Create(VariantPackDescriptor);
+            var all = _bindings.Concat(perCall.Select(b => (b.Uid, (nint)b.Pointer))).ToArray();
+            var uids = all.Select(b => b.Item1).ToArray();
+            var ptrs = all.Select(b => b.Item2).ToArray();
             fixed (long* u = uids) Set(vp, VariantPackUniqueIds, TypeInt64, uids.Length, u, "variant pack uids");
             fixed (nint* p = ptrs) Set(vp, VariantPackDataPointers, TypeVoidPtr, ptrs.Length, p, "variant pack pointers");
             var ws = (nint)workspace;
             Set(vp, VariantPackWorkspace, TypeVoidPtr, 1, &ws, "variant pack workspace");
             Finalize(vp, "variant pack");
-            _variantPack = vp;
+            _variantPacks[key] = vp;
         }
-        Cudnn.Check(CudnnNative.cudnnBackendExecute(handle.Handle, _plan, _variantPack), "cudnnBackendExecute");
+        Cudnn.Check(CudnnNative.cudnnBackendExecute(handle.Handle, _plan, vp), "cudnnBackendExecute");
     }
 
     public void Dispose()
@@ -219,6 +237,7 @@ public sealed unsafe class CudnnGraph : IDisposable
         _descriptors.Clear();
         foreach (var p in _hostScalars) NativeMemory.AlignedFree((void*)p);
         _hostScalars.Clear();
-        _plan = _variantPack = 0;
+        _variantPacks.Clear();
+        _plan = 0;
     }
 }

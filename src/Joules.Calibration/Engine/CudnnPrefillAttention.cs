@@ -25,21 +25,31 @@ public static class PrefillAttentions
             : throw new ArgumentException($"unknown prefill attention '{name}' (expected {string.Join(", ", Names.Values)})");
 }
 
+/// <summary>Where a chunk batch's keys and values are: the engine's paged cache, described once (the cache of each layer is passed when the attention is enqueued).</summary>
+/// <param name="Contexts">Tokens already cached before each chunk.</param>
+/// <param name="PageTable">Each chunk's page ids, row-major, <paramref name="PagesPerSequence"/> per chunk (the first pages of the engine's block table).</param>
+/// <param name="PagesPerSequence">Pages of the longest sequence (cached context plus chunk).</param>
+/// <param name="TotalPages">Pages in one layer's cache.</param>
+/// <param name="PageSize">Tokens per page.</param>
+internal sealed record PagedKv(int[] Contexts, int[] PageTable, int PagesPerSequence, int TotalPages, int PageSize);
+
 /// <summary>
-/// Causal attention of a batch of fresh prompts (no cached context) through cuDNN's fused flash attention, read
-/// straight from the engine's token-major QKV rows and written into its attention rows: one ragged batch, each prompt
-/// found by its first token (ragged offsets) and masked to its length (padding mask), grouped query heads native.
+/// Causal attention of a batch of prefill chunks through cuDNN's fused flash attention, queries read straight from the
+/// engine's token-major QKV rows and outputs written into its attention rows. Fresh prompts take their keys and values
+/// from the same rows; chunks over a cached context read them from the engine's paged cache through cuDNN's paged cache
+/// load (the page table is the engine's block table) with the causal mask aligned bottom-right. Several chunks are one
+/// ragged batch (ragged offsets, per-chunk lengths, padding mask); prompts of one length back to back a plain batch.
 /// </summary>
 /// <remarks>
-/// The graph is the one cudnn-frontend builds for <c>sdpa(..., causal, padding mask)</c> and that PyTorch's cuDNN SDPA
-/// backend ran on the H200 (recorded by calibration/device/cudnn_recipe.py): Q·Kᵀ with per-sequence lengths, scale,
-/// padding mask, top-left causal mask, softmax as max/sub/exp/sum/div (its statistics computed and left virtual, as
-/// the frontend does for inference), P·V. cuDNN recognises the pattern and runs one fused kernel.
+/// The graph is the one cudnn-frontend builds for <c>sdpa(..., causal, padding mask[, paged K/V])</c> and that PyTorch's
+/// cuDNN SDPA backend ran on the H200 (recorded by calibration/device/cudnn_recipe.py): Q·Kᵀ with per-sequence lengths,
+/// scale, padding mask, causal mask, softmax as max/sub/exp/sum/div (its statistics computed and left virtual, as the
+/// frontend does for inference), P·V. cuDNN recognises the pattern and runs one fused kernel.
 /// </remarks>
 internal sealed class CudnnPrefillAttention : IDisposable
 {
     private const long UidQ = 1, UidK = 2, UidV = 3, UidO = 4, UidScale = 5, UidSeqQ = 6, UidSeqKv = 7, UidQOff = 8, UidOOff = 9,
-        UidMasked = 10, UidMasked2 = 11, Virtual = 100;
+        UidMasked = 10, UidMasked2 = 11, UidPageTable = 12, UidKCache = 13, UidVCache = 14, Virtual = 100;
     private readonly CudnnGraph _graph = new();
     private readonly DeviceBuffer? _meta;
     private readonly DeviceBuffer _workspace;
@@ -50,27 +60,34 @@ internal sealed class CudnnPrefillAttention : IDisposable
     /// <param name="heads">Query heads (of this shard).</param>
     /// <param name="kvHeads">Key/value heads (of this shard).</param>
     /// <param name="headDim">Head size.</param>
-    /// <param name="starts">First token of each prompt in those rows.</param>
-    /// <param name="lengths">Tokens of each prompt.</param>
-    public CudnnPrefillAttention(CudnnHandle handle, ulong qkv, ulong output, int heads, int kvHeads, int headDim, int[] starts, int[] lengths)
+    /// <param name="starts">First token of each chunk in those rows.</param>
+    /// <param name="lengths">Tokens of each chunk.</param>
+    /// <param name="paged">Null for fresh prompts (keys and values in the QKV rows); else where the cached keys and values are.</param>
+    public CudnnPrefillAttention(CudnnHandle handle, ulong qkv, ulong output, int heads, int kvHeads, int headDim, int[] starts, int[] lengths,
+        PagedKv? paged = null)
     {
         int b = starts.Length;
-        if (b == 0 || lengths.Length != b) throw new ArgumentException("one length per prompt, at least one prompt");
+        if (b == 0 || lengths.Length != b) throw new ArgumentException("one length per chunk, at least one chunk");
+        if (paged is not null && paged.Contexts.Length != b) throw new ArgumentException("one cached context per chunk");
         long s = lengths.Max(), d = headDim, w = (long)(heads + 2 * kvHeads) * headDim, ow = (long)heads * headDim, h = heads, hk = kvHeads;
+        var keys = Enumerable.Range(0, b).Select(i => lengths[i] + (paged?.Contexts[i] ?? 0)).ToArray();
+        long skv = keys.Max();
+        Paged = paged is not null;
         // Prompts of one length back to back are a plain batch: the graph PyTorch runs, without per-prompt lengths
         // (the padding mask and ragged offsets cost 10-20 % at 1x2048 to 8x2048 on the H200).
-        Ragged = Enumerable.Range(0, b).Any(i => lengths[i] != s || starts[i] != starts[0] + i * s);
+        Ragged = Paged || Enumerable.Range(0, b).Any(i => lengths[i] != s || starts[i] != starts[0] + i * s);
         var g = _graph;
         long[] One(long n) => [n, 1, 1, 1];
         long[] Unit = [1, 1, 1, 1];
-        nint seqQ = 0, seqKv = 0, qOff = 0, oOff = 0;
+        nint seqQ = 0, seqKv = 0, qOff = 0, oOff = 0, pageTable = 0;
         ulong qBase = qkv, oBase = output;
         if (Ragged)
         {
-            // Device metadata: lengths (twice: queries and keys), then the ragged offsets of Q/K/V rows and of O rows (b + 1 each).
-            var meta = new int[2 * b + 2 * (b + 1)];
-            for (var i = 0; i < b; i++) { meta[i] = lengths[i]; meta[b + i] = lengths[i]; }
-            int qo = 2 * b, oo = qo + b + 1;
+            // Device metadata: query lengths, key lengths, the ragged offsets of Q rows and of O rows (b + 1 each), the page table.
+            int pt = paged is null ? 0 : b * paged.PagesPerSequence;
+            var meta = new int[2 * b + 2 * (b + 1) + pt];
+            for (var i = 0; i < b; i++) { meta[i] = lengths[i]; meta[b + i] = keys[i]; }
+            int qo = 2 * b, oo = qo + b + 1, po = oo + b + 1;
             for (var i = 0; i < b; i++)
             {
                 meta[qo + i] = checked((int)(starts[i] * w));
@@ -78,6 +95,7 @@ internal sealed class CudnnPrefillAttention : IDisposable
             }
             meta[qo + b] = checked((int)((starts[^1] + lengths[^1]) * w));
             meta[oo + b] = checked((int)((starts[^1] + lengths[^1]) * ow));
+            if (paged is not null) Array.Copy(paged.PageTable, 0, meta, po, pt);
             _meta = new DeviceBuffer(meta.Length * 4L);
             _meta.Upload<int>(meta);
             seqQ = g.Tensor(UidSeqQ, DataInt32, One(b), Unit);
@@ -88,6 +106,12 @@ internal sealed class CudnnPrefillAttention : IDisposable
             g.Bind(UidSeqKv, _meta.At(b * 4L));
             g.Bind(UidQOff, _meta.At(qo * 4L));
             g.Bind(UidOOff, _meta.At(oo * 4L));
+            if (paged is not null)
+            {
+                long pps = paged.PagesPerSequence;
+                pageTable = g.Tensor(UidPageTable, DataInt32, [b, 1, pps, 1], [pps, pps, 1, 1]);
+                g.Bind(UidPageTable, _meta.At(po * 4L));
+            }
         }
         else
         {
@@ -95,20 +119,36 @@ internal sealed class CudnnPrefillAttention : IDisposable
             oBase += (ulong)(starts[0] * ow * 2);
         }
         var q = g.Tensor(UidQ, DataBfloat16, [b, h, s, d], [s * w, d, w, 1], raggedOffset: qOff);
-        // Kᵀ as the backend's first matmul takes it: dims (b, hk, d, s) over the same rows.
-        var kt = g.Tensor(UidK, DataBfloat16, [b, hk, d, s], [s * w, d, 1, w], raggedOffset: qOff);
-        var v = g.Tensor(UidV, DataBfloat16, [b, hk, s, d], [s * w, d, w, 1], raggedOffset: qOff);
         var o = g.Tensor(UidO, DataBfloat16, [b, h, s, d], [s * ow, d, ow, 1], raggedOffset: oOff);
         g.Bind(UidQ, qBase);
-        g.Bind(UidK, qBase + (ulong)(h * d * 2));
-        g.Bind(UidV, qBase + (ulong)((h + hk) * d * 2));
         g.Bind(UidO, oBase);
+        long next = Virtual;
+        nint kt, v;
+        if (paged is null)
+        {
+            // Kᵀ as the backend's first matmul takes it: dims (b, hk, d, s) over the same rows.
+            kt = g.Tensor(UidK, DataBfloat16, [b, hk, d, s], [s * w, d, 1, w], raggedOffset: qOff);
+            v = g.Tensor(UidV, DataBfloat16, [b, hk, s, d], [s * w, d, w, 1], raggedOffset: qOff);
+            g.Bind(UidK, qBase + (ulong)(h * d * 2));
+            g.Bind(UidV, qBase + (ulong)((h + hk) * d * 2));
+        }
+        else
+        {
+            // The engine's cache of one layer: [page][slot][kv head][dim], bound per layer when enqueued.
+            long ps = paged.PageSize;
+            long[] cDims = [paged.TotalPages, hk, ps, d], cStrides = [ps * hk * d, d, hk * d, 1];
+            var kCache = g.Tensor(UidKCache, DataBfloat16, cDims, cStrides);
+            var vCache = g.Tensor(UidVCache, DataBfloat16, cDims, cStrides);
+            kt = g.Tensor(next++, DataBfloat16, [b, hk, d, skv], [d * skv * hk, d * skv, 1, d], isVirtual: true);
+            v = g.Tensor(next++, DataBfloat16, [b, hk, skv, d], [d * skv * hk, d * skv, d, 1], isVirtual: true);
+            g.PagedCacheLoad(kCache, pageTable, seqKv, kt);
+            g.PagedCacheLoad(vCache, pageTable, seqKv, v);
+        }
         var scale = g.Scalar(UidScale, 1f / MathF.Sqrt(headDim));
         var lowest = Ragged ? g.Scalar(UidMasked, float.MinValue) : 0;
         var lowest2 = g.Scalar(UidMasked2, float.MinValue);
 
-        long next = Virtual;
-        long[] sDims = [b, h, s, s], sStrides = [h * s * s, s * s, s, 1], rDims = [b, h, s, 1], rStrides = [h * s, s, 1, 1];
+        long[] sDims = [b, h, s, skv], sStrides = [h * s * skv, s * skv, skv, 1], rDims = [b, h, s, 1], rStrides = [h * s, s, 1, 1];
         nint Scores(int type) => g.Tensor(next++, type, sDims, sStrides, isVirtual: true);
         nint Rows() => g.Tensor(next++, DataFloat, rDims, rStrides, isVirtual: true);
 
@@ -119,7 +159,7 @@ internal sealed class CudnnPrefillAttention : IDisposable
         var s3 = s2;
         if (Ragged)
         {
-            // Padding mask: rows and columns past each prompt's length.
+            // Padding mask: rows and columns past each chunk's queries and keys.
             var row = Scores(DataInt32); g.Pointwise(PwGenIndex, DataInt32, s2, row, axis: 2);
             var col = Scores(DataInt32); g.Pointwise(PwGenIndex, DataInt32, s2, col, axis: 3);
             var rowIn = Scores(DataBoolean); g.Pointwise(PwCmpLt, DataBoolean, row, rowIn, b: seqQ);
@@ -127,15 +167,22 @@ internal sealed class CudnnPrefillAttention : IDisposable
             var inside = Scores(DataBoolean); g.Pointwise(PwLogicalAnd, DataBoolean, rowIn, inside, b: colIn);
             s3 = Scores(DataFloat); g.Pointwise(PwBinarySelect, DataFloat, s2, s3, b: lowest, t: inside);
         }
-        // Causal mask, top-left aligned (a fresh prompt's queries and keys are the same tokens).
+        // Causal mask: query row r of a chunk over c cached tokens sees keys 0..c + r (bottom-right aligned, as
+        // row + keys - queries >= column); a fresh prompt's queries and keys are the same tokens (top-left).
         var row2 = Scores(DataInt32); g.Pointwise(PwGenIndex, DataFloat, s3, row2, axis: 2);
         var col2 = Scores(DataInt32); g.Pointwise(PwGenIndex, DataFloat, s3, col2, axis: 3);
+        if (Paged)
+        {
+            var shifted = Scores(DataInt32); g.Pointwise(PwAdd, DataInt32, row2, shifted, b: seqKv);
+            var aligned = Scores(DataInt32); g.Pointwise(PwSub, DataInt32, shifted, aligned, b: seqQ);
+            row2 = aligned;
+        }
         var causal = Scores(DataBoolean); g.Pointwise(PwCmpGe, DataBoolean, row2, causal, b: col2);
         var s4 = Scores(DataFloat); g.Pointwise(PwBinarySelect, DataFloat, s3, s4, b: lowest2, t: causal);
         // Softmax with its statistics (max + log of the sum), as the frontend lowers it.
         var max = Rows(); g.Reduction(ReduceMax, s4, max);
-        var shifted = Scores(DataFloat); g.Pointwise(PwSub, DataFloat, s4, shifted, b: max);
-        var exp = Scores(DataFloat); g.Pointwise(PwExp, DataFloat, shifted, exp);
+        var centred = Scores(DataFloat); g.Pointwise(PwSub, DataFloat, s4, centred, b: max);
+        var exp = Scores(DataFloat); g.Pointwise(PwExp, DataFloat, centred, exp);
         var sum = Rows(); g.Reduction(ReduceAdd, exp, sum);
         var log = Rows(); g.Pointwise(PwLog, DataFloat, sum, log);
         var stats = Rows(); g.Pointwise(PwAdd, DataFloat, max, stats, b: log);
@@ -144,19 +191,32 @@ internal sealed class CudnnPrefillAttention : IDisposable
         g.Plan(handle);
         _workspace = new DeviceBuffer(Math.Max(256, g.WorkspaceBytes));
         Handle = handle;
-        Prompts = b;
+        Chunks = b;
     }
 
     public CudnnHandle Handle { get; }
-    /// <summary>Prompts in the batch.</summary>
-    public int Prompts { get; }
-    /// <summary>Whether the prompts differ in length (or are not back to back), so the graph carries per-prompt lengths and ragged offsets.</summary>
+    /// <summary>Chunks (prompts) in the batch.</summary>
+    public int Chunks { get; }
+    /// <summary>Whether keys and values come from the paged cache (chunks over a cached context).</summary>
+    public bool Paged { get; }
+    /// <summary>Whether the graph carries per-chunk lengths and ragged offsets (chunks of different lengths, not back to back, or paged).</summary>
     public bool Ragged { get; }
     /// <summary>The engine cuDNN chose.</summary>
     public string EngineLabel => _graph.EngineLabel;
 
-    /// <summary>Enqueues the attention on the handle's stream.</summary>
-    public void Enqueue() => _graph.Execute(Handle, _workspace.Ptr);
+    /// <summary>Enqueues the attention of fresh prompts on the handle's stream.</summary>
+    public void Enqueue()
+    {
+        if (Paged) throw new InvalidOperationException("chunks over a cache need the layer's K and V cache");
+        _graph.Execute(Handle, _workspace.Ptr);
+    }
+
+    /// <summary>Enqueues the attention of chunks over the given layer's paged K and V cache.</summary>
+    public void Enqueue(ulong kCache, ulong vCache)
+    {
+        if (!Paged) { Enqueue(); return; }
+        _graph.Execute(Handle, _workspace.Ptr, kCache, (UidKCache, kCache), (UidVCache, vCache));
+    }
 
     public void Dispose()
     {

@@ -59,6 +59,9 @@ public static class EngineSelfTest
             Add($"prefill attention cudnn d{d} gqa{hq / hk} ragged prompts", () => CudnnPrefill(s, rnd, hq, hk, d, promptLengths));
         Add("prefill attention cudnn d128 gqa4 batch of 3x200", () => CudnnPrefill(s, rnd, 8, 2, 128, [200, 200, 200]));
         Add("prefill attention cudnn d64 gqa8 one prompt of 333", () => CudnnPrefill(s, rnd, 8, 1, 64, [333]));
+        // Chunks over a paged cache (and a fresh prompt among them) through cuDNN's paged cache load.
+        foreach (var (hq, hk, d) in new[] { (8, 2, 128), (8, 1, 64) })
+            Add($"prefill attention cudnn d{d} gqa{hq / hk} chunks over a paged cache", () => CudnnChunks(s, rnd, hq, hk, d));
         int sms = engine.Context.MultiprocessorCount;
         // The streaming GEMV at every row count it has a kernel for, each input mode; n not a multiple of its 4 rows per
         // block and k not a multiple of one warp sweep (256) check the edges; gathered rows as the LM head reads them.
@@ -566,6 +569,46 @@ public static class EngineSelfTest
                 }
         }
         return Compare($"prefill attention d{d} gqa{hq / hk} chunked pipelined={pipelined}", bo.Download<ushort>((long)t * ow), reference);
+    }
+
+    private static SelfTestResult CudnnChunks(CudaStream s, Random rnd, int hq, int hk, int d)
+    {
+        var name = $"prefill attention cudnn d{d} gqa{hq / hk} chunks over a paged cache";
+        if (!Cudnn.IsAvailable(out var why)) return new SelfTestResult(name, double.NaN, Bf16Tolerance, 0, 0, SkippedBecause: why);
+        const int pageSize = 16;
+        (int New, int Ctx)[] seqs = [(37, 50), (64, 0), (100, 130), (1, 700), (70, 5)];
+        int t = seqs.Sum(x => x.New), width = (hq + 2 * hk) * d, ow = hq * d;
+        var (table, maxPages, totalPages) = Pages(rnd, seqs.Select(x => x.New + x.Ctx).ToArray(), pageSize);
+        var qkv = RandomBf16(rnd, (long)t * width);
+        var kc = RandomBf16(rnd, (long)totalPages * pageSize * hk * d);
+        var vc = RandomBf16(rnd, (long)totalPages * pageSize * hk * d);
+        var start = new int[seqs.Length];
+        for (var i = 1; i < seqs.Length; i++) start[i] = start[i - 1] + seqs[i - 1].New;
+        using var bq = Up(qkv.Bits); using var bk = Up(kc.Bits); using var bv = Up(vc.Bits); using var bo = Poisoned((long)t * ow);
+        using var handle = new CudnnHandle(s);
+        string engineLabel;
+        var paged = new PagedKv(seqs.Select(x => x.Ctx).ToArray(), table, maxPages, totalPages, pageSize);
+        using (var attention = new CudnnPrefillAttention(handle, bq.Ptr, bo.Ptr, hq, hk, d, start, seqs.Select(x => x.New).ToArray(), paged))
+        {
+            attention.Enqueue(bk.Ptr, bv.Ptr);
+            s.Synchronize();
+            engineLabel = attention.EngineLabel;
+        }
+        var reference = new double[(long)t * ow];
+        for (var i = 0; i < seqs.Length; i++)
+        {
+            int seq = i;
+            long Off(int pos, int kvh) => ((long)table[seq * maxPages + pos / pageSize] * pageSize + pos % pageSize) * hk * d + kvh * d;
+            for (var r = 0; r < seqs[i].New; r++)
+                for (var h = 0; h < hq; h++)
+                {
+                    int kvh = h / (hq / hk);
+                    var o = AttendRef(qkv.Values, (start[i] + r) * width + h * d, (j, c) => kc.Values[Off(j, kvh) + c],
+                        (j, c) => vc.Values[Off(j, kvh) + c], seqs[i].Ctx + r, d);
+                    Array.Copy(o, 0, reference, (long)(start[i] + r) * ow + h * d, d);
+                }
+        }
+        return Compare($"{name} ({engineLabel})", bo.Download<ushort>((long)t * ow), reference);
     }
 
     private static SelfTestResult CudnnPrefill(CudaStream s, Random rnd, int hq, int hk, int d, int[] lengths)

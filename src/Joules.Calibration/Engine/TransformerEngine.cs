@@ -16,7 +16,7 @@ public sealed record EngineOptions
     public int Device { get; init; }
     /// <summary>Prefill attention with double-buffered cp.async K/V tiles (default) or the single-buffer kernel.</summary>
     public bool PipelinedPrefill { get; init; } = true;
-    /// <summary>Attention of fresh prompts (no cached context): Joules' kernel, or cuDNN's fused flash attention where cuDNN is installed; chunks over a cache always run Joules' kernel.</summary>
+    /// <summary>Prefill attention: Joules' kernel, or cuDNN's fused flash attention where cuDNN is installed (fresh prompts from the QKV rows, chunks over a cache from the paged cache).</summary>
     public PrefillAttention PrefillAttention { get; init; } = PrefillAttention.Joules;
     /// <summary>Decode-attention kernel variant.</summary>
     /// <remarks>Tensor cores by default since 2026-12-03: on the H200 the same binary ran the 8B's decode step at b=64
@@ -51,7 +51,7 @@ public sealed record EngineOptions
             _ => "joules split-KV two-pass",
         },
         ["engine.prefill_attention"] = PrefillAttention == PrefillAttention.Cudnn
-            ? $"cuDNN {CudnnVersionOrNone()} fused flash attention (ragged, padding and causal masks) for fresh prompts; chunks over a cache: {JoulesPrefill}"
+            ? $"cuDNN {CudnnVersionOrNone()} fused flash attention (ragged, padding and causal masks; chunks over a cache through its paged cache load)"
             : JoulesPrefill,
         ["engine.decode_graphs"] = UseGraphs ? "cuda graphs" : "eager",
         ["engine.kernels_sha256"] = EngineKernels.SourceSha256,
@@ -311,6 +311,7 @@ public sealed class TransformerEngine : IEngineInstance
     {
         var m = Shard;
         p.CudnnPrefill?.Enqueue();
+        p.CudnnChunks?.Enqueue(kc, vc);
         if (p.TileCount > 0)
             _k.PrefillAttention(s, m.HeadDim, p.Qkv.Ptr, kc, vc, p.BlockTable.Ptr, p.MaxPages, Options.PageSize, p.Tiles.Ptr, p.TileCount,
                 p.SeqStart.Ptr, p.SeqNew.Ptr, p.SeqCtx.Ptr, p.Attn.Ptr, m.Heads, m.KvHeads, Options.PipelinedPrefill);
@@ -410,7 +411,7 @@ public sealed class TransformerEngine : IEngineInstance
             var blockTable = new int[Sequences * MaxPages];
             var seqStart = new int[Sequences]; var seqNew = new int[Sequences]; var seqCtx = new int[Sequences];
             var tokPos = new int[Tokens]; var tokSlot = new int[Tokens]; var lastRows = new int[Sequences];
-            var tiles = new List<int>(); var dseq = new List<int>(); var fresh = new List<int>();
+            var tiles = new List<int>(); var dseq = new List<int>(); var fresh = new List<int>(); var chunks = new List<int>();
             int next = 0, tok = 0;
             for (var i = 0; i < Sequences; i++)
             {
@@ -427,7 +428,7 @@ public sealed class TransformerEngine : IEngineInstance
                 tok += w.NewTokens;
                 lastRows[i] = tok - 1;
                 if (EngineMath.IsDecode(w)) dseq.Add(i);
-                else if (e._cudnn is not null && w.ContextBefore == 0) fresh.Add(i);
+                else if (e._cudnn is not null) (w.ContextBefore == 0 ? fresh : chunks).Add(i);
                 else for (var q0 = 0; q0 < w.NewTokens; q0 += 64) { tiles.Add(i); tiles.Add(q0); }
             }
             TileCount = tiles.Count / 2;
@@ -475,6 +476,17 @@ public sealed class TransformerEngine : IEngineInstance
             if (fresh.Count > 0)
                 CudnnPrefill = new CudnnPrefillAttention(e._cudnn!, Qkv.Ptr, Attn.Ptr, m.Heads, m.KvHeads, m.HeadDim,
                     fresh.Select(i => seqStart[i]).ToArray(), fresh.Select(i => seqNew[i]).ToArray());
+            if (chunks.Count > 0)
+            {
+                // Each chunk's first pages of the block table, as many as the longest sequence among them needs.
+                int pps = chunks.Max(i => EngineMath.PagesFor(seqCtx[i] + seqNew[i], pageSize));
+                var table = new int[chunks.Count * pps];
+                for (var j = 0; j < chunks.Count; j++)
+                    Array.Copy(blockTable, chunks[j] * MaxPages, table, j * pps, EngineMath.PagesFor(seqCtx[chunks[j]] + seqNew[chunks[j]], pageSize));
+                CudnnChunks = new CudnnPrefillAttention(e._cudnn!, Qkv.Ptr, Attn.Ptr, m.Heads, m.KvHeads, m.HeadDim,
+                    chunks.Select(i => seqStart[i]).ToArray(), chunks.Select(i => seqNew[i]).ToArray(),
+                    new PagedKv(chunks.Select(i => seqCtx[i]).ToArray(), table, pps, TotalPages, pageSize));
+            }
             // The cached context holds random keys and values (never zeros, which would make attention trivially uniform).
             e._k.FillUniform(e._stream, KCache.Ptr, KCache.Bytes / 2, e.Options.Seed + 101, 1f);
             e._k.FillUniform(e._stream, VCache.Ptr, VCache.Bytes / 2, e.Options.Seed + 202, 1f);
@@ -534,6 +546,8 @@ public sealed class TransformerEngine : IEngineInstance
         public DeviceBuffer DecodeSeqs { get; }
         /// <summary>cuDNN's attention over the fresh prompts (null unless the engine runs prefill attention through cuDNN and the iteration has some).</summary>
         public CudnnPrefillAttention? CudnnPrefill { get; }
+        /// <summary>cuDNN's attention over the chunks with a cached context, keys and values read from the paged cache (null likewise).</summary>
+        public CudnnPrefillAttention? CudnnChunks { get; }
         /// <summary>Work-list decode attention's chunk table (null for the other kernels or without decodes).</summary>
         public DeviceBuffer? Work { get; }
         public CudaGraph? Graph { get; set; }
@@ -542,6 +556,7 @@ public sealed class TransformerEngine : IEngineInstance
         {
             Graph?.Dispose();
             CudnnPrefill?.Dispose();
+            CudnnChunks?.Dispose();
             foreach (var b in _all) b.Dispose();
             _all.Clear();
         }
