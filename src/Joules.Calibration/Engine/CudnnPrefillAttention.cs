@@ -31,7 +31,49 @@ public static class PrefillAttentions
 /// <param name="PagesPerSequence">Pages of the longest sequence (cached context plus chunk).</param>
 /// <param name="TotalPages">Pages in one layer's cache.</param>
 /// <param name="PageSize">Tokens per page.</param>
-internal sealed record PagedKv(int[] Contexts, int[] PageTable, int PagesPerSequence, int TotalPages, int PageSize);
+internal sealed record PagedKv(int[] Contexts, int[] PageTable, int PagesPerSequence, int TotalPages, int PageSize)
+{
+    /// <summary>The chunks' rows of the engine's block table (<paramref name="blockTable"/>: <paramref name="maxPages"/> page ids per sequence), cut to the pages the longest of them needs, as cuDNN wants the table (ceil(keys / page size) columns).</summary>
+    public static PagedKv ForChunks(int[] blockTable, int maxPages, IReadOnlyList<int> chunks, int[] contexts, int[] newTokens, int totalPages, int pageSize)
+    {
+        int pps = chunks.Max(i => EngineMath.PagesFor(contexts[i] + newTokens[i], pageSize));
+        var table = new int[chunks.Count * pps];
+        for (var j = 0; j < chunks.Count; j++)
+            Array.Copy(blockTable, chunks[j] * maxPages, table, j * pps, EngineMath.PagesFor(contexts[chunks[j]] + newTokens[chunks[j]], pageSize));
+        return new PagedKv(chunks.Select(i => contexts[i]).ToArray(), table, pps, totalPages, pageSize);
+    }
+}
+
+/// <summary>The device metadata of a ragged cuDNN attention batch, as one int32 array: query lengths, key lengths, the ragged element offsets of the Q/K/V rows and of the output rows (chunks + 1 each), then the page table.</summary>
+internal sealed record CudnnAttentionMetadata(int[] Values, int KeyLengths, int RowOffsets, int OutputOffsets, int PageTable)
+{
+    /// <param name="starts">First token of each chunk in the rows.</param>
+    /// <param name="lengths">Tokens of each chunk.</param>
+    /// <param name="rowWidth">Elements per QKV row.</param>
+    /// <param name="outputWidth">Elements per output row.</param>
+    /// <param name="paged">Cached contexts and page table, or null for fresh prompts.</param>
+    public static CudnnAttentionMetadata Build(int[] starts, int[] lengths, long rowWidth, long outputWidth, PagedKv? paged)
+    {
+        int b = starts.Length, pt = paged is null ? 0 : b * paged.PagesPerSequence;
+        var meta = new int[2 * b + 2 * (b + 1) + pt];
+        int qo = 2 * b, oo = qo + b + 1, po = oo + b + 1;
+        for (var i = 0; i < b; i++)
+        {
+            meta[i] = lengths[i];
+            meta[b + i] = lengths[i] + (paged?.Contexts[i] ?? 0);
+            meta[qo + i] = checked((int)(starts[i] * rowWidth));
+            meta[oo + i] = checked((int)(starts[i] * outputWidth));
+        }
+        meta[qo + b] = checked((int)((starts[^1] + lengths[^1]) * rowWidth));
+        meta[oo + b] = checked((int)((starts[^1] + lengths[^1]) * outputWidth));
+        if (paged is not null) Array.Copy(paged.PageTable, 0, meta, po, pt);
+        return new CudnnAttentionMetadata(meta, b, qo, oo, po);
+    }
+
+    /// <summary>Whether prompts this long at these rows are a plain batch (one length, back to back, no cache) rather than a ragged one.</summary>
+    public static bool IsPlainBatch(int[] starts, int[] lengths, bool paged) =>
+        !paged && Enumerable.Range(0, starts.Length).All(i => lengths[i] == lengths[0] && starts[i] == starts[0] + i * lengths[0]);
+}
 
 /// <summary>
 /// Causal attention of a batch of prefill chunks through cuDNN's fused flash attention, queries read straight from the
@@ -75,7 +117,7 @@ internal sealed class CudnnPrefillAttention : IDisposable
         Paged = paged is not null;
         // Prompts of one length back to back are a plain batch: the graph PyTorch runs, without per-prompt lengths
         // (the padding mask and ragged offsets cost 10-20 % at 1x2048 to 8x2048 on the H200).
-        Ragged = Paged || Enumerable.Range(0, b).Any(i => lengths[i] != s || starts[i] != starts[0] + i * s);
+        Ragged = !CudnnAttentionMetadata.IsPlainBatch(starts, lengths, Paged);
         var g = _graph;
         long[] One(long n) => [n, 1, 1, 1];
         long[] Unit = [1, 1, 1, 1];
@@ -83,27 +125,16 @@ internal sealed class CudnnPrefillAttention : IDisposable
         ulong qBase = qkv, oBase = output;
         if (Ragged)
         {
-            // Device metadata: query lengths, key lengths, the ragged offsets of Q rows and of O rows (b + 1 each), the page table.
-            int pt = paged is null ? 0 : b * paged.PagesPerSequence;
-            var meta = new int[2 * b + 2 * (b + 1) + pt];
-            for (var i = 0; i < b; i++) { meta[i] = lengths[i]; meta[b + i] = keys[i]; }
-            int qo = 2 * b, oo = qo + b + 1, po = oo + b + 1;
-            for (var i = 0; i < b; i++)
-            {
-                meta[qo + i] = checked((int)(starts[i] * w));
-                meta[oo + i] = checked((int)(starts[i] * ow));
-            }
-            meta[qo + b] = checked((int)((starts[^1] + lengths[^1]) * w));
-            meta[oo + b] = checked((int)((starts[^1] + lengths[^1]) * ow));
-            if (paged is not null) Array.Copy(paged.PageTable, 0, meta, po, pt);
-            _meta = new DeviceBuffer(meta.Length * 4L);
-            _meta.Upload<int>(meta);
+            var meta = CudnnAttentionMetadata.Build(starts, lengths, w, ow, paged);
+            int qo = meta.RowOffsets, oo = meta.OutputOffsets, po = meta.PageTable;
+            _meta = new DeviceBuffer(meta.Values.Length * 4L);
+            _meta.Upload<int>(meta.Values);
             seqQ = g.Tensor(UidSeqQ, DataInt32, One(b), Unit);
             seqKv = g.Tensor(UidSeqKv, DataInt32, One(b), Unit);
             qOff = g.Tensor(UidQOff, DataInt32, One(b + 1), Unit);
             oOff = g.Tensor(UidOOff, DataInt32, One(b + 1), Unit);
             g.Bind(UidSeqQ, _meta.Ptr);
-            g.Bind(UidSeqKv, _meta.At(b * 4L));
+            g.Bind(UidSeqKv, _meta.At(meta.KeyLengths * 4L));
             g.Bind(UidQOff, _meta.At(qo * 4L));
             g.Bind(UidOOff, _meta.At(oo * 4L));
             if (paged is not null)

@@ -478,14 +478,9 @@ public sealed class TransformerEngine : IEngineInstance
                     fresh.Select(i => seqStart[i]).ToArray(), fresh.Select(i => seqNew[i]).ToArray());
             if (chunks.Count > 0)
             {
-                // Each chunk's first pages of the block table, as many as the longest sequence among them needs.
-                int pps = chunks.Max(i => EngineMath.PagesFor(seqCtx[i] + seqNew[i], pageSize));
-                var table = new int[chunks.Count * pps];
-                for (var j = 0; j < chunks.Count; j++)
-                    Array.Copy(blockTable, chunks[j] * MaxPages, table, j * pps, EngineMath.PagesFor(seqCtx[chunks[j]] + seqNew[chunks[j]], pageSize));
                 CudnnChunks = new CudnnPrefillAttention(e._cudnn!, Qkv.Ptr, Attn.Ptr, m.Heads, m.KvHeads, m.HeadDim,
                     chunks.Select(i => seqStart[i]).ToArray(), chunks.Select(i => seqNew[i]).ToArray(),
-                    new PagedKv(chunks.Select(i => seqCtx[i]).ToArray(), table, pps, TotalPages, pageSize));
+                    PagedKv.ForChunks(blockTable, MaxPages, chunks, seqCtx, seqNew, TotalPages, pageSize));
             }
             // The cached context holds random keys and values (never zeros, which would make attention trivially uniform).
             e._k.FillUniform(e._stream, KCache.Ptr, KCache.Bytes / 2, e.Options.Seed + 101, 1f);
