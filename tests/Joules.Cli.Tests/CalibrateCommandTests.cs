@@ -148,6 +148,28 @@ public class CalibrateCommandTests(Xunit.Abstractions.ITestOutputHelper log) : I
     }
 
     [Fact]
+    public void ThePrefillAttentionReachesTheEngineAndABadNameIsAClearError()
+    {
+        var inst = new CliFakeInstance();
+        var chosen = new List<PrefillAttention>();
+        var env = new CalibrateEnvironment((_, _, options) =>
+        {
+            chosen.Add(options.PrefillAttention);
+            throw new CalibrationException("stop after opening");
+        }, inst, DeviceCount: () => 1);
+        var (code, _, err) = Run(env, "calibrate", "--quick", "--out", _dir);
+        Assert.Contains("stop after opening", err);
+        (code, _, err) = Run(env, "calibrate", "--quick", "--prefill-attention", "cudnn", "--out", _dir);
+        Assert.Contains("stop after opening", err);
+        Assert.Equal([PrefillAttention.Joules, PrefillAttention.Cudnn], chosen);
+        (code, _, err) = Run(env, "calibrate", "--quick", "--prefill-attention", "flash", "--out", _dir);
+        Assert.NotEqual(0, code);
+        Assert.Contains("flash", err);
+        Assert.Contains("cudnn", err);
+        Assert.Equal(2, chosen.Count);
+    }
+
+    [Fact]
     public void GpusMustEqualTpAndTheGpusMustBeThere()
     {
         var (code, _, err) = Run(null, "calibrate", "--model", "llama-3.1-70b", "--tp", "4", "--gpus", "2", "--dry-run");

@@ -63,6 +63,9 @@ public class GpuEngineCommandTests
         (code, _, err) = Run("engine", "bench", "--decode-kernel", "fastest");
         Assert.Equal(1, code);
         Assert.Contains("single-pass", err);
+        (code, _, err) = Run("engine", "bench", "--prefill-attention", "flash");
+        Assert.Equal(1, code);
+        Assert.Contains("cudnn", err);
         (code, _, err) = Run("gpu", "allreduce-bench", "--tokens", "64,-1");
         Assert.Equal(1, code);
         Assert.Contains("--tokens: '-1'", err);

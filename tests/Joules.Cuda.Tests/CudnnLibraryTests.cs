@@ -41,3 +41,25 @@ public class CudnnLibraryTests : IDisposable
         Assert.Contains("libcudnn.so.9", e.Message);
     }
 }
+
+public class CudnnAvailabilityTests
+{
+    [Fact]
+    public void CudnnEitherLoadsWithAVersionOrSaysWhereToGetIt()
+    {
+        // Both outcomes are real: CI machines have no cuDNN, the GPU machine's PyTorch wheel ships one.
+        if (Cudnn.IsAvailable(out var why))
+        {
+            Assert.Null(why);
+            Assert.Matches(@"^9\.\d+\.\d+$", Cudnn.Version());
+            Assert.NotNull(NativeLibraries.LoadedFrom(NativeLibraries.Cudnn));
+        }
+        else
+        {
+            Assert.Contains("could not load cuDNN", why);
+            Assert.Contains("libcudnn.so.9", why);
+            Assert.Contains(CudnnLibrary.OverrideVariable, why);
+            Assert.Contains("nvidia-cudnn-cu13", why);
+        }
+    }
+}
