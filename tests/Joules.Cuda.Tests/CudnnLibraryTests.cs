@@ -3,20 +3,8 @@ using Xunit;
 
 namespace Joules.Cuda.Tests;
 
-public class CudnnLibraryTests : IDisposable
+public class CudnnLibraryTests() : TempTreeTest("joules-cudnn-")
 {
-    private readonly string _root = Directory.CreateTempSubdirectory("joules-cudnn-").FullName;
-
-    public void Dispose() => Directory.Delete(_root, recursive: true);
-
-    private string Touch(params string[] parts)
-    {
-        var path = Path.Combine([_root, .. parts]);
-        Directory.CreateDirectory(Path.GetDirectoryName(path)!);
-        File.WriteAllBytes(path, []);
-        return path;
-    }
-
     [Fact]
     public void FindsTheCudnnThatPyTorchsWheelShipsAfterTheLoadersOwnSearch()
     {

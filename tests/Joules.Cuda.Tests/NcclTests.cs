@@ -5,20 +5,8 @@ using Xunit;
 
 namespace Joules.Cuda.Tests;
 
-public class NcclLibraryTests : IDisposable
+public class NcclLibraryTests() : TempTreeTest("joules-nccl-")
 {
-    private readonly string _root = Directory.CreateTempSubdirectory("joules-nccl-").FullName;
-
-    public void Dispose() => Directory.Delete(_root, recursive: true);
-
-    private string Touch(params string[] parts)
-    {
-        var path = Path.Combine([_root, .. parts]);
-        Directory.CreateDirectory(Path.GetDirectoryName(path)!);
-        File.WriteAllBytes(path, []);
-        return path;
-    }
-
     [Fact]
     public void FindsTheNcclThatPythonPackagesShip()
     {

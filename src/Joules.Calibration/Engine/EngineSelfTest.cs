@@ -554,7 +554,16 @@ public static class EngineSelfTest
         using var bc = Up(seqs.Select(x => x.Ctx).ToArray()); using var bo = Poisoned((long)t * ow);
         k.PrefillAttention(s, d, bq.Ptr, bk.Ptr, bv.Ptr, bt.Ptr, maxPages, pageSize, bti.Ptr, tiles.Count / 2, bs.Ptr, bn.Ptr, bc.Ptr, bo.Ptr, hq, hk, pipelined);
         s.Synchronize();
-        var reference = new double[(long)t * ow];
+        var reference = PagedPrefillReference(qkv.Values, kc.Values, vc.Values, table, maxPages, pageSize, seqs, start, hq, hk, d);
+        return Compare($"prefill attention d{d} gqa{hq / hk} chunked pipelined={pipelined}", bo.Download<ushort>((long)t * ow), reference);
+    }
+
+    /// <summary>float64 causal attention of prefill chunks whose keys and values (their own included) are in a paged cache: query r of a chunk over c cached tokens sees keys 0..c + r.</summary>
+    private static double[] PagedPrefillReference(double[] qkv, double[] kc, double[] vc, int[] table, int maxPages, int pageSize,
+        (int New, int Ctx)[] seqs, int[] start, int hq, int hk, int d)
+    {
+        int width = (hq + 2 * hk) * d, ow = hq * d;
+        var reference = new double[(long)seqs.Sum(x => x.New) * ow];
         for (var i = 0; i < seqs.Length; i++)
         {
             int seq = i;
@@ -563,12 +572,11 @@ public static class EngineSelfTest
                 for (var h = 0; h < hq; h++)
                 {
                     int kvh = h / (hq / hk);
-                    var o = AttendRef(qkv.Values, (start[i] + r) * width + h * d, (j, c) => kc.Values[Off(j, kvh) + c],
-                        (j, c) => vc.Values[Off(j, kvh) + c], seqs[i].Ctx + r, d);
+                    var o = AttendRef(qkv, (start[i] + r) * width + h * d, (j, c) => kc[Off(j, kvh) + c], (j, c) => vc[Off(j, kvh) + c], seqs[i].Ctx + r, d);
                     Array.Copy(o, 0, reference, (long)(start[i] + r) * ow + h * d, d);
                 }
         }
-        return Compare($"prefill attention d{d} gqa{hq / hk} chunked pipelined={pipelined}", bo.Download<ushort>((long)t * ow), reference);
+        return reference;
     }
 
     private static SelfTestResult CudnnChunks(CudaStream s, Random rnd, int hq, int hk, int d)
@@ -594,20 +602,7 @@ public static class EngineSelfTest
             s.Synchronize();
             engineLabel = attention.EngineLabel;
         }
-        var reference = new double[(long)t * ow];
-        for (var i = 0; i < seqs.Length; i++)
-        {
-            int seq = i;
-            long Off(int pos, int kvh) => ((long)table[seq * maxPages + pos / pageSize] * pageSize + pos % pageSize) * hk * d + kvh * d;
-            for (var r = 0; r < seqs[i].New; r++)
-                for (var h = 0; h < hq; h++)
-                {
-                    int kvh = h / (hq / hk);
-                    var o = AttendRef(qkv.Values, (start[i] + r) * width + h * d, (j, c) => kc.Values[Off(j, kvh) + c],
-                        (j, c) => vc.Values[Off(j, kvh) + c], seqs[i].Ctx + r, d);
-                    Array.Copy(o, 0, reference, (long)(start[i] + r) * ow + h * d, d);
-                }
-        }
+        var reference = PagedPrefillReference(qkv.Values, kc.Values, vc.Values, table, maxPages, pageSize, seqs, start, hq, hk, d);
         return Compare($"{name} ({engineLabel})", bo.Download<ushort>((long)t * ow), reference);
     }
 
