@@ -86,7 +86,7 @@ public sealed class TransformerEngine : IEngineInstance
     private readonly LayerWeights[] _layers;
     private readonly DeviceBuffer _embedding, _lmHead, _finalNorm;
     private readonly TensorParallelRank? _rank;
-    private CudnnHandle? _cudnn;
+    private readonly CudnnHandle? _cudnn;
     private Prepared? _p;
 
     internal sealed record LayerWeights(DeviceBuffer Qkv, DeviceBuffer? QkvBias, DeviceBuffer O, DeviceBuffer GateUp, DeviceBuffer Down,
@@ -173,7 +173,6 @@ public sealed class TransformerEngine : IEngineInstance
     internal DeviceBuffer LmHead => _lmHead;
     internal DeviceBuffer FinalNorm => _finalNorm;
     internal Prepared? Current => _p;
-    internal CudnnHandle? CudnnHandle => _cudnn;
     public IterationComposition? Composition => _p?.Composition;
     /// <summary>Whether the prepared composition replays through a CUDA graph.</summary>
     public bool UsesGraph => _p?.Graph != null;
