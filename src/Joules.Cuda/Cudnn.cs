@@ -85,11 +85,14 @@ public static unsafe class Cudnn
         return $"{v / 10000}.{v % 10000 / 100}.{v % 100}";
     }
 
+    /// <summary>cuDNN's own name for a status code ("CUDNN_STATUS_NOT_SUPPORTED_GRAPH_PATTERN", ...).</summary>
+    public static string StatusName(int status) => Marshal.PtrToStringAnsi(CudnnNative.cudnnGetErrorString(status)) ?? $"status {status}";
+
     /// <summary>Throws for a non-zero status, naming the function, cuDNN's status string and its last error message.</summary>
     public static void Check(int status, string function)
     {
         if (status == 0) return;
-        var name = Marshal.PtrToStringAnsi(CudnnNative.cudnnGetErrorString(status)) ?? $"status {status}";
+        var name = StatusName(status);
         var buf = stackalloc byte[1024];
         buf[0] = 0;
         CudnnNative.cudnnGetLastErrorString(buf, 1024);

@@ -188,7 +188,7 @@ public sealed unsafe class CudnnGraph : IDisposable
             var plan = Create(ExecutionPlanDescriptor);
             SetDescriptor(plan, ExecutionPlanEngineConfig, cfgs[i], "plan engine config");
             int st = CudnnNative.cudnnBackendFinalize(plan);
-            if (st != 0) { failures.Add($"configuration {i}: status {st}"); continue; }
+            if (st != 0) { failures.Add($"configuration {i}: {Cudnn.StatusName(st)}"); continue; }
             long ws = 0, n = 0;
             Cudnn.Check(CudnnNative.cudnnBackendGetAttribute(plan, ExecutionPlanWorkspaceSize, TypeInt64, 1, &n, &ws), "cudnnBackendGetAttribute(workspace)");
             _plan = plan;
