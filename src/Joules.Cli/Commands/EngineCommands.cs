@@ -35,8 +35,9 @@ public static class EngineCommands
     {
         var option = new Option<string>("--prefill-attention")
         {
-            Description = "Attention of fresh prompts: joules (Joules' flash-style kernel) or cudnn (cuDNN's fused flash attention, found in the " +
-                          "Python packages PyTorch installs or through JOULES_CUDNN_LIBRARY; prompts over a cached context still run Joules' kernel)",
+            Description = "Prefill attention: joules (Joules' flash-style kernel) or cudnn (cuDNN's fused flash attention, found in the " +
+                          "Python packages PyTorch installs or through JOULES_CUDNN_LIBRARY; chunks over a cached context read the paged cache " +
+                          "through cuDNN's paged cache load; decode attention is --decode-kernel's either way)",
             DefaultValueFactory = _ => PrefillAttentions.Names[new EngineOptions().PrefillAttention],
         };
         option.AcceptOnlyFromAmong([.. PrefillAttentions.Names.Values]);
