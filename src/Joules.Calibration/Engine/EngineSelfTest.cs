@@ -105,7 +105,7 @@ public static class EngineSelfTest
         using (var gemvEngine = new TransformerEngine(TinyModel, 1, new EngineOptions { UseGraphs = true, Seed = (uint)seed + 1, GemvMaxTokens = EngineKernels.GemvMaxRows }))
             foreach (var r in Model(gemvEngine, $"model (2 layers, {DecodeBatch.Sequences.Count} decodes: fused GEMV path, graph)", DecodeBatch)) { results.Add(r); progress?.Invoke(r); }
         foreach (var r in Model(engine, "model (2 layers, 1 decode: cuBLASLt path, graph)", SingleDecode)) { results.Add(r); progress?.Invoke(r); }
-        // The mixed batch again with the fresh prompts' attention through cuDNN (the chunk over a cache stays on Joules' kernel).
+        // The mixed batch again with prefill attention through cuDNN (fresh prompts from the QKV rows, the chunk over a cache from the paged cache).
         const string cudnnModel = "model (2 layers, mixed batch, cuDNN prefill attention, graph)";
         if (!Cudnn.IsAvailable(out var noCudnn)) Add(cudnnModel, () => new SelfTestResult(cudnnModel, double.NaN, Bf16Tolerance, 0, 0, SkippedBecause: noCudnn));
         else
