@@ -3,12 +3,12 @@ using static Joules.Cuda.CudnnEnum;
 
 namespace Joules.Calibration.Engine;
 
-/// <summary>Which kernel runs the attention of prompts that start an iteration with no cached context.</summary>
+/// <summary>Which implementation runs prefill attention (fresh prompts and chunks over a cached context).</summary>
 public enum PrefillAttention
 {
     /// <summary>Joules' own flash-style kernel (tensor cores through mma.sync, cp.async double buffering).</summary>
     Joules,
-    /// <summary>cuDNN's fused flash attention (the backend graph PyTorch's cuDNN SDPA builds), ragged over the iteration's fresh prompts.</summary>
+    /// <summary>cuDNN's fused flash attention (the backend graph PyTorch's cuDNN SDPA builds): fresh prompts from the QKV rows, chunks over a cache through its paged cache load.</summary>
     Cudnn,
 }
 
