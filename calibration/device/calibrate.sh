@@ -101,9 +101,9 @@ calibrate() {
       8b-cudnn-resume)     calibrate --model llama-3.1-8b --trials 3 --window-s 1 --prefill-attention cudnn --out calibration/h200/llama-3.1-8b/cudnn-prefill --resume-on-another-card ;;
       # Every prefill through cuDNN, chunks over a cache too (its paged cache load), into calibration/h200/llama-3.1-8b/cudnn/.
       # 2026-12-04, card GPU-714de2de: 40 of 61 points (and the skip) before the session's device time ran out (inline in the run tool:
-      # timeout -s INT 235 .devrun/joules/joules calibrate ... --force); 8b-cudnn-all-resume finishes it on any card
-      # whose joules loads the same cuDNN (9.14.0 there: the raw log's engine fingerprint names the version; set
-      # JOULES_CUDNN_LIBRARY to a 9.14 build if the card's loader finds another).
+      # timeout -s INT 235 .devrun/joules/joules calibrate ... --force). The default grid then grew to 66 points, so that
+      # log cannot be resumed: 8b-cudnn-all starts over; 8b-cudnn-all-resume continues a new one on any card whose joules
+      # loads the same cuDNN (the raw log's engine fingerprint names the version; JOULES_CUDNN_LIBRARY picks a build).
       8b-cudnn-all)        calibrate --model llama-3.1-8b --trials 3 --window-s 1 --prefill-attention cudnn --out calibration/h200/llama-3.1-8b/cudnn --force ;;
       8b-cudnn-all-resume) calibrate --model llama-3.1-8b --trials 3 --window-s 1 --prefill-attention cudnn --out calibration/h200/llama-3.1-8b/cudnn --resume-on-another-card ;;
       # cuDNN's prefill attention checked against float64 (the selftest's cuDNN lines) and timed alone, per layer.
