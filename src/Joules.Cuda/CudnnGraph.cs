@@ -42,7 +42,10 @@ public sealed unsafe class CudnnGraph : IDisposable
     private static void Finalize(nint d, string what) => Cudnn.Check(CudnnNative.cudnnBackendFinalize(d), $"cudnnBackendFinalize({what})");
 
     /// <summary>A tensor; a virtual one lives only inside the fused kernel, a by-value one is a host scalar fixed when the graph is built.</summary>
-    public nint Tensor(long uid, int dataType, long[] dims, long[] strides, bool isVirtual = false, nint raggedOffset = 0)
+    public nint Tensor(long uid, int dataType, long[] dims, long[] strides, bool isVirtual = false, nint raggedOffset = 0) =>
+        Tensor(uid, dataType, dims, strides, isVirtual, raggedOffset, isByValue: false);
+
+    private nint Tensor(long uid, int dataType, long[] dims, long[] strides, bool isVirtual, nint raggedOffset, bool isByValue)
     {
         if (dims.Length != strides.Length) throw new ArgumentException("dims and strides differ in rank");
         var d = Create(TensorDescriptor);
@@ -51,8 +54,14 @@ public sealed unsafe class CudnnGraph : IDisposable
         fixed (long* p = strides) Set(d, TensorStrides, TypeInt64, strides.Length, p, "tensor strides");
         SetInt64(d, TensorUniqueId, uid, "tensor uid");
         SetInt64(d, TensorByteAlignment, 16, "tensor alignment");
-        byte v = isVirtual ? (byte)1 : (byte)0;
-        Set(d, TensorIsVirtual, TypeBoolean, 1, &v, "tensor virtual");
+        // A by-value scalar sets only its by-value flag, as the graphs recorded from PyTorch do.
+        byte flag = 1;
+        if (isByValue) Set(d, TensorIsByValue, TypeBoolean, 1, &flag, "tensor by value");
+        else
+        {
+            flag = isVirtual ? (byte)1 : (byte)0;
+            Set(d, TensorIsVirtual, TypeBoolean, 1, &flag, "tensor virtual");
+        }
         if (raggedOffset != 0) SetDescriptor(d, TensorRaggedOffset, raggedOffset, "tensor ragged offset");
         Finalize(d, $"tensor {uid}");
         return d;
@@ -61,19 +70,7 @@ public sealed unsafe class CudnnGraph : IDisposable
     /// <summary>A 1x1x1x1 float passed by value (a scale, or the value masked scores take).</summary>
     public nint Scalar(long uid, float value)
     {
-        var d = Create(TensorDescriptor);
-        SetDataType(d, TensorDataType, DataFloat, "scalar data type");
-        long[] one = [1, 1, 1, 1];
-        fixed (long* p = one)
-        {
-            Set(d, TensorDimensions, TypeInt64, 4, p, "scalar dims");
-            Set(d, TensorStrides, TypeInt64, 4, p, "scalar strides");
-        }
-        SetInt64(d, TensorUniqueId, uid, "scalar uid");
-        SetInt64(d, TensorByteAlignment, 16, "scalar alignment");
-        byte t = 1;
-        Set(d, TensorIsByValue, TypeBoolean, 1, &t, "scalar by value");
-        Finalize(d, $"scalar {uid}");
+        var d = Tensor(uid, DataFloat, [1, 1, 1, 1], [1, 1, 1, 1], isVirtual: false, raggedOffset: 0, isByValue: true);
         var host = (nint)NativeMemory.AlignedAlloc(16, 16);
         *(float*)host = value;
         _hostScalars.Add(host);
