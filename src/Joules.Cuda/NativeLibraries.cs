@@ -70,12 +70,13 @@ public static class NativeLibraries
                     if (File.Exists(path) && NativeLibrary.TryLoad(path, out h)) { Remember(logicalName, path, h); return h; }
                 }
             }
-            throw new DllNotFoundException(logicalName switch
+            var (what, hint) = logicalName switch
             {
-                Nccl => $"could not load NCCL: tried {string.Join(", ", tried)} (NCCL comes with the Python package nvidia-nccl-cu13; or set {NcclLibrary.OverrideVariable} to libnccl.so.2's path)",
-                Cudnn => $"could not load cuDNN: tried {string.Join(", ", tried)} (cuDNN comes with the Python package nvidia-cudnn-cu13 that PyTorch installs; or set {CudnnLibrary.OverrideVariable} to libcudnn.so.9's path)",
-                _ => $"could not load {logicalName}: tried {string.Join(", ", tried)} (is the NVIDIA driver / CUDA toolkit installed?)",
-            });
+                Nccl => ("NCCL", $"NCCL comes with the Python package nvidia-nccl-cu13; or set {NcclLibrary.OverrideVariable} to libnccl.so.2's path"),
+                Cudnn => ("cuDNN", $"cuDNN comes with the Python package nvidia-cudnn-cu13 that PyTorch installs; or set {CudnnLibrary.OverrideVariable} to libcudnn.so.9's path"),
+                _ => (logicalName, "is the NVIDIA driver / CUDA toolkit installed?"),
+            };
+            throw new DllNotFoundException($"could not load {what}: tried {string.Join(", ", tried)} ({hint})");
         }
     }
 
