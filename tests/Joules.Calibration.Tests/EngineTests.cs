@@ -78,13 +78,19 @@ public class EngineTests
         Assert.NotEqual(RawLogHeader.EngineFingerprint(p), RawLogHeader.EngineFingerprint(new EngineOptions { DecodeKernel = DecodeKernel.WorkList }.Provenance()));
         var workList = new EngineOptions { DecodeKernel = DecodeKernel.WorkList };
         Assert.NotEqual(RawLogHeader.EngineFingerprint(workList.Provenance()), RawLogHeader.EngineFingerprint((workList with { DecodeMaxGroup = 8 }).Provenance()));
-        // Prefill attention: Joules' kernel by default; through cuDNN the profile names cuDNN, chunks over a cache included.
-        Assert.Equal("joules flash-style, cp.async double-buffered", p["engine.prefill_attention"]);
+        // Prefill attention: auto by default, which is cuDNN where it loads and Joules' kernel elsewhere (as on a CI machine);
+        // the profile names what ran, and through cuDNN it names cuDNN, chunks over a cache included.
+        Assert.Equal(PrefillAttention.Auto, new EngineOptions().PrefillAttention);
+        var joules = new EngineOptions { PrefillAttention = PrefillAttention.Joules }.Provenance()["engine.prefill_attention"];
+        Assert.Equal("joules flash-style, cp.async double-buffered", joules);
+        Assert.Equal(Joules.Cuda.Cudnn.IsAvailable(out _) ? PrefillAttention.Cudnn : PrefillAttention.Joules, new EngineOptions().ResolvedPrefillAttention);
+        if (!Joules.Cuda.Cudnn.IsAvailable(out _)) Assert.Equal(joules, p["engine.prefill_attention"]);
         var cudnn = new EngineOptions { PrefillAttention = PrefillAttention.Cudnn }.Provenance()["engine.prefill_attention"];
         Assert.StartsWith("cuDNN ", cudnn);
         Assert.Contains("fused flash attention", cudnn);
         Assert.Contains("chunks over a cache through its paged cache load", cudnn);
-        Assert.NotEqual(RawLogHeader.EngineFingerprint(p), RawLogHeader.EngineFingerprint(new EngineOptions { PrefillAttention = PrefillAttention.Cudnn }.Provenance()));
+        Assert.NotEqual(RawLogHeader.EngineFingerprint(new EngineOptions { PrefillAttention = PrefillAttention.Joules }.Provenance()),
+            RawLogHeader.EngineFingerprint(new EngineOptions { PrefillAttention = PrefillAttention.Cudnn }.Provenance()));
     }
 
     [Fact]
@@ -92,7 +98,7 @@ public class EngineTests
     {
         foreach (var (kind, name) in PrefillAttentions.Names) Assert.Equal(kind, PrefillAttentions.Parse(name));
         var e = Assert.Throws<ArgumentException>(() => PrefillAttentions.Parse("flash"));
-        Assert.Contains("joules, cudnn", e.Message);
+        Assert.Contains("auto, joules, cudnn", e.Message);
     }
 
     [Fact]

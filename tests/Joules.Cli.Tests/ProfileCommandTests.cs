@@ -136,10 +136,11 @@ public class ProfileCommandTests : IDisposable
         Assert.True(code == 0, err);
         Assert.Contains("roofline: time", output);
         Assert.Contains("NVIDIA H200 (h200)", output);
-        Assert.Contains("decode batch 64 at context 1024      8.09 ms", output);
+        Assert.Contains("decode batch 64 at context 1024      8.01 ms", output);
         // Which kernels measured it, as issue 16 asks a profile to say.
         Assert.Contains("engine       decode attention: joules work-list split-KV on tensor cores", output);
         Assert.Contains("projections: cuBLASLt", output);
+        Assert.Contains("prefill attention: cuDNN 9.14.0 fused flash attention", output);
     }
 
     [Fact]
@@ -161,7 +162,7 @@ public class ProfileCommandTests : IDisposable
     }
 
     [Fact]
-    public void TheCudnnPrefillProfileSaysSoAndMeasuredFreshPromptsFasterThanTheShippedOne()
+    public void TheCudnnPrefillProfileSaysSoAndMeasuredFreshPromptsFasterThanTheJoulesKernelOne()
     {
         var dir = Path.Combine(Joules.Tests.RepoPaths.Calibration, "h200", "llama-3.1-8b");
         JsonElement Show(string path)
@@ -170,16 +171,22 @@ public class ProfileCommandTests : IDisposable
             Assert.True(code == 0, err);
             return JsonDocument.Parse(output).RootElement.Clone();
         }
-        var shipped = Show(Path.Combine(dir, "profile.parquet"));
+        // The profile shipped until 2026-12-04 (Joules' prefill kernel), the side profile with cuDNN for fresh prompts only,
+        // and the shipped one (cuDNN for every prefill, chunks over a cache through its paged load).
+        var joules = Path.Combine(dir, "joules-prefill", "profile.joules-prefill.parquet");
+        var old = Show(joules);
         var cudnn = Show(Path.Combine(dir, "cudnn-prefill", "profile.cudnn-prefill.parquet"));
-        Assert.StartsWith("joules flash-style", shipped.GetProperty("engine").GetProperty("prefill_attention").GetString());
+        var shipped = Show(Path.Combine(dir, "profile.parquet"));
+        Assert.StartsWith("joules flash-style", old.GetProperty("engine").GetProperty("prefill_attention").GetString());
         var attention = cudnn.GetProperty("engine").GetProperty("prefill_attention").GetString()!;
         Assert.StartsWith("cuDNN 9.", attention);
         Assert.Contains("chunks over a cache: joules", attention);
-        // The same decode kernels measured both, so only prefill attention separates them.
-        Assert.Equal(shipped.GetProperty("engine").GetProperty("decode_attention").GetString(), cudnn.GetProperty("engine").GetProperty("decode_attention").GetString());
-        // Where cuDNN ran (fresh prompts), the long prompts took well under the shipped profile's time: 1x32768 1201 vs 2641 ms.
-        var (code, check, err) = Run("profile", "check", Path.Combine(dir, "profile.parquet"), Path.Combine(dir, "cudnn-prefill", "profile.cudnn-prefill.parquet"));
+        Assert.Contains("chunks over a cache through its paged cache load", shipped.GetProperty("engine").GetProperty("prefill_attention").GetString());
+        // The same decode kernels measured all three, so only prefill attention separates them.
+        Assert.Equal(old.GetProperty("engine").GetProperty("decode_attention").GetString(), cudnn.GetProperty("engine").GetProperty("decode_attention").GetString());
+        Assert.Equal(old.GetProperty("engine").GetProperty("decode_attention").GetString(), shipped.GetProperty("engine").GetProperty("decode_attention").GetString());
+        // Where cuDNN ran (fresh prompts), the long prompts took well under the Joules kernel's time: 1x32768 1201 vs 2641 ms.
+        var (code, check, err) = Run("profile", "check", joules, Path.Combine(dir, "cudnn-prefill", "profile.cudnn-prefill.parquet"));
         Assert.True(code == 0, err);
         Assert.Contains("Measured by different engines", check);
         var row = check.Split('\n').First(l => l.StartsWith("| prefill b=1 new=32768 ctx=0 |"));

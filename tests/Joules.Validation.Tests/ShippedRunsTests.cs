@@ -8,15 +8,18 @@ public class ShippedRunsTests
 {
     // The runs of 2026-12-02 (runs/) were served with the work-list decode attention and validated against the 8B profile
     // that engine measured, kept beside the shipped one, and so was the kernel-mismatch run of 2026-12-03 (its published
-    // joules still carried that profile in its data/ folder); the tensor-core runs against the shipped tensor-core profile.
+    // joules still carried that profile in its data/ folder); the tensor-core runs against the tensor-core profile shipped
+    // then, which the cuDNN-prefill profile replaced on 2026-12-04 and which stays beside it.
     private const string WorkListProfile = "h200/llama-3.1-8b/work-list-engine/profile.work-list.parquet";
+    private const string JoulesPrefillProfile = "h200/llama-3.1-8b/joules-prefill/profile.joules-prefill.parquet";
 
     public static TheoryData<string, string, string?> Runs => new()
     {
         { "runs", "online", WorkListProfile }, { "runs", "burst", WorkListProfile }, { "runs", "offline", WorkListProfile },
-        { "tensor-core-ccb303b4/runs", "online", null }, { "tensor-core-ccb303b4/runs", "burst", null }, { "tensor-core-ccb303b4/runs", "offline", null },
+        { "tensor-core-ccb303b4/runs", "online", JoulesPrefillProfile }, { "tensor-core-ccb303b4/runs", "burst", JoulesPrefillProfile },
+        { "tensor-core-ccb303b4/runs", "offline", JoulesPrefillProfile },
         { "kernel-mismatch-5865b8d5/runs", "online", WorkListProfile },
-        { "card-b8aa33cb/runs", "online", null },
+        { "card-b8aa33cb/runs", "online", JoulesPrefillProfile },
     };
 
     [Fact]
@@ -33,7 +36,7 @@ public class ShippedRunsTests
             Overrides = profile is null ? new Joules.Simulation.ScenarioSpec() : new Joules.Simulation.ScenarioSpec().With(Joules.Simulation.Settings.SimulateSettings.Profile, profile),
         });
         static MetricComparison Energy(ValidationResult v) => v.Metrics.Single(m => m.Name == "energy_j");
-        var shipped = Validate(null);
+        var shipped = Validate(Path.Combine(Joules.Tests.RepoPaths.Calibration, JoulesPrefillProfile));
         var sameCard = Validate(own);
         Assert.Equal(MeasuredRun.Load(folder).Metadata.Energy.Gpus.Single().Uuid, sameCard.ProfileFile!.GpuUuid);
         Assert.InRange(Energy(shipped).ErrorPct, 4, 7);
@@ -95,6 +98,15 @@ public class ShippedRunsTests
         Assert.Contains(ValidationReport.Lines(v), l => l.StartsWith("warning: the server ran decode attention", StringComparison.Ordinal));
         Assert.Contains("warning: ", ValidationReport.Html(v));
         Assert.Contains("\"warnings\"", ValidationReport.Json(v));
+        // The same run against today's default profile (prefill attention through cuDNN) is warned about the prefill kernel:
+        // `joules serve --engine gpu` runs Joules' prefill kernel.
+        var now = RunValidator.Validate(folder, new ValidationOptions
+        {
+            ProfileRoot = Joules.Tests.RepoPaths.Calibration,
+            TracePath = Joules.Tests.RepoPaths.Shared("traces", "azure2023_AzureLLMInferenceTrace_conv.csv"),
+        });
+        Assert.EndsWith(Path.Combine("llama-3.1-8b", "profile.parquet"), now.ProfileFile!.Path);
+        Assert.Contains(now.Warnings, w => w.Contains("prefill attention") && w.Contains("cuDNN"));
         // Against a profile with no engine entries, or a server that names none, there is nothing to compare.
         Assert.Empty(RunValidator.KernelWarnings(new Dictionary<string, string> { ["model"] = "llama-3.1-8b" }, ProfileFileInfo.Of(Path.Combine(Joules.Tests.RepoPaths.Calibration, WorkListProfile))));
         Assert.Empty(RunValidator.KernelWarnings(null, ProfileFileInfo.Of(Path.Combine(Joules.Tests.RepoPaths.Calibration, WorkListProfile))));

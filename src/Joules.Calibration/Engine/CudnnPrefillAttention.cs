@@ -6,6 +6,8 @@ namespace Joules.Calibration.Engine;
 /// <summary>Which implementation runs prefill attention (fresh prompts and chunks over a cached context).</summary>
 public enum PrefillAttention
 {
+    /// <summary>cuDNN where it loads (<see cref="Cudnn.IsAvailable"/>), else Joules' kernel: the default, as production engines run a library flash attention.</summary>
+    Auto,
     /// <summary>Joules' own flash-style kernel (tensor cores through mma.sync, cp.async double buffering).</summary>
     Joules,
     /// <summary>cuDNN's fused flash attention (the backend graph PyTorch's cuDNN SDPA builds): fresh prompts from the QKV rows, chunks over a cache through its paged cache load.</summary>
@@ -17,8 +19,12 @@ public static class PrefillAttentions
 {
     public static IReadOnlyDictionary<PrefillAttention, string> Names { get; } = new Dictionary<PrefillAttention, string>
     {
-        [PrefillAttention.Joules] = "joules", [PrefillAttention.Cudnn] = "cudnn",
+        [PrefillAttention.Auto] = "auto", [PrefillAttention.Joules] = "joules", [PrefillAttention.Cudnn] = "cudnn",
     };
+
+    /// <summary>The implementation a setting runs on this machine: <see cref="PrefillAttention.Auto"/> is cuDNN where it loads, else Joules.</summary>
+    public static PrefillAttention Resolve(PrefillAttention choice) =>
+        choice != PrefillAttention.Auto ? choice : Cudnn.IsAvailable(out _) ? PrefillAttention.Cudnn : PrefillAttention.Joules;
 
     public static PrefillAttention Parse(string name) =>
         Names.FirstOrDefault(kv => kv.Value == name) is { Value: not null } hit ? hit.Key

@@ -81,7 +81,13 @@ public sealed class ServingEngine : IDisposable
         Options = options ?? new ServingEngineOptions();
         if (Options.MaxSequences > Options.MaxBatchedTokens)
             throw new ArgumentException($"max-num-seqs ({Options.MaxSequences}) must not exceed max-num-batched-tokens ({Options.MaxBatchedTokens})");
-        _engine = new TransformerEngine(model, 1, new EngineOptions { Device = Options.Device, Seed = Options.Seed, PageSize = Options.BlockSize, DecodeKernel = Options.DecodeKernel });
+        _engine = new TransformerEngine(model, 1, new EngineOptions
+        {
+            Device = Options.Device, Seed = Options.Seed, PageSize = Options.BlockSize, DecodeKernel = Options.DecodeKernel,
+            // Joules' prefill kernel: a serving iteration's prompt lengths change every step, and a cuDNN plan is compiled
+            // per shape (plans bucketed by batch and length are not built yet), so Kernels says what really runs.
+            PrefillAttention = PrefillAttention.Joules,
+        });
         try
         {
             _ctx = _engine.Context;

@@ -16,8 +16,12 @@ public sealed record EngineOptions
     public int Device { get; init; }
     /// <summary>Prefill attention with double-buffered cp.async K/V tiles (default) or the single-buffer kernel.</summary>
     public bool PipelinedPrefill { get; init; } = true;
-    /// <summary>Prefill attention: Joules' kernel, or cuDNN's fused flash attention where cuDNN is installed (fresh prompts from the QKV rows, chunks over a cache from the paged cache).</summary>
-    public PrefillAttention PrefillAttention { get; init; } = PrefillAttention.Joules;
+    /// <summary>Prefill attention: cuDNN's fused flash attention where cuDNN loads, else Joules' kernel (auto, the default), or either one by name.</summary>
+    /// <remarks>Auto since 2026-12-04: through cuDNN the 8B's 1x2048 prefill took 47.9 ms against 55.6 and its 1x32768 1200 ms
+    /// against 2653 on the H200, and the shipped H200 profiles were measured that way (calibration/h200/README.md).</remarks>
+    public PrefillAttention PrefillAttention { get; init; } = PrefillAttention.Auto;
+    /// <summary>The prefill attention these options run on this machine (<see cref="PrefillAttentions.Resolve"/>).</summary>
+    public PrefillAttention ResolvedPrefillAttention => PrefillAttentions.Resolve(PrefillAttention);
     /// <summary>Decode-attention kernel variant.</summary>
     /// <remarks>Tensor cores by default since 2026-12-03: on the H200 the same binary ran the 8B's decode step at b=64
     /// ctx=1024 in 8.12 ms against 9.57 through the CUDA-core work list, and the 70B tp8 shard's b=256 ctx=4096 in 24.5 ms
@@ -50,7 +54,7 @@ public sealed record EngineOptions
             DecodeKernel.SinglePass => "joules split-KV single-pass (split by the longest context)",
             _ => "joules split-KV two-pass",
         },
-        ["engine.prefill_attention"] = PrefillAttention == PrefillAttention.Cudnn
+        ["engine.prefill_attention"] = ResolvedPrefillAttention == PrefillAttention.Cudnn
             ? $"cuDNN {CudnnVersionOrNone()} fused flash attention (ragged, padding and causal masks; chunks over a cache through its paged cache load)"
             : JoulesPrefill,
         ["engine.decode_graphs"] = UseGraphs ? "cuda graphs" : "eager",
@@ -112,7 +116,7 @@ public sealed class TransformerEngine : IEngineInstance
         if (Shard.WeightBytesPerGpu + Options.MemoryMarginBytes > free)
             throw new InvalidOperationException($"{model.Name} tp={tp}: weights need {Shard.WeightBytesPerGpu / 1e9:F1} GB, only {free / 1e9:F1} GB free on {_ctx.Name}");
         _stream = new CudaStream();
-        if (Options.PrefillAttention == PrefillAttention.Cudnn)
+        if (Options.ResolvedPrefillAttention == PrefillAttention.Cudnn)
         {
             if (!Cudnn.IsAvailable(out var noCudnn)) throw new InvalidOperationException($"--prefill-attention cudnn: {noCudnn}");
             _cudnn = new CudnnHandle(_stream);

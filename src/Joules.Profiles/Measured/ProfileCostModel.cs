@@ -9,7 +9,7 @@ namespace Joules.Profiles.Measured;
 /// error) over features with a physical meaning: a per-iteration constant (weight reads, launches), total
 /// tokens (GEMM work) with hinge terms at a few token counts, the GEMM stage's roofline (the slower of its weight
 /// read at the datasheet bandwidth and its math at <see cref="GemmComputeShare"/> of the datasheet FLOP/s: flat while
-/// the weight read bounds the GEMMs, rising per token once the math does), sequences, prefill attention pairs within the chunks, the chunks' sweep over their cached keys (context x max(k, chunk length) for a few k: a short chunk's blocks under-fill the GPU, so its sweep costs per cached key, a long one's per pair), decode context tokens (KV reads), decode context
+/// the weight read bounds the GEMMs, rising per token once the math does), sequences, prefill attention pairs within the chunks, the chunks' sweep over their cached keys (context x max(k, chunk length) for a few k: a short chunk's blocks under-fill the GPU, so its sweep costs per cached key, a long one's per pair; and a hinge, context x max(0, chunk length - 4096), where cuDNN's paged path costs more per pair), decode context tokens (KV reads), decode context
 /// per sequence times max(k, decode sequences) for a few k (decode attention under-fills the GPU at small batches),
 /// and one indicator each for the prefill and the decode attention path (their own kernels in every layer). Energy
 /// is static power times the fitted duration plus energy per unit of the same work features and the prefill
@@ -53,6 +53,8 @@ public sealed partial class ProfileCostModel : IDecodeRunCostModel
     private static readonly double[] s_decodeOccupancy = [2, 8, 32];
     // Chunk lengths up to which a chunk's sweep over its cached keys costs the same whatever its length (see Features).
     private static readonly double[] s_prefillOccupancy = [256, 1024, 2048];
+    // Chunk length beyond which a chunk's sweep over its cached keys costs more per pair (see Features).
+    private const double LongChunkTokens = 4096;
 
     private readonly MeasuredGrid? _prefill;
     private readonly MeasuredGrid? _decode;
@@ -223,7 +225,7 @@ public sealed partial class ProfileCostModel : IDecodeRunCostModel
     public IReadOnlyList<string> FeatureNames =>
         ["1", "tokens", .. _knots.Select(k => $"max(0,tokens-{k})"), "sequences", "prefill_chunk_pairs", "decode_context_tokens", "has_prefill", "has_decode",
          .. s_decodeOccupancy.Select(k => $"decode_context_per_sequence*max({k},decode_sequences)"), "gemm_roofline_seconds",
-         .. s_prefillOccupancy.Select(k => $"prefill_context_tokens*max({k},prefill_tokens_per_sequence)")];
+         .. s_prefillOccupancy.Select(k => $"prefill_context_tokens*max({k},prefill_tokens_per_sequence)"), $"prefill_context_tokens*max(0,prefill_tokens_per_sequence-{LongChunkTokens})"];
 
     /// <summary>Fitted seconds per unit of each feature (one GPU).</summary>
     public IReadOnlyList<double> TimeCoefficients => _timeCoefficients;
@@ -235,7 +237,7 @@ public sealed partial class ProfileCostModel : IDecodeRunCostModel
     /// <summary>Fitted joules per unit of each energy feature (one GPU).</summary>
     public IReadOnlyList<double> EnergyCoefficients => _energyCoefficients;
 
-    private int FeatureCount => 8 + _knots.Length + s_decodeOccupancy.Length + s_prefillOccupancy.Length;
+    private int FeatureCount => 9 + _knots.Length + s_decodeOccupancy.Length + s_prefillOccupancy.Length;
 
     /// <summary>
     /// Share of the datasheet FLOP/s the GEMM feature prices the math at, relative to the datasheet bandwidth it prices
@@ -451,6 +453,7 @@ public sealed partial class ProfileCostModel : IDecodeRunCostModel
         foreach (var k in s_decodeOccupancy) ft += c[i++] * (decodeSequences > 0 ? decodeContext / decodeSequences * Math.Max(k, decodeSequences) : 0);
         ft += c[i++] * GemmRoofline(tokens, sequences);
         foreach (var k in s_prefillOccupancy) ft += c[i++] * prefillContext * Math.Max(k, perSequence);
+        ft += c[i++] * prefillContext * Math.Max(0, perSequence - LongChunkTokens);
         ft = Math.Max(ft, _minSeconds);
         var g = _energyCoefficients;
         var fe = g[0] * ft + g[1] + g[2] * tokens + g[3] * sequences + g[4] * pairs + g[5] * prefillContext + g[6] * decodeContext + g[7] * hasPrefill;
@@ -484,6 +487,13 @@ public sealed partial class ProfileCostModel : IDecodeRunCostModel
         // (70B tp8 shard, tensor-core engine: 3.3-3.8 µs per cached token for chunks of 256-1024 tokens, then 2.2-2.7 ns per
         // pair from 2048 on; pairs and cached tokens as a sum overshot the 1024-token chunk over 4096 cached by 14 % held out.)
         foreach (var k in s_prefillOccupancy) f[i++] = s.PrefillContextTokens * Math.Max(k, perSequence);
+        // Past LongChunkTokens a chunk's sweep costs more per pair again: cuDNN's paged attention (bottom-right causal over the
+        // engine's page table) took 2.3-2.5 ns per cached pair for the 8B's chunks of 512-4096 tokens and 3.2-3.6 ns for
+        // chunks of 8064 and 16256 (H200, 2026-12-04). Held out, the 16256-token chunk over 8192 cached was 15.8 % low in
+        // time and 15.6 % in energy without this hinge, +5.6 % and -4.7 % with it. Joules' own kernel keeps one rate there: the
+        // fit leaves the term at 0 on the 8B and tp8 profiles it measured (0.03 ns on tp2).
+        // (FitAt evaluates the same features directly: keep the two in step.)
+        f[i++] = s.PrefillContextTokens * Math.Max(0, perSequence - LongChunkTokens);
     }
 
     // A prefill's attention pairs within its own chunks (those over cached keys removed: mean context x tokens, exact for
