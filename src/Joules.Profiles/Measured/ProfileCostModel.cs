@@ -437,63 +437,62 @@ public sealed partial class ProfileCostModel : IDecodeRunCostModel
     private (double Seconds, double Joules) FitEstimate(in IterationShape s) =>
         FitAt(s.PrefillSequences, s.PrefillTokens, s.PrefillContextTokens, s.PrefillAttentionPairs, s.DecodeSequences, s.DecodeContextTokens);
 
-    // The same features as Features/EnergyFeatures, evaluated directly (in doubles, so grid coordinates need not be whole): this runs on every estimate.
+    // The fit at any shape, grid coordinates included (in doubles, so they need not be whole): this runs on every estimate,
+    // through the same feature functions the fit was solved with.
     private (double Seconds, double Joules) FitAt(int prefillSequences, double prefillTokens, double prefillContext, double pairs, int decodeSequences, double decodeContext)
     {
-        var c = _timeCoefficients;
-        var tokens = prefillTokens + decodeSequences;
-        double sequences = prefillSequences + decodeSequences;
-        double hasPrefill = prefillSequences > 0 ? 1 : 0, hasDecode = decodeSequences > 0 ? 1 : 0;
-        var ft = c[0] + c[1] * tokens;
-        var i = 2;
-        foreach (var k in _knots) ft += c[i++] * Math.Max(0, tokens - k);
-        var (chunkPairs, perSequence) = ChunkPairs(prefillSequences, prefillTokens, prefillContext, pairs);
-        ft += c[i] * sequences + c[i + 1] * chunkPairs + c[i + 2] * decodeContext + c[i + 3] * hasPrefill + c[i + 4] * hasDecode;
-        i += 5;
-        foreach (var k in s_decodeOccupancy) ft += c[i++] * (decodeSequences > 0 ? decodeContext / decodeSequences * Math.Max(k, decodeSequences) : 0);
-        ft += c[i++] * GemmRoofline(tokens, sequences);
-        foreach (var k in s_prefillOccupancy) ft += c[i++] * prefillContext * Math.Max(k, perSequence);
-        ft += c[i++] * prefillContext * Math.Max(0, perSequence - LongChunkTokens);
-        ft = Math.Max(ft, _minSeconds);
-        var g = _energyCoefficients;
-        var fe = g[0] * ft + g[1] + g[2] * tokens + g[3] * sequences + g[4] * pairs + g[5] * prefillContext + g[6] * decodeContext + g[7] * hasPrefill;
-        return (ft, Math.Max(fe, _minJoules));
+        Span<double> f = stackalloc double[FeatureCount];
+        TimeFeatures(prefillSequences, prefillTokens, prefillContext, pairs, decodeSequences, decodeContext, f);
+        var ft = Math.Max(Dot(_timeCoefficients, f), _minSeconds);
+        Span<double> g = stackalloc double[EnergyFeatureCount];
+        EnergyFeatures(ft, prefillSequences, prefillTokens, prefillContext, pairs, decodeSequences, decodeContext, g);
+        return (ft, Math.Max(Dot(_energyCoefficients, g), _minJoules));
     }
 
-    private void Features(in IterationShape s, Span<double> f)
+    private static double Dot(double[] c, ReadOnlySpan<double> f)
     {
-        double tokens = s.TotalTokens;
+        double sum = 0;
+        for (var j = 0; j < f.Length; j++) sum += c[j] * f[j];
+        return sum;
+    }
+
+    private void Features(in IterationShape s, Span<double> f) =>
+        TimeFeatures(s.PrefillSequences, s.PrefillTokens, s.PrefillContextTokens, s.PrefillAttentionPairs, s.DecodeSequences, s.DecodeContextTokens, f);
+
+    private void TimeFeatures(int prefillSequences, double prefillTokens, double prefillContext, double pairs, int decodeSequences, double decodeContext, Span<double> f)
+    {
+        var tokens = prefillTokens + decodeSequences;
+        double sequences = prefillSequences + decodeSequences;
         var i = 0;
         f[i++] = 1;
         f[i++] = tokens;
         foreach (var k in _knots) f[i++] = Math.Max(0, tokens - k);
-        f[i++] = s.TotalSequences;
-        var (chunkPairs, perSequence) = ChunkPairs(s.PrefillSequences, s.PrefillTokens, s.PrefillContextTokens, s.PrefillAttentionPairs);
+        f[i++] = sequences;
+        var (chunkPairs, perSequence) = ChunkPairs(prefillSequences, prefillTokens, prefillContext, pairs);
         f[i++] = chunkPairs;
-        f[i++] = s.DecodeContextTokens;
+        f[i++] = decodeContext;
         // Each attention path (prefill, decode) launches its own kernels in every layer when present.
-        f[i++] = s.PrefillSequences > 0 ? 1 : 0;
-        f[i++] = s.DecodeSequences > 0 ? 1 : 0;
+        f[i++] = prefillSequences > 0 ? 1 : 0;
+        f[i++] = decodeSequences > 0 ? 1 : 0;
         // Decode attention under-fills the GPU at small batches (its blocks are sequences x kv heads x splits): below
         // k sequences a context token costs as if k sequences read it (the 70B shard's one kv head: 330 ns per context
         // token at batch 1, 51 at 8, 36-44 from 64 on). Non-decreasing in batch and context, linear in context at a batch.
-        foreach (var k in s_decodeOccupancy) f[i++] = s.DecodeSequences > 0 ? (double)s.DecodeContextTokens / s.DecodeSequences * Math.Max(k, s.DecodeSequences) : 0;
+        foreach (var k in s_decodeOccupancy) f[i++] = decodeSequences > 0 ? decodeContext / decodeSequences * Math.Max(k, decodeSequences) : 0;
         // The GEMMs' roofline: at a 128-token prefill the 70B tp8 shard's step is bound by its 17.6 GB weight read, from
         // about 170 tokens on by its math; a fit linear in tokens from 256 up overshot the 128-token corner by 15 %.
-        f[i++] = GemmRoofline(tokens, s.TotalSequences);
+        f[i++] = GemmRoofline(tokens, sequences);
         // A chunk's attention over its cache: every query tile's block sweeps all the cached keys. A short chunk's blocks
         // under-fill the GPU, so the sweep costs the same per cached key whatever the chunk's length; a long chunk's fill it,
         // and the cost is per (query, cached key) pair. max(k, chunk) x context is that, with the knee k picked by the fit.
         // (70B tp8 shard, tensor-core engine: 3.3-3.8 µs per cached token for chunks of 256-1024 tokens, then 2.2-2.7 ns per
         // pair from 2048 on; pairs and cached tokens as a sum overshot the 1024-token chunk over 4096 cached by 14 % held out.)
-        foreach (var k in s_prefillOccupancy) f[i++] = s.PrefillContextTokens * Math.Max(k, perSequence);
+        foreach (var k in s_prefillOccupancy) f[i++] = prefillContext * Math.Max(k, perSequence);
         // Past LongChunkTokens a chunk's sweep costs more per pair again: cuDNN's paged attention (bottom-right causal over the
         // engine's page table) took 2.3-2.5 ns per cached pair for the 8B's chunks of 512-4096 tokens and 3.2-3.6 ns for
         // chunks of 8064 and 16256 (H200, 2026-12-04). Held out, the 16256-token chunk over 8192 cached was 15.8 % low in
         // time and 15.6 % in energy without this hinge, +5.6 % and -4.7 % with it. Joules' own kernel keeps one rate there: the
         // fit leaves the term at 0 on the 8B and tp8 profiles it measured (0.03 ns on tp2).
-        // (FitAt evaluates the same features directly: keep the two in step.)
-        f[i++] = s.PrefillContextTokens * Math.Max(0, perSequence - LongChunkTokens);
+        f[i++] = prefillContext * Math.Max(0, perSequence - LongChunkTokens);
     }
 
     // A prefill's attention pairs within its own chunks (those over cached keys removed: mean context x tokens, exact for
@@ -506,20 +505,22 @@ public sealed partial class ProfileCostModel : IDecodeRunCostModel
     }
 
     // Energy = static power x duration + energy per unit of work (GEMM tokens, attention, KV reads).
-    private static void EnergyFeatures(in IterationShape s, double seconds, Span<double> g)
+    private static void EnergyFeatures(in IterationShape s, double seconds, Span<double> g) =>
+        EnergyFeatures(seconds, s.PrefillSequences, s.PrefillTokens, s.PrefillContextTokens, s.PrefillAttentionPairs, s.DecodeSequences, s.DecodeContextTokens, g);
+
+    private static void EnergyFeatures(double seconds, int prefillSequences, double prefillTokens, double prefillContext, double pairs, int decodeSequences, double decodeContext, Span<double> g)
     {
         g[0] = seconds;
         g[1] = 1;
-        g[2] = s.TotalTokens;
-        g[3] = s.TotalSequences;
-        g[4] = s.PrefillAttentionPairs;
-        g[5] = s.PrefillContextTokens;
-        g[6] = s.DecodeContextTokens;
+        g[2] = prefillTokens + decodeSequences;
+        g[3] = prefillSequences + decodeSequences;
+        g[4] = pairs;
+        g[5] = prefillContext;
+        g[6] = decodeContext;
         // Chosen by leave-one-out on the H200 profiles: a per-iteration energy offset for the prefill path helps
         // both the 8B and the 70B shard; one for decode made the 8B's worst held-out point worse.
-        g[7] = s.PrefillSequences > 0 ? 1 : 0;
+        g[7] = prefillSequences > 0 ? 1 : 0;
     }
-
 
     private static GpuSpec ResolveGpu(ProfileMetadata m, double idleWatts)
     {
