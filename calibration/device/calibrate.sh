@@ -9,7 +9,7 @@
 #   calibration/device/calibrate.sh BUDGET_S JOB...
 #     JOB = selftest | smoke | 8b | 8b-new | 8b-quick | 70b-tp8 | 70b-tp8-full | 70b-tp8-resume | 8b-other-card | 70b-tp8-other-card
 #           | 70b-tp2 | 70b-tp2-other-card | breakdown-70b | selftest-strict | ab-70b | 70b-tp8-fast | 70b-tp2-fast
-#           | 70b-tp2-fast-resume | 8b-fast | 8b-fast-resume | 8b-cudnn | 8b-cudnn-resume | 8b-cudnn-all | 8b-cudnn-all-resume | 70b-tp8-cudnn[-resume] | 70b-tp2-cudnn[-resume] | cudnn-attention | parquet
+#           | 70b-tp2-fast-resume | 8b-fast | 8b-fast-resume | 8b-cudnn | 8b-cudnn-resume | 8b-cudnn-all | 8b-cudnn-all-resume | 70b-tp8-cudnn[-resume] | 70b-tp2-cudnn[-resume] | 70b-tp2-fit[-resume] | cudnn-attention | parquet
 #
 # How it was run (device tool, carry [".devrun"], after publishing into .devrun/joules; between calls the
 # archive was unpacked into calibration/ here, so the next call resumed from the partial raw log):
@@ -110,6 +110,10 @@ calibrate() {
       70b-tp8-cudnn)        calibrate --model llama-3.1-70b --tp 8 --trials 3 --window-s 1 --prefill-attention cudnn --out calibration/h200/llama-3.1-70b-tp8/cudnn --force ;;
       70b-tp8-cudnn-resume) calibrate --model llama-3.1-70b --tp 8 --trials 3 --window-s 1 --prefill-attention cudnn --out calibration/h200/llama-3.1-70b-tp8/cudnn --resume-on-another-card ;;
       70b-tp2-cudnn)        calibrate --model llama-3.1-70b --tp 2 --trials 3 --window-s 1 --prefill-attention cudnn --out calibration/h200/llama-3.1-70b-tp2/cudnn --force ;;
+      # The tp2 shard with stand-ins for the points that do not fit beside its weights (calibrate --fit-to-memory, added
+      # 2026-12-04 after the run above; not yet run): its servers hold more decodes and context than those points skip.
+      70b-tp2-fit)          calibrate --model llama-3.1-70b --tp 2 --trials 3 --window-s 1 --fit-to-memory --out calibration/h200/llama-3.1-70b-tp2/fit --force ;;
+      70b-tp2-fit-resume)   calibrate --model llama-3.1-70b --tp 2 --trials 3 --window-s 1 --fit-to-memory --out calibration/h200/llama-3.1-70b-tp2/fit --resume-on-another-card ;;
       70b-tp2-cudnn-resume) calibrate --model llama-3.1-70b --tp 2 --trials 3 --window-s 1 --prefill-attention cudnn --out calibration/h200/llama-3.1-70b-tp2/cudnn --resume-on-another-card ;;
       # cuDNN's prefill attention checked against float64 (the selftest's cuDNN lines) and timed alone, per layer.
       cudnn-attention)

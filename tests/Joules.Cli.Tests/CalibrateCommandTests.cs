@@ -316,6 +316,20 @@ public class CalibrateCommandTests(Xunit.Abstractions.ITestOutputHelper log) : I
     }
 
     [Fact]
+    public void FitToMemoryMeasuresAStandInForThePointThatDoesNotFit()
+    {
+        // The fake holds 300k decode-context tokens: decode b=256 at 2048 (524k) is measured at 1152 (256 x 1153 = 295k).
+        var (code, output, err) = Run(Fake(new CliFakeGpu()), "calibrate", "--quick", "--fit-to-memory", "--out", _dir);
+        Assert.True(code == 0, err + output);
+        Assert.Contains("measured at the longest decode context that fits, or skipped", output);
+        Assert.Contains("measuring decode b=256 ctx=1152 instead", output);
+        var profile = MeasuredProfile.Load(Path.Combine(_dir, CalibrateCommands.ProfileFileName));
+        Assert.Equal(CalibrationGrid.Quick().Points.Count, profile.Points.Count(p => p.Phase != ProfilePhase.Idle));
+        Assert.Contains(profile.Points, p => p.Phase == ProfilePhase.Decode && p.BatchSize == 256 && p.ContextTokens == 1152);
+        Assert.Contains("--fit-to-memory", File.ReadAllText(Path.Combine(_dir, "command.txt")));
+    }
+
+    [Fact]
     public void CalibrateWritesProfileRawLogAndCommandThenResumes()
     {
         var gpu = new CliFakeGpu();

@@ -19,6 +19,8 @@ public sealed record CalibrationPlan
     public IReadOnlyList<uint> SmClocks { get; init; } = [];
     /// <summary>Measure the idle point (always measured when anything else is, since windows are corrected with it; this controls whether it is listed).</summary>
     public bool IncludeIdle { get; init; } = true;
+    /// <summary>Measure a point that does not fit in device memory at the longest decode context that does (<see cref="MemoryFit"/>) instead of only skipping it.</summary>
+    public bool FitToMemory { get; init; }
     public string ToolVersion { get; init; } = "";
     public string Command { get; init; } = "";
     public DateTimeOffset CreatedUtc { get; init; } = DateTimeOffset.UtcNow;
@@ -140,31 +142,47 @@ public sealed class CalibrationRunner
                     cancel.ThrowIfCancellationRequested();
                     done++;
                     var prefix = $"[{done}/{total}] {point}{(clock is { } c ? $" @{c} MHz" : "")}";
-                    var composition = point.ToComposition();
-                    if (!_workload.Fits(composition, out var reason))
+                    // A stand-in measured earlier in this run may be this very grid point.
+                    if (IsDone(log, point, clock)) { _progress.WriteLine($"{prefix}: measured already (as a stand-in)"); continue; }
+                    if (!_workload.Fits(point.ToComposition(), out var reason))
                     {
                         reason ??= "does not fit in device memory";
-                        log.AppendSkip(point, clock, reason);
-                        _progress.WriteLine($"{prefix}: skipped ({reason})");
+                        var standIn = plan.FitToMemory ? MemoryFit.StandIn(point, p => _workload.Fits(p.ToComposition(), out _)) : null;
+                        if (standIn is null)
+                        {
+                            log.AppendSkip(point, clock, reason);
+                            _progress.WriteLine($"{prefix}: skipped ({reason}{(plan.FitToMemory ? "; no shorter decode context fits either" : "; --fit-to-memory measures it at the longest decode context that fits")})");
+                            continue;
+                        }
+                        _progress.WriteLine($"{prefix}: does not fit ({reason}); measuring {standIn} instead");
+                        // The stand-in's point first, then the grid point's skip that names it: a run interrupted between
+                        // the two finds the stand-in done and records the skip when it resumes.
+                        if (!IsDone(log, standIn, clock)) Measure(standIn, $"[{done}/{total}] {standIn}{(clock is { } c2 ? $" @{c2} MHz" : "")}");
+                        log.AppendSkip(point, clock, $"{reason}; measured as {standIn} instead");
                         continue;
                     }
-                    _workload.Prepare(composition);
-                    var trialIndex = 0;
-                    var result = _protocol.MeasurePoint(point, clock, _workload, cancel, t => log.AppendTrial(point, clock, trialIndex++, t));
-                    log.AppendPoint(result);
-                    measured++;
-                    var tokens = Math.Max(1, point.ToComposition().Shape.TotalTokens);
-                    var elapsed = started.Elapsed.TotalSeconds;
-                    var perPoint = measured > 1 ? elapsed / measured : estimatePerPoint;
-                    var eta = TimeSpan.FromSeconds(Math.Max(0, (total - done) * perPoint));
-                    var throttle = (result.ClockEventReasons & (ulong)ThrottleReasonBits.PowerOrThermal) != 0
-                        ? $" THROTTLED ({ThrottleReasonBits.Describe((long)result.ClockEventReasons)})" : "";
-                    _progress.WriteLine(
-                        $"{prefix}: {result.SecondsPerIteration * 1e3:0.00} ms, {result.JoulesPerIteration:0.000} J/iter, " +
-                        $"{result.JoulesPerIteration / tokens * 1e3:0.00} mJ/token, {result.MeanPowerWatts:0} W, " +
-                        $"cv {result.CvTime:P1}/{result.CvEnergy:P1}, {result.SmClockMHz:0} MHz, {result.TemperatureC:0} C{throttle}; ETA {eta:mm\\:ss}");
-                    _protocol.Settle(cancel);
+                    Measure(point, prefix);
                 }
+            }
+            void Measure(CalibrationPoint point, string prefix)
+            {
+                var composition = point.ToComposition();
+                _workload.Prepare(composition);
+                var trialIndex = 0;
+                var result = _protocol.MeasurePoint(point, clock, _workload, cancel, t => log.AppendTrial(point, clock, trialIndex++, t));
+                log.AppendPoint(result);
+                measured++;
+                var tokens = Math.Max(1, composition.Shape.TotalTokens);
+                var elapsed = started.Elapsed.TotalSeconds;
+                var perPoint = measured > 1 ? elapsed / measured : estimatePerPoint;
+                var eta = TimeSpan.FromSeconds(Math.Max(0, (total - done) * perPoint));
+                var throttle = (result.ClockEventReasons & (ulong)ThrottleReasonBits.PowerOrThermal) != 0
+                    ? $" THROTTLED ({ThrottleReasonBits.Describe((long)result.ClockEventReasons)})" : "";
+                _progress.WriteLine(
+                    $"{prefix}: {result.SecondsPerIteration * 1e3:0.00} ms, {result.JoulesPerIteration:0.000} J/iter, " +
+                    $"{result.JoulesPerIteration / tokens * 1e3:0.00} mJ/token, {result.MeanPowerWatts:0} W, " +
+                    $"cv {result.CvTime:P1}/{result.CvEnergy:P1}, {result.SmClockMHz:0} MHz, {result.TemperatureC:0} C{throttle}; ETA {eta:mm\\:ss}");
+                _protocol.Settle(cancel);
             }
             if (clock is { } mhz)
             {
@@ -219,7 +237,10 @@ public static class ProfileBuilder
     {
         var gpu = gpus[0];
         var share = plan.WholeInstance ? gpus.Count : 1;
+        // The grid's points and the stand-ins measured for those that did not fit (calibrate --fit-to-memory).
         var wanted = plan.Grid.Points.ToHashSet();
+        foreach (var r in results)
+            if (!wanted.Contains(r.Point) && plan.Grid.Points.Any(g => MemoryFit.IsStandInOf(r.Point, g))) wanted.Add(r.Point);
         var clocks = plan.SmClocks.Count == 0 ? new HashSet<uint?> { null } : plan.SmClocks.Select(c => (uint?)c).ToHashSet();
         var points = results
             .Where(r => r.Point.Phase != Phase.Idle && wanted.Contains(r.Point) && clocks.Contains(r.SmClockTarget))

@@ -62,12 +62,18 @@ public static class CalibrateCommands
                           "each point keeps the UUID of the card that measured it and the profile lists the cards. One-GPU runs only",
         };
         var dryRun = new Option<bool>("--dry-run") { Description = "Print the grid and the time estimate without touching a GPU" };
+        var fitToMemory = new Option<bool>("--fit-to-memory")
+        {
+            Description = "Measure a point that does not fit in device memory with its decodes' context cut to the longest that fits " +
+                          "(at least 256 tokens; the grid point is listed as skipped and names its stand-in), instead of only skipping it: " +
+                          "for shards with little room beside their weights (70B at tp=2), whose servers run exactly those KV-filling batches",
+        };
         var decodeKernel = EngineCommands.DecodeKernelOption();
         var prefillAttention = EngineCommands.PrefillAttentionOption();
 
         var cmd = new Command("calibrate", "Measure time and energy per iteration on this machine's GPU and write a calibration profile");
         cmd.Subcommands.Add(CompareTp());
-        foreach (var o in new Option[] { model, tp, gpus, quick, gridName, outDir, window, trials, points, smClocks, allowClocks, force, otherCard, decodeKernel, prefillAttention, dryRun }) cmd.Options.Add(o);
+        foreach (var o in new Option[] { model, tp, gpus, quick, gridName, outDir, window, trials, points, smClocks, allowClocks, force, otherCard, decodeKernel, prefillAttention, fitToMemory, dryRun }) cmd.Options.Add(o);
         cmd.SetAction(parse =>
         {
             var env = environment ?? CalibrateEnvironment.Real;
@@ -101,7 +107,7 @@ public static class CalibrateCommands
                              (clocks.Count > 0 ? $", at SM clocks {string.Join(", ", clocks)} MHz" : ""));
             output.WriteLine($"protocol: {options.Trials} trials x >= {options.WindowSeconds.ToString("0.##", CultureInfo.InvariantCulture)} s windows, " +
                              $"{options.WarmupSeconds.ToString("0.##", CultureInfo.InvariantCulture)} s warm-up, {options.SettleSeconds.ToString("0.##", CultureInfo.InvariantCulture)} s settle; " +
-                             $"estimated {estimate:h\\:mm\\:ss} (points that do not fit in memory are skipped)");
+                             $"estimated {estimate:h\\:mm\\:ss} {(parse.GetValue(fitToMemory) ? "(points that do not fit in memory are measured at the longest decode context that fits, or skipped)" : "(points that do not fit in memory are skipped)")}");
             if (parse.GetValue(dryRun))
             {
                 foreach (var p in grid.Points) output.WriteLine($"  {p}");
@@ -128,6 +134,7 @@ public static class CalibrateCommands
                 Grid = grid,
                 SmClocks = clocks,
                 IncludeIdle = true,
+                FitToMemory = parse.GetValue(fitToMemory),
                 ToolVersion = Program.VersionString,
                 Command = command,
                 CreatedUtc = DateTimeOffset.UtcNow,
