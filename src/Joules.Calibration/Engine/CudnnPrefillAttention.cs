@@ -231,6 +231,29 @@ internal sealed class CudnnPrefillAttention : IDisposable
         Chunks = b;
     }
 
+    /// <summary>Why cuDNN cannot run prefill attention of these heads here, or null when it can: plans the three graphs the
+    /// engine builds (a plain batch, a ragged one, chunks over a paged cache) on a few tokens, without running them.</summary>
+    public static string? Probe(CudnnHandle handle, int heads, int kvHeads, int headDim, int pageSize)
+    {
+        long w = (heads + 2L * kvHeads) * headDim, ow = (long)heads * headDim;
+        const int tokens = 192;
+        try
+        {
+            using var rows = new DeviceBuffer(tokens * w * 2);
+            using var output = new DeviceBuffer(tokens * ow * 2);
+            using (new CudnnPrefillAttention(handle, rows.Ptr, output.Ptr, heads, kvHeads, headDim, [0], [128])) { }
+            using (new CudnnPrefillAttention(handle, rows.Ptr, output.Ptr, heads, kvHeads, headDim, [0, 128], [128, 64])) { }
+            var pages = EngineMath.PagesFor(64 + 128, pageSize);
+            var paged = new PagedKv([64], [.. Enumerable.Range(0, pages)], pages, pages, pageSize);
+            using (new CudnnPrefillAttention(handle, rows.Ptr, output.Ptr, heads, kvHeads, headDim, [0], [128], paged)) { }
+            return null;
+        }
+        catch (CudaException e)
+        {
+            return e.Message;
+        }
+    }
+
     public CudnnHandle Handle { get; }
     /// <summary>Chunks (prompts) in the batch.</summary>
     public int Chunks { get; }

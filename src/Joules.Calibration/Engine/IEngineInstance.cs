@@ -24,4 +24,6 @@ public interface IEngineInstance : IIterationWorkload
     bool UsesGraph { get; }
     /// <summary>Greedy next tokens of the last executed iteration, one per sequence.</summary>
     int[] NextTokens();
+    /// <summary>Why prefill attention runs Joules' kernel although cuDNN loads (auto, when cuDNN cannot build this shard's graphs); null otherwise.</summary>
+    string? CudnnFallback => null;
 }

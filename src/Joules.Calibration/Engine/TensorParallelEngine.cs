@@ -34,6 +34,8 @@ public sealed class TensorParallelEngine : IEngineInstance
         try
         {
             _threads.Run(r => _ranks[r] = new TransformerEngine(model, Options with { Device = devices[r] }, new TensorParallelRank(r, Layout, _comms[r])));
+            // Ranks on one model of GPU fall back to Joules' prefill kernel together (auto, when cuDNN cannot build the graphs).
+            if (_ranks[0].CudnnFallback is not null) Options = Options with { PrefillAttention = PrefillAttention.Joules };
         }
         catch
         {
@@ -44,6 +46,8 @@ public sealed class TensorParallelEngine : IEngineInstance
 
     public TensorParallelLayout Layout { get; }
     public EngineOptions Options { get; }
+    /// <summary>Why prefill attention runs Joules' kernel although cuDNN loads (rank 0's <see cref="TransformerEngine.CudnnFallback"/>).</summary>
+    public string? CudnnFallback => _ranks[0].CudnnFallback;
     public string NcclVersion { get; }
     public ModelShard Shard => Layout.Shard;
     public int Gpus => _ranks.Length;

@@ -120,6 +120,17 @@ public sealed class TransformerEngine : IEngineInstance
         {
             if (!Cudnn.IsAvailable(out var noCudnn)) throw new InvalidOperationException($"--prefill-attention cudnn: {noCudnn}");
             _cudnn = new CudnnHandle(_stream);
+            // Auto: a cuDNN that loads but cannot build this shard's graphs (a version without paged cache loads, a GPU or
+            // head size its fused attention lacks) leaves prefill attention to Joules' kernel, which the provenance then
+            // names, rather than failing at the first chunk over a cache mid-calibration.
+            if (Options.PrefillAttention == PrefillAttention.Auto
+                && CudnnPrefillAttention.Probe(_cudnn, Shard.Heads, Shard.KvHeads, Shard.HeadDim, Options.PageSize) is { } why)
+            {
+                _cudnn.Dispose();
+                _cudnn = null;
+                Options = Options with { PrefillAttention = PrefillAttention.Joules };
+                CudnnFallback = why;
+            }
         }
         _gemm = new CublasLtGemm();
         _k = new EngineKernels(_ctx);
@@ -160,6 +171,8 @@ public sealed class TransformerEngine : IEngineInstance
     }
 
     public EngineOptions Options { get; }
+    /// <summary>Why prefill attention runs Joules' kernel although cuDNN loads (auto, when cuDNN could not build this shard's graphs); null otherwise.</summary>
+    public string? CudnnFallback { get; }
     public ModelShard Shard { get; }
     public int Gpus => 1;
     public bool WholeInstance => false;

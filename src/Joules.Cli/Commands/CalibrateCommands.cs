@@ -122,6 +122,8 @@ public static class CalibrateCommands
                 DecodeKernel = DecodeKernels.Parse(parse.GetValue(decodeKernel)!),
                 PrefillAttention = PrefillAttentions.Parse(parse.GetValue(prefillAttention)!),
             });
+            if (hardware.Workload is IEngineInstance { CudnnFallback: { } why })
+                output.WriteLine($"note: cuDNN loads but cannot run this model's prefill attention here ({why}); Joules' kernel runs it, and the profile says so");
             var dir = parse.GetValue(outDir) ?? Path.Combine("calibration", GpuDirectory(hardware.Telemetry.Name), ModelDirectory(card, degree));
             Directory.CreateDirectory(dir);
             var command = "joules " + string.Join(' ', parse.Tokens.Select(t => t.Value.Contains(' ') ? $"\"{t.Value}\"" : t.Value));
