@@ -248,7 +248,7 @@ internal sealed class CudnnPrefillAttention : IDisposable
             using (new CudnnPrefillAttention(handle, rows.Ptr, output.Ptr, heads, kvHeads, headDim, [0], [128], paged)) { }
             return null;
         }
-        catch (CudaException e)
+        catch (Exception e) when (e is CudaException or EntryPointNotFoundException)
         {
             return e.Message;
         }

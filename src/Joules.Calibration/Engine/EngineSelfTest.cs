@@ -113,6 +113,18 @@ public static class EngineSelfTest
         else
             using (var cudnnEngine = new TransformerEngine(TinyModel, 1, new EngineOptions { UseGraphs = true, Seed = (uint)seed + 2, PrefillAttention = PrefillAttention.Cudnn }))
                 foreach (var r in Model(cudnnEngine, cudnnModel, MixedBatch)) { results.Add(r); progress?.Invoke(r); }
+        // The default (auto) must take cuDNN where it loads: its probe plans the engine's three graphs for this model's heads.
+        const string probe = "prefill attention auto: cuDNN's graphs plan for the tiny model and an 8B shard (the engine's probe)";
+        if (!Cudnn.IsAvailable(out var noProbe)) Add(probe, () => new SelfTestResult(probe, double.NaN, Bf16Tolerance, 0, 0, SkippedBecause: noProbe));
+        else
+            Add(probe, () =>
+            {
+                using var handle = new CudnnHandle(s);
+                var shard = TinyModel.Shard(1);
+                var why = CudnnPrefillAttention.Probe(handle, shard.Heads, shard.KvHeads, shard.HeadDim, EngineMath.DefaultPageSize)
+                          ?? CudnnPrefillAttention.Probe(handle, 32, 8, 128, EngineMath.DefaultPageSize);
+                return new SelfTestResult(probe, 0, Bf16Tolerance, 0, 0, Error: why is null ? null : $"auto would fall back to Joules' kernel: {why}");
+            });
         return results;
     }
 
