@@ -65,6 +65,45 @@ public class GridRunnerTests : IDisposable
     }
 
     [Fact]
+    public void TheRunMeasuresStandInsListsTheGridPointsAsSkippedAndResumesWithoutRemeasuring()
+    {
+        // calibrate --fit-to-memory: a point that does not fit is measured at the longest decode context that does.
+        var plan = Plan() with { FitToMemory = true };
+        var (_, _, runner, progress) = Machine(memoryTokens: 200_000);
+        var result = runner.Run(plan, LogPath, force: false, clockControl: null, default);
+
+        // The quick grid's decode b=128 and b=256 at 2048 need 262k and 524k tokens; 200k hold them at 1536 and 768.
+        var skipped = result.Skipped.ToDictionary(s => s.Point, s => s.Reason);
+        Assert.Equal(2, skipped.Count);
+        Assert.EndsWith("measured as decode b=256 ctx=768 instead", skipped[new CalibrationPoint(Phase.Decode, 256, 1, 2048)]);
+        Assert.EndsWith("measured as decode b=128 ctx=1536 instead", skipped[new CalibrationPoint(Phase.Decode, 128, 1, 2048)]);
+        var decodes = result.Profile.Points.Where(p => p.Phase == ProfilePhase.Decode).Select(p => (p.BatchSize, p.ContextTokens)).ToHashSet();
+        Assert.Contains((256, 768), decodes);
+        Assert.Contains((128, 1536), decodes);
+        Assert.DoesNotContain((256, 2048), decodes);
+        // Every grid point is measured or listed as skipped, and the profile holds the grid's measured points plus the stand-ins.
+        Assert.Equal(plan.Grid.Points.Count, result.Profile.Points.Count(p => p.Phase != ProfilePhase.Idle));
+        foreach (var p in result.Profile.Points.Where(p => p.Phase == ProfilePhase.Decode))
+        {
+            var (t, _) = FakeWorkload.DefaultLaw(p.Shape);
+            Assert.True(Math.Abs(p.IterationSeconds / t - 1) < 1e-6, $"{p}: time {p.IterationSeconds} vs {t}");
+        }
+        Assert.Matches(@"decode b=256 ctx=2048: does not fit \(needs \d+ KV tokens, 200000 fit\); measuring decode b=256 ctx=768 instead", progress.ToString());
+
+        // Resumed: nothing is measured again.
+        var (_, work2, runner2, _) = Machine(memoryTokens: 200_000);
+        var again = runner2.Run(plan, LogPath, force: false, clockControl: null, default);
+        Assert.Empty(work2.Prepared);
+        Assert.Equal(result.Profile.Points.Count, again.Profile.Points.Count);
+
+        // Without the option the same grid point is only skipped, and the message says what the option would do.
+        var (_, _, runner3, progress3) = Machine(memoryTokens: 200_000);
+        var plain = runner3.Run(plan with { FitToMemory = false }, Path.Combine(_dir, "plain.jsonl"), force: false, clockControl: null, default);
+        Assert.Equal(plan.Grid.Points.Count - 2, plain.Profile.Points.Count(p => p.Phase != ProfilePhase.Idle));
+        Assert.Contains("--fit-to-memory measures it at the longest decode context that fits", progress3.ToString());
+    }
+
+    [Fact]
     public void AnInterruptedRunResumesLosingAtMostThePointInProgress()
     {
         var (_, work, runner, _) = Machine();
