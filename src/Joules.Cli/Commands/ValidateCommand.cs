@@ -29,7 +29,7 @@ public static class ValidateCommand
         var tpot = Limit("--max-tpot-error", "TPOT p50");
         var e2e = Limit("--max-e2e-error", "E2E p50");
         var bin = CliOptions.Number("--power-bin", "Width of the power-timeline bins compared, seconds", "a positive number of seconds", v => v > 0, 1.0);
-        var output = new Option<string?>("--out", "-o") { Description = "Folder for validation.json and validation.html; default: the run folder" };
+        var output = new Option<string?>("--out", "-o") { Description = "Folder for validation.json and validation.html; default: the run folder (a validation there priced by another profile is kept as validation.<its profile hash>.json)" };
         var json = new Option<bool>("--json") { Description = "Print validation.json instead of the table" };
         var cmd = new Command("validate",
             "Re-simulate a measured run (its trace, window and server configuration, the host time per iteration the server measured: its mean, or each iteration's with --iteration-log) on one instance " +
@@ -50,12 +50,9 @@ public static class ValidateCommand
                 PowerBinS = p.GetValue(bin),
                 Limits = new ValidationLimits { EnergyPct = p.GetValue(energy), TtftP50Pct = p.GetValue(ttft), TpotP50Pct = p.GetValue(tpot), E2eP50Pct = p.GetValue(e2e) },
             }, cancel);
-            var outDir = p.GetValue(output) ?? folder;
-            Directory.CreateDirectory(outDir);
-            var text = ValidationReport.Json(result);
-            AtomicFile.Write(Path.Combine(outDir, "validation.json"), s => { using var w = new StreamWriter(s, leaveOpen: true); w.WriteLine(text); }, cancel);
-            AtomicFile.Write(Path.Combine(outDir, "validation.html"), s => { using var w = new StreamWriter(s, leaveOpen: true); w.Write(ValidationReport.Html(result)); }, cancel);
-            if (p.GetValue(json)) stdout.WriteLine(text);
+            var kept = ValidationFiles.Write(p.GetValue(output) ?? folder, result, cancel);
+            foreach (var k in kept) p.InvocationConfiguration.Error.WriteLine($"kept the previous validation, priced by another profile, as {k}");
+            if (p.GetValue(json)) stdout.WriteLine(ValidationReport.Json(result));
             else foreach (var line in ValidationReport.Lines(result)) stdout.WriteLine(line);
             return Task.FromResult(result.Passed ? 0 : LimitMissedExitCode);
         });
