@@ -10,6 +10,15 @@ public class ValidationFilesTests : IDisposable
 
     public void Dispose() => Directory.Delete(_dir, recursive: true);
 
+    // The committed runs' trace, priced by the shipped profile or the one given.
+    private static ValidationOptions Options(string? profile) => new()
+    {
+        ProfileRoot = Joules.Tests.RepoPaths.Calibration,
+        TracePath = Joules.Tests.RepoPaths.Shared("traces", "azure2023_AzureLLMInferenceTrace_conv.csv"),
+        Overrides = profile is null ? new Joules.Simulation.ScenarioSpec()
+            : new Joules.Simulation.ScenarioSpec().With(Joules.Simulation.Settings.SimulateSettings.Profile, profile),
+    };
+
     private static string Sha(string path) =>
         JsonDocument.Parse(File.ReadAllText(path)).RootElement.GetProperty("profile").GetProperty("sha256").GetString()!;
 
@@ -23,13 +32,7 @@ public class ValidationFilesTests : IDisposable
         foreach (var f in Directory.GetFiles(source)) File.Copy(f, Path.Combine(run, Path.GetFileName(f)));
         var published = File.ReadAllText(Path.Combine(run, "validation.json"));
 
-        ValidationResult Validate(string? profile) => RunValidator.Validate(run, new ValidationOptions
-        {
-            ProfileRoot = Joules.Tests.RepoPaths.Calibration,
-            TracePath = Joules.Tests.RepoPaths.Shared("traces", "azure2023_AzureLLMInferenceTrace_conv.csv"),
-            Overrides = profile is null ? new Joules.Simulation.ScenarioSpec()
-                : new Joules.Simulation.ScenarioSpec().With(Joules.Simulation.Settings.SimulateSettings.Profile, profile),
-        });
+        ValidationResult Validate(string? profile) => RunValidator.Validate(run, Options(profile));
         // Priced by the profile it was validated against: the unnamed published files move aside.
         var joules = Validate(Path.Combine(Joules.Tests.RepoPaths.Calibration, "h200", "llama-3.1-8b", "joules-prefill", "profile.joules-prefill.parquet"));
         var kept = ValidationFiles.Write(run, joules);
@@ -57,11 +60,7 @@ public class ValidationFilesTests : IDisposable
     public void AFolderWithoutAValidationOrWithAnUnreadableOneIsSimplyWritten()
     {
         var source = Path.Combine(Joules.Tests.RepoPaths.Calibration, "validation", "tensor-core-ccb303b4", "runs", "online");
-        var v = RunValidator.Validate(source, new ValidationOptions
-        {
-            ProfileRoot = Joules.Tests.RepoPaths.Calibration,
-            TracePath = Joules.Tests.RepoPaths.Shared("traces", "azure2023_AzureLLMInferenceTrace_conv.csv"),
-        });
+        var v = RunValidator.Validate(source, Options(null));
         var empty = Path.Combine(_dir, "new");
         Assert.Empty(ValidationFiles.Write(empty, v));
         Assert.True(File.Exists(Path.Combine(empty, "validation.html")));
