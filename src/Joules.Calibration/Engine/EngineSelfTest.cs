@@ -551,26 +551,41 @@ public static class EngineSelfTest
 
     private static SelfTestResult Prefill(EngineKernels k, CudaStream s, Random rnd, int hq, int hk, int d, bool pipelined)
     {
-        const int pageSize = 16;
-        (int New, int Ctx)[] seqs = [(37, 50), (64, 0), (100, 130), (1, 0), (70, 5)];
-        int t = seqs.Sum(x => x.New), width = (hq + 2 * hk) * d, ow = hq * d;
-        var (table, maxPages, totalPages) = Pages(rnd, seqs.Select(x => x.New + x.Ctx).ToArray(), pageSize);
-        var qkv = RandomBf16(rnd, (long)t * width);
-        var kc = RandomBf16(rnd, (long)totalPages * pageSize * hk * d);
-        var vc = RandomBf16(rnd, (long)totalPages * pageSize * hk * d);
-        var start = new int[seqs.Length]; var tiles = new List<int>();
-        for (int i = 0, tok = 0; i < seqs.Length; tok += seqs[i].New, i++)
-        {
-            start[i] = tok;
-            for (var q0 = 0; q0 < seqs[i].New; q0 += 64) { tiles.Add(i); tiles.Add(q0); }
-        }
-        using var bq = Up(qkv.Bits); using var bk = Up(kc.Bits); using var bv = Up(vc.Bits); using var bt = Up(table);
-        using var bti = Up(tiles.ToArray()); using var bs = Up(start); using var bn = Up(seqs.Select(x => x.New).ToArray());
-        using var bc = Up(seqs.Select(x => x.Ctx).ToArray()); using var bo = Poisoned((long)t * ow);
-        k.PrefillAttention(s, d, bq.Ptr, bk.Ptr, bv.Ptr, bt.Ptr, maxPages, pageSize, bti.Ptr, tiles.Count / 2, bs.Ptr, bn.Ptr, bc.Ptr, bo.Ptr, hq, hk, pipelined);
+        var c = PagedChunks.Make(rnd, [(37, 50), (64, 0), (100, 130), (1, 0), (70, 5)], hq, hk, d);
+        var tiles = new List<int>();
+        for (var i = 0; i < c.Seqs.Length; i++)
+            for (var q0 = 0; q0 < c.Seqs[i].New; q0 += 64) { tiles.Add(i); tiles.Add(q0); }
+        using var bq = Up(c.Qkv.Bits); using var bk = Up(c.KCache.Bits); using var bv = Up(c.VCache.Bits); using var bt = Up(c.Table);
+        using var bti = Up(tiles.ToArray()); using var bs = Up(c.Start); using var bn = Up(c.Seqs.Select(x => x.New).ToArray());
+        using var bc = Up(c.Seqs.Select(x => x.Ctx).ToArray()); using var bo = Poisoned(c.OutputElements);
+        k.PrefillAttention(s, d, bq.Ptr, bk.Ptr, bv.Ptr, bt.Ptr, c.MaxPages, PagedChunks.PageSize, bti.Ptr, tiles.Count / 2, bs.Ptr, bn.Ptr, bc.Ptr, bo.Ptr, hq, hk, pipelined);
         s.Synchronize();
-        var reference = PagedPrefillReference(qkv.Values, kc.Values, vc.Values, table, maxPages, pageSize, seqs, start, hq, hk, d);
-        return Compare($"prefill attention d{d} gqa{hq / hk} chunked pipelined={pipelined}", bo.Download<ushort>((long)t * ow), reference);
+        return Compare($"prefill attention d{d} gqa{hq / hk} chunked pipelined={pipelined}", bo.Download<ushort>(c.OutputElements), c.Reference());
+    }
+
+    /// <summary>Random prefill chunks over a shuffled paged cache (their own keys and values in it too) and where each starts in the QKV rows.</summary>
+    private sealed record PagedChunks((int New, int Ctx)[] Seqs, int Hq, int Hk, int D, int[] Table, int MaxPages, int TotalPages,
+        (ushort[] Bits, double[] Values) Qkv, (ushort[] Bits, double[] Values) KCache, (ushort[] Bits, double[] Values) VCache, int[] Start)
+    {
+        public const int PageSize = 16;
+
+        public static PagedChunks Make(Random rnd, (int New, int Ctx)[] seqs, int hq, int hk, int d)
+        {
+            int t = seqs.Sum(x => x.New), width = (hq + 2 * hk) * d;
+            var (table, maxPages, totalPages) = Pages(rnd, seqs.Select(x => x.New + x.Ctx).ToArray(), PageSize);
+            var qkv = RandomBf16(rnd, (long)t * width);
+            var kc = RandomBf16(rnd, (long)totalPages * PageSize * hk * d);
+            var vc = RandomBf16(rnd, (long)totalPages * PageSize * hk * d);
+            var start = new int[seqs.Length];
+            for (var i = 1; i < seqs.Length; i++) start[i] = start[i - 1] + seqs[i - 1].New;
+            return new PagedChunks(seqs, hq, hk, d, table, maxPages, totalPages, qkv, kc, vc, start);
+        }
+
+        /// <summary>Elements of the attention output rows.</summary>
+        public long OutputElements => (long)Seqs.Sum(x => x.New) * Hq * D;
+
+        /// <summary>The float64 reference output.</summary>
+        public double[] Reference() => PagedPrefillReference(Qkv.Values, KCache.Values, VCache.Values, Table, MaxPages, PageSize, Seqs, Start, Hq, Hk, D);
     }
 
     /// <summary>float64 causal attention of prefill chunks whose keys and values (their own included) are in a paged cache: query r of a chunk over c cached tokens sees keys 0..c + r.</summary>
@@ -598,27 +613,18 @@ public static class EngineSelfTest
     {
         var name = $"prefill attention cudnn d{d} gqa{hq / hk} chunks over a paged cache";
         if (!Cudnn.IsAvailable(out var why)) return new SelfTestResult(name, double.NaN, Bf16Tolerance, 0, 0, SkippedBecause: why);
-        const int pageSize = 16;
-        (int New, int Ctx)[] seqs = [(37, 50), (64, 0), (100, 130), (1, 700), (70, 5)];
-        int t = seqs.Sum(x => x.New), width = (hq + 2 * hk) * d, ow = hq * d;
-        var (table, maxPages, totalPages) = Pages(rnd, seqs.Select(x => x.New + x.Ctx).ToArray(), pageSize);
-        var qkv = RandomBf16(rnd, (long)t * width);
-        var kc = RandomBf16(rnd, (long)totalPages * pageSize * hk * d);
-        var vc = RandomBf16(rnd, (long)totalPages * pageSize * hk * d);
-        var start = new int[seqs.Length];
-        for (var i = 1; i < seqs.Length; i++) start[i] = start[i - 1] + seqs[i - 1].New;
-        using var bq = Up(qkv.Bits); using var bk = Up(kc.Bits); using var bv = Up(vc.Bits); using var bo = Poisoned((long)t * ow);
+        var c = PagedChunks.Make(rnd, [(37, 50), (64, 0), (100, 130), (1, 700), (70, 5)], hq, hk, d);
+        using var bq = Up(c.Qkv.Bits); using var bk = Up(c.KCache.Bits); using var bv = Up(c.VCache.Bits); using var bo = Poisoned(c.OutputElements);
         using var handle = new CudnnHandle(s);
         string engineLabel;
-        var paged = new PagedKv(seqs.Select(x => x.Ctx).ToArray(), table, maxPages, totalPages, pageSize);
-        using (var attention = new CudnnPrefillAttention(handle, bq.Ptr, bo.Ptr, hq, hk, d, start, seqs.Select(x => x.New).ToArray(), paged))
+        var paged = new PagedKv(c.Seqs.Select(x => x.Ctx).ToArray(), c.Table, c.MaxPages, c.TotalPages, PagedChunks.PageSize);
+        using (var attention = new CudnnPrefillAttention(handle, bq.Ptr, bo.Ptr, hq, hk, d, c.Start, c.Seqs.Select(x => x.New).ToArray(), paged))
         {
             attention.Enqueue(bk.Ptr, bv.Ptr);
             s.Synchronize();
             engineLabel = attention.EngineLabel;
         }
-        var reference = PagedPrefillReference(qkv.Values, kc.Values, vc.Values, table, maxPages, pageSize, seqs, start, hq, hk, d);
-        return Compare($"{name} ({engineLabel})", bo.Download<ushort>((long)t * ow), reference);
+        return Compare($"{name} ({engineLabel})", bo.Download<ushort>(c.OutputElements), c.Reference());
     }
 
     private static SelfTestResult CudnnPrefill(CudaStream s, Random rnd, int hq, int hk, int d, int[] lengths)
