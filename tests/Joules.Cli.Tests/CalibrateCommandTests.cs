@@ -124,50 +124,52 @@ public class CalibrateCommandTests(Xunit.Abstractions.ITestOutputHelper log) : I
     private static CalibrateEnvironment Fake(CliFakeGpu gpu) =>
         new((_, _, _) => new CalibrationHardware(gpu, gpu, () => gpu), gpu, o => o with { BackgroundSampling = false });
 
+    // An environment whose hardware factory records the engine options each run asks for, then stops the run.
+    private static (CalibrateEnvironment Env, List<EngineOptions> Seen) RecordingEngineOptions()
+    {
+        var seen = new List<EngineOptions>();
+        var env = new CalibrateEnvironment((_, _, options) =>
+        {
+            seen.Add(options);
+            throw new CalibrationException("stop after opening");
+        }, new CliFakeInstance(), DeviceCount: () => 1);
+        return (env, seen);
+    }
+
     [Fact]
     public void TheDecodeKernelReachesTheEngineAndABadNameIsAClearError()
     {
-        var inst = new CliFakeInstance();
-        var kernels = new List<DecodeKernel>();
-        var env = new CalibrateEnvironment((_, _, options) =>
-        {
-            kernels.Add(options.DecodeKernel);
-            throw new CalibrationException("stop after opening");
-        }, inst, DeviceCount: () => 1);
+        var (env, seen) = RecordingEngineOptions();
+        List<DecodeKernel> Kernels() => [.. seen.Select(o => o.DecodeKernel)];
         var (code, _, err) = Run(env, "calibrate", "--quick", "--out", _dir);
         Assert.Equal(1, code);
         Assert.Contains("stop after opening", err);
         (code, _, err) = Run(env, "calibrate", "--quick", "--decode-kernel", "work-list", "--out", _dir);
         Assert.Contains("stop after opening", err);
-        Assert.Equal([new EngineOptions().DecodeKernel, DecodeKernel.WorkList], kernels);
+        Assert.Equal([new EngineOptions().DecodeKernel, DecodeKernel.WorkList], Kernels());
         (code, _, err) = Run(env, "calibrate", "--quick", "--decode-kernel", "flash", "--out", _dir);
         Assert.NotEqual(0, code);
         Assert.Contains("flash", err);
         Assert.Contains("tensor-core", err);
-        Assert.Equal(2, kernels.Count);
+        Assert.Equal(2, Kernels().Count);
     }
 
     [Fact]
     public void ThePrefillAttentionReachesTheEngineAndABadNameIsAClearError()
     {
-        var inst = new CliFakeInstance();
-        var chosen = new List<PrefillAttention>();
-        var env = new CalibrateEnvironment((_, _, options) =>
-        {
-            chosen.Add(options.PrefillAttention);
-            throw new CalibrationException("stop after opening");
-        }, inst, DeviceCount: () => 1);
+        var (env, seen) = RecordingEngineOptions();
+        List<PrefillAttention> Chosen() => [.. seen.Select(o => o.PrefillAttention)];
         var (code, _, err) = Run(env, "calibrate", "--quick", "--out", _dir);
         Assert.Contains("stop after opening", err);
         (code, _, err) = Run(env, "calibrate", "--quick", "--prefill-attention", "cudnn", "--out", _dir);
         Assert.Contains("stop after opening", err);
         // The default is auto (cuDNN where it loads, resolved by the engine); a name picks one.
-        Assert.Equal([PrefillAttention.Auto, PrefillAttention.Cudnn], chosen);
+        Assert.Equal([PrefillAttention.Auto, PrefillAttention.Cudnn], Chosen());
         (code, _, err) = Run(env, "calibrate", "--quick", "--prefill-attention", "flash", "--out", _dir);
         Assert.NotEqual(0, code);
         Assert.Contains("flash", err);
         Assert.Contains("cudnn", err);
-        Assert.Equal(2, chosen.Count);
+        Assert.Equal(2, Chosen().Count);
     }
 
     [Fact]
