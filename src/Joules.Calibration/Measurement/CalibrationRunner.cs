@@ -135,13 +135,14 @@ public sealed class CalibrationRunner
             var pending = work.Where(w => w.Clock == clock && !IsDone(log, w.Point, w.Clock)).ToArray();
             done += work.Count(w => w.Clock == clock) - pending.Length;
             if (pending.Length == 0) continue;
+            string Label(CalibrationPoint p) => $"[{done}/{total}] {p}{(clock is { } c ? $" @{c} MHz" : "")}";
             void MeasureAll()
             {
                 foreach (var (point, _) in pending)
                 {
                     cancel.ThrowIfCancellationRequested();
                     done++;
-                    var prefix = $"[{done}/{total}] {point}{(clock is { } c ? $" @{c} MHz" : "")}";
+                    var prefix = Label(point);
                     // A stand-in measured earlier in this run may be this very grid point.
                     if (IsDone(log, point, clock)) { _progress.WriteLine($"{prefix}: measured already (as a stand-in)"); continue; }
                     if (!_workload.Fits(point.ToComposition(), out var reason))
@@ -157,7 +158,7 @@ public sealed class CalibrationRunner
                         _progress.WriteLine($"{prefix}: does not fit ({reason}); measuring {standIn} instead");
                         // The stand-in's point first, then the grid point's skip that names it: a run interrupted between
                         // the two finds the stand-in done and records the skip when it resumes.
-                        if (!IsDone(log, standIn, clock)) Measure(standIn, $"[{done}/{total}] {standIn}{(clock is { } c2 ? $" @{c2} MHz" : "")}");
+                        if (!IsDone(log, standIn, clock)) Measure(standIn, Label(standIn));
                         log.AppendSkip(point, clock, $"{reason}; measured as {standIn} instead");
                         continue;
                     }

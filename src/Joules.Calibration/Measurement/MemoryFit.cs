@@ -25,30 +25,31 @@ public static class MemoryFit
     /// even the shortest does not fit.</summary>
     public static CalibrationPoint? StandIn(CalibrationPoint point, Func<CalibrationPoint, bool> fits)
     {
-        var own = point.Phase switch
-        {
-            Phase.Decode => point.ContextTokens,
-            Phase.Mixed when point.DecodeSequences > 0 => point.DecodeContext,
-            _ => 0,
-        };
-        CalibrationPoint At(int context) => point.Phase == Phase.Decode ? point with { ContextTokens = context } : point with { DecodeContext = context };
+        var own = DecodeContext(point);
         // Candidates MinContext, MinContext + Step, ... below the point's own context; fitting is monotone in context.
         var steps = (own - 1 - MinContext) / Step;
-        if (own <= MinContext || !fits(At(MinContext))) return null;
+        if (own <= MinContext || !fits(WithDecodeContext(point, MinContext))) return null;
         int lo = 0, hi = steps;
         while (lo < hi)
         {
             var mid = (lo + hi + 1) / 2;
-            if (fits(At(MinContext + mid * Step))) lo = mid; else hi = mid - 1;
+            if (fits(WithDecodeContext(point, MinContext + mid * Step))) lo = mid; else hi = mid - 1;
         }
-        return At(MinContext + lo * Step);
+        return WithDecodeContext(point, MinContext + lo * Step);
     }
 
     /// <summary>Whether <paramref name="standIn"/> is <paramref name="gridPoint"/> with a shorter decode context, as <see cref="StandIn"/> makes them (a raw log holds no other points beside its grid's).</summary>
-    public static bool IsStandInOf(CalibrationPoint standIn, CalibrationPoint gridPoint) => gridPoint.Phase switch
+    public static bool IsStandInOf(CalibrationPoint standIn, CalibrationPoint gridPoint) =>
+        DecodeContext(gridPoint) is > 0 and var own && WithDecodeContext(standIn, own) == gridPoint && DecodeContext(standIn) < own;
+
+    // The context of a point's decodes: a decode point's own, a mixed point's riding decodes' (0 where there are none).
+    private static int DecodeContext(CalibrationPoint p) => p.Phase switch
     {
-        Phase.Decode => standIn with { ContextTokens = gridPoint.ContextTokens } == gridPoint && standIn.ContextTokens < gridPoint.ContextTokens,
-        Phase.Mixed => standIn with { DecodeContext = gridPoint.DecodeContext } == gridPoint && standIn.DecodeContext < gridPoint.DecodeContext,
-        _ => false,
+        Phase.Decode => p.ContextTokens,
+        Phase.Mixed when p.DecodeSequences > 0 => p.DecodeContext,
+        _ => 0,
     };
+
+    private static CalibrationPoint WithDecodeContext(CalibrationPoint p, int context) =>
+        p.Phase == Phase.Decode ? p with { ContextTokens = context } : p with { DecodeContext = context };
 }
