@@ -12,9 +12,9 @@ public static class ValidationFiles
     /// validation.&lt;first 12 hex digits of that profile's hash&gt;.json/.html (validation.unnamed-profile.* for one written
     /// before validations named their profile): re-pricing a committed run with another profile must not overwrite the
     /// validation it was published with. Returns the files kept aside (none when the
-    /// previous validation used the same profile, or there was none).
+    /// previous validation used the same profile, or there was none) and the validation.json text written.
     /// </summary>
-    public static IReadOnlyList<string> Write(string folder, ValidationResult result, CancellationToken cancel = default)
+    public static (IReadOnlyList<string> Kept, string Json) Write(string folder, ValidationResult result, CancellationToken cancel = default)
     {
         Directory.CreateDirectory(folder);
         string json = Path.Combine(folder, "validation.json"), html = Path.Combine(folder, "validation.html");
@@ -33,7 +33,7 @@ public static class ValidationFiles
         var text = ValidationReport.Json(result);
         AtomicFile.Write(json, s => { using var w = new StreamWriter(s, leaveOpen: true); w.WriteLine(text); }, cancel);
         AtomicFile.Write(html, s => { using var w = new StreamWriter(s, leaveOpen: true); w.Write(ValidationReport.Html(result)); }, cancel);
-        return kept;
+        return (kept, text);
     }
 
     // The profile hash a validation.json names ("" for one priced without a profile file), or null when there is no

@@ -35,7 +35,7 @@ public class ValidationFilesTests : IDisposable
         ValidationResult Validate(string? profile) => RunValidator.Validate(run, Options(profile));
         // Priced by the profile it was validated against: the unnamed published files move aside.
         var joules = Validate(Path.Combine(Joules.Tests.RepoPaths.Calibration, "h200", "llama-3.1-8b", "joules-prefill", "profile.joules-prefill.parquet"));
-        var kept = ValidationFiles.Write(run, joules);
+        var kept = ValidationFiles.Write(run, joules).Kept;
         Assert.Equal([Path.Combine(run, "validation.unnamed-profile.json"), Path.Combine(run, "validation.unnamed-profile.html")], kept);
         Assert.Equal(published, File.ReadAllText(kept[0]));
         var joulesSha = Sha(Path.Combine(run, "validation.json"));
@@ -45,13 +45,13 @@ public class ValidationFilesTests : IDisposable
         // The shipped profile (cuDNN prefill) is another profile: that validation moves aside, named by its profile's hash.
         var shipped = Validate(null);
         Assert.NotEqual(joulesSha, shipped.ProfileFile!.Sha256);
-        kept = ValidationFiles.Write(run, shipped);
+        kept = ValidationFiles.Write(run, shipped).Kept;
         Assert.Equal([Path.Combine(run, $"validation.{joulesSha[..12]}.json"), Path.Combine(run, $"validation.{joulesSha[..12]}.html")], kept);
         Assert.Equal(joulesText, File.ReadAllText(kept[0]));
         Assert.Equal(shipped.ProfileFile.Sha256, Sha(Path.Combine(run, "validation.json")));
 
         // The same profile again: rewritten in place, nothing more kept, nothing lost.
-        Assert.Empty(ValidationFiles.Write(run, Validate(null)));
+        Assert.Empty(ValidationFiles.Write(run, Validate(null)).Kept);
         Assert.Equal(3, Directory.GetFiles(run, "validation*.json").Length);
         Assert.Equal(published, File.ReadAllText(Path.Combine(run, "validation.unnamed-profile.json")));
     }
@@ -62,10 +62,12 @@ public class ValidationFilesTests : IDisposable
         var source = Path.Combine(Joules.Tests.RepoPaths.Calibration, "validation", "tensor-core-ccb303b4", "runs", "online");
         var v = RunValidator.Validate(source, Options(null));
         var empty = Path.Combine(_dir, "new");
-        Assert.Empty(ValidationFiles.Write(empty, v));
+        var written = ValidationFiles.Write(empty, v);
+        Assert.Empty(written.Kept);
+        Assert.Equal(written.Json + Environment.NewLine, File.ReadAllText(Path.Combine(empty, "validation.json")));
         Assert.True(File.Exists(Path.Combine(empty, "validation.html")));
         File.WriteAllText(Path.Combine(empty, "validation.json"), "{ not json");
-        Assert.Empty(ValidationFiles.Write(empty, v));
+        Assert.Empty(ValidationFiles.Write(empty, v).Kept);
         Assert.Equal(v.ProfileFile!.Sha256, Sha(Path.Combine(empty, "validation.json")));
     }
 }

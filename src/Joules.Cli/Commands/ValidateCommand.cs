@@ -1,5 +1,4 @@
 using System.CommandLine;
-using Joules.Output;
 using Joules.Validation;
 using S = Joules.Simulation.Settings.SimulateSettings;
 
@@ -50,9 +49,9 @@ public static class ValidateCommand
                 PowerBinS = p.GetValue(bin),
                 Limits = new ValidationLimits { EnergyPct = p.GetValue(energy), TtftP50Pct = p.GetValue(ttft), TpotP50Pct = p.GetValue(tpot), E2eP50Pct = p.GetValue(e2e) },
             }, cancel);
-            var kept = ValidationFiles.Write(p.GetValue(output) ?? folder, result, cancel);
+            var (kept, text) = ValidationFiles.Write(p.GetValue(output) ?? folder, result, cancel);
             foreach (var k in kept) p.InvocationConfiguration.Error.WriteLine($"kept the previous validation, priced by another profile, as {k}");
-            if (p.GetValue(json)) stdout.WriteLine(ValidationReport.Json(result));
+            if (p.GetValue(json)) stdout.WriteLine(text);
             else foreach (var line in ValidationReport.Lines(result)) stdout.WriteLine(line);
             return Task.FromResult(result.Passed ? 0 : LimitMissedExitCode);
         });
