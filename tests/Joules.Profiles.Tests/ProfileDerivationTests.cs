@@ -180,6 +180,10 @@ public class ProfileDerivationTests : IDisposable
         Assert.Equal(result.Provenance.Dropped, d.Dropped);
         Assert.Equal(result.Provenance.FixedOverheadSeconds, d.FixedOverheadSeconds);
         Assert.DoesNotContain(loaded.Metadata.Extra.Keys, k => k.StartsWith(DerivedProvenance.KeyPrefix, StringComparison.Ordinal));
+        // The source's engine travels with the derived numbers (a check or validation tells engines apart by it).
+        var engine = ProfileMetadata.EngineEntries(s_h200_8b.Value.Metadata.Extra);
+        Assert.NotEmpty(engine);
+        Assert.Equal(engine, ProfileMetadata.EngineEntries(loaded.Metadata.Extra));
         Assert.True(loaded.Metadata.SameAs(result.Profile.Metadata));
 
         var model = new ProfileCostModel(loaded);

@@ -87,6 +87,7 @@ public static class ProfileCommands
         }
         o.WriteLine($"{(s.Derived is null ? "measured" : "derived ")}     {s.CreatedUtc} with joules {Or(s.ToolVersion)}{(s.Command.Length > 0 ? $": {s.Command}" : "")}");
         foreach (var (k, v) in s.Engine) o.WriteLine($"{(k == s.Engine.Keys.First() ? "engine" : ""),-12} {k.Replace('_', ' ')}: {v}");
+        if (s.Derived is not null && s.Engine.Count > 0) o.WriteLine($"{"",-12} (the source's engine, whose measurements this profile estimates for its GPU)");
         o.WriteLine($"grid         {Or(s.Grid)}: {s.Points.Prefill} prefill, {s.Points.Decode} decode, {s.Points.Mixed} mixed, {s.Points.Idle} idle point(s); clocks {string.Join(", ", s.Points.SmClocks)}");
         o.WriteLine($"spread       median cv time {Pct(s.Measurement.MedianCvTime)}, energy {Pct(s.Measurement.MedianCvEnergy)} (worst energy {Pct(s.Measurement.WorstCvEnergy)}) over {s.Measurement.MedianRepeats} trials; {s.Points.Throttled} point(s) power- or thermal-throttled");
         o.WriteLine($"idle power   {s.IdlePowerW.ToString("0.0", inv)} W");

@@ -254,6 +254,9 @@ public static class ProfileDeriver
             IdlePowerWatts = power.TargetStatic,
             Command = request.Command,
             Derived = provenance,
+            // The derived numbers are the source engine's kernels estimated on another card or degree: which kernels
+            // those are travels with them, so a check or a validation against a server can tell engines apart.
+            Extra = ProfileMetadata.EngineEntries(meta.Extra).ToDictionary(kv => kv.Key, kv => kv.Value, StringComparer.Ordinal),
         };
         var profile = new MeasuredProfile(metadata, [.. derived.Select(d => d.Derived), idlePoint]);
         return new DerivationResult(profile, provenance, derived);
