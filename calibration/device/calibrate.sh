@@ -9,7 +9,7 @@
 #   calibration/device/calibrate.sh BUDGET_S JOB...
 #     JOB = selftest | smoke | 8b | 8b-new | 8b-quick | 70b-tp8 | 70b-tp8-full | 70b-tp8-resume | 8b-other-card | 70b-tp8-other-card
 #           | 70b-tp2 | 70b-tp2-other-card | breakdown-70b | selftest-strict | ab-70b | 70b-tp8-fast | 70b-tp2-fast
-#           | 70b-tp2-fast-resume | 8b-fast | 8b-fast-resume | 8b-cudnn | 8b-cudnn-resume | 8b-cudnn-all | 8b-cudnn-all-resume | 70b-tp8-cudnn[-resume] | 70b-tp2-cudnn[-resume] | 70b-tp2-fit[-resume] | cudnn-attention | parquet
+#           | 70b-tp2-fast-resume | 8b-fast | 8b-fast-resume | 8b-cudnn | 8b-cudnn-resume | 8b-cudnn-all | 8b-cudnn-all-resume | 70b-tp8-cudnn[-resume] | 70b-tp2-cudnn[-resume] | 70b-tp2-fit[-resume] | cudnn-attention | serve-check | parquet
 #
 # How it was run (device tool, carry [".devrun"], after publishing into .devrun/joules; between calls the
 # archive was unpacked into calibration/ here, so the next call resumed from the partial raw log):
@@ -125,6 +125,8 @@ calibrate() {
         timeout 60 "$J" engine bench --suite attention --prefill-attention cudnn | tail -11 ;;
       8b-fast-resume)      calibrate --model llama-3.1-8b --trials 3 --window-s 1 ;;
       selftest) echo "== joules engine selftest --no-tensor-parallel"; timeout 120 "$J" engine selftest --no-tensor-parallel | tail -8 ;;
+      # The serving engine's greedy-token checks, cuDNN's bucketed prefill plans among them where cuDNN loads (2026-12-04).
+      serve-check) echo "== joules engine serve-check"; timeout 180 "$J" engine serve-check ;;
       8b)       calibrate --model llama-3.1-8b ;;
       # A new grid: --force replaces the previous grid's log (kept beside it as raw.jsonl.<time>.bak).
       8b-new)   calibrate --model llama-3.1-8b --force ;;

@@ -16,7 +16,8 @@
 # own data/ folder to the checkout's (2026-12-03: a run was validated against the profile a re-measure had replaced;
 # `joules validate` now prints the profile file, its hash and card).
 # PROFILE: validate against this profile instead of the shipped one (card-validate.sh passes the one it calibrated on
-# this card); ONLINE_S: seconds of the trace in run (a), default 400.
+# this card); ONLINE_S: seconds of the trace in run (a), default 400; PREFILL: the server's --prefill-attention (default
+# joules, the server's default; cudnn serves the shipped profiles' kernel through bucketed plans, 2026-12-04, not yet run).
 # BUDGET_S (default 440): seconds the step may take; every replay is cut (SIGINT: it writes nothing) when it would
 # overrun, and the archive is rewritten after every run, so what finished comes back.
 #
@@ -39,7 +40,7 @@ mkdir -p "$OUT" "$R"
 log="$OUT/validation-$step-log.txt"
 
 serve() {  # serve NAME: starts the server with an iteration log, waits until /health answers
-  "$J" serve --engine ${ENGINE:-gpu} --host 127.0.0.1 --port $PORT --iteration-log "$R/$1-iterations.parquet" > "$R/$1-serve.log" 2>&1 &
+  "$J" serve --engine ${ENGINE:-gpu} --prefill-attention ${PREFILL:-joules} --host 127.0.0.1 --port $PORT --iteration-log "$R/$1-iterations.parquet" > "$R/$1-serve.log" 2>&1 &
   SERVER=$!
   for _ in $(seq 1 600); do
     curl -sf "$URL/health" >/dev/null 2>&1 && { echo "== server up after $(( $(date +%s) - t_serve )) s"; cat "$R/$1-serve.log"; return 0; }

@@ -71,6 +71,7 @@ public sealed class ServeHost : IAsyncDisposable
                 KvBlocks = blocks,
                 UseGraphs = spec.GetOr(ServeSettings.CudaGraphs, true),
                 DecodeKernel = Joules.Calibration.Engine.DecodeKernels.Parse(spec.GetOr(ServeSettings.DecodeKernel, ServeSettings.DecodeKernel.DefaultText)),
+                PrefillAttention = Joules.Calibration.Engine.PrefillAttentions.Parse(spec.GetOr(ServeSettings.PrefillAttention, ServeSettings.PrefillAttention.DefaultText)),
             });
             predict = scenario.CreateCostModel();
         }

@@ -30,6 +30,11 @@ public static class ServeSettings
         Joules.Calibration.Engine.DecodeKernels.Names[Joules.Calibration.Engine.DecodeKernel.TensorCore],
         [Joules.Calibration.Engine.DecodeKernels.Names[Joules.Calibration.Engine.DecodeKernel.TensorCore], Joules.Calibration.Engine.DecodeKernels.Names[Joules.Calibration.Engine.DecodeKernel.WorkList]]);
 
+    public static readonly Setting<string> PrefillAttention = Choice("prefill-attention",
+        "Prefill attention (--engine gpu): joules, the engine's own kernel; cudnn, cuDNN's fused flash attention (what the shipped H200 profiles measured) through plans bucketed by chunk count, length and cache pages; auto, cuDNN where it loads and plans. joules until the bucketed plans are validated on a GPU",
+        Joules.Calibration.Engine.PrefillAttentions.Names[Joules.Calibration.Engine.PrefillAttention.Joules],
+        [.. Joules.Calibration.Engine.PrefillAttentions.Names.Values]);
+
     /// <summary>Settings shared with `joules simulate`.</summary>
     public static readonly IReadOnlyList<Setting> Shared =
     [
@@ -39,5 +44,5 @@ public static class ServeSettings
 
     /// <summary>Every setting of `joules serve`, in the order --help lists them.</summary>
     public static readonly IReadOnlyList<Setting> All =
-        [Engine, Host, Port, ServedModelName, Device, DrainTimeout, IterationLog, CudaGraphs, Seed, DecodeKernel, .. Shared];
+        [Engine, Host, Port, ServedModelName, Device, DrainTimeout, IterationLog, CudaGraphs, Seed, DecodeKernel, PrefillAttention, .. Shared];
 }

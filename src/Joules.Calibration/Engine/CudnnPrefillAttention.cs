@@ -61,8 +61,8 @@ internal sealed record CudnnAttentionMetadata(int[] Values, int KeyLengths, int 
     public static CudnnAttentionMetadata Build(int[] starts, int[] lengths, long rowWidth, long outputWidth, PagedKv? paged)
     {
         int b = starts.Length, pt = paged is null ? 0 : b * paged.PagesPerSequence;
-        var meta = new int[2 * b + 2 * (b + 1) + pt];
-        int qo = 2 * b, oo = qo + b + 1, po = oo + b + 1;
+        var (length, qo, oo, po) = Layout(b, paged?.PagesPerSequence ?? 0);
+        var meta = new int[length];
         for (var i = 0; i < b; i++)
         {
             meta[i] = lengths[i];
@@ -76,9 +76,54 @@ internal sealed record CudnnAttentionMetadata(int[] Values, int KeyLengths, int 
         return new CudnnAttentionMetadata(meta, b, qo, oo, po);
     }
 
+    /// <summary>Where the parts of the array lie for <paramref name="chunks"/> chunks and a page table of <paramref name="pagesPerSequence"/> columns (0: none): its length and the first index of the row offsets, output offsets and page table (key lengths start at <paramref name="chunks"/>).</summary>
+    public static (int Length, int RowOffsets, int OutputOffsets, int PageTable) Layout(int chunks, int pagesPerSequence)
+    {
+        int qo = 2 * chunks, oo = qo + chunks + 1, po = oo + chunks + 1;
+        return (po + chunks * pagesPerSequence, qo, oo, po);
+    }
+
     /// <summary>Whether prompts this long at these rows are a plain batch (one length, back to back, no cache) rather than a ragged one.</summary>
     public static bool IsPlainBatch(int[] starts, int[] lengths, bool paged) =>
         !paged && Enumerable.Range(0, starts.Length).All(i => lengths[i] == lengths[0] && starts[i] == starts[0] + i * lengths[0]);
+}
+
+/// <summary>The shape a cuDNN prefill-attention plan is built for: what its graph's dimensions are (the chunks' own lengths are device data of a ragged plan).</summary>
+/// <param name="Chunks">Chunks (prompts) in the batch.</param>
+/// <param name="Queries">Most query tokens of a chunk.</param>
+/// <param name="Keys">Most keys of a chunk (its cached context plus its tokens).</param>
+/// <param name="Ragged">Whether lengths and row offsets are per chunk (false: a plain batch, one length, back to back).</param>
+/// <param name="PagesPerSequence">Columns of the page table, or 0 for fresh prompts (keys and values in the QKV rows).</param>
+/// <param name="TotalPages">Pages in one layer's cache (0 for fresh prompts).</param>
+/// <param name="PageSize">Tokens per page (0 for fresh prompts).</param>
+public readonly record struct CudnnAttentionShape(int Chunks, long Queries, long Keys, bool Ragged, int PagesPerSequence, int TotalPages, int PageSize)
+{
+    /// <summary>Whether keys and values are read from the paged cache.</summary>
+    public bool Paged => PagesPerSequence > 0;
+
+    /// <summary>The exact shape of these chunks (calibration: one plan per iteration shape).</summary>
+    internal static CudnnAttentionShape Exact(int[] starts, int[] lengths, PagedKv? paged)
+    {
+        int b = starts.Length;
+        if (b == 0 || lengths.Length != b) throw new ArgumentException("one length per chunk, at least one chunk");
+        if (paged is not null && paged.Contexts.Length != b) throw new ArgumentException("one cached context per chunk");
+        long keys = Enumerable.Range(0, b).Max(i => (long)lengths[i] + (paged?.Contexts[i] ?? 0));
+        // Prompts of one length back to back are a plain batch: the graph PyTorch runs, without per-prompt lengths
+        // (the padding mask and ragged offsets cost 10-20 % at 1x2048 to 8x2048 on the H200).
+        var ragged = !CudnnAttentionMetadata.IsPlainBatch(starts, lengths, paged is not null);
+        return paged is null
+            ? new CudnnAttentionShape(b, lengths.Max(), keys, ragged, 0, 0, 0)
+            : new CudnnAttentionShape(b, lengths.Max(), keys, ragged, paged.PagesPerSequence, paged.TotalPages, paged.PageSize);
+    }
+
+    /// <summary>A ragged bucket: any <paramref name="chunks"/> chunks of at most <paramref name="queries"/> tokens, over at most <paramref name="pagesPerSequence"/> pages each (0: fresh prompts, keys as many as queries).</summary>
+    internal static CudnnAttentionShape Bucket(int chunks, int queries, int pagesPerSequence, int totalPages, int pageSize)
+    {
+        if (chunks < 1 || queries < 1) throw new ArgumentException("a bucket holds at least one chunk of one token");
+        return pagesPerSequence > 0
+            ? new CudnnAttentionShape(chunks, queries, (long)pagesPerSequence * pageSize, true, pagesPerSequence, totalPages, pageSize)
+            : new CudnnAttentionShape(chunks, queries, queries, true, 0, 0, 0);
+    }
 }
 
 /// <summary>
@@ -101,6 +146,7 @@ internal sealed class CudnnPrefillAttention : IDisposable
     private readonly CudnnGraph _graph = new();
     private readonly DeviceBuffer? _meta;
     private readonly DeviceBuffer _workspace;
+    private readonly long _rowWidth, _outputWidth;
 
     /// <param name="handle">The engine's cuDNN handle.</param>
     /// <param name="qkv">Device address of the QKV rows ([token][(heads + 2 kvHeads) x headDim] bf16, RoPE applied).</param>
@@ -113,17 +159,27 @@ internal sealed class CudnnPrefillAttention : IDisposable
     /// <param name="paged">Null for fresh prompts (keys and values in the QKV rows); else where the cached keys and values are.</param>
     public CudnnPrefillAttention(CudnnHandle handle, ulong qkv, ulong output, int heads, int kvHeads, int headDim, int[] starts, int[] lengths,
         PagedKv? paged = null)
+        : this(handle, qkv, output, heads, kvHeads, headDim, CudnnAttentionShape.Exact(starts, lengths, paged), starts.Length > 0 ? starts[0] : 0)
     {
-        int b = starts.Length;
-        if (b == 0 || lengths.Length != b) throw new ArgumentException("one length per chunk, at least one chunk");
-        if (paged is not null && paged.Contexts.Length != b) throw new ArgumentException("one cached context per chunk");
-        long s = lengths.Max(), d = headDim, w = (long)(heads + 2 * kvHeads) * headDim, ow = (long)heads * headDim, h = heads, hk = kvHeads;
-        var keys = Enumerable.Range(0, b).Select(i => lengths[i] + (paged?.Contexts[i] ?? 0)).ToArray();
-        long skv = keys.Max();
-        Paged = paged is not null;
-        // Prompts of one length back to back are a plain batch: the graph PyTorch runs, without per-prompt lengths
-        // (the padding mask and ragged offsets cost 10-20 % at 1x2048 to 8x2048 on the H200).
-        Ragged = !CudnnAttentionMetadata.IsPlainBatch(starts, lengths, Paged);
+        if (Ragged) _meta!.Upload<int>(CudnnAttentionMetadata.Build(starts, lengths, _rowWidth, _outputWidth, paged).Values);
+    }
+
+    /// <summary>A ragged plan for any <paramref name="chunks"/> chunks of at most <paramref name="queries"/> tokens (over at
+    /// most <paramref name="pagesPerSequence"/> pages of cache each, or fresh prompts when 0), whose lengths, rows and page
+    /// table are set before each use by <see cref="Update"/>: what a serving engine reuses across iterations of one bucket.</summary>
+    public static CudnnPrefillAttention ForBucket(CudnnHandle handle, ulong qkv, ulong output, int heads, int kvHeads, int headDim,
+        int chunks, int queries, int pagesPerSequence, int totalPages, int pageSize) =>
+        new(handle, qkv, output, heads, kvHeads, headDim, CudnnAttentionShape.Bucket(chunks, queries, pagesPerSequence, totalPages, pageSize), 0);
+
+    private CudnnPrefillAttention(CudnnHandle handle, ulong qkv, ulong output, int heads, int kvHeads, int headDim, CudnnAttentionShape shape, int firstStart)
+    {
+        Shape = shape;
+        int b = shape.Chunks;
+        long s = shape.Queries, skv = shape.Keys, d = headDim, w = (long)(heads + 2 * kvHeads) * headDim, ow = (long)heads * headDim, h = heads, hk = kvHeads;
+        _rowWidth = w;
+        _outputWidth = ow;
+        Paged = shape.Paged;
+        Ragged = shape.Ragged;
         var g = _graph;
         long[] One(long n) => [n, 1, 1, 1];
         long[] Unit = [1, 1, 1, 1];
@@ -131,29 +187,27 @@ internal sealed class CudnnPrefillAttention : IDisposable
         ulong qBase = qkv, oBase = output;
         if (Ragged)
         {
-            var meta = CudnnAttentionMetadata.Build(starts, lengths, w, ow, paged);
-            int qo = meta.RowOffsets, oo = meta.OutputOffsets, po = meta.PageTable;
-            _meta = new DeviceBuffer(meta.Values.Length * 4L);
-            _meta.Upload<int>(meta.Values);
+            var (length, qo, oo, po) = CudnnAttentionMetadata.Layout(b, shape.PagesPerSequence);
+            _meta = new DeviceBuffer(length * 4L);
             seqQ = g.Tensor(UidSeqQ, DataInt32, One(b), Unit);
             seqKv = g.Tensor(UidSeqKv, DataInt32, One(b), Unit);
             qOff = g.Tensor(UidQOff, DataInt32, One(b + 1), Unit);
             oOff = g.Tensor(UidOOff, DataInt32, One(b + 1), Unit);
             g.Bind(UidSeqQ, _meta.Ptr);
-            g.Bind(UidSeqKv, _meta.At(meta.KeyLengths * 4L));
+            g.Bind(UidSeqKv, _meta.At(b * 4L));
             g.Bind(UidQOff, _meta.At(qo * 4L));
             g.Bind(UidOOff, _meta.At(oo * 4L));
-            if (paged is not null)
+            if (Paged)
             {
-                long pps = paged.PagesPerSequence;
+                long pps = shape.PagesPerSequence;
                 pageTable = g.Tensor(UidPageTable, DataInt32, [b, 1, pps, 1], [pps, pps, 1, 1]);
                 g.Bind(UidPageTable, _meta.At(po * 4L));
             }
         }
         else
         {
-            qBase += (ulong)(starts[0] * w * 2);
-            oBase += (ulong)(starts[0] * ow * 2);
+            qBase += (ulong)(firstStart * w * 2);
+            oBase += (ulong)(firstStart * ow * 2);
         }
         var q = g.Tensor(UidQ, DataBfloat16, [b, h, s, d], [s * w, d, w, 1], raggedOffset: qOff);
         var o = g.Tensor(UidO, DataBfloat16, [b, h, s, d], [s * ow, d, ow, 1], raggedOffset: oOff);
@@ -161,7 +215,7 @@ internal sealed class CudnnPrefillAttention : IDisposable
         g.Bind(UidO, oBase);
         long next = Virtual;
         nint kt, v;
-        if (paged is null)
+        if (!Paged)
         {
             // Kᵀ as the backend's first matmul takes it: dims (b, hk, d, s) over the same rows.
             kt = g.Tensor(UidK, DataBfloat16, [b, hk, d, s], [s * w, d, 1, w], raggedOffset: qOff);
@@ -172,8 +226,8 @@ internal sealed class CudnnPrefillAttention : IDisposable
         else
         {
             // The engine's cache of one layer: [page][slot][kv head][dim], bound per layer when enqueued.
-            long ps = paged.PageSize;
-            long[] cDims = [paged.TotalPages, hk, ps, d], cStrides = [ps * hk * d, d, hk * d, 1];
+            long ps = shape.PageSize;
+            long[] cDims = [shape.TotalPages, hk, ps, d], cStrides = [ps * hk * d, d, hk * d, 1];
             var kCache = g.Tensor(UidKCache, DataBfloat16, cDims, cStrides);
             var vCache = g.Tensor(UidVCache, DataBfloat16, cDims, cStrides);
             kt = g.Tensor(next++, DataBfloat16, [b, hk, d, skv], [d * skv * hk, d * skv, 1, d], isVirtual: true);
@@ -254,7 +308,28 @@ internal sealed class CudnnPrefillAttention : IDisposable
         }
     }
 
+    /// <summary>Sets the chunks a plan from <see cref="ForBucket"/> attends over next, on <paramref name="stream"/> (the
+    /// handle's): their rows, lengths and, over a cache, contexts and page table (<see cref="PagedKv.PagesPerSequence"/>
+    /// must be the plan's). Every chunk must fit the plan's bucket.</summary>
+    public void Update(CudaStream stream, int[] starts, int[] lengths, PagedKv? paged)
+    {
+        if (!Ragged) throw new InvalidOperationException("a plain batch's shape is its plan; build another plan");
+        if (starts.Length != Chunks || lengths.Length != Chunks) throw new ArgumentException($"the plan is for {Chunks} chunk(s), not {starts.Length}");
+        if ((paged is not null) != Paged) throw new ArgumentException(Paged ? "the plan reads a cache: give its page table" : "the plan is for fresh prompts");
+        if (paged is not null && paged.PagesPerSequence != Shape.PagesPerSequence)
+            throw new ArgumentException($"page table of {paged.PagesPerSequence} pages per chunk for a plan of {Shape.PagesPerSequence}");
+        for (var i = 0; i < Chunks; i++)
+        {
+            var keys = lengths[i] + (paged?.Contexts[i] ?? 0);
+            if (lengths[i] < 1 || lengths[i] > Shape.Queries || keys > Shape.Keys)
+                throw new ArgumentException($"chunk {i} of {lengths[i]} tokens over {keys - lengths[i]} cached does not fit a plan of {Shape.Queries} queries and {Shape.Keys} keys");
+        }
+        _meta!.UploadAsync<int>(CudnnAttentionMetadata.Build(starts, lengths, _rowWidth, _outputWidth, paged).Values, stream);
+    }
+
     public CudnnHandle Handle { get; }
+    /// <summary>What the plan was built for.</summary>
+    public CudnnAttentionShape Shape { get; }
     /// <summary>Chunks (prompts) in the batch.</summary>
     public int Chunks { get; }
     /// <summary>Whether keys and values come from the paged cache (chunks over a cached context).</summary>

@@ -64,6 +64,8 @@ public static class EngineSelfTest
         // Chunks over a paged cache (and a fresh prompt among them) through cuDNN's paged cache load.
         foreach (var (hq, hk, d) in new[] { (8, 2, 128), (8, 1, 64) })
             Add($"prefill attention cudnn d{d} gqa{hq / hk} chunks over a paged cache", () => CudnnChunks(s, rnd, hq, hk, d));
+        foreach (var (hq, hk, d) in new[] { (8, 2, 128), (8, 1, 64) })
+            Add($"prefill attention cudnn d{d} gqa{hq / hk} bucketed plan (serving)", () => CudnnBucketed(s, rnd, hq, hk, d));
         int sms = engine.Context.MultiprocessorCount;
         // The streaming GEMV at every row count it has a kernel for, each input mode; n not a multiple of its 4 rows per
         // block and k not a multiple of one warp sweep (256) check the edges; gathered rows as the LM head reads them.
@@ -569,31 +571,53 @@ public static class EngineSelfTest
     {
         public const int PageSize = 16;
 
-        public static PagedChunks Make(Random rnd, (int New, int Ctx)[] seqs, int hq, int hk, int d)
+        /// <summary>Chunks of <paramref name="seqs"/> (new tokens over cached ones) for <paramref name="hq"/> query heads,
+        /// <paramref name="hk"/> kv heads of <paramref name="d"/>, drawn from <paramref name="rnd"/>, with <paramref name="gap"/>
+        /// rows between chunks (a serving iteration's decode rows, which no prefill attention writes).</summary>
+        public static PagedChunks Make(Random rnd, (int New, int Ctx)[] seqs, int hq, int hk, int d, int gap = 0)
         {
-            int t = seqs.Sum(x => x.New), width = (hq + 2 * hk) * d;
+            int width = (hq + 2 * hk) * d;
             var (table, maxPages, totalPages) = Pages(rnd, seqs.Select(x => x.New + x.Ctx).ToArray(), PageSize);
-            var qkv = RandomBf16(rnd, (long)t * width);
+            var start = new int[seqs.Length];
+            for (var i = 1; i < seqs.Length; i++) start[i] = start[i - 1] + seqs[i - 1].New + gap;
+            var qkv = RandomBf16(rnd, (long)(start[^1] + seqs[^1].New) * width);
             var kc = RandomBf16(rnd, (long)totalPages * PageSize * hk * d);
             var vc = RandomBf16(rnd, (long)totalPages * PageSize * hk * d);
-            var start = new int[seqs.Length];
-            for (var i = 1; i < seqs.Length; i++) start[i] = start[i - 1] + seqs[i - 1].New;
             return new PagedChunks(seqs, hq, hk, d, table, maxPages, totalPages, qkv, kc, vc, start);
         }
 
+        /// <summary>QKV and output rows, gaps included.</summary>
+        public int Rows => Start[^1] + Seqs[^1].New;
+
         /// <summary>Elements of the attention output rows.</summary>
-        public long OutputElements => (long)Seqs.Sum(x => x.New) * Hq * D;
+        public long OutputElements => (long)Rows * Hq * D;
+
+        /// <summary>Which output elements belong to a chunk (not to a gap).</summary>
+        public bool[] ChunkElements()
+        {
+            var mask = new bool[OutputElements];
+            for (var i = 0; i < Seqs.Length; i++) Array.Fill(mask, true, Start[i] * Hq * D, Seqs[i].New * Hq * D);
+            return mask;
+        }
+
+        /// <summary>The block table widened to <paramref name="columns"/> pages per chunk (zeros past each chunk's pages), as a bucketed plan reads it.</summary>
+        public int[] TableWidth(int columns)
+        {
+            var wide = new int[Seqs.Length * columns];
+            for (var i = 0; i < Seqs.Length; i++) Array.Copy(Table, i * MaxPages, wide, i * columns, MaxPages);
+            return wide;
+        }
 
         /// <summary>The float64 reference output.</summary>
-        public double[] Reference() => PagedPrefillReference(Qkv.Values, KCache.Values, VCache.Values, Table, MaxPages, PageSize, Seqs, Start, Hq, Hk, D);
+        public double[] Reference() => PagedPrefillReference(Qkv.Values, KCache.Values, VCache.Values, Table, MaxPages, PageSize, Seqs, Start, Hq, Hk, D, Rows);
     }
 
     /// <summary>float64 causal attention of prefill chunks whose keys and values (their own included) are in a paged cache: query r of a chunk over c cached tokens sees keys 0..c + r.</summary>
     private static double[] PagedPrefillReference(double[] qkv, double[] kc, double[] vc, int[] table, int maxPages, int pageSize,
-        (int New, int Ctx)[] seqs, int[] start, int hq, int hk, int d)
+        (int New, int Ctx)[] seqs, int[] start, int hq, int hk, int d, int rows)
     {
         int width = (hq + 2 * hk) * d, ow = hq * d;
-        var reference = new double[(long)seqs.Sum(x => x.New) * ow];
+        var reference = new double[(long)rows * ow];
         for (var i = 0; i < seqs.Length; i++)
         {
             int seq = i;
@@ -625,6 +649,39 @@ public static class EngineSelfTest
             engineLabel = attention.EngineLabel;
         }
         return Compare($"{name} ({engineLabel})", bo.Download<ushort>(c.OutputElements), c.Reference());
+    }
+
+    // The serving engine's use of cuDNN: one bucketed plan (lengths, rows and page table as device data) run on two
+    // batches of chunks in turn, decode rows between their chunks, each against its float64 reference.
+    private static SelfTestResult CudnnBucketed(CudaStream s, Random rnd, int hq, int hk, int d)
+    {
+        var name = $"prefill attention cudnn d{d} gqa{hq / hk} one bucketed plan, two batches over a paged cache (serving)";
+        if (!Cudnn.IsAvailable(out var why)) return new SelfTestResult(name, double.NaN, Bf16Tolerance, 0, 0, SkippedBecause: why);
+        PagedChunks[] batches =
+        [
+            PagedChunks.Make(rnd, [(37, 50), (64, 0), (100, 130), (1, 700), (70, 5)], hq, hk, d, gap: 1),
+            PagedChunks.Make(rnd, [(120, 3), (5, 400), (64, 64), (90, 0), (2, 222)], hq, hk, d, gap: 3),
+        ];
+        var bucket = PrefillBucket.For(paged: true, chunks: 5, longestChunk: batches.Max(c => c.Seqs.Max(x => x.New)),
+            mostPages: batches.Max(c => c.MaxPages), maxTokens: 2048, minPages: 8, maxPages: 4096);
+        int rows = batches.Max(c => c.Rows), totalPages = batches.Max(c => c.TotalPages), width = (hq + 2 * hk) * d;
+        using var bq = new DeviceBuffer((long)rows * width * 2); using var bo = new DeviceBuffer((long)rows * hq * d * 2);
+        using var bk = new DeviceBuffer((long)totalPages * PagedChunks.PageSize * hk * d * 2); using var bv = new DeviceBuffer(bk.Bytes);
+        using var handle = new CudnnHandle(s);
+        using var plan = CudnnPrefillAttention.ForBucket(handle, bq.Ptr, bo.Ptr, hq, hk, d, bucket.Chunks, bucket.Queries, bucket.PagesPerSequence, totalPages, PagedChunks.PageSize);
+        SelfTestResult? worst = null;
+        foreach (var c in batches)
+        {
+            bq.Upload<ushort>(c.Qkv.Bits); bk.Upload<ushort>(c.KCache.Bits); bv.Upload<ushort>(c.VCache.Bits);
+            bo.Fill16(NaN16);
+            plan.Update(s, c.Start, c.Seqs.Select(x => x.New).ToArray(),
+                new PagedKv(c.Seqs.Select(x => x.Ctx).ToArray(), c.TableWidth(bucket.PagesPerSequence), bucket.PagesPerSequence, totalPages, PagedChunks.PageSize));
+            plan.Enqueue(bk.Ptr, bv.Ptr);
+            s.Synchronize();
+            var r = Compare($"{name} ({bucket.Queries} queries x {bucket.PagesPerSequence} pages, {plan.EngineLabel})", bo.Download<ushort>(c.OutputElements), c.Reference(), mask: c.ChunkElements());
+            if (worst is null || !r.Passed || r.RelError > worst.RelError) worst = r with { Elements = r.Elements + (worst?.Elements ?? 0) };
+        }
+        return worst!;
     }
 
     private static SelfTestResult CudnnPrefill(CudaStream s, Random rnd, int hq, int hk, int d, int[] lengths)

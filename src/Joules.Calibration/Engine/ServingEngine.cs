@@ -28,13 +28,20 @@ public sealed record ServingEngineOptions
     public int GraphCacheSize { get; init; } = 512;
     /// <summary>Decode-attention kernel (the calibration engine's default unless a profile measured by another is to be validated).</summary>
     public DecodeKernel DecodeKernel { get; init; } = new EngineOptions().DecodeKernel;
+    /// <summary>Prefill attention: Joules' kernel, or cuDNN's fused attention through plans bucketed by chunk count, length and pages (auto: cuDNN where it loads and plans).</summary>
+    /// <remarks>Joules' kernel by default until the bucketed cuDNN plans have been checked and validated on a GPU (the
+    /// shipped profiles measured cuDNN: `joules validate` warns that the kernels differ).</remarks>
+    public PrefillAttention PrefillAttention { get; init; } = PrefillAttention.Joules;
+    /// <summary>Most cuDNN prefill plans kept (least recently used ones are dropped; at least 2, an iteration's fresh prompts and chunks over a cache).</summary>
+    public int PrefillPlanCacheSize { get; init; } = 256;
 }
 
 /// <summary>How one iteration ran on the GPU.</summary>
 /// <param name="DeviceSeconds">Time between events recorded before the first and after the last kernel.</param>
 /// <param name="Graph">Whether it replayed a CUDA graph.</param>
 /// <param name="Captured">Whether it ran eagerly and captured a new graph for its shape.</param>
-public readonly record struct ServingStepTiming(double DeviceSeconds, bool Graph, bool Captured);
+/// <param name="PlansBuilt">cuDNN prefill plans built for it (host work before its kernels, not in <paramref name="DeviceSeconds"/>).</param>
+public readonly record struct ServingStepTiming(double DeviceSeconds, bool Graph, bool Captured, int PlansBuilt = 0);
 
 /// <summary>
 /// The calibration transformer (random weights at the real shapes, the same kernels) as a serving engine: a persistent
@@ -73,8 +80,10 @@ public sealed class ServingEngine : IDisposable
     private readonly int[] _host;
     private readonly int _offIds, _offPos, _offSlot, _offLast, _offStart, _offNew, _offCtx, _offDseq, _offWork, _offTiles, _offBt;
     private readonly CudaEvent _evStart, _evEnd;
-    private readonly Dictionary<(int Batch, int Stride), LinkedListNode<((int, int) Key, CudaGraph Graph)>> _graphs = new();
-    private readonly LinkedList<((int, int) Key, CudaGraph Graph)> _lru = new();
+    private readonly LruCache<(int Batch, int Stride), CudaGraph> _graphs;
+    private readonly CudnnPrefillPlans? _plans;
+    private readonly List<int> _fresh = new(), _chunks = new();
+    private CudnnPrefillAttention? _freshPlan, _chunkPlan;
 
     public ServingEngine(ModelCard model, ServingEngineOptions? options = null)
     {
@@ -84,10 +93,11 @@ public sealed class ServingEngine : IDisposable
         _engine = new TransformerEngine(model, 1, new EngineOptions
         {
             Device = Options.Device, Seed = Options.Seed, PageSize = Options.BlockSize, DecodeKernel = Options.DecodeKernel,
-            // Joules' prefill kernel: a serving iteration's prompt lengths change every step, and a cuDNN plan is compiled
-            // per shape (plans bucketed by batch and length are not built yet), so Kernels says what really runs.
-            PrefillAttention = PrefillAttention.Joules,
+            // cuDNN's plans are compiled per shape and a serving iteration's chunks change every step: the engine keeps
+            // plans per bucket (CudnnPrefillPlans) and sets the chunks' lengths, rows and page tables as device data.
+            PrefillAttention = Options.PrefillAttention,
         });
+        _graphs = new LruCache<(int, int), CudaGraph>(Math.Max(1, Options.GraphCacheSize));
         try
         {
             _ctx = _engine.Context;
@@ -140,6 +150,8 @@ public sealed class ServingEngine : IDisposable
             var rows = (long)DecodeWork.MaxChunks(_maxSeqs, _engine.Options.DecodeItemHeads(_m), _ctx.MultiprocessorCount, (long)KvBlocks * _ps) * _m.Heads;
             _partO = Alloc(rows * _m.HeadDim * 4);
             _partMl = Alloc(rows * 2 * 4);
+            if (_engine.CudnnHandle is { } cudnn)
+                _plans = new CudnnPrefillPlans(cudnn, _qkv.Ptr, _attn.Ptr, _m.Heads, _m.KvHeads, _m.HeadDim, KvBlocks, _ps, Math.Max(2, Options.PrefillPlanCacheSize));
         }
         catch
         {
@@ -150,7 +162,21 @@ public sealed class ServingEngine : IDisposable
 
     public ServingEngineOptions Options { get; }
     /// <summary>The kernels this engine runs, under the keys a profile records them by (engine.decode_attention, ...): a validation compares them with the profile's.</summary>
-    public IReadOnlyDictionary<string, string> Kernels => _engine.Options.Provenance();
+    public IReadOnlyDictionary<string, string> Kernels
+    {
+        get
+        {
+            var k = _engine.Options.Provenance();
+            // Only the server records this key, so a validation does not count it as a difference from the profile.
+            if (_plans is not null)
+                k["engine.prefill_plans"] = $"cuDNN plans bucketed by chunk count, length (powers of 2 from {PrefillBucket.MinQueries}) and cache pages, always ragged";
+            return k;
+        }
+    }
+    /// <summary>Why prefill attention asked as auto runs Joules' kernel although cuDNN loads (its probe failed), or null.</summary>
+    public string? CudnnFallback => _engine.CudnnFallback;
+    /// <summary>cuDNN prefill plans built so far, the host seconds they took and how many are held (zeros without cuDNN).</summary>
+    public (long Built, double Seconds, int Held) PrefillPlans => _plans is null ? default : (_plans.Built, _plans.BuildSeconds, _plans.Held);
     public ModelShard Shard => _m;
     public string DeviceName => _ctx.Name;
     public string DeviceUuid => _ctx.Uuid;
@@ -187,15 +213,14 @@ public sealed class ServingEngine : IDisposable
         int stride = graph ? StrideBucket(maxPages, EngineMath.PagesFor(ContextBucket, _ps), _maxStride) : maxPages;
         var tiles = FillTables(b, stride);
         Upload(b, stride, tiles, decodes);
+        var built = PreparePrefillPlans(b);
 
         var dims = new Dims(t, n, tiles, decodes, stride);
         var captured = false;
         _evStart.Record(_stream);
-        if (graph && _graphs.TryGetValue((n, stride), out var node))
+        if (graph && _graphs.TryGet((n, stride), out var replay))
         {
-            _lru.Remove(node);
-            _lru.AddFirst(node);
-            node.Value.Graph.Launch(_stream);
+            replay.Launch(_stream);
             _evEnd.Record(_stream);
         }
         else
@@ -209,20 +234,60 @@ public sealed class ServingEngine : IDisposable
                 CudaGraph g;
                 try { Forward(_capture, dims); }
                 finally { g = _capture.EndCapture(); }
-                if (_graphs.Count >= Options.GraphCacheSize && _lru.Last is { } old)
-                {
-                    _lru.RemoveLast();
-                    _graphs.Remove(old.Value.Key);
-                    old.Value.Graph.Dispose();
-                }
-                _graphs[(n, stride)] = _lru.AddFirst(((n, stride), g));
+                _graphs.Add((n, stride), g);
                 GraphsCaptured++;
                 captured = true;
             }
         }
         _evEnd.Synchronize();
         _next.Download<int>(b.Sampled.AsSpan(0, n));
-        return new ServingStepTiming(CudaEvent.ElapsedMs(_evStart, _evEnd) / 1000.0, graph && !captured, captured);
+        return new ServingStepTiming(CudaEvent.ElapsedMs(_evStart, _evEnd) / 1000.0, graph && !captured, captured, built);
+    }
+
+    // The cuDNN plans of this iteration's fresh prompts and chunks over a cache (built when their bucket is new), with
+    // the chunks' lengths, rows and page tables uploaded on the stream ahead of the forward pass; returns plans built.
+    private int PreparePrefillPlans(ServingBatch b)
+    {
+        _freshPlan = _chunkPlan = null;
+        if (_plans is null) return 0;
+        var before = _plans.Built;
+        if (_fresh.Count > 0) _freshPlan = PreparePlan(b, _fresh, paged: false);
+        if (_chunks.Count > 0) _chunkPlan = PreparePlan(b, _chunks, paged: true);
+        return (int)(_plans.Built - before);
+    }
+
+    private CudnnPrefillAttention PreparePlan(ServingBatch b, List<int> group, bool paged)
+    {
+        int count = group.Count, longest = 0, mostPages = 0;
+        var starts = new int[count];
+        var lengths = new int[count];
+        for (var j = 0; j < count; j++)
+        {
+            var i = group[j];
+            starts[j] = _host[_offStart + i];
+            lengths[j] = b.NewTokens(i);
+            longest = Math.Max(longest, lengths[j]);
+            mostPages = Math.Max(mostPages, EngineMath.PagesFor(b.ContextBefore(i) + lengths[j], _ps));
+        }
+        var bucket = PrefillBucket.For(paged, count, longest, mostPages, _maxTokens, EngineMath.PagesFor(ContextBucket, _ps), _maxStride);
+        var plan = _plans!.Get(bucket);
+        PagedKv? kv = null;
+        if (paged)
+        {
+            // Each chunk's row of the page table: its block ids up to its last token, then zeros (masked: past its keys).
+            int pps = bucket.PagesPerSequence;
+            var table = new int[count * pps];
+            var contexts = new int[count];
+            for (var j = 0; j < count; j++)
+            {
+                var i = group[j];
+                contexts[j] = b.ContextBefore(i);
+                b.BlockTable(i)[..EngineMath.PagesFor(contexts[j] + lengths[j], _ps)].CopyTo(table.AsSpan(j * pps));
+            }
+            kv = new PagedKv(contexts, table, pps, KvBlocks, _ps);
+        }
+        plan.Update(_stream, starts, lengths, kv);
+        return plan;
     }
 
     private readonly record struct Dims(int Tokens, int Sequences, int Tiles, int Decodes, int Stride);
@@ -245,6 +310,8 @@ public sealed class ServingEngine : IDisposable
     {
         var hs = _host;
         int tok = 0, tiles = 0, decodes = 0;
+        _fresh.Clear();
+        _chunks.Clear();
         var ids = b.TokenIds;
         ids.CopyTo(hs.AsSpan(_offIds));
         for (var i = 0; i < b.Count; i++)
@@ -271,6 +338,8 @@ public sealed class ServingEngine : IDisposable
                 _kvLens[decodes] = ctx + 1;
                 hs[_offDseq + decodes++] = i;
             }
+            else if (_plans is not null)
+                (ctx == 0 ? _fresh : _chunks).Add(i);
             else
                 for (var q0 = 0; q0 < nw; q0 += 64)
                 {
@@ -312,6 +381,8 @@ public sealed class ServingEngine : IDisposable
             ulong kc = _kCache.At(l * _layerCacheBytes), vc = _vCache.At(l * _layerCacheBytes);
             _dense.NormProject(s, _x.Ptr, 0, w.AttnNorm.Ptr, eps, _h.Ptr, w.Qkv.Ptr, _qkv.Ptr, t, q, h);
             _k.QkvRopeCache(s, _qkv.Ptr, w.QkvBias?.Ptr ?? 0, Meta(_offPos), Meta(_offSlot), kc, vc, t, m.Heads, m.KvHeads, m.HeadDim, m.Model.RopeTheta);
+            _freshPlan?.Enqueue();
+            _chunkPlan?.Enqueue(kc, vc);
             if (d.Tiles > 0)
                 _k.PrefillAttention(s, m.HeadDim, _qkv.Ptr, kc, vc, Meta(_offBt), d.Stride, _ps, Meta(_offTiles), d.Tiles,
                     Meta(_offStart), Meta(_offNew), Meta(_offCtx), _attn.Ptr, m.Heads, m.KvHeads, opts.PipelinedPrefill);
@@ -324,13 +395,6 @@ public sealed class ServingEngine : IDisposable
         }
         _dense.NormProject(s, _x.Ptr, Meta(_offLast), _engine.FinalNorm.Ptr, eps, _lastH.Ptr, _engine.LmHead.Ptr, _logits.Ptr, d.Sequences, m.VocabShard, h);
         _k.Argmax(s, _logits.Ptr, d.Sequences, m.VocabShard, _next.Ptr);
-    }
-
-    private void DropGraphs()
-    {
-        foreach (var (_, g) in _lru) g.Dispose();
-        _lru.Clear();
-        _graphs.Clear();
     }
 
     private DeviceBuffer Alloc(long bytes)
@@ -351,7 +415,8 @@ public sealed class ServingEngine : IDisposable
             _stream?.Synchronize();
         }
         catch (CudaException) { }
-        DropGraphs();
+        _graphs?.Dispose();
+        _plans?.Dispose();
         foreach (var b in _buffers) b.Dispose();
         _buffers.Clear();
         _capture?.Dispose();

@@ -17,7 +17,8 @@ public sealed record ServingCheckResult(string Name, int Tokens, int Agreeing, i
 /// Checks the serving engine on the GPU through its greedy tokens: the same prompt generated with other KV block ids,
 /// through CUDA graphs or eagerly, must give the same tokens; chunked prefill with a batch mate must mostly agree with
 /// one whole prefill (only the bf16 rounding of other shapes differs). A wrong block table or position reads other
-/// keys and changes every token after it.
+/// keys and changes every token after it. Where cuDNN loads, prefill attention through its bucketed plans must agree
+/// with Joules' kernel the same way, whole and in chunks over the cache with a batch mate ahead of the chunk's rows.
 /// </summary>
 public static class ServingEngineCheck
 {
@@ -45,6 +46,17 @@ public static class ServingEngineCheck
         }
         using (var e = new ServingEngine(model, new ServingEngineOptions { Device = device, KvBlocks = 8 * blocksNeeded, MaxBatchedTokens = 2048, MaxSequences = 8, MaxModelLen = 4096, UseGraphs = false }))
             eager = Generate(e, prompt, steps, Range(0), [prompt.Length]);
+        List<int>? cudnnWhole = null, cudnnChunked = null;
+        var plans = "";
+        if (promptTokens > 228 && Joules.Cuda.Cudnn.IsAvailable(out _))
+            using (var e = new ServingEngine(model, new ServingEngineOptions { Device = device, KvBlocks = 8 * blocksNeeded, MaxBatchedTokens = 2048, MaxSequences = 8, MaxModelLen = 4096, PrefillAttention = PrefillAttention.Cudnn }))
+            {
+                cudnnWhole = Generate(e, prompt, steps, Shuffled(2 * blocksNeeded), [prompt.Length]);
+                // Chunks of three lengths (fresh, then two over the cache in other buckets), the mate's decode row ahead of them.
+                cudnnChunked = Generate(e, prompt, steps, Shuffled(blocksNeeded), [128, 100, prompt.Length - 228], mate: Range(5 * blocksNeeded), mateFirst: true);
+                var (built, seconds, _) = e.PrefillPlans;
+                plans = $" ({built} cuDNN plans built in {seconds:0.00} s)";
+            }
         void Add(string name, List<int> b)
         {
             var agree = 0;
@@ -62,12 +74,16 @@ public static class ServingEngineCheck
         Add("same prompt, other (shuffled) block ids", moved);
         Add("same prompt, decodes eager instead of CUDA graphs", eager);
         Add("prefill in chunks of 128 with a batch mate, other block ids", chunked);
+        if (cudnnWhole is not null) Add("cuDNN prefill attention (bucketed plans), other block ids", cudnnWhole);
+        if (cudnnChunked is not null) Add($"cuDNN prefill in chunks of 128, 100, 72 with a batch mate first{plans}", cudnnChunked);
         return results;
     }
 
-    // Prefills `prompt` in the given chunks (a batch mate decoding beside it when given), then decodes `steps` tokens; returns the greedy tokens.
-    private static List<int> Generate(ServingEngine e, int[] prompt, int steps, int[] blocks, int[] chunks, int[]? mate = null)
+    // Prefills `prompt` in the given chunks (a batch mate decoding beside it when given, its row after the prompt's or, with
+    // mateFirst, before them), then decodes `steps` tokens; returns the greedy tokens.
+    private static List<int> Generate(ServingEngine e, int[] prompt, int steps, int[] blocks, int[] chunks, int[]? mate = null, bool mateFirst = false)
     {
+        var self = mate is not null && mateFirst ? 1 : 0;
         var b = new ServingBatch();
         var tokens = new List<int>();
         var done = 0;
@@ -81,27 +97,28 @@ public static class ServingEngineCheck
         void MateAdvance()
         {
             if (mate is null) return;
-            mateTokens.Add(b.Sampled[b.Count - 1]);
+            mateTokens.Add(b.Sampled[self == 1 ? 0 : b.Count - 1]);
             mateCtx++;
+        }
+        void Step(ReadOnlySpan<int> ids, int context)
+        {
+            b.Clear();
+            if (self == 1) Mate();
+            b.Add(ids, context, blocks, blocks.Length);
+            if (self == 0) Mate();
+            e.Run(b);
+            MateAdvance();
         }
         foreach (var c in chunks)
         {
-            b.Clear();
-            b.Add(prompt.AsSpan(done, c), done, blocks, blocks.Length);
-            Mate();
-            e.Run(b);
-            MateAdvance();
+            Step(prompt.AsSpan(done, c), done);
             done += c;
         }
-        tokens.Add(b.Sampled[0]);
+        tokens.Add(b.Sampled[self]);
         for (var s = 0; s < steps; s++)
         {
-            b.Clear();
-            b.Add([tokens[^1]], prompt.Length + s, blocks, blocks.Length);
-            Mate();
-            e.Run(b);
-            MateAdvance();
-            tokens.Add(b.Sampled[0]);
+            Step([tokens[^1]], prompt.Length + s);
+            tokens.Add(b.Sampled[self]);
         }
         return tokens;
     }

@@ -173,6 +173,8 @@ public sealed class TransformerEngine : IEngineInstance
     public EngineOptions Options { get; }
     /// <summary>Why prefill attention runs Joules' kernel although cuDNN loads (auto, when cuDNN could not build this shard's graphs); null otherwise.</summary>
     public string? CudnnFallback { get; }
+    /// <summary>The cuDNN handle prefill attention runs through (on the engine's stream), or null when it runs Joules' kernel.</summary>
+    internal CudnnHandle? CudnnHandle => _cudnn;
     public ModelShard Shard { get; }
     public int Gpus => 1;
     public bool WholeInstance => false;
