@@ -130,7 +130,8 @@ public sealed partial class ContinuousScheduler : IBatchScheduler
             var n = tokens - computed;
             if (!Config.ChunkedPrefill && n > budget) break;
             n = Math.Min(n, budget);
-            if (!Kv.TryAdmit(ref q, hits, n)) break;
+            // vLLM's scheduler_reserve_full_isl: the whole sequence so far must fit, not only this first chunk.
+            if (!Kv.TryAdmit(ref q, hits, n, Config.ReserveFullIsl ? Math.Min(tokens, Config.MaxModelLen) : 0)) break;
             _waiting.PopFront();
             AddRunning(s);
             q.Status = SequenceStatus.Running;

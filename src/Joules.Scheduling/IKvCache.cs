@@ -27,8 +27,8 @@ public interface IKvCache
     int BlocksNeeded(in SequenceState q, long newTokens);
     /// <summary>How many leading blocks of a waiting sequence's <paramref name="tokens"/> tokens are cached (at least one token is always left to compute, as vLLM).</summary>
     int FindCachedPrefix(ref SequenceState q, int tokens);
-    /// <summary>Admits a waiting sequence: takes its <paramref name="hitBlocks"/> cached blocks and blocks for <paramref name="newTokens"/> more; false, nothing changed, when the free queue cannot supply both.</summary>
-    bool TryAdmit(ref SequenceState q, int hitBlocks, int newTokens);
+    /// <summary>Admits a waiting sequence: takes its <paramref name="hitBlocks"/> cached blocks and blocks for <paramref name="newTokens"/> more; false, nothing changed, when the free queue cannot supply both, or could not supply blocks for <paramref name="mustFitTokens"/> tokens in all (vLLM's full-sequence admission gate; 0: no gate).</summary>
+    bool TryAdmit(ref SequenceState q, int hitBlocks, int newTokens, long mustFitTokens = 0);
     /// <summary>Allocates what a running sequence needs for <paramref name="newTokens"/> more tokens; false, nothing changed, when the free queue is too short.</summary>
     bool TryGrow(ref SequenceState q, int newTokens);
     /// <summary>Releases every block a sequence holds, last block first; with <paramref name="keepForReuse"/> (a preemption) its blocks stay findable by it until evicted.</summary>

@@ -105,16 +105,17 @@ public sealed class KvBlockAccounting : IKvCache
         return Math.Min(maxBlocks, hashed + own);
     }
 
-    public bool TryAdmit(ref SequenceState q, int hitBlocks, int newTokens)
+    public bool TryAdmit(ref SequenceState q, int hitBlocks, int newTokens, long mustFitTokens = 0)
     {
         var computed = (long)hitBlocks * BlockSize;
         var total = BlocksFor(computed + newTokens);
+        var gate = Math.Max(total, BlocksFor(mustFitTokens));
         var hashed = KvRules.HashedBlocks(q, BlockSize, _subBlocks);
         var hashedHits = Math.Min(hitBlocks, hashed);
         var ownHits = hitBlocks - hashedHits;
         var evictable = ownHits;
         for (var j = 0; j < hashedHits; j++) if (_records[q.Blocks[j]].Ref == 0) evictable++;
-        if (total - hitBlocks + evictable > Free) return false;
+        if (gate - hitBlocks + evictable > Free) return false;
         if (q.OwnerTag == 0) q.OwnerTag = ++_nextTag;
         for (var j = 0; j < hashedHits; j++)
         {

@@ -120,13 +120,14 @@ public sealed class KvBlockManager : IKvCache
     /// <paramref name="newTokens"/> more tokens after them, or changes nothing and returns false when the free
     /// queue cannot supply both (a cached block that sits free counts against it, as in vLLM).
     /// </summary>
-    public bool TryAdmit(ref SequenceState q, int hitBlocks, int newTokens)
+    public bool TryAdmit(ref SequenceState q, int hitBlocks, int newTokens, long mustFitTokens = 0)
     {
         var computed = (long)hitBlocks * BlockSize;
         var total = BlocksFor(computed + newTokens);
+        var gate = Math.Max(total, BlocksFor(mustFitTokens));
         var evictable = 0;
         for (var j = 0; j < hitBlocks; j++) if (_ref[q.Blocks[j]] == 0) evictable++;
-        if (total - hitBlocks + evictable > Free) return false;
+        if (gate - hitBlocks + evictable > Free) return false;
         if (q.OwnerTag == 0) q.OwnerTag = NewOwner();
         EnsureTable(ref q, total);
         for (var j = 0; j < hitBlocks; j++)

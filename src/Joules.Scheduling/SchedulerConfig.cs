@@ -18,6 +18,14 @@ public sealed record SchedulerConfig
     /// <summary>Longest context (prompt plus output) a request may have (vLLM max_model_len).</summary>
     public int MaxModelLen { get; init; } = 131072;
 
+    /// <summary>
+    /// Admit a waiting (or preempted) request only if the free blocks hold its whole sequence so far (prompt plus the
+    /// tokens it has generated, up to max-model-len), prefix-cache hits counted as vLLM counts them, not merely its first
+    /// chunk (vLLM scheduler_reserve_full_isl, on by default since March 2026: it keeps chunked prefill from over-admitting
+    /// long prompts that then preempt one another). Off: the first chunk's blocks are enough, as vLLM before it.
+    /// </summary>
+    public bool ReserveFullIsl { get; init; } = true;
+
     /// <summary>Reuse cached KV blocks of identical prefixes and of a preempted request's own blocks (vLLM enable_prefix_caching, on by default in V1).</summary>
     public bool PrefixCaching { get; init; } = true;
 

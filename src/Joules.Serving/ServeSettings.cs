@@ -39,7 +39,7 @@ public static class ServeSettings
     public static readonly IReadOnlyList<Setting> Shared =
     [
         S.Model, S.Gpu, S.CostModel, S.Profile, S.Batching, S.ChunkedPrefill, S.MaxNumBatchedTokens, S.MaxNumSeqs, S.MaxModelLen,
-        S.BlockSize, S.GpuMemoryUtilization, S.KvBlocks, S.PrefixCaching,
+        S.BlockSize, S.GpuMemoryUtilization, S.KvBlocks, S.SchedulerReserveFullIsl, S.PrefixCaching,
     ];
 
     /// <summary>Every setting of `joules serve`, in the order --help lists them.</summary>

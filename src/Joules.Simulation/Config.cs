@@ -45,6 +45,8 @@ public sealed record EngineConfig
     public int BlockSize { get; init; } = 16;
     /// <summary>Longest prompt plus output a request may have; null: the model card's maximum context.</summary>
     public int? MaxModelLen { get; init; }
+    /// <summary>Admission needs room for the whole sequence so far, not only its first chunk (vLLM scheduler_reserve_full_isl, on by default).</summary>
+    public bool ReserveFullIsl { get; init; } = true;
     /// <summary>Prefix caching (vLLM V1's default).</summary>
     public bool PrefixCaching { get; init; } = true;
     /// <summary>Tokens each trace block hash covers (Mooncake: 512).</summary>
@@ -62,6 +64,7 @@ public sealed record EngineConfig
         MaxNumBatchedTokens = MaxNumBatchedTokens,
         MaxNumSeqs = MaxNumSeqs,
         ChunkedPrefill = ChunkedPrefill,
+        ReserveFullIsl = ReserveFullIsl,
         BlockSize = BlockSize,
         MaxModelLen = MaxModelLen ?? modelMaxContext,
         PrefixCaching = PrefixCaching && Batching == BatchingKind.Continuous,

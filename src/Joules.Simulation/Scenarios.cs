@@ -101,6 +101,7 @@ public sealed class ScenarioSpec
             GpuMemoryUtilization = GetOr(S.GpuMemoryUtilization, 0.9),
             KvBlocksOverride = TryGet(S.KvBlocks, out var kv) ? kv : null,
             PrefixCaching = GetOr(S.PrefixCaching, true),
+            ReserveFullIsl = GetOr(S.SchedulerReserveFullIsl, true),
             HashBlockTokens = GetOr(S.HashBlockTokens, 512),
         };
         // An unset max_num_seqs never exceeds the budget the user chose.

@@ -233,6 +233,10 @@ public static class RunValidator
         Text(S.MaxNumBatchedTokens, cfg?.GetValueOrDefault("max_num_batched_tokens"), "max_num_batched_tokens");
         Text(S.MaxModelLen, cfg?.GetValueOrDefault("max_model_len"), "max_model_len");
         Text(S.ChunkedPrefill, cfg?.GetValueOrDefault("chunked_prefill"), "chunked_prefill");
+        // A server that does not name the admission gate predates it and admitted by the first chunk.
+        if (cfg is not null && !o.Overrides.IsSet(S.SchedulerReserveFullIsl))
+            spec.WithText(S.SchedulerReserveFullIsl, cfg.GetValueOrDefault("scheduler_reserve_full_isl") ?? "off",
+                cfg.ContainsKey("scheduler_reserve_full_isl") ? $"{RunMetadata.FileName}: server scheduler_reserve_full_isl" : $"{RunMetadata.FileName}: server predates scheduler_reserve_full_isl");
         Text(S.Batching, cfg?.GetValueOrDefault("batching"), "batching");
         Text(S.PrefixCaching, cfg?.GetValueOrDefault("enable_prefix_caching") ?? cache?.GetValueOrDefault("enable_prefix_caching"), "enable_prefix_caching");
         Text(S.BlockSize, cfg?.GetValueOrDefault("block_size") ?? cache?.GetValueOrDefault("block_size"), "block_size");

@@ -7,12 +7,12 @@ namespace Joules.Scheduling.Tests;
 public class ContinuousSchedulerTests
 {
     private static (ContinuousScheduler S, ScheduledBatch B) Make(int blocks, int blockSize = 16, int budget = 512, int seqs = 8,
-        bool chunked = true, bool caching = false, int hashTokens = 32, int maxModelLen = 4096)
+        bool chunked = true, bool caching = false, int hashTokens = 32, int maxModelLen = 4096, bool reserveFullIsl = true)
     {
         var cfg = new SchedulerConfig
         {
             BlockSize = blockSize, MaxNumBatchedTokens = budget, MaxNumSeqs = seqs, ChunkedPrefill = chunked,
-            PrefixCaching = caching, HashBlockTokens = hashTokens, MaxModelLen = maxModelLen,
+            PrefixCaching = caching, HashBlockTokens = hashTokens, MaxModelLen = maxModelLen, ReserveFullIsl = reserveFullIsl,
         };
         return (new ContinuousScheduler(cfg, new KvBlockManager(blocks, blockSize, caching, hashTokens)), new ScheduledBatch());
     }
@@ -48,6 +48,37 @@ public class ContinuousSchedulerTests
         Assert.Equal(1, s.WaitingCount);
         Assert.Equal(SequenceStatus.Waiting, s.Sequences[r2].Status);
         Assert.Equal(3, s.Kv.Free);
+    }
+
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public void AWaitingRequestNeedsRoomForItsWholePromptUnlessTheFullSequenceGateIsOff(bool reserveFullIsl)
+    {
+        // 20 blocks of 16 tokens, 128 tokens an iteration. R1 and R2 have 200-token prompts (13 blocks each). Step 1: R1
+        // is admitted (13 blocks free of 20) with a 128-token chunk. Step 2: R1's last 72 tokens come first (13 blocks
+        // held, 7 free) and leave 56 tokens of budget. vLLM's gate (scheduler_reserve_full_isl) wants R2's 13 blocks and
+        // keeps it waiting; without the gate R2's 56-token first chunk (4 blocks) is enough.
+        var (s, b) = Make(blocks: 20, budget: 128, reserveFullIsl: reserveFullIsl);
+        var r1 = Add(s, 1, 200, 5);
+        var r2 = Add(s, 2, 200, 5);
+        Step(s, b);
+        Assert.Equal(1, b.Count);
+        Assert.Equal((r1, 128), (b.Slot(0), b.Tokens(0)));
+        s.Schedule(b);
+        Assert.Equal((r1, 72), (b.Slot(0), b.Tokens(0)));
+        if (reserveFullIsl)
+        {
+            Assert.Equal(1, b.Count);
+            Assert.Equal(SequenceStatus.Waiting, s.Sequences[r2].Status);
+            Assert.Equal(7, s.Kv.Free);
+        }
+        else
+        {
+            Assert.Equal(2, b.Count);
+            Assert.Equal((r2, 56), (b.Slot(1), b.Tokens(1)));
+            Assert.Equal(3, s.Kv.Free);
+        }
     }
 
     [Fact]

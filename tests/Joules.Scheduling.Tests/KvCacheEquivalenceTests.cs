@@ -85,7 +85,9 @@ public class KvCacheEquivalenceTests
         var hits = caches.Select((k, i) => k.FindCachedPrefix(ref pools[i][s], tokens)).ToArray();
         Assert.Equal(hits[0], hits[1]);
         var n = Math.Min(tokens - hits[0] * caches[0].BlockSize, chunk);
-        var ok = caches.Select((k, i) => k.TryAdmit(ref pools[i][s], hits[i], n)).ToArray();
+        // Half the admissions through vLLM's full-sequence gate (the whole prompt must fit, not only this chunk).
+        var mustFit = chunk % 2 == 0 ? tokens : 0;
+        var ok = caches.Select((k, i) => k.TryAdmit(ref pools[i][s], hits[i], n, mustFit)).ToArray();
         Assert.Equal(ok[0], ok[1]);
         if (!ok[0]) return;
         for (var i = 0; i < 2; i++) pools[i][s].Computed = hits[i] * caches[i].BlockSize + n;

@@ -42,7 +42,7 @@ public sealed class ServerMetrics(ServingLoop loop, ServeInfo info)
             ("model_name", info.ModelName), ("model", info.Model), ("engine", info.Engine), ("gpu", info.Gpu), ("device", info.Device),
             ("device_uuid", info.DeviceUuid), ("max_num_seqs", s.MaxNumSeqs.ToString(C)), ("max_num_batched_tokens", s.MaxNumBatchedTokens.ToString(C)),
             ("max_model_len", s.MaxModelLen.ToString(C)), ("chunked_prefill", B(s.ChunkedPrefill)), ("enable_prefix_caching", B(s.PrefixCaching)),
-            ("batching", s.Static ? "static" : "continuous"), ("num_gpu_blocks", info.KvBlocks.ToString(C)), ("block_size", s.BlockSize.ToString(C)),
+            ("scheduler_reserve_full_isl", B(s.ReserveFullIsl)), ("batching", s.Static ? "static" : "continuous"), ("num_gpu_blocks", info.KvBlocks.ToString(C)), ("block_size", s.BlockSize.ToString(C)),
             ("cost_model", info.CostModel ?? ""), .. info.KernelLabels(),
         ]));
         Metric("joules:request_aborted_total", "counter", "Requests whose client went away before they finished.", n.RequestsAborted, model);

@@ -44,6 +44,8 @@ public static class SimulateSettings
     public static readonly Setting<int> BlockSize = Int("block-size", "KV-cache block size in tokens", "16", min: 1);
     public static readonly Setting<double> GpuMemoryUtilization = Double("gpu-memory-utilization", "Fraction of GPU memory for weights, activations and KV cache", "0.9", min: 0, minExclusive: true, max: 1);
     public static readonly Setting<int> KvBlocks = Int("kv-blocks", "Override the KV-cache capacity per instance, in blocks", "from GPU memory", min: 1);
+    public static readonly Setting<bool> SchedulerReserveFullIsl = Switch("scheduler-reserve-full-isl",
+        "Admit a waiting request only if its whole prompt (and what it has generated, if preempted) fits in the free KV blocks, not merely its first chunk (vLLM's default since March 2026; off: the first chunk's blocks are enough, as older vLLM)", "on");
     public static readonly Setting<bool> PrefixCaching = Switch("prefix-caching",
         "Reuse cached KV blocks: identical prefixes of traces with block hashes (Mooncake hash_ids) and a preempted request's own blocks (vLLM V1 default)", "on");
     public static readonly Setting<int> HashBlockTokens = Int("hash-block-tokens", "Tokens each trace block hash covers (Mooncake: 512); a multiple of block-size", "512", min: 1);
@@ -78,7 +80,7 @@ public static class SimulateSettings
     [
         Name, CostModel, Profile, Gpu, Model, Tp, Instances, Autoscaler, MinInstances, ScaleSignal, ScaleTarget, ScaleInterval,
         ScaleUpWindow, ScaleDownWindow, Schedule, ScaleHeadroom, WeightsFrom, Router, OutputLengthOracle, Mode, Batching, ChunkedPrefill,
-        MaxNumBatchedTokens, MaxNumSeqs, MaxModelLen, BlockSize, GpuMemoryUtilization, KvBlocks, PrefixCaching, HashBlockTokens, IterationOverheadMs,
+        MaxNumBatchedTokens, MaxNumSeqs, MaxModelLen, BlockSize, GpuMemoryUtilization, KvBlocks, SchedulerReserveFullIsl, PrefixCaching, HashBlockTokens, IterationOverheadMs,
         TtftSlo, TpotSlo, Node, Pue, Carbon, Price, Seed, PowerBin,
         SmClock, ClockGovernor, PrefillClock, DecodeClock, MinClock, ClockWindow, ClockSloMargin,
     ];
