@@ -114,7 +114,7 @@ public static class ConsoleReport
         Text("facility (GPU+host)xPUE", s => $"{F(s.FacilityKwh, "N4")} kWh (PUE {F(s.Pue, "F2")})"),
         Text("CO2", s => s.CarbonSet ? $"{F(s.Co2Grams, "N1")} g ({F(s.CarbonGramsPerKwh, "N0")} g/kWh)" : "not set (--carbon)"),
         Text("cost", s => s.PriceSet ? $"{F(s.Cost, "N4")} ({F(s.PricePerKwh, "G4")}/kWh)" : "not set (--price)"),
-        Text("prefix cache hits", s => !s.PrefixCaching ? "off" : $"{Pct(s.PrefixHitRate)} ({s.PrefixHitTokens:N0} tokens, {F(s.PrefixSavedJoules / 1e3, "N1")} kJ saved)"),
+        Text("prefix cache hits", s => !s.PrefixCaching ? "off" : $"{Pct(s.PrefixHitRate)} ({s.PrefixHitTokens:N0} tokens{(s.PrefixPreemptedHitTokens > 0 ? $"; +{s.PrefixPreemptedHitTokens:N0} re-found after preemption" : "")}, {F(s.PrefixSavedJoules / 1e3, "N1")} kJ saved)"),
         Section("latency"),
         Latency("TTFT p50 / p90 / p99", s => [s.Ttft.P50, s.Ttft.P90, s.Ttft.P99]),
         Latency("TPOT p50 / p90 / p99", s => [s.Tpot.P50, s.Tpot.P90, s.Tpot.P99]),

@@ -94,6 +94,7 @@ public static class SummaryJson
         w.WriteStartObject("prefix_cache");
         w.WriteNumber("queried_tokens", s.PrefixQueriedTokens);
         w.WriteNumber("hit_tokens", s.PrefixHitTokens);
+        w.WriteNumber("preempted_hit_tokens", s.PrefixPreemptedHitTokens);
         Num(w, "hit_rate", s.PrefixHitRate);
         Num(w, "saved_prefill_j", s.PrefixSavedJoules);
         w.WriteEndObject();

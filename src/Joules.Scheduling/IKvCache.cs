@@ -15,10 +15,14 @@ public interface IKvCache
     /// <summary>Blocks in the free queue (cached-but-unreferenced blocks count as free: they are evictable).</summary>
     int Free { get; }
     int PeakUsed { get; }
-    /// <summary>Tokens of admitted sequences looked up in the prefix cache.</summary>
+    /// <summary>Tokens of first admissions looked up in the prefix cache (vLLM's prefix_cache_queries: a preempted request's re-admission is counted apart).</summary>
     long QueriedTokens { get; }
     /// <summary>Of those, tokens found cached.</summary>
     long HitTokens { get; }
+    /// <summary>Tokens preempted requests looked up again when re-admitted (vLLM's preempted queries).</summary>
+    long PreemptedQueriedTokens { get; }
+    /// <summary>Of those, tokens found cached (mostly their own blocks, kept since the preemption).</summary>
+    long PreemptedHitTokens { get; }
     /// <summary>Cached blocks whose content was evicted to make room.</summary>
     long Evictions { get; }
 

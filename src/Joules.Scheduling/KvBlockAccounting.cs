@@ -69,6 +69,8 @@ public sealed class KvBlockAccounting : IKvCache
     public int PeakUsed { get; private set; }
     public long QueriedTokens { get; private set; }
     public long HitTokens { get; private set; }
+    public long PreemptedQueriedTokens { get; private set; }
+    public long PreemptedHitTokens { get; private set; }
     public long Evictions { get; private set; }
 
     // A shift where the block size is a power of two (vLLM's always is): this runs per sequence per iteration, and a
@@ -136,8 +138,8 @@ public sealed class KvBlockAccounting : IKvCache
         q.BlockCount = total;
         if (PrefixCaching)
         {
-            QueriedTokens += q.Input + q.Generated;
-            HitTokens += computed;
+            if (q.Preemptions == 0) { QueriedTokens += q.Input + q.Generated; HitTokens += computed; }
+            else { PreemptedQueriedTokens += q.Input + q.Generated; PreemptedHitTokens += computed; }
             q.HashedDone = hashedHits;
             Register(ref q, computed + newTokens, hashed);
         }

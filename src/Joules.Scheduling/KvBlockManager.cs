@@ -69,6 +69,8 @@ public sealed class KvBlockManager : IKvCache
     public long QueriedTokens { get; private set; }
     /// <summary>Of those, tokens found cached.</summary>
     public long HitTokens { get; private set; }
+    public long PreemptedQueriedTokens { get; private set; }
+    public long PreemptedHitTokens { get; private set; }
     /// <summary>Cached blocks evicted from the free queue to make room.</summary>
     public long Evictions { get; private set; }
 
@@ -141,8 +143,8 @@ public sealed class KvBlockManager : IKvCache
         if (PrefixCaching)
         {
             var tokens = q.Input + q.Generated;
-            QueriedTokens += tokens;
-            HitTokens += computed;
+            if (q.Preemptions == 0) { QueriedTokens += tokens; HitTokens += computed; }
+            else { PreemptedQueriedTokens += tokens; PreemptedHitTokens += computed; }
             q.HashedDone = Math.Min(hitBlocks, HashedBlocks(q));
             Register(ref q, computed + newTokens);
         }

@@ -144,7 +144,7 @@ public sealed class ClusterSimulation : IRequestObserver
         var priced = new double[5];
         var node = _deployment.Node;
         var tp = _deployment.TensorParallel;
-        long iterations = 0, preemptions = 0, queried = 0, hits = 0, computed = 0;
+        long iterations = 0, preemptions = 0, queried = 0, hits = 0, preemptedHits = 0, computed = 0;
         for (var i = 0; i < _instances.Length; i++)
         {
             var inst = _instances[i];
@@ -158,6 +158,7 @@ public sealed class ClusterSimulation : IRequestObserver
             queried += inst.Kv.QueriedTokens;
             computed += inst.ComputedTokens;
             hits += inst.Kv.HitTokens;
+            preemptedHits += inst.Kv.PreemptedHitTokens;
             savedJ += inst.PrefixSavedJoules;
             commJ += inst.CommJoules;
             wakingJ += s.WakingJoules;
@@ -207,6 +208,7 @@ public sealed class ClusterSimulation : IRequestObserver
             AttributedJoules = _metrics.AttributedJoules,
             PrefixQueriedTokens = queried,
             PrefixHitTokens = hits,
+            PrefixPreemptedHitTokens = preemptedHits,
             PrefixSavedJoules = savedJ,
             CommJoules = commJ,
             WakingJoules = wakingJ,

@@ -43,10 +43,12 @@ public sealed record SimulationSummary
     public required double BusyJoules { get; init; }
     public required double IdleJoules { get; init; }
     public required double AttributedJoules { get; init; }
-    /// <summary>Prompt (and recomputation) tokens admissions looked up in the prefix cache.</summary>
+    /// <summary>Prompt tokens first admissions looked up in the prefix cache (re-admissions after a preemption are counted apart, as vLLM counts them).</summary>
     public long PrefixQueriedTokens { get; init; }
     /// <summary>Of those, tokens found cached and not computed.</summary>
     public long PrefixHitTokens { get; init; }
+    /// <summary>Tokens preempted requests found cached when re-admitted (their own blocks, mostly), not computed again.</summary>
+    public long PrefixPreemptedHitTokens { get; init; }
     /// <summary>Hit tokens over looked-up tokens (vLLM's prefix cache hit rate).</summary>
     public double PrefixHitRate => PrefixQueriedTokens > 0 ? (double)PrefixHitTokens / PrefixQueriedTokens : 0;
     /// <summary>Prefill energy the cache saved, as the cost model prices the uncached counterfactual iterations.</summary>

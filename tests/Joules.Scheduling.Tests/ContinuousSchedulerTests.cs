@@ -197,5 +197,8 @@ public class ContinuousSchedulerTests
         var st = s.Sequences[bb];
         Assert.Equal(SequenceStatus.Running, st.Status);
         Assert.Equal(8, st.CacheHitTokens);
+        // vLLM counts a re-admission's lookup apart from first admissions' (the hit rate it reports excludes it).
+        Assert.Equal((12L, 0L), (s.Kv.QueriedTokens, s.Kv.HitTokens));
+        Assert.Equal((9L, 8L), (s.Kv.PreemptedQueriedTokens, s.Kv.PreemptedHitTokens));
     }
 }

@@ -43,8 +43,9 @@ public class VllmFidelityTests
     {
         // Mooncake's conversation trace (12,031 requests, prompts of thousands of tokens) on two H200s fills their KV
         // caches. Admitting by the first chunk (vLLM before scheduler_reserve_full_isl) let prompts in whose later chunks
-        // had no room: 3,835 preemptions, and 28 % "prefix-cache hits" that were mostly preempted requests finding their
-        // own blocks again; vLLM's gate (the default since March 2026) waits until the whole prompt fits: 197.
+        // had no room: 3,835 preemptions (and 28 % "prefix-cache hits" while re-admissions counted as lookups, mostly preempted
+        // requests finding their own blocks again); vLLM's gate (the default since March 2026) waits until the whole
+        // prompt fits: 197.
         var trace = Joules.Traces.Import.TraceFile.Import(Joules.Tests.RepoPaths.Shared("traces", "mooncake_conversation_trace.jsonl")).Requests;
         SimulationSummary Run(bool gate)
         {
@@ -59,7 +60,9 @@ public class VllmFidelityTests
         Assert.Equal(off.RequestsTotal, off.RequestsCompleted + off.RequestsRejected);
         Assert.InRange(on.Preemptions, 1, 600);
         Assert.True(off.Preemptions > 5 * on.Preemptions, $"gate off {off.Preemptions} vs on {on.Preemptions} preemptions");
-        Assert.True(off.PrefixHitRate > on.PrefixHitRate, $"hit rate off {off.PrefixHitRate:P1} vs on {on.PrefixHitRate:P1}");
+        // The self-hits of re-admitted requests are counted apart, as vLLM counts them, and do not make the hit rate.
+        Assert.True(off.PrefixPreemptedHitTokens > on.PrefixPreemptedHitTokens, $"re-found off {off.PrefixPreemptedHitTokens} vs on {on.PrefixPreemptedHitTokens}");
+        Assert.InRange(off.PrefixHitRate, 0.5 * on.PrefixHitRate, 2 * on.PrefixHitRate);
     }
 
     [Theory]
