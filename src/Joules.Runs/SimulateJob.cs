@@ -87,6 +87,7 @@ public static class SimulateJob
             var summaries = new List<SimulationSummary>();
             var power = new List<ReportSink?>();
             var written = new List<string>();
+            var folders = ScenarioFolders(scenarios.Select(sc => sc.Cluster.Name).ToArray());
             for (var i = 0; i < scenarios.Count; i++)
             {
                 cancel.ThrowIfCancellationRequested();
@@ -98,7 +99,7 @@ public static class SimulateJob
                 ReportSink? clusterPower = null;
                 if (staged != null)
                 {
-                    var dir = scenarios.Count == 1 ? "" : SafeName(cluster.Name) + "/";
+                    var dir = scenarios.Count == 1 ? "" : folders[i] + "/";
                     var meta = provenance.ParquetMetadata(provenance.Scenarios[i]);
                     clusterPower = new ReportSink(cluster.PowerBinSeconds);
                     var rq = staged.PathFor(dir + "requests.parquet");
@@ -148,4 +149,27 @@ public static class SimulateJob
 
     /// <summary>A scenario name as a folder name.</summary>
     public static string SafeName(string name) => string.Concat(name.Select(c => char.IsLetterOrDigit(c) || c is '-' or '_' or '.' ? c : '_'));
+
+    /// <summary>Files a run writes at the top of its output folder, which no scenario folder may be named.</summary>
+    private static readonly string[] s_topLevel = ["summary.json", "report.html"];
+
+    /// <summary>
+    /// One folder name per scenario, in order: its <see cref="SafeName"/>, made distinct where two names map to one folder
+    /// (`a?` and `a*` are both `a_`; folders also differ only in case on some file systems) or a name is one of the run's own
+    /// files or hidden (leading dot), by a suffix -2, -3, ...; otherwise one scenario's files would replace another's.
+    /// </summary>
+    public static IReadOnlyList<string> ScenarioFolders(IReadOnlyList<string> names)
+    {
+        var used = new HashSet<string>(s_topLevel, StringComparer.OrdinalIgnoreCase);
+        var folders = new List<string>(names.Count);
+        foreach (var name in names)
+        {
+            var safe = SafeName(name).TrimStart('.');
+            if (safe.Length == 0) safe = "scenario";
+            var folder = safe;
+            for (var k = 2; !used.Add(folder); k++) folder = $"{safe}-{k}";
+            folders.Add(folder);
+        }
+        return folders;
+    }
 }

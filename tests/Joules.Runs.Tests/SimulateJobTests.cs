@@ -47,6 +47,29 @@ public class SimulateJobTests
     }
 
     [Fact]
+    public void ScenariosWhoseNamesMapToOneFolderEachKeepTheirOwnFiles()
+    {
+        // `a?` and `a*` are both `a_`, `A_` is the same folder where case does not count, and a scenario named like the
+        // run's own summary would have been written over by it.
+        Assert.Equal(["a_", "a_-2", "A_-3", "summary.json-2", "hidden", "scenario"], SimulateJob.ScenarioFolders(["a?", "a*", "A_", "summary.json", ".hidden", ".."]));
+        var dir = TempDir();
+        var result = SimulateJob.Run(Request(dir, 100,
+            new ScenarioSpec().With(SimulateSettings.Name, "a?").With(SimulateSettings.Instances, 1),
+            new ScenarioSpec().With(SimulateSettings.Name, "a*").With(SimulateSettings.Instances, 3),
+            new ScenarioSpec().With(SimulateSettings.Name, "summary.json").With(SimulateSettings.Instances, 2)));
+        Assert.Equal(["summary.json", "report.html", "a_/requests.parquet", "a_/power.parquet", "a_-2/requests.parquet", "a_-2/power.parquet",
+            "summary.json-2/requests.parquet", "summary.json-2/power.parquet"], result.Written);
+        // Each folder holds its own scenario's run: one instance's requests against three instances'.
+        foreach (var (folder, instances) in new[] { ("a_", 1), ("a_-2", 3), ("summary.json-2", 2) })
+        {
+            using var r = ParquetFileReader.Open(Path.Combine(dir, folder, "requests.parquet"));
+            Assert.Equal(100, r.RowCount);
+            Assert.Equal(instances, result.Summaries[Array.IndexOf(new[] { "a_", "a_-2", "summary.json-2" }, folder)].Instances);
+        }
+        Assert.True(File.Exists(Path.Combine(dir, "summary.json")));
+    }
+
+    [Fact]
     public void AFailingScenarioLeavesTheEarlierResultsByteIdentical()
     {
         var dir = TempDir();
