@@ -14,12 +14,13 @@ public sealed record GpuRecord
     public string Cuda { get; init; } = "";
     public double PowerLimitW { get; init; }
     public double EnergyJ { get; set; }
-    [JsonPropertyName("sm_clock_min_mhz")] public uint SmClockMinMHz { get; set; } = uint.MaxValue;
-    [JsonPropertyName("sm_clock_max_mhz")] public uint SmClockMaxMHz { get; set; }
-    [JsonPropertyName("mem_clock_min_mhz")] public uint MemClockMinMHz { get; set; } = uint.MaxValue;
-    [JsonPropertyName("mem_clock_max_mhz")] public uint MemClockMaxMHz { get; set; }
-    public uint TemperatureMinC { get; set; } = uint.MaxValue;
-    public uint TemperatureMaxC { get; set; }
+    // Null until the first sample (an energy source without telemetry never sets them; run.json then leaves them out).
+    [JsonPropertyName("sm_clock_min_mhz")] public uint? SmClockMinMHz { get; set; }
+    [JsonPropertyName("sm_clock_max_mhz")] public uint? SmClockMaxMHz { get; set; }
+    [JsonPropertyName("mem_clock_min_mhz")] public uint? MemClockMinMHz { get; set; }
+    [JsonPropertyName("mem_clock_max_mhz")] public uint? MemClockMaxMHz { get; set; }
+    public uint? TemperatureMinC { get; set; }
+    public uint? TemperatureMaxC { get; set; }
     public double PowerMaxW { get; set; }
     /// <summary>Every clock-event (throttle) reason seen during the run.</summary>
     public SortedSet<string> ThrottleReasons { get; } = new(StringComparer.Ordinal);
@@ -75,12 +76,12 @@ public sealed class NvmlEnergySource : IEnergySource
             var sm = d.ClockMHz(NvmlClock.Sm);
             var mem = d.ClockMHz(NvmlClock.Memory);
             var temp = d.TemperatureC();
-            g.SmClockMinMHz = Math.Min(g.SmClockMinMHz, sm);
-            g.SmClockMaxMHz = Math.Max(g.SmClockMaxMHz, sm);
-            g.MemClockMinMHz = Math.Min(g.MemClockMinMHz, mem);
-            g.MemClockMaxMHz = Math.Max(g.MemClockMaxMHz, mem);
-            g.TemperatureMinC = Math.Min(g.TemperatureMinC, temp);
-            g.TemperatureMaxC = Math.Max(g.TemperatureMaxC, temp);
+            g.SmClockMinMHz = Math.Min(g.SmClockMinMHz ?? uint.MaxValue, sm);
+            g.SmClockMaxMHz = Math.Max(g.SmClockMaxMHz ?? 0, sm);
+            g.MemClockMinMHz = Math.Min(g.MemClockMinMHz ?? uint.MaxValue, mem);
+            g.MemClockMaxMHz = Math.Max(g.MemClockMaxMHz ?? 0, mem);
+            g.TemperatureMinC = Math.Min(g.TemperatureMinC ?? uint.MaxValue, temp);
+            g.TemperatureMaxC = Math.Max(g.TemperatureMaxC ?? 0, temp);
             g.PowerMaxW = Math.Max(g.PowerMaxW, d.PowerWatts());
             var reasons = NvmlDevice.DescribeReasons(d.ClockEventReasons());
             if (reasons != "none") foreach (var r in reasons.Split(',')) g.ThrottleReasons.Add(r);

@@ -87,6 +87,8 @@ public sealed record RunMetadata
         WriteIndented = true,
         NumberHandling = JsonNumberHandling.AllowNamedFloatingPointLiterals,
         DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull,
+        // Energy not measured is null, as in summary.json (run.json files before 2026-12-04 hold "NaN": still read).
+        Converters = { Joules.Output.NonFiniteAsNull.Instance },
     };
 
     public string ToJson() => JsonSerializer.Serialize(this, Json);

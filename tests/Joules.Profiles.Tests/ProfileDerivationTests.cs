@@ -195,6 +195,9 @@ public class ProfileDerivationTests : IDisposable
         Assert.NotNull(summary.Derived);
         Assert.All(summary.JPerToken, r => Assert.StartsWith("derived, ", r.Method));
         Assert.Contains("\"derived\":", summary.ToJson());
+        // A derived profile has no spread: its "n/a" figures are null, not the string "NaN" no JSON reader takes.
+        Assert.DoesNotContain("NaN", summary.ToJson());
+        Assert.Equal(System.Text.Json.JsonValueKind.Null, System.Text.Json.JsonDocument.Parse(summary.ToJson()).RootElement.GetProperty("measurement").GetProperty("median_cv_time").ValueKind);
 
         var measured = new ProfileCostModel(s_h200_8b.Value);
         Assert.False(measured.IsDerived);

@@ -151,6 +151,8 @@ public sealed record ProfileSummary
         WriteIndented = true,
         PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower,
         NumberHandling = JsonNumberHandling.AllowNamedFloatingPointLiterals,
+        // "n/a" figures (a derived profile has no spread) are null, as in summary.json, not the string "NaN".
+        Converters = { Joules.Output.NonFiniteAsNull.Instance },
     };
 
     public string ToJson() => JsonSerializer.Serialize(this, s_json);
