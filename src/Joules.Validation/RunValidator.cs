@@ -113,7 +113,9 @@ public sealed record ValidationResult
     public required double[] SimulatedTpot { get; init; }
     public required double[] MeasuredE2e { get; init; }
     public required double[] SimulatedE2e { get; init; }
-    public bool Passed => Metrics.All(m => m.Passed);
+    public bool Passed => Unfit.Count == 0 && Metrics.All(m => m.Passed);
+    /// <summary>Why the run and its simulation cannot be compared at all (no request completed on one side); a validation with any fails whatever its metrics say.</summary>
+    public IReadOnlyList<string> Unfit { get; init; } = [];
     /// <summary>The profile file that priced the simulation (null for the roofline): which file, which bytes, which card.</summary>
     public ProfileFileInfo? ProfileFile { get; init; }
     /// <summary>What makes the comparison less than like for like (the server ran other kernels than the profile measured); printed before the table.</summary>
@@ -183,11 +185,18 @@ public static class RunValidator
         if (meta.Server?.Counter("vllm:num_preemptions_total") is { } pre) metrics.Add(new("preemptions", pre, sim.Preemptions, null));
         if (meta.Server?.Counter("joules:iterations_total") is { } it and > 0) metrics.Add(new("iterations", it, sim.Iterations, null));
 
+        // Percentiles of nothing compare as equal (or as NaN) and would pass: a run or a simulation that completed no
+        // request is not a validation of anything.
+        var unfit = new List<string>();
+        if (measured.Completed == 0) unfit.Add($"the run completed none of its {meta.RequestsSent:N0} requests{(meta.Errors.Count > 0 ? $" ({meta.Errors[0]})" : "")}: there is nothing to compare");
+        if (sim.RequestsCompleted == 0)
+            unfit.Add($"the simulation completed none of its {sim.RequestsTotal:N0} requests ({sim.RequestsRejected:N0} rejected: {(sim.RequestsRejected > 0 ? "see reject_reason; the KV cache or max-model-len is too small for them" : "none finished")})");
         var served = sink.Requests.Where(r => !r.Rejected).ToArray();
         var real = run.Requests.Where(r => !r.Rejected).ToArray();
         var profileFile = scenario.ProfilePath is { } profilePath && File.Exists(profilePath) ? ProfileFileInfo.Of(profilePath) : null;
         return new ValidationResult
         {
+            Unfit = unfit,
             Warnings = [.. KernelWarnings(meta.Server?.EngineConfig, profileFile), .. scenario.ShadowedProfile is { } shadow ? [shadow] : Array.Empty<string>()],
             ProfileFile = profileFile,
             RunFolder = run.Folder,

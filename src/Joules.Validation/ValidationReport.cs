@@ -52,6 +52,9 @@ public static class ValidationReport
             w.WriteNumber("max_num_seqs", v.Simulated.MaxNumSeqs);
             w.WriteNumber("max_num_batched_tokens", v.Simulated.MaxNumBatchedTokens);
             w.WriteBoolean("passed", v.Passed);
+            w.WriteStartArray("not_comparable");
+            foreach (var why in v.Unfit) w.WriteStringValue(why);
+            w.WriteEndArray();
             w.WriteStartArray("warnings");
             foreach (var warning in v.Warnings) w.WriteStringValue(warning);
             w.WriteEndArray();
@@ -97,7 +100,8 @@ public static class ValidationReport
             var limit = m.Limit is { } l ? $"±{l.ToString("0.##", C)} % {(m.Passed ? "ok" : "MISSED")}" : "";
             yield return $"{m.Name,-22} {Fmt(m.Name, m.Measured),14} {Fmt(m.Name, m.Simulated),14} {RunValidator.Pct(m.ErrorPct),10}  {limit}";
         }
-        yield return v.Passed ? "validation: every limit met" : "validation: FAILED (a limit was missed)";
+        foreach (var why in v.Unfit) yield return $"not comparable: {why}";
+        yield return v.Passed ? "validation: every limit met" : v.Unfit.Count > 0 ? "validation: FAILED (nothing to compare)" : "validation: FAILED (a limit was missed)";
     }
 
     private static string Fmt(string name, double v)

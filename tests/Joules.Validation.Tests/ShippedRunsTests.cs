@@ -75,6 +75,25 @@ public class ShippedRunsTests
     }
 
     [Fact]
+    public void ASimulationThatServesNothingIsNotAValidation()
+    {
+        // One KV block holds no request of the trace: every simulated request is rejected, the percentiles of nothing
+        // have nothing to miss, and the validation must fail saying why rather than report every limit met.
+        var folder = Path.Combine(Joules.Tests.RepoPaths.Calibration, "validation", "tensor-core-ccb303b4", "runs", "burst");
+        var v = RunValidator.Validate(folder, new ValidationOptions
+        {
+            ProfileRoot = Joules.Tests.RepoPaths.Calibration,
+            TracePath = Joules.Tests.RepoPaths.Shared("traces", "azure2023_AzureLLMInferenceTrace_conv.csv"),
+            Overrides = new Joules.Simulation.ScenarioSpec().With(Joules.Simulation.Settings.SimulateSettings.KvBlocks, 1),
+        });
+        Assert.Equal(0, v.Simulated.RequestsCompleted);
+        Assert.False(v.Passed);
+        Assert.Contains(v.Unfit, u => u.Contains("the simulation completed none of its"));
+        Assert.Contains("validation: FAILED (nothing to compare)", ValidationReport.Lines(v));
+        Assert.Contains("\"not_comparable\"", ValidationReport.Json(v));
+    }
+
+    [Fact]
     public void AServerThatRanOtherKernelsThanTheProfileMeasuredIsWarnedAbout()
     {
         // The tensor-core run validated against the work-list profile: the decode-attention kernels differ, and the
