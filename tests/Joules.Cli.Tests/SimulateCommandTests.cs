@@ -47,6 +47,20 @@ public class SimulateCommandTests
         Assert.Equal(root.GetProperty("energy_j").GetDouble() / 3.6e6, root.GetProperty("energy_kwh").GetDouble(), 9);
     }
 
+    [Theory]
+    [InlineData("--requests", "0", "--requests: must be at least 1, got 0")]
+    [InlineData("--rate", "0", "--rate: '0' is not a positive rate in requests/s")]
+    [InlineData("-n", "0", "--instances: '0' is not a whole number of instances, at least 1")]
+    public void TheBenchRefusesInputsItWouldTurnIntoNaN(string option, string value, string expected)
+    {
+        // --requests 0 printed "NaN J/output token"; --rate 0 leaked a .NET parameter name.
+        var (code, output, err) = Run("simulate", "bench", option, value);
+        Assert.NotEqual(0, code);
+        Assert.Contains(expected, err);
+        Assert.DoesNotContain("NaN", output + err);
+        Assert.DoesNotContain("Parameter", err);
+    }
+
     [Fact]
     public void TablePrintsEnergyAndLatency()
     {

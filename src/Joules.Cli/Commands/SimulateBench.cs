@@ -12,8 +12,9 @@ internal static class SimulateBench
     public static Command Create()
     {
         var requests = new Option<long>("--requests") { Description = "Synthetic requests to replay", DefaultValueFactory = _ => 20_000 };
-        var rate = new Option<double>("--rate") { Description = "Arrival rate, requests per second (20000 at 5.6/s is about an hour)", DefaultValueFactory = _ => 5.6 };
-        var instances = new Option<int>("--instances", "-n") { Description = "Instances in the fleet", DefaultValueFactory = _ => 8 };
+        requests.Validators.Add(r => { if (r.GetValueOrDefault<long>() < 1) r.AddError($"--requests: must be at least 1, got {r.GetValueOrDefault<long>()}"); });
+        var rate = CliOptions.Number("--rate", "Arrival rate, requests per second (20000 at 5.6/s is about an hour)", "a positive rate in requests/s", v => v > 0, 5.6);
+        var instances = CliOptions.Whole("--instances", "Instances in the fleet", "a whole number of instances, at least 1", v => v >= 1, 8, "-n");
         var router = new Option<string>("--router", "-r") { Description = "Routing policy", DefaultValueFactory = _ => RouterNames.LeastOutstanding };
         var model = new Option<string>("--model", "-m") { Description = "Model card", DefaultValueFactory = _ => ScenarioSpec.DefaultModel };
         var gpu = new Option<string?>("--gpu") { Description = "GPU datasheet (default: as `joules simulate`, the GPU with a shipped measured profile, priced by it)" };
