@@ -18,6 +18,26 @@ public sealed class ScenarioFile
     public IReadOnlyList<ScenarioSpec> Scenarios { get; private init; } = [];
 
     /// <summary>Parses a scenario file.</summary>
+    /// <summary>
+    /// The configurations to run with <paramref name="commandLine"/>'s settings under the file's (a scenario's own values,
+    /// then the file's defaults, then the command line: a file comparing instance counts keeps comparing them), and a
+    /// warning for each command-line setting a scenario overrides, which would otherwise be ignored without a word.
+    /// </summary>
+    public (IReadOnlyList<ScenarioSpec> Specs, IReadOnlyList<string> Warnings) With(ScenarioSpec commandLine)
+    {
+        var specs = Scenarios.Select(s => s.Over(Defaults).Over(commandLine)).ToList();
+        var warnings = new List<string>();
+        foreach (var setting in commandLine.SetSettings)
+        {
+            var overriding = Scenarios.Select((s, i) => (Spec: s.Over(Defaults), Name: specs[i].Text(Settings.SimulateSettings.Name) ?? $"#{i + 1}"))
+                .Where(x => x.Spec.IsSet(setting)).Select(x => $"'{x.Name}'").ToArray();
+            if (overriding.Length == 0) continue;
+            var who = overriding.Length == Scenarios.Count && Scenarios.Count > 1 ? "every scenario" : $"scenario {string.Join(", ", overriding)}";
+            warnings.Add($"warning: {setting.OptionName} on the command line is ignored by {who}: the scenario file sets it{(Defaults.IsSet(setting) ? " in its defaults" : "")} (change it there)");
+        }
+        return (specs, warnings);
+    }
+
     public static ScenarioFile Load(string path)
     {
         if (Directory.Exists(path)) throw new ArgumentException($"--scenario: '{path}' is a directory, not a YAML file");

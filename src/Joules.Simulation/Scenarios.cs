@@ -35,6 +35,9 @@ public sealed class ScenarioSpec
 
     public bool IsSet(Setting setting) => _values.ContainsKey(setting);
 
+    /// <summary>The settings this spec sets.</summary>
+    public IEnumerable<Setting> SetSettings => _values.Keys;
+
     public bool TryGet<T>(Setting<T> setting, out T value) where T : notnull
     {
         if (_values.TryGetValue(setting, out var v)) { value = (T)v; return true; }

@@ -62,6 +62,17 @@ public class SimulateCommandTests
     }
 
     [Fact]
+    public void ATraceAndSyntheticRequestsAreOneChoiceAndARateWithoutSyntheticIsSaidToBeIgnored()
+    {
+        var (code, _, err) = Run("simulate", "--synthetic", "10", "--trace", "traces/azure-conv-5min.parquet");
+        Assert.NotEqual(0, code);
+        Assert.Contains("--synthetic generates the requests, --trace reads them", err);
+        (code, _, err) = Run("simulate", "--rate", "100", "--instances", "1");
+        Assert.Equal(0, code);
+        Assert.Contains("warning: --rate sets the arrival rate of --synthetic requests", err);
+    }
+
+    [Fact]
     public void TablePrintsEnergyAndLatency()
     {
         var (code, output, err) = Run("simulate", "--synthetic", "100", "--router", "round-robin", "--pue", "1.2", "--carbon", "400", "--price", "0.1");

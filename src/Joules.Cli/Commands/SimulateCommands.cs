@@ -45,10 +45,20 @@ public static class SimulateCommands
         var cli = SpecFrom(p);
         var scenarioPath = p.GetValue(ScenarioOpt);
         var file = scenarioPath != null ? ScenarioFile.Load(scenarioPath) : null;
-        var specs = file == null ? [cli] : file.Scenarios.Select(s => s.Over(file.Defaults).Over(cli)).ToList();
+        IReadOnlyList<ScenarioSpec> specs = [cli];
+        if (file is not null)
+        {
+            (specs, var shadowed) = file.With(cli);
+            foreach (var w in shadowed) stderr.WriteLine(w);
+        }
         // Resolve every configuration before reading any trace, so bad input fails fast.
         foreach (var s in specs) s.Resolve(FindCalibrationRoot());
 
+        // A trace and a synthetic one are two answers to one question; a rate means nothing without --synthetic.
+        if (p.GetValue(SyntheticOpt) is not null && p.GetValue(TraceOpt) is { } both)
+            throw new ArgumentException($"--synthetic generates the requests, --trace reads them from '{both}': give one");
+        if (p.GetValue(SyntheticOpt) is null && p.GetResult(RateOpt) is { Implicit: false })
+            stderr.WriteLine("warning: --rate sets the arrival rate of --synthetic requests; a trace keeps its own arrival times (ignored)");
         var trace = p.GetValue(SyntheticOpt) is { } count
             ? TraceInput.Synthetic(count, p.GetValue(RateOpt), cli.GetOr(SimulateSettings.Seed, 42))
             : TraceInput.File(p.GetValue(TraceOpt) ?? (file?.Trace is { } ft ? ResolveRelative(ft, scenarioPath!) : FindDefaultTrace()), cancel: cancel);
