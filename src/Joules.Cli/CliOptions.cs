@@ -37,12 +37,19 @@ public static class CliOptions
         new(name, aliases) { Description = description, CustomParser = r => Parse(r, name, expected, TryLong, valid) };
 
     /// <summary>An enum option written in lower case (auto, azure, …); an unknown value lists the valid ones.</summary>
+    /// <remarks>Help lists the names as they are typed, not the enum's PascalCase.</remarks>
     public static Option<T> Choice<T>(string name, string description, T defaultValue, params string[] aliases) where T : struct, Enum =>
-        new(name, aliases) { Description = description, DefaultValueFactory = _ => defaultValue, CustomParser = r => ParseChoice<T>(r, name) ?? defaultValue };
+        new(name, aliases)
+        {
+            Description = description, HelpName = HelpNames<T>(),
+            DefaultValueFactory = _ => defaultValue, CustomParser = r => ParseChoice<T>(r, name) ?? defaultValue,
+        };
 
     /// <summary>An enum option that may be left out (null).</summary>
     public static Option<T?> OptionalChoice<T>(string name, string description, params string[] aliases) where T : struct, Enum =>
-        new(name, aliases) { Description = description, CustomParser = r => ParseChoice<T>(r, name) };
+        new(name, aliases) { Description = description, HelpName = HelpNames<T>(), CustomParser = r => ParseChoice<T>(r, name) };
+
+    private static string HelpNames<T>() where T : struct, Enum => string.Join("|", Enum.GetNames<T>().Select(n => n.ToLowerInvariant()));
 
     /// <summary>The lower-case names of an enum's values, as the options accept them.</summary>
     public static string Names<T>() where T : struct, Enum => string.Join(", ", Enum.GetNames<T>().Select(n => n.ToLowerInvariant()));

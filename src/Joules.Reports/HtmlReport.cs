@@ -56,7 +56,7 @@ public static class HtmlReport
 
         doc.Heading("compare", sums.Length == 1 ? "The scenario" : "Scenarios compared");
         var energyParts = EnergyParts.Known.Select((k, i) => (k.Part, (IReadOnlyList<double>)parts.Select(p => p.Parts[i].Joules / 3.6e6).ToArray())).ToArray();
-        doc.Figure(new Figure("energy", "Energy by part", "GPU energy of each scenario, stacked by where it went (busy iterations, idle, and the parts the simulator reports when present: communication, host, waking). kWh at the GPUs, before PUE.",
+        doc.Figure(new Figure("energy", "Energy by part", "Energy of each scenario, stacked by where it went (busy GPU iterations, idle GPUs, and the parts the simulator reports when present: communication, the servers' host power, waking). kWh at the servers (GPUs plus host when the server card has one), before PUE.",
             Charts.StackedColumns(names, energyParts, "energy (kWh)"), EnergyParts.Known.Select(k => k.Part).ToArray(), names.Length * EnergyParts.Known.Length, "kWh",
             ReportDocument.TableHtml("energy-table", ["scenario", .. EnergyParts.Known.Select(k => k.Part + " (kWh)"), "total (kWh)"],
                 sums.Select((s, i) => (IReadOnlyList<string>)[s.Name, .. parts[i].Parts.Select(p => (p.Joules / 3.6e6).ToString("N4", C)), (parts[i].Total / 3.6e6).ToString("N4", C)]))));

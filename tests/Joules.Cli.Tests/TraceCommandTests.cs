@@ -26,6 +26,15 @@ public class TraceCommandTests
     private string Out(string name) => Path.Combine(_dir, name);
 
     [Fact]
+    public void SynthWithRequestsDurationAndRateAllGivenAsksForTwo()
+    {
+        // -d 1h -n 10 -r 5 made a 1.9 s trace: the duration was dropped without a word.
+        var (code, _, err) = Run("trace", "synth", "-d", "1h", "-n", "10", "-r", "5", "-o", Path.Combine(Path.GetTempPath(), $"joules-synth-{Guid.NewGuid():N}.parquet"));
+        Assert.NotEqual(0, code);
+        Assert.Contains("give two of them", err);
+    }
+
+    [Fact]
     public void ImportThenStatsJsonGivesExactCountsAndSums()
     {
         var parquet = Out("conv.parquet");

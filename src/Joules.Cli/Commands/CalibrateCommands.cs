@@ -39,7 +39,7 @@ public static class CalibrateCommands
         var model = new Option<string>("--model", "-m") { Description = "Model card to calibrate (a shipped name or a model-card JSON file)", DefaultValueFactory = _ => "llama-3.1-8b" };
         var tp = new Option<int>("--tp") { Description = "Tensor-parallel degree: without --gpus, measure one GPU's shard of the model split over this many GPUs (no communication)", DefaultValueFactory = _ => 1 };
         var gpus = EngineCommands.GpusOption();
-        var quick = new Option<bool>("--quick") { Description = "Small grid and short windows: about 3 minutes on an H100 with an 8B model (same as --grid quick)" };
+        var quick = new Option<bool>("--quick") { Description = "Small grid and short windows: about 3 minutes on an H100 with an 8B model (same as --grid quick; with --grid serving, that grid's short windows)" };
         var gridName = new Option<string?>("--grid")
         {
             // The point counts come from the grids themselves, so the help cannot fall behind a grid that grows.

@@ -49,6 +49,9 @@ internal static class TraceSynthCommand
             }
             var n = p.GetValue(requests);
             double? d = p.GetValue(duration) is { } ds ? Duration(ds) : null;
+            // Two of requests, duration and rate fix the third; all three disagree unless they happen to agree exactly.
+            if (n is not null && d is not null && p.GetValue(rate) is not null)
+                throw new ArgumentException("--requests, --duration and --rate: give two of them (the third follows)");
             if (n is null && d is null)
                 d = profile?.DurationSeconds ?? throw new ArgumentException("give --requests N or --duration D (or --like FILE to copy its duration)");
             var r = p.GetValue(rate) ?? (n is { } nn && d is { } dd && dd > 0 ? nn / dd : profile?.Rate)
