@@ -88,6 +88,13 @@ public static class ReplayOutputs
         };
     }
 
+    /// <summary>The files <see cref="Write"/> puts in a run folder for <paramref name="run"/>, in the order it writes them.</summary>
+    public static IReadOnlyList<string> Files(ReplayResult run, bool tokenTimes = true) =>
+    [
+        "requests.parquet", "power.parquet", .. tokenTimes ? ["tokens.parquet"] : Array.Empty<string>(),
+        .. run.Requests.Any(r => r.QueueOrder is not null) ? [QueueOrderFile] : Array.Empty<string>(), "summary.json", RunMetadata.FileName,
+    ];
+
     /// <summary>Writes the run folder (staged, then swapped in whole); returns its final path.</summary>
     public static string Write(string folder, ReplayResult run, bool tokenTimes = true, CancellationToken cancel = default)
     {
@@ -153,7 +160,7 @@ public static class ReplayOutputs
         yield return $"endpoint: {m.Endpoint} ({m.Model}); {m.RequestsSent:N0} requests sent in {m.DurationS:F1} s, {m.RequestsCompleted:N0} completed, {m.RequestsFailed:N0} failed";
         yield return $"tokens in / out: {s.InputTokens:N0} / {s.OutputTokens:N0}; throughput {s.RequestsPerSecond:F2} req/s, {s.OutputTokensPerSecond:N0} tok/s";
         yield return m.Energy.Source == "none"
-            ? "energy: not measured (no NVML GPU here and no energy counter at the endpoint)"
+            ? "energy: not measured (--energy none, or neither an NVML GPU here nor an energy counter at the endpoint)"
             : $"energy ({m.Energy.Source}): {m.Energy.Joules / 1e3:N2} kJ, mean power {m.Energy.Joules / Math.Max(1e-9, m.DurationS):N0} W, {s.JPerOutputToken:F3} J per output token";
         yield return $"TTFT p50 / p90 / p99: {Ms(s.Ttft.P50)} / {Ms(s.Ttft.P90)} / {Ms(s.Ttft.P99)}";
         yield return $"TPOT p50 / p90 / p99: {Ms(s.Tpot.P50)} / {Ms(s.Tpot.P90)} / {Ms(s.Tpot.P99)}";

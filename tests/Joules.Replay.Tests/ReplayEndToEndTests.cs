@@ -43,6 +43,8 @@ public class ReplayEndToEndTests
         try
         {
             var folder = ReplayOutputs.Write(Path.Combine(dir, "run"), run);
+            // What the command says it wrote is what is there (queue-order.parquet was left out of the line).
+            Assert.Equal(ReplayOutputs.Files(run).Order(), Directory.EnumerateFiles(folder).Select(Path.GetFileName).Where(f => !f!.StartsWith('.')).Order());
             // The same columns, in the same order, as `joules simulate --out` writes.
             var reference = Path.Combine(dir, "ref");
             using (var sink = new TableSink(new ParquetTableWriter(reference + "-requests.parquet"), new ParquetTableWriter(reference + "-power.parquet")))

@@ -38,7 +38,7 @@ public static class EngineCommands
             Description = "Prefill attention: auto (cuDNN where it loads, else joules), cudnn (cuDNN's fused flash attention, found in " +
                           "the Python packages PyTorch installs or through JOULES_CUDNN_LIBRARY; chunks over a cached context read the paged " +
                           "cache through cuDNN's paged cache load; an error where it does not load) or joules (Joules' flash-style kernel). " +
-                          "The profile records which ran; decode attention is --decode-kernel's either way",
+                          "The output names which ran (a calibrated profile records it); decode attention is --decode-kernel's either way",
             DefaultValueFactory = _ => PrefillAttentions.Names[new EngineOptions().PrefillAttention],
         };
         option.AcceptOnlyFromAmong([.. PrefillAttentions.Names.Values]);

@@ -71,7 +71,7 @@ public static class ReplayCommand
             var run = await ReplayRunner.RunAsync(options, line => stderr.WriteLine(line), cancel);
             var folder = ReplayOutputs.Write(p.GetValue(output)!, run, !p.GetValue(noTokens), cancel);
             foreach (var line in ReplayOutputs.Report(run)) stdout.WriteLine(line);
-            stdout.WriteLine($"wrote requests.parquet, power.parquet, summary.json, run.json{(p.GetValue(noTokens) ? "" : ", tokens.parquet")} under {folder}");
+            stdout.WriteLine($"wrote {string.Join(", ", ReplayOutputs.Files(run, !p.GetValue(noTokens)))} under {folder}");
             return run.Metadata.RequestsFailed == run.Metadata.RequestsSent ? 1 : 0;
         });
         return cmd;
