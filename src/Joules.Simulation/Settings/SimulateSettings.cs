@@ -52,7 +52,7 @@ public static class SimulateSettings
         "Reuse cached KV blocks: identical prefixes of traces with block hashes (Mooncake hash_ids) and a preempted request's own blocks (vLLM V1 default)", "on");
     public static readonly Setting<int> HashBlockTokens = Int("hash-block-tokens", "Tokens each trace block hash covers (Mooncake: 512); a multiple of block-size", "512", min: 1);
     public static readonly Setting<double> IterationOverheadMs = Double("iteration-overhead-ms",
-        "Host time added to every iteration that a measured profile does not hold (scheduling, sampling copy-back, launches between iterations), at idle power; `joules validate` passes what `joules serve` measured",
+        "Host time added to every iteration that a measured profile does not hold (scheduling, sampling copy-back, launches between iterations), at idle power; validating a served run, the figure the server measured unless this is given",
         "0", min: 0);
     public static readonly Setting<double> TtftSlo = Double("ttft-slo", "TTFT target in seconds", "2", min: 0, minExclusive: true);
     public static readonly Setting<double> TpotSlo = Double("tpot-slo", "TPOT target in seconds", "0.1", min: 0, minExclusive: true);
