@@ -53,6 +53,22 @@ internal static class BadInputs
                 ColumnData.From(new string?[] { null, null }), ColumnData.From(new string?[] { null, null }),
                 ColumnData.FromLists(new[] { 0, 0, 0 }, Array.Empty<long>(), validity: new[] { false, false }));
         }, Unsorted: true),
+        // Two requests on one JSON line: the second was dropped without a word.
+        new("two-records-one-line", "two.jsonl", "stops being one at character", (_, p) => File.WriteAllText(p,
+            "{\"timestamp\": 0, \"input_length\": 10, \"output_length\": 3}\n{\"timestamp\": 5, \"input_length\": 12, \"output_length\": 4} {\"timestamp\": 6, \"input_length\": 9, \"output_length\": 2}\n")),
+        // A field past the header (a shifted row) was dropped silently.
+        new("csv-extra-field", "extra.csv", "at most 3 fields", (_, p) => File.WriteAllText(p, AzureHeader + "2023-11-16 18:15:46.68,374,44\n2023-11-16 18:15:47.00,44,5,7\n")),
+        // Nanoseconds in a file read as milliseconds: clamped, they made a run of billions of kWh.
+        new("timestamp-past-9999", "ns.jsonl", "before the year 10000", (_, p) => File.WriteAllText(p,
+            "{\"timestamp\": 0, \"input_length\": 10, \"output_length\": 3}\n{\"timestamp\": 1700000000000000000, \"input_length\": 12, \"output_length\": 4}\n")),
+        new("parquet-arrival-past-9999", "ns.parquet", "between the years 1 and 9999", (_, p) =>
+        {
+            using var w = new ParquetFileWriter(p, CanonicalTraceWriter.ParquetSchema);
+            w.WriteRowGroup(ColumnData.From(new long[] { 0, 1 }), ColumnData.From(new long[] { 1_000_000, 1_700_000_000_000_000_000 }), ColumnData.From(new[] { 10, 10 }),
+                ColumnData.From(new[] { 5, 5 }), ColumnData.From(new string?[] { null, null }), ColumnData.From(new string?[] { null, null }),
+                ColumnData.From(new string?[] { null, null }), ColumnData.From(new string?[] { null, null }),
+                ColumnData.FromLists(new[] { 0, 0, 0 }, Array.Empty<long>(), validity: new[] { false, false }));
+        }),
         new("all-rows-invalid", "allbad.csv", "all 2 rows were invalid", (_, p) => File.WriteAllText(p, AzureHeader + "x,1,1\ny,2,2\n"), Extra: ["--skip-invalid"]),
     ];
 

@@ -159,6 +159,9 @@ internal static class ParquetTraceReader
             var hashList = hashes is not null ? HashLists(path, g, hashes) : null;
             for (var i = 0; i < g.RowCount; i++)
             {
+                // A time past year 9999 is a unit mistake or damage; priced, it would stretch a run to billions of kWh.
+                if (!TimeText.InCalendar(arrival[i]))
+                    throw Bad(path, g, i, m.Arrival!, "a time between the years 1 and 9999 (is the column in another unit?)", $"{arrival[i].ToString(CultureInfo.InvariantCulture)} µs since 1970");
                 var id = ids is null ? nextId : ids[i];
                 if (idCheck is not null && !idCheck.Add(id))
                     throw Bad(path, g, i, present[4]!, RequestIdCheck.Expected, id.ToString(CultureInfo.InvariantCulture));

@@ -18,9 +18,13 @@ internal static class FileKind
                 (traces.Count > 0 ? $" (it holds {string.Join(", ", traces)}{(traces.Count == 4 ? ", …" : "")})" : ""));
         }
         if (!File.Exists(path)) throw new FileNotFoundException($"{path}: no such file", path);
+        // A pipe or FIFO shows 0 bytes before it is opened (opening a FIFO would wait for a writer, deaf to Ctrl-C): a
+        // trace is read more than once (sniffed, then streamed), so it must be a file.
+        if (new FileInfo(path).Length == 0)
+            throw new InvalidDataException($"{path} is empty (0 bytes), or not a regular file: a pipe or FIFO cannot be read twice; save the trace to a file first");
         using var f = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite, 1);
+        if (!f.CanSeek) throw new InvalidDataException($"{path} is not a regular file: a pipe cannot be read twice; save the trace to a file first");
         var length = f.Length;
-        if (length == 0) throw new InvalidDataException($"{path} is empty (0 bytes): no header and no requests");
         var head = new byte[(int)Math.Min(Probe, length)];
         f.ReadExactly(head);
         if (head.AsSpan().StartsWith("PAR1"u8))

@@ -173,7 +173,13 @@ internal sealed class RowConverter
                 // A number: canonical CSV stores absolute µs; every other layout counts from the trace start.
                 var unit = _plan.Format == TraceFormat.Canonical ? TimeUnit.Microseconds : _plan.Unit;
                 var micros = unit switch { TimeUnit.Seconds => rel * 1e6, TimeUnit.Milliseconds => rel * 1e3, _ => rel };
-                return (_plan.Format == TraceFormat.Canonical ? 0 : _options.StartMicros) + (long)Math.Round(micros);
+                var at = (_plan.Format == TraceFormat.Canonical ? 0 : _options.StartMicros) + micros;
+                // Past year 9999 the conversion would clamp to the largest number a time holds and turn a run into
+                // billions of kWh: such a number is almost always in another unit than the layout's.
+                if (!TimeText.InCalendar(at))
+                    throw new TraceFormatException(_file, line, column,
+                        $"a time before the year 10000 (read as {unit.ToString().ToLowerInvariant()}{(_plan.Format == TraceFormat.Canonical ? " since 1970" : " since the trace start")}; is the file in another unit?)", text);
+                return (long)Math.Round(at);
             }
             if (_plan.Arrival == ArrivalKind.Auto && TimeText.TryParseMicros(text, out var abs)) return abs;
         }
@@ -196,6 +202,14 @@ internal sealed class RowConverter
 /// <summary>Date-time text to µs since the Unix epoch, UTC assumed when the text has no zone.</summary>
 public static class TimeText
 {
+    /// <summary>Latest time a trace may hold, µs since the epoch: the end of year 9999, the calendar's last (a timestamp past it is a unit mistake, e.g. nanoseconds read as milliseconds).</summary>
+    public static readonly long MaxMicros = (DateTime.MaxValue.Ticks - DateTime.UnixEpoch.Ticks) / 10;
+    /// <summary>Earliest time a trace may hold: the start of year 1.</summary>
+    public static readonly long MinMicros = (DateTime.MinValue.Ticks - DateTime.UnixEpoch.Ticks) / 10;
+
+    /// <summary>Whether <paramref name="micros"/> is a time the calendar holds.</summary>
+    public static bool InCalendar(double micros) => micros >= MinMicros && micros <= MaxMicros;
+
     public static bool TryParseMicros(string text, out long micros)
     {
         if (TryParseIso(text, out micros)) return true;
@@ -259,6 +273,8 @@ public static class TimeText
     }
 
     /// <summary>ISO 8601 with 6 fractional digits and Z, the form canonical CSV uses.</summary>
-    public static string Format(long micros) =>
-        new DateTime(DateTime.UnixEpoch.Ticks + micros * 10, DateTimeKind.Utc).ToString("yyyy-MM-dd'T'HH:mm:ss.ffffff'Z'", CultureInfo.InvariantCulture);
+    /// <remarks>A time outside the calendar (a damaged or foreign file) is shown as its number rather than failing.</remarks>
+    public static string Format(long micros) => InCalendar(micros)
+        ? new DateTime(DateTime.UnixEpoch.Ticks + micros * 10, DateTimeKind.Utc).ToString("yyyy-MM-dd'T'HH:mm:ss.ffffff'Z'", CultureInfo.InvariantCulture)
+        : $"{micros.ToString(CultureInfo.InvariantCulture)} µs since 1970 (outside the calendar)";
 }

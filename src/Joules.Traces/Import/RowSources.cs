@@ -41,6 +41,15 @@ internal static class RowSources
         {
             var count = reader.FieldCount;
             if ((++report.RowsRead & 0xFFF) == 0) report.BytesRead = file.Position;
+            if (count > header.Length)
+            {
+                // A field past the header is data no column names: a shifted or merged row, which reading by position
+                // would take apart silently.
+                var err = new TraceFormatException(path, reader.LineNumber, "(row)", $"at most {header.Length} fields, as the header has", $"{count} fields");
+                if (!options.SkipInvalid) throw err;
+                report.Skip(err);
+                continue;
+            }
             for (var c = 0; c < index.Length; c++) values[c] = index[c] >= 0 && index[c] < count ? reader.GetString(index[c]) ?? "" : null;
             if (Convert(converter, values, reader.LineNumber, options, report, out var request)) yield return request;
         }
@@ -83,7 +92,7 @@ internal static class RowSources
             }
             catch (JsonException e)
             {
-                var err = new TraceFormatException(path, line, "(record)", "one JSON object per line", e.Message);
+                var err = Invalid(path, line, text, e);
                 if (!options.SkipInvalid) throw err;
                 report.Skip(err);
                 continue;
@@ -119,8 +128,18 @@ internal static class RowSources
         }
         catch (JsonException e)
         {
-            throw new TraceFormatException(path, line, "(record)", "one JSON object per line", e.Message);
+            throw Invalid(path, line, text, e);
         }
+    }
+
+    /// <summary>A record that is not one JSON object, shown where it stops being valid in its own characters (not the JSON library's message).</summary>
+    private static TraceFormatException Invalid(string path, long line, string text, JsonException e)
+    {
+        if (e.BytePositionInLine is not { } at) return new TraceFormatException(path, line, "(record)", "one JSON object per line", text);
+        var pos = (int)Math.Min(at, text.Length);
+        var from = Math.Max(0, pos - 25);
+        var snippet = (from > 0 ? "…" : "") + text[from..Math.Min(text.Length, pos + 25)] + (pos + 25 < text.Length ? "…" : "");
+        return new TraceFormatException(path, line, "(record)", $"one JSON object per line (it stops being one at character {pos + 1})", snippet);
     }
 
     /// <summary>Reads the wanted top-level properties of one JSON object as text, skipping the rest; returns the integer array under <paramref name="hashKey"/> when asked for one.</summary>
@@ -152,6 +171,9 @@ internal static class RowSources
                 _ => Encoding.UTF8.GetString(r.ValueSpan),
             };
         }
+        // Nothing but white space may follow the record: a second object on the line is a second request, which reading
+        // only the first would drop without a word (the reader throws on anything after a single value).
+        if (r.TokenType != JsonTokenType.EndObject || r.Read()) throw new JsonException("more than one JSON value on the line", null, 0, r.BytesConsumed);
         return hashes;
     }
 
