@@ -133,7 +133,7 @@ internal static class ParquetTraceReader
             if (!reader.Schema.Contains(name))
                 throw new InvalidDataException(
                     $"{path}: this Parquet file has no '{name}' column (its columns: {string.Join(", ", reader.Schema.Select(c => c.Name))}); " +
-                    (map is null ? "a canonical trace has request_id, arrival_time, input_tokens, output_tokens; for another layout give --map arrival=COL,input=COL,output=COL"
+                    (map is null ? "a canonical trace has request_id, arrival_time, input_tokens, output_tokens; for another layout, `joules trace import FILE --map arrival=COL,input=COL,output=COL -o trace.parquet` converts it"
                         : "check the --map names"));
         string?[] optional = [m.Model, m.Tenant, m.Session, m.Slo, renumber ? null : m.RequestId];
         var present = optional.Select(n => n is not null && reader.Schema.Contains(n) ? n : null).ToArray();

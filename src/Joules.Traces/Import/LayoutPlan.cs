@@ -55,7 +55,7 @@ internal sealed record LayoutPlan(TraceFormat Format, ColumnMap Map, ArrivalKind
         if (format == TraceFormat.Auto)
             throw new InvalidDataException(
                 $"{file}: cannot tell the trace layout from its {(isJson ? "keys" : "header")} [{string.Join(", ", header)}]; " +
-                "give --format or --map arrival=COL,input=COL,output=COL");
+                "`joules trace import` reads it with --format or --map arrival=COL,input=COL,output=COL (and -o trace.parquet for simulate)");
         var unit = options.TimeUnit ?? TimeUnit.Seconds;
         return format switch
         {
@@ -185,7 +185,7 @@ internal sealed class RowConverter
         }
         var expected = _plan.Arrival == ArrivalKind.Relative
             ? $"a number of {_plan.Unit.ToString().ToLowerInvariant()} since the trace start"
-            : "a date-time such as 2023-11-16 18:15:46.6805900 (UTC assumed when no zone) or a number of seconds";
+            : $"a date-time such as 2023-11-16 18:15:46.6805900 (UTC assumed when no zone) or a number of {(_plan.Format == TraceFormat.Canonical ? "µs since 1970" : $"{_plan.Unit.ToString().ToLowerInvariant()} since the trace start")}";
         throw new TraceFormatException(_file, line, column, expected, text);
     }
 
