@@ -10,7 +10,8 @@ public static class OutputPaths
 
     /// <summary>The absolute form of <paramref name="path"/> with every symbolic link along it resolved (for the parts that exist). Two paths name the same file when their resolved forms are equal.</summary>
     /// <remarks>Hard links are not detected: .NET exposes no file identity (device and inode) to compare.</remarks>
-    public static string Resolve(string path) => Resolve(Path.GetFullPath(path), 0);
+    public static string Resolve(string path) =>
+        string.IsNullOrWhiteSpace(path) ? throw new OutputRefusedException("no output path given (an empty name)") : Resolve(Path.GetFullPath(path), 0);
 
     private static string Resolve(string full, int depth)
     {

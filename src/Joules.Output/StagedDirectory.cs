@@ -66,7 +66,12 @@ public sealed class StagedDirectory : IDisposable
             throw new OutputRefusedException(
                 $"{path} already holds files that joules did not write (it has no {MarkerFileName} marker), and an output folder is replaced whole; " +
                 "give a new or empty folder. Nothing was written.");
-        var created = Leftovers.CreateFolders(parent);
+        string? created;
+        try { created = Leftovers.CreateFolders(parent); }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new OutputRefusedException($"{path}: cannot make the folder {parent}: {Why(parent, e)}. Nothing was written.");
+        }
         var staging = System.IO.Path.Combine(parent, Leftovers.NewName(name, StagingMarker));
         try
         {
@@ -74,13 +79,24 @@ public sealed class StagedDirectory : IDisposable
             File.WriteAllText(System.IO.Path.Combine(staging, MarkerFileName),
                 "This folder was written by joules. The next run that writes its outputs here replaces the whole folder.\n");
         }
-        catch
+        catch (Exception e)
         {
             Leftovers.TryDeleteFolder(staging);
             Leftovers.RemoveCreatedFolders(created, parent);
+            // The outputs are written beside the folder and swapped in whole, so its parent must be writable too.
+            if (e is IOException or UnauthorizedAccessException)
+                throw new OutputRefusedException($"{path}: cannot write in {parent}, where the outputs are staged before they replace the folder whole: {Why(parent, e)}. Nothing was written.");
             throw;
         }
         return new StagedDirectory(target, staging, existed, created, cancel);
+    }
+
+    // The reason in words: a path component that is a file, or no permission.
+    private static string Why(string folder, Exception e)
+    {
+        for (var d = folder; !string.IsNullOrEmpty(d); d = System.IO.Path.GetDirectoryName(d))
+            if (File.Exists(d)) return $"{d} is a file";
+        return e is UnauthorizedAccessException ? "permission denied" : "the file system refused";
     }
 
     /// <summary>Puts back a previous folder a killed commit left aside, and deletes stale staging and aside folders.</summary>

@@ -22,6 +22,18 @@ public class StagedDirectoryTests
     }
 
     [Fact]
+    public void AFolderUnderAFileOrWithNoNameIsRefusedInWords()
+    {
+        using var s = new Scratch();
+        File.WriteAllText(s["afile"], "x");
+        // .NET said only "The file '.../afile' already exists."
+        var e = Assert.Throws<OutputRefusedException>(() => StagedDirectory.Create(Path.Combine(s["afile"], "sub")));
+        Assert.Contains($"{s["afile"]} is a file", e.Message);
+        Assert.Contains("Nothing was written", e.Message);
+        Assert.Contains("no output path given", Assert.Throws<OutputRefusedException>(() => OutputPaths.Resolve("")).Message);
+    }
+
+    [Fact]
     public void AFailedRunKeepsTheOldFolderUntouched()
     {
         using var s = new Scratch();
