@@ -61,6 +61,8 @@ internal static class BadInputs
         // Nanoseconds in a file read as milliseconds: clamped, they made a run of billions of kWh.
         new("timestamp-past-9999", "ns.jsonl", "before the year 10000", (_, p) => File.WriteAllText(p,
             "{\"timestamp\": 0, \"input_length\": 10, \"output_length\": 3}\n{\"timestamp\": 1700000000000000000, \"input_length\": 12, \"output_length\": 4}\n")),
+        new("negative-relative-time", "neg.jsonl", "since the trace start, at least 0", (_, p) => File.WriteAllText(p,
+            "{\"timestamp\": 0, \"input_length\": 10, \"output_length\": 3}\n{\"timestamp\": -5000, \"input_length\": 12, \"output_length\": 4}\n")),
         new("parquet-arrival-past-9999", "ns.parquet", "between the years 1 and 9999", (_, p) =>
         {
             using var w = new ParquetFileWriter(p, CanonicalTraceWriter.ParquetSchema);

@@ -173,6 +173,9 @@ internal sealed class RowConverter
                 // A number: canonical CSV stores absolute µs; every other layout counts from the trace start.
                 var unit = _plan.Format == TraceFormat.Canonical ? TimeUnit.Microseconds : _plan.Unit;
                 var micros = unit switch { TimeUnit.Seconds => rel * 1e6, TimeUnit.Milliseconds => rel * 1e3, _ => rel };
+                // A relative time counts from the trace start; before it is a damaged row (or another column).
+                if (rel < 0 && _plan.Format != TraceFormat.Canonical)
+                    throw new TraceFormatException(_file, line, column, $"a number of {unit.ToString().ToLowerInvariant()} since the trace start, at least 0", text);
                 var at = (_plan.Format == TraceFormat.Canonical ? 0 : _options.StartMicros) + micros;
                 // Past year 9999 the conversion would clamp to the largest number a time holds and turn a run into
                 // billions of kWh: such a number is almost always in another unit than the layout's.
