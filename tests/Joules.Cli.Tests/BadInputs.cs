@@ -44,15 +44,8 @@ internal static class BadInputs
             "request_id,arrival_time,input_tokens,output_tokens\n0,2024-01-01T00:00:00Z,10,5\n1,2024-01-01T00:00:01Z,10,5\n1,2024-01-01T00:00:02Z,10,5\n"), DuplicateIds: true),
         new("duplicate-ids-parquet", "dups.parquet", "--renumber", (_, p) => CanonicalTraceWriter.Write(p,
             [new TraceRequest(7, 1_000_000, 10, 5), new TraceRequest(8, 2_000_000, 10, 5), new TraceRequest(7, 3_000_000, 10, 5)]), DuplicateIds: true),
-        new("unsorted-parquet", "unsorted.parquet", "arrives before", (_, p) =>
-        {
-            // The canonical writer refuses unsorted rows, so build the file with the Parquet library directly.
-            using var w = new ParquetFileWriter(p, CanonicalTraceWriter.ParquetSchema);
-            w.WriteRowGroup(ColumnData.From(new long[] { 0, 1 }), ColumnData.From(new long[] { 2_000_000, 1_000_000 }), ColumnData.From(new[] { 10, 10 }),
-                ColumnData.From(new[] { 5, 5 }), ColumnData.From(new string?[] { null, null }), ColumnData.From(new string?[] { null, null }),
-                ColumnData.From(new string?[] { null, null }), ColumnData.From(new string?[] { null, null }),
-                ColumnData.FromLists(new[] { 0, 0, 0 }, Array.Empty<long>(), validity: new[] { false, false }));
-        }, Unsorted: true),
+        // The canonical writer refuses unsorted rows, so the file is built with the Parquet library directly.
+        new("unsorted-parquet", "unsorted.parquet", "arrives before", (_, p) => TwoCanonicalRows(p, 2_000_000, 1_000_000), Unsorted: true),
         // Two requests on one JSON line: the second was dropped without a word.
         new("two-records-one-line", "two.jsonl", "stops being one at character", (_, p) => File.WriteAllText(p,
             "{\"timestamp\": 0, \"input_length\": 10, \"output_length\": 3}\n{\"timestamp\": 5, \"input_length\": 12, \"output_length\": 4} {\"timestamp\": 6, \"input_length\": 9, \"output_length\": 2}\n")),
@@ -63,16 +56,20 @@ internal static class BadInputs
             "{\"timestamp\": 0, \"input_length\": 10, \"output_length\": 3}\n{\"timestamp\": 1700000000000000000, \"input_length\": 12, \"output_length\": 4}\n")),
         new("negative-relative-time", "neg.jsonl", "since the trace start, at least 0", (_, p) => File.WriteAllText(p,
             "{\"timestamp\": 0, \"input_length\": 10, \"output_length\": 3}\n{\"timestamp\": -5000, \"input_length\": 12, \"output_length\": 4}\n")),
-        new("parquet-arrival-past-9999", "ns.parquet", "between the years 1 and 9999", (_, p) =>
-        {
-            using var w = new ParquetFileWriter(p, CanonicalTraceWriter.ParquetSchema);
-            w.WriteRowGroup(ColumnData.From(new long[] { 0, 1 }), ColumnData.From(new long[] { 1_000_000, 1_700_000_000_000_000_000 }), ColumnData.From(new[] { 10, 10 }),
-                ColumnData.From(new[] { 5, 5 }), ColumnData.From(new string?[] { null, null }), ColumnData.From(new string?[] { null, null }),
-                ColumnData.From(new string?[] { null, null }), ColumnData.From(new string?[] { null, null }),
-                ColumnData.FromLists(new[] { 0, 0, 0 }, Array.Empty<long>(), validity: new[] { false, false }));
-        }),
+        new("parquet-arrival-past-9999", "ns.parquet", "between the years 1 and 9999", (_, p) => TwoCanonicalRows(p, 1_000_000, 1_700_000_000_000_000_000)),
         new("all-rows-invalid", "allbad.csv", "all 2 rows were invalid", (_, p) => File.WriteAllText(p, AzureHeader + "x,1,1\ny,2,2\n"), Extra: ["--skip-invalid"]),
     ];
+
+    // Two requests in the canonical Parquet layout at the given arrival times (µs), written without the canonical
+    // writer's checks.
+    private static void TwoCanonicalRows(string path, long first, long second)
+    {
+        using var w = new ParquetFileWriter(path, CanonicalTraceWriter.ParquetSchema);
+        w.WriteRowGroup(ColumnData.From(new long[] { 0, 1 }), ColumnData.From(new[] { first, second }), ColumnData.From(new[] { 10, 10 }),
+            ColumnData.From(new[] { 5, 5 }), ColumnData.From(new string?[] { null, null }), ColumnData.From(new string?[] { null, null }),
+            ColumnData.From(new string?[] { null, null }), ColumnData.From(new string?[] { null, null }),
+            ColumnData.FromLists(new[] { 0, 0, 0 }, Array.Empty<long>(), validity: new[] { false, false }));
+    }
 
     /// <summary>The trace commands that write, as argument lists with the input and output filled in.</summary>
     public static readonly (string Name, Func<string, string, string, string[]> Args)[] Commands =

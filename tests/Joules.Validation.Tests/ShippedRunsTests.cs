@@ -74,18 +74,21 @@ public class ShippedRunsTests
         if (run.Metadata.Server?.EngineConfig?.ContainsKey("kernel_decode_attention") == true) Assert.Empty(v.Warnings);
     }
 
+    // A committed run of the tensor-core call validated with these settings over the shipped ones.
+    private static ValidationResult ValidateTensorCoreRun(string run, Joules.Simulation.ScenarioSpec overrides) =>
+        RunValidator.Validate(Path.Combine(Joules.Tests.RepoPaths.Calibration, "validation", "tensor-core-ccb303b4", "runs", run), new ValidationOptions
+        {
+            ProfileRoot = Joules.Tests.RepoPaths.Calibration,
+            TracePath = Joules.Tests.RepoPaths.Shared("traces", "azure2023_AzureLLMInferenceTrace_conv.csv"),
+            Overrides = overrides,
+        });
+
     [Fact]
     public void ASimulationThatServesNothingIsNotAValidation()
     {
         // One KV block holds no request of the trace: every simulated request is rejected, the percentiles of nothing
         // have nothing to miss, and the validation must fail saying why rather than report every limit met.
-        var folder = Path.Combine(Joules.Tests.RepoPaths.Calibration, "validation", "tensor-core-ccb303b4", "runs", "burst");
-        var v = RunValidator.Validate(folder, new ValidationOptions
-        {
-            ProfileRoot = Joules.Tests.RepoPaths.Calibration,
-            TracePath = Joules.Tests.RepoPaths.Shared("traces", "azure2023_AzureLLMInferenceTrace_conv.csv"),
-            Overrides = new Joules.Simulation.ScenarioSpec().With(Joules.Simulation.Settings.SimulateSettings.KvBlocks, 1),
-        });
+        var v = ValidateTensorCoreRun("burst", new Joules.Simulation.ScenarioSpec().With(Joules.Simulation.Settings.SimulateSettings.KvBlocks, 1));
         Assert.Equal(0, v.Simulated.RequestsCompleted);
         Assert.False(v.Passed);
         Assert.Contains(v.Unfit, u => u.Contains("the simulation completed none of its"));
@@ -98,13 +101,7 @@ public class ShippedRunsTests
     {
         // The tensor-core run validated against the work-list profile: the decode-attention kernels differ, and the
         // validation says so before its table (the errors then measure the engines' difference as well).
-        var folder = Path.Combine(Joules.Tests.RepoPaths.Calibration, "validation", "tensor-core-ccb303b4", "runs", "online");
-        var v = RunValidator.Validate(folder, new ValidationOptions
-        {
-            ProfileRoot = Joules.Tests.RepoPaths.Calibration,
-            TracePath = Joules.Tests.RepoPaths.Shared("traces", "azure2023_AzureLLMInferenceTrace_conv.csv"),
-            Overrides = new Joules.Simulation.ScenarioSpec().With(Joules.Simulation.Settings.SimulateSettings.Profile, Path.Combine(Joules.Tests.RepoPaths.Calibration, WorkListProfile)),
-        });
+        var v = ValidateTensorCoreRun("online", new Joules.Simulation.ScenarioSpec().With(Joules.Simulation.Settings.SimulateSettings.Profile, Path.Combine(Joules.Tests.RepoPaths.Calibration, WorkListProfile)));
         // The validation names the file that priced it, with its hash and card: a stale copy would show.
         Assert.EndsWith("profile.work-list.parquet", v.ProfileFile!.Path);
         Assert.Equal("GPU-16a29f6b-5412-7158-14a5-922c67e47101", v.ProfileFile.GpuUuid);
@@ -119,11 +116,7 @@ public class ShippedRunsTests
         Assert.Contains("\"warnings\"", ValidationReport.Json(v));
         // The same run against today's default profile (prefill attention through cuDNN) is warned about the prefill kernel:
         // `joules serve --engine gpu` runs Joules' prefill kernel.
-        var now = RunValidator.Validate(folder, new ValidationOptions
-        {
-            ProfileRoot = Joules.Tests.RepoPaths.Calibration,
-            TracePath = Joules.Tests.RepoPaths.Shared("traces", "azure2023_AzureLLMInferenceTrace_conv.csv"),
-        });
+        var now = ValidateTensorCoreRun("online", new Joules.Simulation.ScenarioSpec());
         Assert.EndsWith(Path.Combine("llama-3.1-8b", "profile.parquet"), now.ProfileFile!.Path);
         Assert.Contains(now.Warnings, w => w.Contains("prefill attention") && w.Contains("cuDNN"));
         // Against a profile with no engine entries, or a server that names none, there is nothing to compare.
