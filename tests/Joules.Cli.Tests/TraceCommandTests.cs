@@ -238,7 +238,7 @@ public class TraceCommandTests
         (code, var output, err) = Run("trace", "import", src, "-o", Out("d.parquet"), "--renumber");
         Assert.True(code == 0, err);
         Assert.Contains("wrote 2 requests", output);
-        Assert.Contains("warning: 1 requests have 0 output tokens; the simulator generates 1 token for each", err);
+        Assert.Contains("warning: 1 request has 0 output tokens; the simulator generates 1 token for each", err);
         Assert.Equal([0L, 1], CanonicalTraceReader.Read(Out("d.parquet")).Select(r => r.RequestId));
     }
 

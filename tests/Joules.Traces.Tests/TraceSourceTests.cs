@@ -85,7 +85,7 @@ public class TraceSourceTests
         Assert.Equal(3, s.Count);
         var lines = s.Report.Lines().ToList();
         Assert.Contains("warning: 2 requests have 0 output tokens; the simulator generates 1 token for each (it uses max(1, n) output tokens)", lines);
-        Assert.Contains(lines, l => l.StartsWith("warning: 1 requests have 0 input tokens", StringComparison.Ordinal));
+        Assert.Contains(lines, l => l.StartsWith("warning: 1 request has 0 input tokens", StringComparison.Ordinal));
     }
 
     [Fact]

@@ -57,9 +57,9 @@ public sealed class ImportReport
         if (RequestsWithImages > 0)
             yield return $"{RequestsWithImages:N0} requests carried images (NumImages > 0); image tokens are not in the canonical schema, text tokens kept";
         if (ZeroOutputTokens > 0)
-            yield return $"warning: {ZeroOutputTokens:N0} requests have 0 output tokens; the simulator generates 1 token for each (it uses max(1, n) output tokens)";
+            yield return $"warning: {ZeroOutputTokens:N0} {(ZeroOutputTokens == 1 ? "request has" : "requests have")} 0 output tokens; the simulator generates 1 token for each (it uses max(1, n) output tokens)";
         if (ZeroInputTokens > 0)
-            yield return $"warning: {ZeroInputTokens:N0} requests have 0 input tokens; the simulator prefills 1 token for each (it uses max(1, n) input tokens)";
+            yield return $"warning: {ZeroInputTokens:N0} {(ZeroInputTokens == 1 ? "request has" : "requests have")} 0 input tokens; the simulator prefills 1 token for each (it uses max(1, n) input tokens)";
         foreach (var w in Warnings) yield return $"warning: {w}";
     }
 }

@@ -74,7 +74,7 @@ public static class TraceFile
             // Stable, so requests with equal arrival keep their source order.
             requests = requests.OrderBy(r => r.ArrivalMicros).ToArray();
             report.OutOfOrder = outOfOrder;
-            report.Warnings.Add($"{outOfOrder:N0} arrivals were earlier than the row before them; requests sorted by arrival time");
+            report.Warnings.Add($"{outOfOrder:N0} {(outOfOrder == 1 ? "arrival was" : "arrivals were")} earlier than the row before {(outOfOrder == 1 ? "it" : "them")}; requests sorted by arrival time");
         }
         if (!report.SourceIds)
             for (var i = 0; i < requests.Length; i++) requests[i] = requests[i] with { RequestId = i };
