@@ -18,15 +18,56 @@ public interface IPlanDimension
     ScenarioSpec Apply(ScenarioSpec spec, string value, string where);
 }
 
-/// <summary>A simulate setting searched over a list of values (each checked by the setting when the plan is made).</summary>
+/// <summary>A simulate setting searched over a list of values (each checked by the setting, and names by the catalogue, when the plan is made).</summary>
 public sealed class SettingDimension : IPlanDimension
 {
     public SettingDimension(Setting setting, IReadOnlyList<string> values)
     {
         Setting = setting;
         if (values.Count == 0) throw new ArgumentException($"{setting.OptionName}: give at least one value");
-        foreach (var v in values) setting.ParseValue(v, setting.OptionName);
+        var seen = new Dictionary<object, string>();
+        foreach (var v in values)
+        {
+            var value = setting.ParseValue(v, setting.OptionName);
+            CheckName(setting, v);
+            // The same value twice would evaluate the same configuration twice and list it twice on the frontier.
+            var identity = Identity(setting, v, value);
+            if (!seen.TryAdd(identity, v))
+                throw new ArgumentException($"{setting.OptionName}: '{v}' is given twice{(seen[identity] == v ? "" : $" ('{seen[identity]}' is the same value)")}; give each value once");
+        }
         Values = values;
+    }
+
+    /// <summary>
+    /// Names a setting looks up (GPU, model, node card, cost model, profile file) are checked here, when the plan is made:
+    /// otherwise an unknown name surfaces only as an error row of every configuration that uses it.
+    /// </summary>
+    private static void CheckName(Setting setting, string text)
+    {
+        var v = text.Trim();
+        try
+        {
+            if (setting == S.Gpu) Joules.Profiles.Catalog.Gpu(v);
+            else if (setting == S.Model) Joules.Profiles.Catalog.Model(v);
+            else if (setting == S.Node && !string.Equals(v, "none", StringComparison.OrdinalIgnoreCase)) Joules.Profiles.Catalog.Node(v);
+            else if (setting == S.CostModel && !CostModelFactory.Kinds.Contains(v, StringComparer.OrdinalIgnoreCase))
+                throw new ArgumentException($"unknown cost model '{v}': expected one of {string.Join(", ", CostModelFactory.Kinds)}");
+            else if (setting == S.Profile && !File.Exists(v))
+                throw new ArgumentException($"'{v}' is not a profile file (profile.parquet from `joules calibrate`)");
+        }
+        catch (Exception e) when (e is KeyNotFoundException or InvalidDataException or ArgumentException)
+        {
+            throw new ArgumentException($"{setting.OptionName}: {e.Message}", e);
+        }
+    }
+
+    /// <summary>What makes two values the same: the parsed value, and for catalogue names the entry they name (h200 and H200).</summary>
+    private static object Identity(Setting setting, string text, object value)
+    {
+        var v = text.Trim();
+        if (setting == S.Gpu && Joules.Profiles.Catalog.TryGpu(v) is { } gpu) return "gpu:" + gpu.Name;
+        if ((setting == S.Model || setting == S.Node) && !File.Exists(v)) return v.ToLowerInvariant();
+        return value;
     }
 
     public Setting Setting { get; }
@@ -46,7 +87,12 @@ public sealed class ClockDimension : IPlanDimension
     public ClockDimension(IReadOnlyList<string> values)
     {
         if (values.Count == 0) throw new ArgumentException("--clock: give at least one value");
-        foreach (var v in values) Apply(new ScenarioSpec(), v, "--clock");
+        var seen = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var v in values)
+        {
+            Apply(new ScenarioSpec(), v, "--clock");
+            if (!seen.Add(v.Trim().ToLowerInvariant())) throw new ArgumentException($"--clock: '{v}' is given twice; give each clock choice once");
+        }
         Values = values;
     }
 
@@ -85,6 +131,9 @@ public sealed record InstanceSearch(int Min = 1, int Max = 16, IReadOnlyList<int
         if (Explicit is { Count: > 0 } e)
         {
             if (e.Any(n => n < 1)) throw new ArgumentException("--instances: every count must be at least 1");
+            // The same count twice would evaluate each setting's configuration twice and list it twice on the frontier.
+            if (e.GroupBy(n => n).FirstOrDefault(g => g.Count() > 1) is { } twice)
+                throw new ArgumentException($"--instances: {twice.Key} is given twice; give each count once");
             return;
         }
         if (Min < 1) throw new ArgumentException($"--min-instances must be at least 1, got {Min}");

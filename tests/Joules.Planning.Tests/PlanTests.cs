@@ -203,6 +203,75 @@ public sealed class PlanTests : IDisposable
         Assert.Equal(new[] { "prefix_caching" }, vary.DimensionOrder);
     }
 
+    private static PlanHeader Plan(Dictionary<string, IReadOnlyList<string>> settings, IReadOnlyList<string>? clock = null, IReadOnlyList<string>? vary = null, InstanceSearch? instances = null) =>
+        PlanDefinition.Create(settings, clock ?? [], vary ?? [], Trace, null, 1, new PlanGoal(), instances ?? new InstanceSearch(), "t", "t");
+
+    [Theory]
+    [InlineData("gpu", "h200", "foo", "--gpu: unknown GPU 'foo': expected one of", "h100-sxm")]
+    [InlineData("model", "llama-3.1-8b", "llama-9", "--model: unknown model 'llama-9': expected one of", "llama-3.1-70b")]
+    [InlineData("node", "none", "rack-1", "--node: unknown node 'rack-1': expected one of", "hgx-h200-8")]
+    [InlineData("cost_model", "auto", "guess", "--cost-model: unknown cost model 'guess': expected one of", "roofline")]
+    [InlineData("profile", "calibration/h200/llama-3.1-8b/profile.parquet", "missing/profile.parquet", "--profile: 'missing/profile.parquet' is not a profile file", "joules calibrate")]
+    public void An_unknown_name_is_refused_before_anything_runs(string key, string good, string bad, string message, string valid)
+    {
+        if (key == "profile") good = Path.Combine(Joules.Tests.RepoPaths.Root, good);
+        // Shared by every configuration (one value) or searched (a list): either way the plan is refused, naming the value and what is valid.
+        foreach (var values in new[] { new[] { bad }, new[] { good, bad } })
+        {
+            var e = Assert.Throws<ArgumentException>(() => Plan(new() { [key] = values }));
+            Assert.Contains(message, e.Message);
+            Assert.Contains(valid, e.Message);
+        }
+        Assert.Contains(message, Assert.Throws<ArgumentException>(() => Plan([], vary: [$"{key}={good},{bad}"])).Message);
+        Assert.Single(Plan(new() { [key] = [good] }).Base);
+    }
+
+    [Fact]
+    public void Known_names_and_files_are_accepted()
+    {
+        var header = Plan(new() { ["gpu"] = ["h200", "H100-SXM"], ["node"] = ["none", "hgx-h200-8"], ["cost_model"] = ["auto", "Roofline"] });
+        Assert.Equal(new[] { "gpu", "node", "cost_model" }, header.DimensionOrder);
+        Assert.Equal(8, WorkList.Create(header).Items.Count);
+    }
+
+    [Theory]
+    [InlineData("max_num_seqs", "64,256,64", "--max-num-seqs: '64' is given twice; give each value once")]
+    [InlineData("max_num_seqs", "64,064", "--max-num-seqs: '064' is given twice ('64' is the same value)")]
+    [InlineData("gpu", "h200,H200", "--gpu: 'H200' is given twice ('h200' is the same value)")]
+    [InlineData("router", "round-robin,Round-Robin", "--router: 'Round-Robin' is given twice ('round-robin' is the same value)")]
+    [InlineData("prefix_caching", "on,true", "--prefix-caching: 'true' is given twice ('on' is the same value)")]
+    [InlineData("tpot_slo", "0.1,0.10", "--tpot-slo: '0.10' is given twice ('0.1' is the same value)")]
+    public void A_value_given_twice_is_refused_rather_than_evaluated_twice(string key, string list, string message)
+    {
+        var e = Assert.Throws<ArgumentException>(() => Plan(new() { [key] = PlanDefinition.SplitList(list) }));
+        Assert.Contains(message, e.Message);
+    }
+
+    [Fact]
+    public void Clock_choices_and_instance_counts_given_twice_are_refused()
+    {
+        Assert.Contains("--clock: 'Default' is given twice", Assert.Throws<ArgumentException>(() => Plan([], clock: ["default", "1400", "Default"])).Message);
+        Assert.Contains("--instances: 2 is given twice; give each count once",
+            Assert.Throws<ArgumentException>(() => Plan([], instances: new InstanceSearch(Explicit: [2, 4, 2]))).Message);
+        // Distinct counts make one configuration each.
+        var header = Plan([], instances: new InstanceSearch(Explicit: [2, 4]));
+        Assert.Equal(new[] { 2, 4 }, header.ExplicitInstances);
+    }
+
+    [Fact]
+    public void The_autoscalers_floor_is_searched_with_vary_apart_from_the_bisections_bounds()
+    {
+        // Plan's --min-instances is the bisection's lower bound; simulate's --min-instances (the autoscaler's floor, 0 for
+        // scale-to-zero) is a setting like any other, reached through --vary.
+        var header = Plan(new() { ["autoscaler"] = ["reactive"] }, vary: ["min-instances=0,1"], instances: new InstanceSearch(2, 4));
+        Assert.Equal(new[] { "min_instances" }, header.DimensionOrder);
+        Assert.Equal((2, 4), (header.MinInstances, header.MaxInstances));
+        var e = new PlanEvaluator(header, [], Calibration);
+        var items = WorkList.Create(header).Items;
+        Assert.Equal(0, e.SpecFor(items[0]).GetOr(Joules.Simulation.Settings.SimulateSettings.MinInstances, 1));
+        Assert.Equal(1, e.SpecFor(items[1]).GetOr(Joules.Simulation.Settings.SimulateSettings.MinInstances, 0));
+    }
+
     [Fact]
     public void A_gpu_without_a_measured_profile_is_priced_by_its_derived_one()
     {
