@@ -32,6 +32,10 @@ public static class CliOptions
         return o;
     }
 
+    /// <summary>A whole-number option that may be left out (null), for a default that is not a number ("one per core").</summary>
+    public static Option<int?> OptionalWhole(string name, string description, string expected, Func<int, bool>? valid = null, params string[] aliases) =>
+        new(name, aliases) { Description = description, CustomParser = r => Parse(r, name, expected, TryInt, valid) };
+
     /// <summary>A whole-number option that may be left out (null).</summary>
     public static Option<long?> OptionalCount(string name, string description, string expected, Func<long, bool>? valid = null, params string[] aliases) =>
         new(name, aliases) { Description = description, CustomParser = r => Parse(r, name, expected, TryLong, valid) };

@@ -128,7 +128,7 @@ public static class ParquetCommands
     private static Command Fuzz()
     {
         var cases = CliOptions.Whole("--cases", "Number of mutated files to read", "a whole number of cases, at least 1", v => v >= 1, 100_000);
-        var seed = CliOptions.Whole("--seed", "Random seed (default: the clock)", "a whole number", defaultValue: Environment.TickCount);
+        var seed = CliOptions.OptionalWhole("--seed", "Random seed (default: the clock)", "a whole number");
         var dir = new Option<DirectoryInfo?>("--seeds") { Description = "Folder of seed .parquet files (default: ../shared/fixtures/parquet-testing)" };
         var cmd = new Command("fuzz", "Mutate seed files and check the reader only ever fails with a clear Parquet format error, and never hangs");
         cmd.Options.Add(cases);
@@ -140,7 +140,7 @@ public static class ParquetCommands
             var folder = parse.GetValue(dir)?.FullName ?? FindFixtures()
                 ?? throw new DirectoryNotFoundException("no seed folder given and ../shared/fixtures/parquet-testing not found; pass --seeds DIR");
             var files = Directory.GetFiles(folder, "*.parquet");
-            int s = parse.GetValue(seed);
+            var s = parse.GetValue(seed) ?? Environment.TickCount;
             output.WriteLine($"fuzzing {files.Length} seed files, {parse.GetValue(cases)} cases, seed {s}");
             var report = new ParquetFuzzer(files).Run(parse.GetValue(cases), s, TimeSpan.FromSeconds(10));
             output.WriteLine($"{report.Cases} cases in {report.Elapsed.TotalSeconds:0.0} s: {report.Read} read, {report.Rejected} rejected with ParquetFormatException, {report.Failures.Count} failures");

@@ -18,7 +18,11 @@ public static class PlanCommands
     private static readonly Option<string> ObjectiveOpt = new("--objective") { Description = "What to minimise among configurations that meet the goal: energy, cost (energy at --price plus --gpu-hour-price) or gpus", DefaultValueFactory = _ => "energy" };
     private static readonly Option<double> GpuHourPriceOpt = CliOptions.Number("--gpu-hour-price", "Price of one GPU-hour, for --objective cost", "a price, at least 0", v => v >= 0, 0);
     private static readonly Option<string?> InstancesOpt = new("--instances", "-n") { Description = "Instance counts to try, e.g. 2,4,8 (default: for each setting, the smallest count in [--min-instances, --max-instances] that meets the goal, by bisection)" };
-    private static readonly Option<int> MinInstancesOpt = CliOptions.Whole("--min-instances", "Smallest instance count the bisection considers", "a whole number, at least 1", v => v >= 1, 1);
+    // The bisection's bounds take --min-instances/--max-instances; the autoscaler's floor of that name (simulate's
+    // --min-instances) is left out of the setting options below, so each name has one meaning, and is searched with --vary.
+    private static readonly Option<int> MinInstancesOpt = CliOptions.Whole("--min-instances",
+        $"Smallest instance count the bisection considers (the autoscaler's floor, simulate's --min-instances, is --vary {SimulateSettings.MinInstances.YamlKey}=N,...)",
+        $"a whole number, at least 1 (the bisection's lower bound; for the autoscaler's floor give --vary {SimulateSettings.MinInstances.YamlKey}=N)", v => v >= 1, 1);
     private static readonly Option<int> MaxInstancesOpt = CliOptions.Whole("--max-instances", "Largest instance count the bisection considers (a setting that misses the goal here is infeasible)", "a whole number, at least 1", v => v >= 1, 16);
     private static readonly Option<string?> ClockOpt = new("--clock") { Description = "Clock choices to search: default, a fixed MHz (1600), per-phase[:PREFILL/DECODE], slo-aware[:MIN], comma-separated" };
     private static readonly Option<string[]> VaryOpt = new("--vary") { Description = "Any other simulate setting to search, KEY=V1,V2 (e.g. --vary prefix_caching=on,off); repeatable", AllowMultipleArgumentsPerToken = false };
@@ -26,12 +30,12 @@ public static class PlanCommands
     private static readonly Option<bool> ListOnlyOpt = new("--list-only") { Description = "Write the work list only (for a fleet: then run each shard with --work-list and --shard)" };
     private static readonly Option<string?> WorkListOpt = new("--work-list") { Description = "Evaluate this work list (written by an earlier `joules plan`) instead of making one" };
     private static readonly Option<string?> ShardOpt = new("--shard") { Description = "Evaluate only slice I of N (0-based: I/N, e.g. $JOB_COMPLETION_INDEX/8 or $SLURM_ARRAY_TASK_ID/8); merge the results with `joules plan merge`" };
-    private static readonly Option<int> JobsOpt = CliOptions.Whole("--jobs", "Simulations run at once (default: one per core)", "a whole number, at least 0", v => v >= 0, 0);
+    private static readonly Option<int?> JobsOpt = CliOptions.OptionalWhole("--jobs", "Simulations run at once (default: one per core)", "a whole number, at least 0 (0: one per core)", v => v >= 0);
     private static readonly Option<bool> NoProgressOpt = new("--no-progress") { Description = "Do not show progress on stderr" };
 
     /// <summary>Every simulate setting, accepting a comma-separated list (a list makes it a dimension of the search).</summary>
     private static readonly IReadOnlyList<(Setting Setting, Option<string?> Option)> SettingLists = SimulateSettings.All
-        .Where(s => s != SimulateSettings.Name && s != SimulateSettings.Instances)
+        .Where(s => s != SimulateSettings.Name && s != SimulateSettings.Instances && s != SimulateSettings.MinInstances)
         .Select(s => (s, new Option<string?>(s.OptionName, s.Alias is { } a && a != "-n" ? [a] : [])
         {
             Description = s.HelpWithDefault + "; a comma-separated list is searched",
@@ -80,7 +84,7 @@ public static class PlanCommands
         using (var progress = ProgressReporter.ForConsole(stderr, !p.GetValue(NoProgressOpt)))
         {
             progress.Begin($"plan {list.PlanId} shard {shard}: settings", items.Count);
-            points = PlanRunner.Run(evaluator, items, p.GetValue(JobsOpt), (done, _, evaluations) => { progress.Report(done); progress.Count(evaluations); }, cancel);
+            points = PlanRunner.Run(evaluator, items, p.GetValue(JobsOpt) ?? 0, (done, _, evaluations) => { progress.Report(done); progress.Count(evaluations); }, cancel);
             progress.End();
         }
         var results = new PlanResults(list.Header, list.PlanId, points, shard.ToString());
