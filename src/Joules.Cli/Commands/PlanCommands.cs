@@ -26,7 +26,11 @@ public static class PlanCommands
     private static readonly Option<int> MaxInstancesOpt = CliOptions.Whole("--max-instances", "Largest instance count the bisection considers (a setting that misses the goal here is infeasible)", "a whole number, at least 1", v => v >= 1, 16);
     private static readonly Option<string?> ClockOpt = new("--clock") { Description = "Clock choices to search: default, a fixed MHz (1600), per-phase[:PREFILL/DECODE], slo-aware[:MIN], comma-separated" };
     private static readonly Option<string[]> VaryOpt = new("--vary") { Description = "Any other simulate setting to search, KEY=V1,V2 (e.g. --vary prefix_caching=on,off); repeatable", AllowMultipleArgumentsPerToken = false };
-    private static readonly Option<string> OutOpt = new("--out", "-o") { Description = "Folder for worklist.parquet, results.parquet and report.html", Required = true };
+    private static readonly Option<string> OutOpt = new("--out", "-o")
+    {
+        Description = $"Folder for {PlanOutput.WorkListFile}, {PlanOutput.ResultsFile} and {PlanOutput.ReportFile}, replaced whole (a non-empty folder joules did not write is refused)",
+        Required = true,
+    };
     private static readonly Option<bool> ListOnlyOpt = new("--list-only") { Description = "Write the work list only (for a fleet: then run each shard with --work-list and --shard)" };
     private static readonly Option<string?> WorkListOpt = new("--work-list") { Description = "Evaluate this work list (written by an earlier `joules plan`) instead of making one" };
     private static readonly Option<string?> ShardOpt = new("--shard") { Description = "Evaluate only slice I of N (0-based: I/N, e.g. $JOB_COMPLETION_INDEX/8 or $SLURM_ARRAY_TASK_ID/8); merge the results with `joules plan merge`" };
@@ -61,39 +65,62 @@ public static class PlanCommands
         var stdout = p.InvocationConfiguration.Output;
         var stderr = p.InvocationConfiguration.Error;
         var outDir = p.GetValue(OutOpt)!;
+        var listOnly = p.GetValue(ListOnlyOpt);
+        var shardText = p.GetValue(ShardOpt);
+        // Every argument is checked before anything is written: a bad one leaves the output folder as it was.
         WorkList list;
-        if (p.GetValue(WorkListOpt) is { } wl)
+        var inputs = new List<string>();
+        var workList = p.GetValue(WorkListOpt);
+        if (workList is { } wl)
         {
             if (p.GetResult(TraceOpt) is { Implicit: false } || p.GetResult(LikeOpt) is { Implicit: false } || SettingLists.Any(s => p.GetResult(s.Option) is { Implicit: false }))
                 throw new ArgumentException("--work-list carries the whole plan: give no trace or settings with it");
+            if (listOnly) throw new ArgumentException("--list-only writes a new work list and --work-list evaluates an existing one: give one of them");
             list = WorkList.Read(wl);
+            inputs.Add(wl);
         }
-        else
+        else list = WorkList.Create(Header(p));
+        if (listOnly && shardText != null) throw new ArgumentException("--shard picks what to evaluate, and --list-only evaluates nothing: give --shard with --work-list");
+        var shard = shardText is { } sh ? ShardSpec.Parse(sh) : ShardSpec.All;
+        inputs.Add(list.Header.Trace);
+        var describe = $"{list.Items.Count:N0} settings x instances {list.Header.Instances.Describe()} (plan {list.PlanId})";
+        try
         {
-            list = WorkList.Create(Header(p));
-            Directory.CreateDirectory(outDir);
-            list.Write(Path.Combine(outDir, "worklist.parquet"), cancel);
-            stdout.WriteLine($"work list: {list.Items.Count:N0} settings x instances {list.Header.Instances.Describe()} -> {Path.Combine(outDir, "worklist.parquet")} (plan {list.PlanId})");
-            if (p.GetValue(ListOnlyOpt)) return 0;
+            if (listOnly)
+            {
+                using var listed = PlanOutput.Create(outDir, inputs, cancel);
+                listed.Write(list, cancel);
+                listed.Commit();
+                stdout.WriteLine($"work list: {describe} -> {Path.Combine(outDir, PlanOutput.WorkListFile)}");
+                return 0;
+            }
+            var items = list.Slice(shard);
+            var trace = PlanTrace.Load(list.Header, cancel);
+            var evaluator = new PlanEvaluator(list.Header, trace, ShippedData.CalibrationRoot);
+            // Staged before the evaluation, so a folder that would be refused is refused before the simulations, not after.
+            using var output = PlanOutput.Create(outDir, inputs, cancel);
+            stdout.WriteLine($"work list: {describe}");
+            IReadOnlyList<PlanPoint> points;
+            using (var progress = ProgressReporter.ForConsole(stderr, !p.GetValue(NoProgressOpt)))
+            {
+                progress.Begin($"plan {list.PlanId} shard {shard}: settings", items.Count);
+                points = PlanRunner.Run(evaluator, items, p.GetValue(JobsOpt) ?? 0, (done, _, evaluations) => { progress.Report(done); progress.Count(evaluations); }, cancel);
+                progress.End();
+            }
+            var results = new PlanResults(list.Header, list.PlanId, points, shard.ToString());
+            // A shard's folder holds its results only: the work list it read stays where it was.
+            if (workList is null) output.Write(list, cancel);
+            output.Write(results, cancel);
+            output.Add(PlanOutput.ReportFile, path => PlanReport.Write(path, results, cancel));
+            output.Commit();
+            PlanText.Write(stdout, results);
+            stdout.WriteLine($"wrote {string.Join(", ", output.Written)} under {outDir}");
+            return 0;
         }
-        var shard = p.GetValue(ShardOpt) is { } sh ? ShardSpec.Parse(sh) : ShardSpec.All;
-        var items = list.Slice(shard);
-        var trace = PlanTrace.Load(list.Header, cancel);
-        var evaluator = new PlanEvaluator(list.Header, trace, ShippedData.CalibrationRoot);
-        IReadOnlyList<PlanPoint> points;
-        using (var progress = ProgressReporter.ForConsole(stderr, !p.GetValue(NoProgressOpt)))
+        catch (OperationCanceledException e) when (cancel.IsCancellationRequested)
         {
-            progress.Begin($"plan {list.PlanId} shard {shard}: settings", items.Count);
-            points = PlanRunner.Run(evaluator, items, p.GetValue(JobsOpt) ?? 0, (done, _, evaluations) => { progress.Report(done); progress.Count(evaluations); }, cancel);
-            progress.End();
+            throw new OperationCanceledException(PlanOutput.NotWrittenMessage(outDir), e, cancel);
         }
-        var results = new PlanResults(list.Header, list.PlanId, points, shard.ToString());
-        Directory.CreateDirectory(outDir);
-        results.Write(Path.Combine(outDir, "results.parquet"), cancel);
-        PlanReport.Write(Path.Combine(outDir, "report.html"), results, cancel);
-        PlanText.Write(stdout, results);
-        stdout.WriteLine($"wrote results.parquet and report.html under {outDir}");
-        return 0;
     }
 
     private static PlanHeader Header(ParseResult p)
