@@ -13,7 +13,7 @@ public static class ServeCommand
         var cmd = new Command("serve",
             "OpenAI-compatible HTTP server (POST /v1/completions, GET /v1/models, /health, /metrics) driven by the simulator's scheduler: " +
             "--engine gpu runs the calibration transformer on a GPU, --engine sim waits what the cost model prices each iteration at. " +
-            "Ctrl-C or SIGTERM drains: new requests get 503, running ones finish within --drain-timeout");
+            "Ctrl-C or SIGTERM drains: new requests get 503, running ones may finish within --drain-timeout, then the rest are aborted");
         foreach (var o in Settings.All) cmd.Options.Add(o);
         cmd.SetAction(async (p, cancel) =>
         {
@@ -34,7 +34,13 @@ public static class ServeCommand
             try { await Task.Delay(Timeout.Infinite, cancel); }
             catch (OperationCanceledException) { }
             stdout.WriteLine($"draining {host.Loop.Resident} requests...");
-            await host.StopAsync();
+            try { await host.StopAsync(); }
+            catch (IOException e)
+            {
+                // After Ctrl-C the command line takes any failure for the interruption itself; this one must be seen.
+                p.InvocationConfiguration.Error.WriteLine($"error: {e.Message}");
+                return 1;
+            }
             var n = host.Loop.Snapshot;
             stdout.WriteLine($"stopped: {n.RequestsFinished:N0} requests served, {n.RequestsAborted:N0} aborted, {n.Iterations:N0} iterations, " +
                              $"host time {(n.HostIterations > 0 ? n.HostSeconds / n.HostIterations * 1e3 : 0):F3} ms per iteration");

@@ -72,6 +72,8 @@ public sealed class ServingLoop : IDisposable
     private long _preemptions, _promptTokens, _genTokens, _finished, _aborted, _iterations, _hostIterations, _graphIterations;
     private double _engineS, _deviceS, _hostS;
     private volatile string? _failure;
+    // Set by DrainAsync when its timeout passed: the loop aborts every resident request, giving this as the reason.
+    private volatile string? _abortAll;
 
     /// <param name="engine">Runs iterations.</param>
     /// <param name="scheduler">Scheduler limits (the engine's block size must match).</param>
@@ -156,6 +158,15 @@ public sealed class ServingLoop : IDisposable
         _stopping = true;
         var deadline = Stopwatch.StartNew();
         while (Resident > 0 && deadline.Elapsed < timeout && _failure is null) await Task.Delay(20, cancel);
+        var why = $"the server shut down: the request was still running when the drain timeout ({timeout.TotalSeconds.ToString("0.###", System.Globalization.CultureInfo.InvariantCulture)} s) passed";
+        // Asked again on every turn: a request that passed Submit's check just before the drain began may reach the loop
+        // only after an earlier request to abort everything was carried out.
+        while (Resident > 0 && _failure is null)
+        {
+            _abortAll = why;
+            _wake.Set();
+            await Task.Delay(5, cancel);
+        }
     }
 
     private void Run()
@@ -307,15 +318,22 @@ public sealed class ServingLoop : IDisposable
 
     private void TakeAborts()
     {
-        while (_aborts.TryDequeue(out var r))
-        {
-            if (r.Done || r.Slot < 0 || !ReferenceEquals(_bySlot[r.Slot], r)) continue;
-            _sched.Abort(r.Slot);
-            _bySlot[r.Slot] = null;
-            _tokens[r.Slot] = null;
-            Drop(r, FinishReason.Abort, null);
-            _aborted++;
-        }
+        while (_aborts.TryDequeue(out var r)) AbortNow(r, null);
+        if (_abortAll is not { } why) return;
+        _abortAll = null;
+        for (var s = 0; s < _bySlot.Length; s++)
+            if (_bySlot[s] is { } r) AbortNow(r, why);
+    }
+
+    // Leaves the scheduler wherever it is, frees its KV blocks and ends its stream with FinishReason.Abort.
+    private void AbortNow(ServingRequest r, string? why)
+    {
+        if (r.Done || r.Slot < 0 || !ReferenceEquals(_bySlot[r.Slot], r)) return;
+        _sched.Abort(r.Slot);
+        _bySlot[r.Slot] = null;
+        _tokens[r.Slot] = null;
+        Drop(r, FinishReason.Abort, why);
+        _aborted++;
     }
 
     private void Drop(ServingRequest r, FinishReason reason, string? error)

@@ -64,7 +64,7 @@ public sealed class ServingRequest
     public double FirstScheduledS { get; internal set; } = double.NaN;
     public double FirstTokenS { get; internal set; } = double.NaN;
     public FinishReason Finish { get; internal set; }
-    /// <summary>The engine's error, when <see cref="Finish"/> is <see cref="FinishReason.Error"/>.</summary>
+    /// <summary>The engine's error, when <see cref="Finish"/> is <see cref="FinishReason.Error"/>; why the server aborted it, when it did (the drain timeout passed).</summary>
     public string? Error { get; internal set; }
     internal int Slot { get; set; } = -1;
     internal bool Done => Finish != FinishReason.None;
