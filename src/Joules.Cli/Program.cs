@@ -97,9 +97,11 @@ public static class Program
     }
 
     /// <summary>Errors that describe bad input or environment rather than a defect in Joules.</summary>
+    /// <remarks>A native library that does not load (DllNotFoundException: no NVIDIA driver, no CUDA toolkit) is the machine's
+    /// setup, not a bug; commands that need one name it and what works without it.</remarks>
     private static bool IsUserError(Exception e) =>
         e is IOException or InvalidDataException or FormatException or ArgumentException or KeyNotFoundException
-            or UnauthorizedAccessException or NotSupportedException or OperationCanceledException
+            or UnauthorizedAccessException or NotSupportedException or OperationCanceledException or DllNotFoundException
         || e.GetType().Name.EndsWith("FormatException", StringComparison.Ordinal)
         || e.GetType().Namespace?.StartsWith("Joules", StringComparison.Ordinal) == true;
 

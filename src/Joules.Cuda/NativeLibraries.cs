@@ -74,6 +74,10 @@ public static class NativeLibraries
             {
                 Nccl => ("NCCL", $"NCCL comes with the Python package nvidia-nccl-cu13; or set {NcclLibrary.OverrideVariable} to libnccl.so.2's path"),
                 Cudnn => ("cuDNN", $"cuDNN comes with the Python package nvidia-cudnn-cu13 that PyTorch installs; or set {CudnnLibrary.OverrideVariable} to libcudnn.so.9's path"),
+                Cuda => ("libcuda (the CUDA driver)", "is the NVIDIA driver installed?"),
+                Nvml => ("libnvidia-ml (NVML)", "is the NVIDIA driver installed?"),
+                Nvrtc => ("libnvrtc (NVRTC)", "is the CUDA toolkit installed?"),
+                CublasLt => ("libcublasLt (cuBLASLt)", "is the CUDA toolkit installed?"),
                 _ => (logicalName, "is the NVIDIA driver / CUDA toolkit installed?"),
             };
             throw new DllNotFoundException($"could not load {what}: tried {string.Join(", ", tried)} ({hint})");

@@ -173,7 +173,12 @@ public static class ReplayRunner
         switch (o.Energy)
         {
             case EnergyMode.None: return null;
-            case EnergyMode.Nvml: return new NvmlEnergySource(o.Gpus);
+            case EnergyMode.Nvml:
+                try { return new NvmlEnergySource(o.Gpus); }
+                catch (DllNotFoundException e)
+                {
+                    throw new DllNotFoundException($"--energy nvml: no NVIDIA GPU to measure: {e.Message}; --energy endpoint or none replays without one", e);
+                }
             case EnergyMode.Endpoint:
                 if (!endpointHas) throw new ArgumentException($"--energy endpoint: {baseUri}metrics has no {EndpointEnergySource.Metric}");
                 return new EndpointEnergySource(http, baseUri, Device());

@@ -29,9 +29,29 @@ public sealed class ColumnBuffer(string name, ColumnKind kind, int capacity)
 }
 
 /// <summary>Writes a table as Parquet (Snappy) through Joules.Parquet, one row group per buffer, with the run's provenance in its key-value metadata.</summary>
-public sealed class ParquetTableWriter(string path, IReadOnlyDictionary<string, string>? metadata = null) : ITableWriter
+public sealed class ParquetTableWriter : ITableWriter
 {
+    private readonly string? _path;
+    private readonly Stream? _stream;
+    private readonly string _table;
+    private readonly IReadOnlyDictionary<string, string>? _metadata;
     private Joules.Parquet.ParquetFileWriter? _w;
+
+    /// <summary>Writes the file <paramref name="path"/>; the table is named after it.</summary>
+    public ParquetTableWriter(string path, IReadOnlyDictionary<string, string>? metadata = null)
+    {
+        _path = path;
+        _table = Path.GetFileNameWithoutExtension(path);
+        _metadata = metadata;
+    }
+
+    /// <summary>Writes into <paramref name="stream"/> and leaves it open (an <see cref="Joules.Output.AtomicFile"/>'s, which commits it), as the table <paramref name="table"/>.</summary>
+    public ParquetTableWriter(Stream stream, string table, IReadOnlyDictionary<string, string>? metadata = null)
+    {
+        _stream = stream;
+        _table = table;
+        _metadata = metadata;
+    }
 
     public void Open(IReadOnlyList<ColumnBuffer> columns)
     {
@@ -43,10 +63,11 @@ public sealed class ParquetTableWriter(string path, IReadOnlyDictionary<string, 
             ColumnKind.String => Joules.Parquet.ParquetColumn.String(c.Name, optional: true),
             _ => Joules.Parquet.ParquetColumn.Boolean(c.Name),
         }));
-        _w = new Joules.Parquet.ParquetFileWriter(path, schema, new Joules.Parquet.ParquetWriteOptions
+        var options = new Joules.Parquet.ParquetWriteOptions
         {
-            Metadata = new Dictionary<string, string>(metadata ?? new Dictionary<string, string>()) { ["joules.table"] = Path.GetFileNameWithoutExtension(path) },
-        });
+            Metadata = new Dictionary<string, string>(_metadata ?? new Dictionary<string, string>()) { ["joules.table"] = _table },
+        };
+        _w = _stream is null ? new Joules.Parquet.ParquetFileWriter(_path!, schema, options) : new Joules.Parquet.ParquetFileWriter(_stream, schema, options, leaveOpen: true);
     }
 
     public void WriteRowGroup(IReadOnlyList<ColumnBuffer> columns, int rows)

@@ -34,6 +34,9 @@ public class ServeCommandTests
     [Theory]
     [InlineData(new[] { "serve", "--engine", "tpu" }, "--engine: 'tpu' is not one of gpu, sim")]
     [InlineData(new[] { "serve", "--port", "70000" }, "--port: must be at most 65535")]
+    [InlineData(new[] { "serve", "--host", "not-a-host" }, "--host: 'not-a-host' is not an IP address or localhost (give the port with --port)")]
+    [InlineData(new[] { "serve", "--host", "127.0.0.1:9000" }, "--host: '127.0.0.1:9000' is not an IP address or localhost (give the port with --port)")]
+    [InlineData(new[] { "serve", "--host", "http://127.0.0.1" }, "--host: 'http://127.0.0.1' is not an IP address or localhost (give the port with --port)")]
     [InlineData(new[] { "replay", "--out", "x", "--rate-scale", "0" }, "--rate-scale: '0' is not a positive number")]
     [InlineData(new[] { "replay", "--out", "x", "--endpoint", "ftp://a" }, "--endpoint: 'ftp://a' is not an http(s) URL")]
     [InlineData(new[] { "replay", "--out", "x", "--duration", "soon" }, "--duration: 'soon' is not a duration")]
@@ -44,6 +47,65 @@ public class ServeCommandTests
         Assert.Equal(1, code);
         Assert.Contains(message, err);
         Assert.DoesNotContain("   at ", err);
+        Assert.DoesNotContain("looks like a bug", err);
+    }
+
+    [Fact]
+    public void AFolderAsTheIterationLogFailsBeforeListening()
+    {
+        var dir = Directory.CreateTempSubdirectory("joules-cli-serve-").FullName;
+        try
+        {
+            // A start that wrongly succeeded would serve until cancelled.
+            using var limit = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+            var (code, output, err) = Run(limit.Token, "serve", "--engine", "sim", "--host", "127.0.0.1", "--port", FreePort().ToString(), "--iteration-log", dir);
+            Assert.Equal(1, code);
+            Assert.Contains($"error: --iteration-log: {dir} is a folder; give the name of a file to write", err);
+            Assert.DoesNotContain("looks like a bug", err);
+            Assert.DoesNotContain("listening on", output);
+        }
+        finally { Directory.Delete(dir, true); }
+    }
+
+    [Fact]
+    public void AnAddressThatCannotBeListenedOnIsAUserError()
+    {
+        var taken = new TcpListener(IPAddress.Loopback, 0);
+        taken.Start();
+        try
+        {
+            var port = ((IPEndPoint)taken.LocalEndpoint).Port;
+            using var limit = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+            var (code, _, err) = Run(limit.Token, "serve", "--engine", "sim", "--host", "127.0.0.1", "--port", port.ToString());
+            Assert.Equal(1, code);
+            Assert.Contains($"error: cannot listen on http://127.0.0.1:{port}: the address is already in use", err);
+            Assert.DoesNotContain("looks like a bug", err);
+            // 192.0.2.1 is TEST-NET-1 (RFC 5737): never an address of this machine.
+            (code, _, err) = Run(limit.Token, "serve", "--engine", "sim", "--host", "192.0.2.1", "--port", port.ToString());
+            Assert.Equal(1, code);
+            Assert.Contains($"error: cannot listen on http://192.0.2.1:{port}: ", err);
+            Assert.DoesNotContain("looks like a bug", err);
+        }
+        finally { taken.Stop(); }
+    }
+
+    [Fact]
+    public void ServingOnTheGpuWithoutADriverIsAUserError()
+    {
+        // With a driver the GPU engine would start; this is about machines without one (where the suite usually runs).
+        if (Joules.Cuda.NativeLibraries.TryLoad(Joules.Cuda.NativeLibraries.Cuda)) return;
+        var (code, _, err) = Run("serve", "--port", FreePort().ToString());
+        Assert.Equal(1, code);
+        Assert.Equal("error: no CUDA GPU: could not load libcuda, the NVIDIA driver's library (--engine sim serves without a GPU)", err.Trim());
+    }
+
+    private static int FreePort()
+    {
+        var l = new TcpListener(IPAddress.Loopback, 0);
+        l.Start();
+        var port = ((IPEndPoint)l.LocalEndpoint).Port;
+        l.Stop();
+        return port;
     }
 
     [Fact]

@@ -86,14 +86,21 @@ public class ServerTests
         Assert.DoesNotContain("System.", e.GetProperty("message").GetString());
     }
 
-    [Fact]
-    public async Task InvalidJsonIsA400()
+    [Theory]
+    [InlineData("{\"prompt\": [1, 2", "the request body is not valid JSON (at byte 16)")]
+    [InlineData("{\"prompt\":[1,2],\"max_tokens\":5}}", "the request body is not valid JSON (at byte 31)")]
+    // The reader counts bytes from the start of each line: the offset is in the whole body.
+    [InlineData("{\n \"prompt\": [1,,2]}", "the request body is not valid JSON (at byte 16)")]
+    [InlineData(" \n", "the request body is empty; expected a JSON object")]
+    public async Task InvalidJsonIsA400SayingWhereItBroke(string body, string message)
     {
         var (host, client) = await TestServers.InMemory();
         await using var _ = host;
-        var r = await client.PostAsync("/v1/completions", Json("{\"prompt\": [1, 2"));
+        var r = await client.PostAsync("/v1/completions", Json(body));
         Assert.Equal(HttpStatusCode.BadRequest, r.StatusCode);
-        Assert.Contains("not valid JSON", (await Body(r)).GetProperty("error").GetProperty("message").GetString());
+        var e = (await Body(r)).GetProperty("error");
+        Assert.Equal(message, e.GetProperty("message").GetString());
+        Assert.Equal("invalid_request_error", e.GetProperty("type").GetString());
     }
 
     [Fact]
@@ -119,7 +126,11 @@ public class ServerTests
         await using var _ = host;
         var r = await client.PostAsync("/v1/completions", Json("""{"model":"gpt-5","prompt":[1]}"""));
         Assert.Equal(HttpStatusCode.NotFound, r.StatusCode);
-        Assert.Equal("model", (await Body(r)).GetProperty("error").GetProperty("param").GetString());
+        // OpenAI's shape: the type is invalid_request_error, the finer reason is the code.
+        var e = (await Body(r)).GetProperty("error");
+        Assert.Equal("model", e.GetProperty("param").GetString());
+        Assert.Equal("invalid_request_error", e.GetProperty("type").GetString());
+        Assert.Equal("model_not_found", e.GetProperty("code").GetString());
     }
 
     [Fact]
@@ -157,6 +168,116 @@ public class ServerTests
         Assert.Equal(HttpStatusCode.OK, done.StatusCode);
         Assert.Equal(60, (await Body(done)).GetProperty("usage").GetProperty("completion_tokens").GetInt32());
         await drain;
+    }
+
+    [Fact]
+    public async Task RequestsStillRunningWhenTheDrainTimeoutPassesAreAborted()
+    {
+        var (host, client) = await TestServers.InMemory(s => s.With(ServeSettings.DrainTimeout, 0.2));
+        await using var _ = host;
+        // 5,000 tokens take the sim engine about 28 s: far longer than the drain timeout.
+        var whole = client.PostAsync("/v1/completions", Json("""{"prompt":[1,2,3],"max_tokens":5000,"ignore_eos":true}"""));
+        var stream = client.PostAsync("/v1/completions", Json("""{"prompt":[1,2,3],"max_tokens":5000,"ignore_eos":true,"stream":true}"""));
+        while (host.Loop.Snapshot.Running < 2 || host.Loop.Snapshot.GenerationTokens < 4) await Task.Delay(5);
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        await host.StopAsync();
+        Assert.True(clock.Elapsed < TimeSpan.FromSeconds(5), $"stopping took {clock.Elapsed.TotalSeconds:F1} s");
+        var w = await whole;
+        Assert.Equal(HttpStatusCode.InternalServerError, w.StatusCode);
+        var e = (await Body(w)).GetProperty("error");
+        Assert.Equal("server_error", e.GetProperty("type").GetString());
+        Assert.Contains("drain timeout (0.2 s)", e.GetProperty("message").GetString());
+        var text = await (await stream).Content.ReadAsStringAsync();
+        Assert.Contains("drain timeout (0.2 s)", text);
+        Assert.EndsWith("data: [DONE]\n\n", text);
+        Assert.Equal(2, host.Loop.Snapshot.RequestsAborted);
+        Assert.Equal(0, host.Loop.Snapshot.RequestsFinished);
+    }
+
+    [Theory]
+    [InlineData("127.0.0.1", "127.0.0.1")]
+    [InlineData("0.0.0.0", "0.0.0.0")]
+    [InlineData("::", "::")]
+    [InlineData("::1", "::1")]
+    [InlineData("[::1]", "::1")]
+    [InlineData("localhost", "localhost")]
+    public void TheHostIsAnIpAddressOrLocalhost(string text, string host) =>
+        Assert.Equal(host, ServeSettings.Host.Parse(text, "--host"));
+
+    [Theory]
+    [InlineData("not-a-host")]
+    [InlineData("127.0.0.1:9000")]
+    [InlineData("http://127.0.0.1")]
+    [InlineData("[::1]:9000")]
+    [InlineData("[127.0.0.1]")]
+    // Shorthands IPAddress also reads (127.0.0.1, 0.0.0.1): almost surely typos.
+    [InlineData("127.1")]
+    [InlineData("1")]
+    public void AnythingElseGivenAsTheHostIsRefused(string text)
+    {
+        var e = Assert.Throws<ArgumentException>(() => ServeSettings.Host.Parse(text, "--host"));
+        Assert.Equal($"--host: '{text}' is not an IP address or localhost (give the port with --port)", e.Message);
+    }
+
+    [Fact]
+    public void AFolderAsTheIterationLogIsRefusedBeforeTheServerIsBuilt()
+    {
+        var dir = Directory.CreateTempSubdirectory("joules-serve-log-").FullName;
+        try
+        {
+            var e = Assert.ThrowsAny<IOException>(() => ServeHost.Create(TestServers.Spec(s => s.With(ServeSettings.IterationLog, dir)), TestServers.CalibrationRoot));
+            Assert.Equal($"--iteration-log: {dir} is a folder; give the name of a file to write. Nothing was written.", e.Message);
+            Assert.Empty(Directory.EnumerateFileSystemEntries(dir));
+            var file = Path.Combine(dir, "log.parquet");
+            File.WriteAllText(file, "");
+            e = Assert.ThrowsAny<IOException>(() => ServeHost.Create(TestServers.Spec(s => s.With(ServeSettings.IterationLog, Path.Combine(file, "x.parquet"))), TestServers.CalibrationRoot));
+            Assert.Contains($"{file} is a file, not a folder", e.Message);
+        }
+        finally { Directory.Delete(dir, true); }
+    }
+
+    [Fact]
+    public async Task TheIterationLogsMissingFoldersAreCreatedAsForEveryOutput()
+    {
+        var dir = Directory.CreateTempSubdirectory("joules-serve-log-").FullName;
+        try
+        {
+            var log = Path.Combine(dir, "a", "b", "iterations.parquet");
+            var (host, client) = await TestServers.InMemory(s => s.With(ServeSettings.IterationLog, log));
+            await using (host)
+            {
+                await client.PostAsync("/v1/completions", Json("""{"prompt":[1,2,3],"max_tokens":3}"""));
+                await host.StopAsync();
+            }
+            Assert.True(File.Exists(log));
+            Assert.Equal([log], Directory.EnumerateFiles(dir, "*", SearchOption.AllDirectories));
+        }
+        finally { Directory.Delete(dir, true); }
+    }
+
+    [Fact]
+    public async Task APortInUseIsAnErrorNamingTheAddressAndLeavesNoLog()
+    {
+        var taken = new System.Net.Sockets.TcpListener(IPAddress.Loopback, 0);
+        taken.Start();
+        var dir = Directory.CreateTempSubdirectory("joules-serve-log-").FullName;
+        try
+        {
+            var port = ((IPEndPoint)taken.LocalEndpoint).Port;
+            var host = ServeHost.Create(TestServers.Spec(s => s.With(ServeSettings.Port, port).With(ServeSettings.IterationLog, Path.Combine(dir, "log.parquet"))),
+                TestServers.CalibrationRoot);
+            await using (host)
+            {
+                var e = await Assert.ThrowsAsync<IOException>(() => host.StartAsync());
+                Assert.Equal($"cannot listen on http://127.0.0.1:{port}: the address is already in use (another server listens there; choose another --port)", e.Message);
+            }
+            Assert.Empty(Directory.EnumerateFileSystemEntries(dir));
+        }
+        finally
+        {
+            taken.Stop();
+            Directory.Delete(dir, true);
+        }
     }
 
     [Fact]

@@ -24,7 +24,7 @@ public sealed record CompletionRequest
     {
         JsonDocument doc;
         try { doc = JsonDocument.Parse(body.ToArray()); }
-        catch (JsonException e) { throw new RequestRejectedException($"the request body is not valid JSON: {e.Message}", null); }
+        catch (JsonException e) { throw new RequestRejectedException(NotJson(body, e), null); }
         using (doc)
         {
             var root = doc.RootElement;
@@ -61,6 +61,19 @@ public sealed record CompletionRequest
                 IncludeUsage = includeUsage,
             };
         }
+    }
+
+    // System.Text.Json's own message names its internals (depth, LineNumber, BytePositionInLine); a client needs where the body broke.
+    private static string NotJson(ReadOnlySpan<byte> body, JsonException e)
+    {
+        if (body.Trim(" \t\r\n"u8).IsEmpty) return "the request body is empty; expected a JSON object";
+        // The reader counts lines at each LF and bytes from the line's start: turn that into an offset in the body.
+        long lineStart = 0;
+        var lines = e.LineNumber ?? 0;
+        for (var i = 0; lines > 0 && i < body.Length; i++)
+            if (body[i] == (byte)'\n' && --lines == 0) lineStart = i + 1;
+        var offset = lineStart + (e.BytePositionInLine ?? 0);
+        return $"the request body is not valid JSON (at byte {offset})";
     }
 
     private static IReadOnlyList<int> PromptOf(JsonElement p, PromptText text)

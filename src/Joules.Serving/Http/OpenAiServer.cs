@@ -77,7 +77,7 @@ public static class OpenAiServer
             req = CompletionRequest.Parse(body, text);
             if (req.Model is { } m && m != info.ModelName)
             {
-                await Error(ctx, 404, $"The model `{m}` does not exist.", "model", "model_not_found");
+                await Error(ctx, 404, $"The model `{m}` does not exist.", "model", "invalid_request_error", "model_not_found");
                 return;
             }
             r = new ServingRequest(Interlocked.Increment(ref s_nextId), req.Prompt, req.MaxTokens, req.MinTokens, req.IgnoreEos);
@@ -235,20 +235,21 @@ public static class OpenAiServer
         buffer.Write("\n\n"u8);
     }
 
-    private static void ErrorBody(Utf8JsonWriter w, string message, string? param, string type)
+    private static void ErrorBody(Utf8JsonWriter w, string message, string? param, string type, string? code = null)
     {
         w.WriteStartObject("error");
         w.WriteString("message", message);
         w.WriteString("type", type);
         if (param is null) w.WriteNull("param");
         else w.WriteString("param", param);
-        w.WriteNull("code");
+        if (code is null) w.WriteNull("code");
+        else w.WriteString("code", code);
         w.WriteEndObject();
     }
 
-    /// <summary>An OpenAI error object: {"error": {"message", "type", "param", "code"}}.</summary>
-    private static Task Error(HttpContext ctx, int status, string message, string? param, string type) =>
-        WriteJson(ctx, status, w => ErrorBody(w, message, param, type));
+    /// <summary>An OpenAI error object: {"error": {"message", "type", "param", "code"}} (OpenAI's "code" is a finer reason, e.g. model_not_found under invalid_request_error).</summary>
+    private static Task Error(HttpContext ctx, int status, string message, string? param, string type, string? code = null) =>
+        WriteJson(ctx, status, w => ErrorBody(w, message, param, type, code));
 
     private static async Task WriteJson(HttpContext ctx, int status, Action<Utf8JsonWriter> body, CancellationToken cancel = default)
     {

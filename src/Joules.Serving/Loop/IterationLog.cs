@@ -1,3 +1,4 @@
+using Joules.Output;
 using Joules.Reports;
 
 namespace Joules.Serving.Loop;
@@ -5,13 +6,14 @@ namespace Joules.Serving.Loop;
 /// <summary>
 /// Writes every iteration of the loop to a Parquet table (start, engine and device time, host gap, shape, the cost
 /// model's prediction): what `--iteration-log` keeps to find where a measured run and its simulation part. The file is
-/// written beside its final name and renamed into place when the server stops.
+/// an <see cref="AtomicFile"/>: opened when the log is made (a folder or a place that cannot be written is refused
+/// then, before the server listens; missing folders are created, as for every Joules output), renamed into place when
+/// the server stops.
 /// </summary>
 public sealed class IterationLog : IIterationObserver, IDisposable
 {
     private const int RowGroup = 4096;
-    private readonly string _path;
-    private readonly string _temp;
+    private readonly AtomicFile _file;
     private readonly ParquetTableWriter _writer;
     private readonly ColumnBuffer[] _c;
     private int _rows;
@@ -19,9 +21,6 @@ public sealed class IterationLog : IIterationObserver, IDisposable
 
     public IterationLog(string path)
     {
-        _path = Path.GetFullPath(path);
-        Directory.CreateDirectory(Path.GetDirectoryName(_path)!);
-        _temp = Path.Combine(Path.GetDirectoryName(_path)!, $".{Path.GetFileName(_path)}.joules-partial-{Environment.ProcessId}");
         _c =
         [
             new("start_s", ColumnKind.Double, RowGroup), new("engine_s", ColumnKind.Double, RowGroup), new("device_s", ColumnKind.Double, RowGroup),
@@ -32,9 +31,21 @@ public sealed class IterationLog : IIterationObserver, IDisposable
             new("predicted_j", ColumnKind.Double, RowGroup), new("preempted", ColumnKind.Int32, RowGroup), new("graph", ColumnKind.Boolean, RowGroup),
             new("decode_max_context", ColumnKind.Int32, RowGroup),
         ];
-        _writer = new ParquetTableWriter(_temp);
-        _writer.Open(_c);
+        _file = AtomicFile.Create(path);
+        try
+        {
+            _writer = new ParquetTableWriter(_file.Stream, System.IO.Path.GetFileNameWithoutExtension(_file.Path));
+            _writer.Open(_c);
+        }
+        catch
+        {
+            _file.Dispose();
+            throw;
+        }
     }
+
+    /// <summary>Where the log goes (symbolic links resolved).</summary>
+    public string Path => _file.Path;
 
     public void OnIteration(in IterationRecord r)
     {
@@ -70,7 +81,7 @@ public sealed class IterationLog : IIterationObserver, IDisposable
         Flush();
         _writer.Complete();
         _writer.Dispose();
-        File.Move(_temp, _path, overwrite: true);
+        _file.Commit();
         _done = true;
     }
 
@@ -78,7 +89,7 @@ public sealed class IterationLog : IIterationObserver, IDisposable
     {
         if (_done) return;
         _writer.Dispose();
-        try { File.Delete(_temp); } catch (IOException) { }
+        _file.Dispose();
         _done = true;
     }
 }
